@@ -1,0 +1,41 @@
+"""The composition root's web application: every package's routers on one FastAPI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from vault.api.errors import install_error_handlers
+from vault.api.health import router as health_router
+from vault.api.middleware import RequestContextMiddleware
+from vault.cases.routes import router as cases_router
+from vault.context import VaultContext
+from vault.custody.routes import router as custody_router
+from vault.evidence.routes import router as evidence_router
+from vault.identities.routes import router as identities_router
+
+ROUTERS: tuple[APIRouter, ...] = (health_router, identities_router, cases_router, evidence_router, custody_router)
+
+DESCRIPTION = (
+    "Write-once store for enforcement audio-visual records (执法音像记录): ingest, retention (保存期限), "
+    "approved access (查阅审批), tamper-evident custody log, evidence bundles for reconsideration and court."
+)
+
+
+def create_app(context: VaultContext) -> FastAPI:
+    """Build the API around an open vault context."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()
+
+    app = FastAPI(title="Evidence Vault", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.vault = context
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,327 @@
+"""The `evault` command line: operate a vault on this machine."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from evault.setup import initialise, open_vault
+from vault.cases import service as cases
+from vault.cases.models import CaseStatus, PartyKind
+from vault.config import Settings, load_settings
+from vault.context import VaultContext
+from vault.custody.service import verify_log
+from vault.db import transaction
+from vault.errors import VaultError
+from vault.identities import service as identities
+from vault.identities.actor import Actor
+from vault.logging import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.ClickException(f"configuration error: {first['msg']} ({'.'.join(map(str, first['loc']))})") from exc
+
+
+def friendly_errors(func: F) -> F:
+    """Turn domain errors into one-line messages and a non-zero exit, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except VaultError as exc:
+            click.echo(f"error ({exc.code}): {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def vault_session(acting_as: str) -> Iterator[tuple[VaultContext, Session, Actor]]:
+    """Open the vault and a transaction acting as the named user."""
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level="WARNING")
+    context = open_vault(settings)
+    try:
+        with transaction(context.sessions) as session:
+            actor = Actor.of(identities.get_user(session=session, name=acting_as))
+            yield context, session, actor
+    finally:
+        context.close()
+
+
+@click.group()
+@click.option(
+    "--as",
+    "acting_as",
+    envvar="EVAULT_CLI_USER",
+    default="admin",
+    show_default=True,
+    help="User the command acts as (recorded in the custody log).",
+)
+@click.pass_context
+def main(ctx: click.Context, acting_as: str) -> None:
+    """Evidence Vault (evault): write-once store for enforcement audio-visual records (执法音像记录)."""
+    ctx.obj = {"as": acting_as}
+
+
+@main.command()
+@click.option("--admin", "admin_name", default="admin", show_default=True, help="Name of the first admin.")
+@friendly_errors
+def init(admin_name: str) -> None:
+    """Create the vault home, database, signing key and first admin."""
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level="WARNING")
+    result = initialise(settings, admin_name=admin_name)
+    click.echo(f"vault home: {settings.home.resolve()}")
+    if result.admin_token:
+        click.echo(f"admin user '{result.admin_name}' created. API token (shown once, keep it safe):")
+        click.echo(result.admin_token)
+    else:
+        click.echo("already initialised; no new admin created")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@friendly_errors
+def serve(host: str, port: int) -> None:
+    """Run the API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from evault.app import create_app
+
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level=settings.log_level)
+    if not (settings.keys_dir / "vault-ed25519.pem").exists():
+        raise click.ClickException(f"no vault at {settings.home.resolve()}; run `evault init` first")
+    context = open_vault(settings)
+    context.check_store()
+    click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
+    uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False)
+
+
+@main.group()
+def users() -> None:
+    """Manage users."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help="officer|reviewer|approver|records_manager|auditor|admin")
+@click.option("--display-name", default="")
+@click.option("--handler", "handler_cert", default=None, help="Certificate number (执法证号) to link.")
+@click.pass_context
+@friendly_errors
+def users_add(ctx: click.Context, name: str, role: str, display_name: str, handler_cert: str | None) -> None:
+    """Add a user with a role."""
+    parsed = identities.parse_role(role)
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        user = identities.create_user(
+            session=session,
+            actor=actor,
+            name=name,
+            role=parsed,
+            display_name=display_name,
+            handler_certificate=handler_cert,
+        )
+        click.echo(f"user '{user.name}' ({user.role.value}) created")
+
+
+@users.command("list")
+@click.pass_context
+@friendly_errors
+def users_list(ctx: click.Context) -> None:
+    """List users."""
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        for user in identities.list_users(session=session, actor=actor):
+            click.echo(f"{user.name}\t{user.role.value}\t{'active' if user.active else 'disabled'}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--label", default="")
+@click.pass_context
+@friendly_errors
+def tokens_create(ctx: click.Context, name: str, label: str) -> None:
+    """Create an API token for a user; it is shown once."""
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        user = identities.get_user(session=session, name=name)
+        click.echo(identities.issue_token(session=session, actor=actor, user=user, label=label))
+
+
+@main.group()
+def handlers() -> None:
+    """Manage the handler registry (执法人员及执法证)."""
+
+
+@handlers.command("add")
+@click.option("--cert", "certificate_number", required=True, help="Certificate number (执法证号).")
+@click.option("--name", required=True)
+@click.option("--unit", default="")
+@click.option("--category", default="")
+@click.option("--valid-from", required=True, help="YYYY-MM-DD")
+@click.option("--valid-until", required=True, help="YYYY-MM-DD")
+@click.option("--status", default="valid", show_default=True, help="valid|suspended|revoked")
+@click.pass_context
+@friendly_errors
+def handlers_add(ctx: click.Context, /, **fields: str) -> None:
+    """Register one handler and their certificate."""
+    data = identities.parse_handler(fields)
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        handler = identities.add_handler(session=session, actor=actor, data=data)
+        click.echo(f"handler {handler.name} ({handler.certificate_number}) registered")
+
+
+@handlers.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@friendly_errors
+def handlers_import(ctx: click.Context, csv_file: Path) -> None:
+    """Import handlers from CSV: certificate_number,name,unit,category,valid_from,valid_until,status."""
+    text = csv_file.read_text(encoding="utf-8-sig")
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        imported = identities.import_handlers_csv(session=session, actor=actor, text=text)
+        click.echo(f"{len(imported)} handlers imported")
+
+
+@handlers.command("list")
+@click.pass_context
+@friendly_errors
+def handlers_list(ctx: click.Context) -> None:
+    """List handlers."""
+    with vault_session(ctx.obj["as"]) as (_, session, _actor):
+        for h in identities.list_handlers(session=session):
+            click.echo(f"{h.certificate_number}\t{h.name}\t{h.unit}\t{h.valid_from}..{h.valid_until}\t{h.status.value}")
+
+
+@main.group("cases")
+def cases_group() -> None:
+    """Manage cases (案件)."""
+
+
+@cases_group.command("add")
+@click.argument("case_number")
+@click.option(
+    "--type",
+    "case_type",
+    required=True,
+    help="routine_inspection|simple_procedure|"
+    "general_procedure_penalty|administrative_coercion|licensing|complaint_verification",
+)
+@click.option("--title", default="")
+@click.pass_context
+@friendly_errors
+def cases_add(ctx: click.Context, case_number: str, case_type: str, title: str) -> None:
+    """Add a case by its case number (案号)."""
+    parsed = cases.parse_case_type(case_type)
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        case = cases.add_case(session=session, actor=actor, case_number=case_number, case_type=parsed, title=title)
+        click.echo(f"case {case.case_number} created")
+
+
+@cases_group.command("list")
+@click.pass_context
+@friendly_errors
+def cases_list(ctx: click.Context) -> None:
+    """List cases."""
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        for case in cases.list_cases(session=session, actor=actor):
+            click.echo(f"{case.case_number}\t{case.case_type.value}\t{case.status.value}")
+
+
+@cases_group.command("status")
+@click.argument("case_number")
+@click.argument("status", type=click.Choice([s.value for s in CaseStatus]))
+@click.pass_context
+@friendly_errors
+def cases_status(ctx: click.Context, case_number: str, status: str) -> None:
+    """Close (closed), archive (archived) or reopen (open) a case."""
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        case = cases.find_case(session=session, case_number=case_number)
+        cases.change_case_status(session=session, actor=actor, case=case, status=CaseStatus(status))
+        click.echo(f"case {case.case_number} is now {status}")
+
+
+@main.group("parties")
+def parties_group() -> None:
+    """Manage parties (当事人)."""
+
+
+@parties_group.command("add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice([k.value for k in PartyKind]), default="person", show_default=True)
+@click.option("--legal-representative", default="")
+@click.option("--id-number", default=None, help="Stored encrypted, shown masked.")
+@click.option("--phone", default=None, help="Stored encrypted, shown masked.")
+@click.option("--address", default=None, help="Stored encrypted, shown masked.")
+@click.option("--case", "case_number", default=None, help="Case number (案号) to link the party to.")
+@click.pass_context
+@friendly_errors
+def parties_add(
+    ctx: click.Context,
+    name: str,
+    kind: str,
+    legal_representative: str,
+    id_number: str | None,
+    phone: str | None,
+    address: str | None,
+    case_number: str | None,
+) -> None:
+    """Add a party, optionally linked to a case."""
+    data = cases.PartyInput(
+        kind=PartyKind(kind),
+        name=name,
+        legal_representative=legal_representative,
+        id_number=id_number,
+        phone=phone,
+        address=address,
+    )
+    with vault_session(ctx.obj["as"]) as (context, session, actor):
+        case = cases.find_case(session=session, case_number=case_number) if case_number else None
+        party = cases.add_party(session=session, actor=actor, cipher=context.cipher, data=data, case=case)
+        click.echo(f"party {party.name} created ({party.id})")
+
+
+@main.group()
+def audit() -> None:
+    """Check the custody log."""
+
+
+@audit.command("verify")
+@friendly_errors
+def audit_verify() -> None:
+    """Re-check every custody entry and signed checkpoint; exit 1 naming the first bad entry."""
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level="WARNING")
+    context = open_vault(settings)
+    try:
+        with context.sessions() as session:
+            verdict = verify_log(session=session, public_key_raw=context.signer.public_raw)
+    finally:
+        context.close()
+    if verdict.ok:
+        click.echo(f"custody log OK: {verdict.entries} entries, {verdict.checkpoints} signed checkpoints verified")
+        return
+    for problem in verdict.problems:
+        click.echo(f"custody log BROKEN: {problem}", err=True)
+    sys.exit(1)

@@ -1,0 +1,46 @@
+"""Create a vault home: folders, keys, database schema and the first admin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evault.migrate import upgrade_database
+from vault.config import Settings
+from vault.context import VaultContext, build_context
+from vault.db import transaction
+from vault.identities.service import bootstrap_admin
+from vault.keys import create_keys
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What `evault init` did."""
+
+    created_keys: bool
+    admin_name: str | None
+    admin_token: str | None
+
+
+def open_vault(settings: Settings) -> VaultContext:
+    """Open an initialised vault, migrating its database to the newest schema."""
+    context = build_context(settings)
+    context.check_database()
+    upgrade_database(context.engine)
+    return context
+
+
+def initialise(settings: Settings, *, admin_name: str = "admin") -> InitResult:
+    """Create home, keys, schema and first admin; safe to run again."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.objects_dir.mkdir(parents=True, exist_ok=True)
+    created = create_keys(settings.keys_dir)
+    context = open_vault(settings)
+    try:
+        context.check_store()
+        with transaction(context.sessions) as session:
+            admin = bootstrap_admin(session=session, name=admin_name)
+    finally:
+        context.close()
+    if admin is None:
+        return InitResult(created_keys=created, admin_name=None, admin_token=None)
+    return InitResult(created_keys=created, admin_name=admin[0].name, admin_token=admin[1])

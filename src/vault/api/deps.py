@@ -1,0 +1,64 @@
+"""FastAPI dependencies shared by every router: context, session, the signed-in actor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from vault.context import VaultContext
+from vault.errors import Unauthenticated, VaultError
+from vault.identities.actor import Actor
+from vault.identities.service import authenticate_token
+
+_bearer = HTTPBearer(auto_error=False, description="API token (evt_...) from `evault tokens create`")
+
+
+def get_context(request: Request) -> VaultContext:
+    """Return the process-wide vault context."""
+    context: VaultContext = request.app.state.vault
+    return context
+
+
+ContextDep = Annotated[VaultContext, Depends(get_context)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """Yield a session; roll back on error unless the refusal itself was recorded in the custody log."""
+    session = context.sessions()
+    try:
+        yield session
+    except VaultError as exc:
+        if exc.record_kept:
+            session.commit()
+        else:
+            session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_actor(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """Authenticate the bearer token and return the acting user."""
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated("send an API token as `Authorization: Bearer <token>`")
+    user = authenticate_token(session=session, secret=credentials.credentials)
+    actor = Actor.of(user)
+    request.state.actor = actor.name
+    return actor
+
+
+ActorDep = Annotated[Actor, Depends(get_actor)]

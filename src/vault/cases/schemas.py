@@ -1,0 +1,78 @@
+"""API shapes for cases and parties."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vault.cases.models import CaseStatus, CaseType, PartyKind
+
+
+class CaseCreate(BaseModel):
+    """A new case."""
+
+    case_number: str = Field(
+        min_length=1, max_length=128, description="case number (案号), e.g. 阜应急罚字〔2023〕40号"
+    )
+    case_type: CaseType
+    title: str = ""
+
+
+class CaseStatusChange(BaseModel):
+    """Close (结案), archive (归档) or reopen a case."""
+
+    status: CaseStatus
+
+
+class PartySummary(BaseModel):
+    """A party as listed on a case (no personal data)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: PartyKind
+    name: str
+
+
+class CasePublic(BaseModel):
+    """A case."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    case_number: str
+    case_type: CaseType
+    title: str
+    status: CaseStatus
+    opened_at: datetime
+    closed_at: datetime | None
+    archived_at: datetime | None
+    parties: list[PartySummary]
+
+
+class PartyCreate(BaseModel):
+    """A new party (当事人); personal data is encrypted at rest and shown masked."""
+
+    kind: PartyKind
+    name: str = Field(min_length=1, max_length=256)
+    legal_representative: str = ""
+    id_number: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=512)
+    bank_account: str | None = Field(default=None, max_length=64)
+    case_number: str | None = Field(default=None, description="link the party to this case (案号)")
+
+
+class PartyPublic(BaseModel):
+    """A party with personal data masked."""
+
+    id: uuid.UUID
+    kind: PartyKind
+    name: str
+    legal_representative: str
+    id_number: str | None
+    phone: str | None
+    address: str | None
+    bank_account: str | None

@@ -1,0 +1,223 @@
+"""Cases (案件) and parties (当事人): create, find, change status, with personal data encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.cases.masking import mask_address, mask_bank_account, mask_id_number, mask_phone
+from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.db import utcnow
+from vault.errors import Conflict, InvalidInput, NotFound
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, require
+from vault.keys import DataCipher
+
+MAX_CASE_NUMBER_LENGTH = 128
+
+
+def parse_case_type(value: str) -> CaseType:
+    """Return the CaseType named by value, or raise InvalidInput listing the valid ones."""
+    try:
+        return CaseType(value)
+    except ValueError:
+        valid = ", ".join(t.value for t in CaseType)
+        raise InvalidInput(f"unknown case type '{value}'; valid types: {valid}") from None
+
+
+def normalize_case_number(value: str) -> str:
+    """Trim a case number (案号) and refuse empty, over-long or control-character ones."""
+    number = value.strip()
+    if not number or len(number) > MAX_CASE_NUMBER_LENGTH or any(ord(c) < 32 for c in number):
+        raise InvalidInput("a case number (案号) must be 1-128 printable characters, e.g. 阜应急罚字〔2023〕40号")
+    return number
+
+
+def add_case(
+    *,
+    session: Session,
+    actor: Actor,
+    case_number: str,
+    case_type: CaseType,
+    title: str = "",
+    opened_at: datetime | None = None,
+) -> Case:
+    """Create a case; case numbers are unique."""
+    require(actor, Permission.MANAGE_CASES)
+    number = normalize_case_number(case_number)
+    if session.scalar(select(Case).where(Case.case_number == number)):
+        raise Conflict(f"case number (案号) {number} already exists", details={"case_number": number})
+    case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow())
+    session.add(case)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.CASE_CREATED,
+        subject_type="case",
+        subject_id=case.id,
+        case_id=case.id,
+        details={"case_number": number, "type": case_type.value},
+    )
+    return case
+
+
+def find_case(*, session: Session, case_number: str) -> Case:
+    """Return the case with this case number (案号)."""
+    case = session.scalar(select(Case).where(Case.case_number == case_number.strip()))
+    if case is None:
+        raise NotFound(f"no case with case number (案号) {case_number}", details={"case_number": case_number})
+    return case
+
+
+def lookup_case(*, session: Session, actor: Actor, case_number: str) -> Case:
+    """Return the case with this case number, if the actor may read cases."""
+    require(actor, Permission.READ_CASES)
+    return find_case(session=session, case_number=case_number)
+
+
+def get_case(*, session: Session, actor: Actor, case_id: uuid.UUID) -> Case:
+    """Return a case by id."""
+    require(actor, Permission.READ_CASES)
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case {case_id}")
+    return case
+
+
+def list_cases(*, session: Session, actor: Actor, status: CaseStatus | None = None) -> list[Case]:
+    """List cases, newest first."""
+    require(actor, Permission.READ_CASES)
+    query = select(Case).order_by(Case.opened_at.desc())
+    if status is not None:
+        query = query.where(Case.status == status)
+    return list(session.scalars(query))
+
+
+_TRANSITIONS = {
+    CaseStatus.CLOSED: {CaseStatus.OPEN},
+    CaseStatus.ARCHIVED: {CaseStatus.CLOSED},
+    CaseStatus.OPEN: {CaseStatus.CLOSED, CaseStatus.ARCHIVED},
+}
+
+
+def change_case_status(
+    *, session: Session, actor: Actor, case: Case, status: CaseStatus, now: datetime | None = None
+) -> Case:
+    """Close (结案), archive (归档) or reopen a case, recording when."""
+    require(actor, Permission.MANAGE_CASES)
+    if case.status not in _TRANSITIONS[status]:
+        raise Conflict(f"a case that is {case.status.value} cannot become {status.value}")
+    moment = now or utcnow()
+    previous = case.status
+    case.status = status
+    if status == CaseStatus.CLOSED:
+        case.closed_at = moment
+    elif status == CaseStatus.ARCHIVED:
+        case.archived_at = moment
+    else:
+        case.closed_at = case.archived_at = None
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.CASE_STATUS_CHANGED,
+        subject_type="case",
+        subject_id=case.id,
+        case_id=case.id,
+        now=moment,
+        details={"case_number": case.case_number, "from": previous.value, "to": status.value},
+    )
+    return case
+
+
+@dataclass(frozen=True)
+class PartyInput:
+    """A party's fields as given; personal data in plaintext, encrypted before storage."""
+
+    kind: PartyKind
+    name: str
+    legal_representative: str = ""
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    bank_account: str | None = None
+
+
+def _encrypt(cipher: DataCipher, value: str | None) -> str | None:
+    return cipher.encrypt(value.strip()) if value and value.strip() else None
+
+
+def add_party(
+    *, session: Session, actor: Actor, cipher: DataCipher, data: PartyInput, case: Case | None = None
+) -> Party:
+    """Create a party, encrypting personal data, optionally linking it to a case."""
+    require(actor, Permission.MANAGE_PARTIES)
+    if not data.name.strip():
+        raise InvalidInput("a party (当事人) needs a name")
+    party = Party(
+        kind=data.kind,
+        name=data.name.strip(),
+        legal_representative=data.legal_representative.strip(),
+        id_number_enc=_encrypt(cipher, data.id_number),
+        phone_enc=_encrypt(cipher, data.phone),
+        address_enc=_encrypt(cipher, data.address),
+        bank_account_enc=_encrypt(cipher, data.bank_account),
+    )
+    session.add(party)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.PARTY_CREATED,
+        subject_type="party",
+        subject_id=party.id,
+        case_id=case.id if case else None,
+        details={"name": party.name, "kind": party.kind.value},
+    )
+    if case is not None:
+        link_party(session=session, actor=actor, case=case, party=party)
+    return party
+
+
+def link_party(*, session: Session, actor: Actor, case: Case, party: Party) -> None:
+    """Record that a party is involved in a case."""
+    require(actor, Permission.MANAGE_PARTIES)
+    if party not in case.parties:
+        case.parties.append(party)
+        session.flush()
+        record_event(
+            session=session,
+            actor=actor,
+            action=CustodyAction.PARTY_LINKED,
+            subject_type="case",
+            subject_id=case.id,
+            case_id=case.id,
+            details={"party_id": str(party.id), "name": party.name},
+        )
+
+
+def find_parties(*, session: Session, name: str) -> list[Party]:
+    """Return parties with exactly this name."""
+    return list(session.scalars(select(Party).where(Party.name == name.strip())))
+
+
+def masked_personal_data(party: Party, cipher: DataCipher) -> dict[str, str | None]:
+    """Return the party's personal data masked for display."""
+
+    def show(token: str | None, mask: Callable[[str], str]) -> str | None:
+        return mask(cipher.decrypt(token)) if token else None
+
+    return {
+        "id_number": show(party.id_number_enc, mask_id_number),
+        "phone": show(party.phone_enc, mask_phone),
+        "address": show(party.address_enc, mask_address),
+        "bank_account": show(party.bank_account_enc, mask_bank_account),
+    }

@@ -1,0 +1,74 @@
+"""Settings for one vault process; the only module that reads the environment."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vault.storage.base import LockMode
+
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "minioadmin", "secret", "password"})
+
+
+class Settings(BaseSettings):
+    """Every knob of the vault, read from `EVAULT_*` variables with embedded defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="EVAULT_", extra="ignore")
+
+    home: Path = Path("./evault-data")
+    database_url: str | None = None
+    store: Literal["local", "s3"] = "local"
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = ""
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_bucket: str = "evidence"
+    s3_secure: bool = False
+    s3_lock_mode: LockMode = LockMode.COMPLIANCE
+    agency_name: str = "示例市应急管理局 (Example City Emergency Management Bureau)"
+    timezone: str = "Asia/Shanghai"
+    max_upload_bytes: int = 64 * 1024**3
+    presign_seconds: int = 300
+    log_json: bool = True
+    log_level: str = "INFO"
+    # A retention default applied at the store when nothing longer is known: the shortest statutory class.
+    minimum_retention_days: int = 183
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.store == "s3":
+            secret = self.s3_secret_key.get_secret_value()
+            if not self.s3_access_key or not secret:
+                raise ValueError("EVAULT_S3_ACCESS_KEY and EVAULT_S3_SECRET_KEY are required when EVAULT_STORE=s3")
+            if secret.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("EVAULT_S3_SECRET_KEY is a placeholder; set a real secret")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the configured database URL, or the embedded SQLite file under home."""
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'evault.db'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Return the folder holding the vault's signing and data keys."""
+        return self.home / "keys"
+
+    @property
+    def objects_dir(self) -> Path:
+        """Return the folder of the local object store."""
+        return self.home / "objects"
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """Return the agency's time zone, used for display and day boundaries."""
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,71 @@
+"""Everything one vault process holds open: settings, database, store, keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vault.config import Settings
+from vault.custody.service import install_checkpointing
+from vault.db import make_engine, make_session_factory
+from vault.errors import StorageError, VaultError
+from vault.keys import DataCipher, Signer, load_data_cipher, load_signer
+from vault.storage.base import BlobStore
+from vault.storage.factory import make_blob_store
+
+
+class DatabaseUnavailable(VaultError):
+    """The catalog database cannot be reached."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+@dataclass
+class VaultContext:
+    """The process-wide resources services are handed."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: BlobStore
+    signer: Signer
+    cipher: DataCipher
+
+    def check_database(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query succeeds."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"the catalog database is unreachable: {type(exc).__name__}") from exc
+
+    def check_store(self) -> None:
+        """Raise StorageError unless the blob store answers."""
+        self.store.check()
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+
+def build_context(settings: Settings, *, store: BlobStore | None = None) -> VaultContext:
+    """Open the database, the blob store and the keys named by settings."""
+    engine = make_engine(settings.resolved_database_url)
+    signer = load_signer(settings.keys_dir)
+    sessions = make_session_factory(engine, signer=signer)
+    install_checkpointing(sessions)
+    return VaultContext(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=store or make_blob_store(settings),
+        signer=signer,
+        cipher=load_data_cipher(settings.keys_dir),
+    )
+
+
+__all__ = ["DatabaseUnavailable", "StorageError", "VaultContext", "build_context"]

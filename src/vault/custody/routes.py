@@ -1,0 +1,68 @@
+"""HTTP routes for reading and verifying the custody log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.custody import service
+from vault.custody.schemas import CheckpointPublic, CustodyEventPublic, LogVerdictPublic
+from vault.errors import NotFound
+
+router = APIRouter(prefix="/api/custody", tags=["custody"])
+
+
+@router.get("/events", response_model=list[CustodyEventPublic])
+def list_events(
+    session: SessionDep,
+    actor: ActorDep,
+    subject_id: str | None = None,
+    case_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    after_index: int = -1,
+    limit: int = 500,
+) -> list[CustodyEventPublic]:
+    """List log entries (auditors), filtered by subject, case or acting user."""
+    events = service.list_events(
+        session=session,
+        actor=actor,
+        subject_id=subject_id,
+        case_id=case_id,
+        actor_id=actor_id,
+        after_index=after_index,
+        limit=limit,
+    )
+    return [CustodyEventPublic.model_validate(e) for e in events]
+
+
+@router.get("/checkpoint", response_model=CheckpointPublic)
+def latest_checkpoint(session: SessionDep, actor: ActorDep) -> CheckpointPublic:
+    """Return the newest signed checkpoint."""
+    checkpoint = service.latest_checkpoint(session)
+    if checkpoint is None:
+        raise NotFound("the custody log is empty")
+    return CheckpointPublic.model_validate(checkpoint)
+
+
+@router.get("/public-key")
+def public_key(context: ContextDep) -> dict[str, str]:
+    """Return the vault's Ed25519 public key, for verifiers."""
+    return {"key_id": context.signer.key_id, "algorithm": "Ed25519", "pem": context.signer.public_pem()}
+
+
+@router.get("/proof/{log_index}")
+def inclusion_proof(log_index: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+    """Return an inclusion proof for one entry against the newest checkpoint (auditors)."""
+    return service.prove_inclusion(session=session, actor=actor, log_index=log_index)
+
+
+@router.get("/verify", response_model=LogVerdictPublic)
+def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
+    """Re-check every entry and checkpoint (auditors)."""
+    verdict = service.audit_log(session=session, actor=actor, public_key_raw=context.signer.public_raw)
+    return LogVerdictPublic(
+        ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, problems=verdict.problems
+    )

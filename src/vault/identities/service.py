@@ -1,0 +1,251 @@
+"""Users, tokens and the handler registry (执法人员及执法证)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.db import utcnow
+from vault.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from vault.identities.actor import SYSTEM, Actor
+from vault.identities.authz import Permission, require
+from vault.identities.models import ApiToken, CertificateStatus, Handler, Role, User
+
+TOKEN_PREFIX = "evt_"
+
+
+def parse_role(value: str) -> Role:
+    """Return the Role named by value, or raise InvalidInput listing the valid roles."""
+    try:
+        return Role(value)
+    except ValueError:
+        valid = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"unknown role '{value}'; valid roles: {valid}", details={"valid": list(Role)}) from None
+
+
+def create_user(
+    *,
+    session: Session,
+    actor: Actor,
+    name: str,
+    role: Role,
+    display_name: str = "",
+    handler_certificate: str | None = None,
+) -> User:
+    """Create a user, optionally linked to a registered handler."""
+    require(actor, Permission.MANAGE_USERS)
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a user needs a name")
+    if session.scalar(select(User).where(User.name == name)):
+        raise Conflict(f"a user named '{name}' already exists")
+    handler = find_handler(session=session, certificate_number=handler_certificate) if handler_certificate else None
+    user = User(name=name, role=role, display_name=display_name or name, handler_id=handler.id if handler else None)
+    session.add(user)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.USER_CREATED,
+        subject_type="user",
+        subject_id=user.id,
+        details={"name": name, "role": role.value, "handler": handler.certificate_number if handler else None},
+    )
+    return user
+
+
+def get_user(*, session: Session, name: str) -> User:
+    """Return the user with this name."""
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user named '{name}'")
+    return user
+
+
+def list_users(*, session: Session, actor: Actor) -> list[User]:
+    """List every user."""
+    require(actor, Permission.MANAGE_USERS)
+    return list(session.scalars(select(User).order_by(User.name)))
+
+
+def _token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_token(*, session: Session, actor: Actor, user: User, label: str = "") -> str:
+    """Create an API token for user and return its secret; only its hash is kept."""
+    if actor.id != user.id:
+        require(actor, Permission.MANAGE_USERS)
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, token_sha256=_token_digest(secret), label=label)
+    session.add(token)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.TOKEN_CREATED,
+        subject_type="user",
+        subject_id=user.id,
+        details={"token_id": str(token.id), "label": label},
+    )
+    return secret
+
+
+def authenticate_token(*, session: Session, secret: str) -> User:
+    """Return the active user owning this token secret."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        raise Unauthenticated("the bearer token is unknown, revoked or belongs to a disabled user")
+    return token.user
+
+
+@dataclass(frozen=True)
+class HandlerInput:
+    """The fields of one handler row, as given by a person or a CSV file."""
+
+    certificate_number: str
+    name: str
+    valid_from: date
+    valid_until: date
+    unit: str = ""
+    category: str = ""
+    status: CertificateStatus = CertificateStatus.VALID
+
+
+def parse_handler(row: dict[str, str], *, line: int | None = None) -> HandlerInput:
+    """Validate one handler row (dates as YYYY-MM-DD) and return it."""
+    where = f" on line {line}" if line else ""
+    try:
+        valid_from = date.fromisoformat(row.get("valid_from", "").strip())
+        valid_until = date.fromisoformat(row.get("valid_until", "").strip())
+    except ValueError:
+        raise InvalidInput(f"certificate dates must be YYYY-MM-DD{where}", details={"line": line}) from None
+    if valid_until < valid_from:
+        raise InvalidInput(f"certificate valid_until is before valid_from{where}", details={"line": line})
+    number, name = row.get("certificate_number", "").strip(), row.get("name", "").strip()
+    if not number or not name:
+        raise InvalidInput(f"certificate_number and name are required{where}", details={"line": line})
+    try:
+        status = CertificateStatus(row.get("status", "valid").strip() or "valid")
+    except ValueError:
+        raise InvalidInput(f"status must be valid, suspended or revoked{where}", details={"line": line}) from None
+    return HandlerInput(
+        number, name, valid_from, valid_until, row.get("unit", "").strip(), row.get("category", "").strip(), status
+    )
+
+
+def add_handler(*, session: Session, actor: Actor, data: HandlerInput) -> Handler:
+    """Register a handler and their enforcement certificate."""
+    require(actor, Permission.MANAGE_HANDLERS)
+    if session.scalar(select(Handler).where(Handler.certificate_number == data.certificate_number)):
+        raise Conflict(f"certificate number (执法证号) {data.certificate_number} is already registered")
+    handler = Handler(
+        certificate_number=data.certificate_number,
+        name=data.name,
+        unit=data.unit,
+        category=data.category,
+        valid_from=data.valid_from,
+        valid_until=data.valid_until,
+        status=data.status,
+    )
+    session.add(handler)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.HANDLER_ADDED,
+        subject_type="handler",
+        subject_id=handler.id,
+        details={
+            "certificate_number": data.certificate_number,
+            "name": data.name,
+            "valid_until": data.valid_until.isoformat(),
+        },
+    )
+    return handler
+
+
+HANDLER_CSV_COLUMNS = ("certificate_number", "name", "unit", "category", "valid_from", "valid_until", "status")
+
+
+def import_handlers_csv(*, session: Session, actor: Actor, text: str) -> list[Handler]:
+    """Import handlers from CSV text; all rows are validated before any is stored."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"certificate_number", "name", "valid_from", "valid_until"} - set(reader.fieldnames or [])
+    if missing:
+        raise InvalidInput(
+            f"CSV is missing columns: {', '.join(sorted(missing))}", details={"expected": list(HANDLER_CSV_COLUMNS)}
+        )
+    rows = [parse_handler(row, line=number) for number, row in enumerate(reader, start=2)]
+    return [add_handler(session=session, actor=actor, data=row) for row in rows]
+
+
+def find_handler(*, session: Session, certificate_number: str) -> Handler:
+    """Return the handler holding this certificate number."""
+    handler = session.scalar(select(Handler).where(Handler.certificate_number == certificate_number.strip()))
+    if handler is None:
+        raise NotFound(f"no handler with certificate number (执法证号) {certificate_number}")
+    return handler
+
+
+def list_handlers(*, session: Session) -> list[Handler]:
+    """List every registered handler."""
+    return list(session.scalars(select(Handler).order_by(Handler.certificate_number)))
+
+
+def certificate_valid_at(handler: Handler, moment: datetime | date) -> bool:
+    """Return whether the handler's certificate was in force on that day."""
+    day = moment.date() if isinstance(moment, datetime) else moment
+    return handler.status == CertificateStatus.VALID and handler.valid_from <= day <= handler.valid_until
+
+
+def link_user_to_handler(*, session: Session, actor: Actor, user: User, certificate_number: str) -> User:
+    """Link a user account to a registered handler."""
+    require(actor, Permission.MANAGE_USERS)
+    handler = find_handler(session=session, certificate_number=certificate_number)
+    user.handler_id = handler.id
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.USER_UPDATED,
+        subject_type="user",
+        subject_id=user.id,
+        details={"handler": certificate_number},
+    )
+    return user
+
+
+def bootstrap_admin(*, session: Session, name: str = "admin") -> tuple[User, str] | None:
+    """Create the first admin and their token if the vault has no users yet."""
+    if session.scalar(select(User).limit(1)) is not None:
+        return None
+    user = create_user(session=session, actor=SYSTEM, name=name, role=Role.ADMIN, display_name="Administrator")
+    return user, issue_token(session=session, actor=SYSTEM, user=user, label="created by evault init")
+
+
+def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID) -> None:
+    """Revoke an API token."""
+    require(actor, Permission.MANAGE_USERS)
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"no token {token_id}")
+    token.revoked_at = utcnow()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.TOKEN_REVOKED,
+        subject_type="user",
+        subject_id=token.user_id,
+        details={"token_id": str(token_id)},
+    )

@@ -1,0 +1,132 @@
+"""The vault's own keys: Ed25519 signing key for checkpoints and receipts, AES-GCM key for personal data."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vault.errors import VaultError
+
+SIGNING_KEY_FILE = "vault-ed25519.pem"
+DATA_KEY_FILE = "personal-data.key"
+
+
+class KeyUnavailable(VaultError):
+    """A key file is missing, unreadable or too open."""
+
+    code = "key_unavailable"
+    status = 503
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Signs with the vault's Ed25519 key; `key_id` is the SHA-256 of the raw public key, hex."""
+
+    private_key: Ed25519PrivateKey
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """Return the public half."""
+        return self.private_key.public_key()
+
+    @property
+    def public_raw(self) -> bytes:
+        """Return the 32-byte raw public key."""
+        return self.public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        """Return a stable identifier of the public key."""
+        return hashlib.sha256(self.public_raw).hexdigest()[:16]
+
+    def public_pem(self) -> str:
+        """Return the public key as PEM (SubjectPublicKeyInfo), for verifiers."""
+        return self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    def sign(self, message: bytes) -> bytes:
+        """Return the Ed25519 signature of message."""
+        return self.private_key.sign(message)
+
+
+def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> bool:
+    """Check an Ed25519 signature with a raw public key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def create_keys(keys_dir: Path) -> bool:
+    """Create the signing and data keys if absent (0600 files); return True if any was created."""
+    created = False
+    signing = keys_dir / SIGNING_KEY_FILE
+    if not signing.exists():
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        _write_private(signing, pem)
+        created = True
+    data_key = keys_dir / DATA_KEY_FILE
+    if not data_key.exists():
+        _write_private(data_key, base64.b64encode(secrets.token_bytes(32)))
+        created = True
+    return created
+
+
+def _read_private(path: Path) -> bytes:
+    if not path.exists():
+        raise KeyUnavailable(f"key file {path} is missing; run `evault init` first")
+    if path.stat().st_mode & 0o077:
+        raise KeyUnavailable(f"key file {path} is readable by others; chmod 600 it")
+    return path.read_bytes()
+
+
+def load_signer(keys_dir: Path) -> Signer:
+    """Load the vault's Ed25519 signing key."""
+    key = serialization.load_pem_private_key(_read_private(keys_dir / SIGNING_KEY_FILE), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyUnavailable("the signing key is not an Ed25519 key")
+    return Signer(key)
+
+
+class DataCipher:
+    """AES-256-GCM for personal data at rest (ID numbers, phones, addresses, bank accounts)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    def encrypt(self, plaintext: str) -> str:
+        """Encrypt a string; the result is base64 text with its nonce."""
+        nonce = secrets.token_bytes(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext.encode(), None)).decode()
+
+    def decrypt(self, token: str) -> str:
+        """Decrypt what encrypt produced."""
+        raw = base64.b64decode(token)
+        return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+
+
+def load_data_cipher(keys_dir: Path) -> DataCipher:
+    """Load the personal-data key."""
+    return DataCipher(base64.b64decode(_read_private(keys_dir / DATA_KEY_FILE)))

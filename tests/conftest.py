@@ -1,0 +1,186 @@
+"""Shared fixtures: a real catalog (SQLite, or PostgreSQL when EVAULT_TEST_DATABASE_URL is set),
+a real blob store (local folder, or Ceph RGW when EVAULT_TEST_STORE=s3), keys, and an API client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from evault.app import create_app
+from evault.migrate import upgrade_database
+from vault.config import Settings
+from vault.context import VaultContext, build_context
+from vault.db import make_engine
+from vault.identities.actor import SYSTEM, Actor
+from vault.identities.models import Role, User
+from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
+from vault.keys import create_keys
+from vault.storage.base import BlobStore, LockMode
+from vault.storage.local import LocalBlobStore
+
+POSTGRES_URL = os.environ.get("EVAULT_TEST_DATABASE_URL")
+S3_ENDPOINT = os.environ.get("EVAULT_TEST_S3_ENDPOINT")
+STORE_KIND = os.environ.get("EVAULT_TEST_STORE", "local")
+
+
+def _admin_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate one template database per test session; tests get copies of it."""
+    if POSTGRES_URL:
+        name = f"evault_template_{os.getpid()}"
+        admin = create_engine(_admin_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        upgrade_database(engine)
+        engine.dispose()
+        yield name
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade_database(engine)
+        engine.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a fresh, migrated database for this test alone."""
+    if POSTGRES_URL:
+        name = f"evault_t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(_admin_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path / "evault.db"
+        shutil.copyfile(template_database, path)
+        yield f"sqlite:///{path}"
+
+
+def make_s3_store(*, bucket: str | None = None, lock_mode: LockMode = LockMode.GOVERNANCE) -> BlobStore:
+    """Return an S3 store on the test RGW with a fresh Object Lock bucket."""
+    from vault.storage.s3 import S3BlobStore
+
+    store = S3BlobStore(
+        endpoint=S3_ENDPOINT or "",
+        access_key=os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
+        secret_key=os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
+        bucket=bucket or f"t-{uuid.uuid4().hex[:20]}",
+        lock_mode=lock_mode,
+    )
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Return settings for a vault home under tmp_path with its keys created."""
+    home = tmp_path / "home"
+    result = Settings(home=home, database_url=database_url, log_json=False)
+    create_keys(result.keys_dir)
+    return result
+
+
+@pytest.fixture
+def store(settings: Settings) -> BlobStore:
+    """Return the blob store the suite runs against (local folder, or RGW when EVAULT_TEST_STORE=s3)."""
+    if STORE_KIND == "s3":
+        if not S3_ENDPOINT:
+            pytest.fail("EVAULT_TEST_STORE=s3 needs EVAULT_TEST_S3_ENDPOINT")
+        return make_s3_store()
+    return LocalBlobStore(settings.objects_dir)
+
+
+@pytest.fixture
+def context(settings: Settings, store: BlobStore) -> Iterator[VaultContext]:
+    """Return an open vault context on the per-test database and store."""
+    ctx = build_context(settings, store=store)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def session(context: VaultContext) -> Iterator[Session]:
+    """Return a session; tests commit explicitly like callers do."""
+    with context.sessions() as sess:
+        yield sess
+
+
+@dataclass
+class Person:
+    """A test user with their token."""
+
+    user: User
+    token: str
+
+    @property
+    def actor(self) -> Actor:
+        """Return the user as an actor."""
+        return Actor.of(self.user)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return the Authorization header for this user."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_person(context: VaultContext) -> Callable[..., Person]:
+    """Create a committed user of a role (optionally with a handler certificate) and a token."""
+    counter = iter(range(1, 10_000))
+
+    def make(role: Role, *, name: str | None = None, certificate: str | None = None) -> Person:
+        with context.sessions() as sess:
+            if certificate:
+                add_handler(session=sess, actor=SYSTEM, data=HandlerInput(
+                    certificate_number=certificate, name=f"执法员{next(counter)}",
+                    valid_from=date(2023, 1, 1), valid_until=date(2030, 12, 31), unit="示例市应急管理局"))
+            user = create_user(session=sess, actor=SYSTEM, name=name or f"{role.value}-{next(counter)}",
+                               role=role, handler_certificate=certificate)
+            token = issue_token(session=sess, actor=SYSTEM, user=user)
+            sess.commit()
+            return Person(user=user, token=token)
+
+    return make
+
+
+@pytest.fixture
+def client(context: VaultContext) -> Iterator[TestClient]:
+    """Return an HTTP client for the full application."""
+    with TestClient(create_app(context), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def now() -> datetime:
+    """Return a fixed 'now' for time-dependent tests."""
+    return datetime(2025, 3, 31, 2, 0, tzinfo=UTC)
+
+
+def days(n: int) -> timedelta:
+    """Return n days."""
+    return timedelta(days=n)

@@ -1,0 +1,174 @@
+"""One contract for every blob store: the local folder store always, Ceph RGW when it is running."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import S3_ENDPOINT, make_s3_store
+from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
+from vault.storage.base import BlobStore
+from vault.storage.local import LocalBlobStore
+
+BACKENDS = ["local", pytest.param("s3", marks=[pytest.mark.s3, pytest.mark.skipif(
+    not S3_ENDPOINT, reason="EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh)")])]
+
+
+@pytest.fixture(params=BACKENDS)
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "objects")
+    return make_s3_store()
+
+
+def soon(seconds: float = 3600) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def put(store: BlobStore, data: bytes, *, retain: float = 3600, **kwargs: object) -> tuple[str, str]:
+    blob = store.put_stream(io.BytesIO(data), retain_until=soon(retain), **kwargs)  # type: ignore[arg-type]
+    return blob.key, blob.version_id
+
+
+def read_all(store: BlobStore, key: str, version: str, **kwargs: int) -> bytes:
+    return b"".join(store.open_range(key, version, **kwargs))
+
+
+def test_put_returns_sha256_and_size_and_reads_back_bit_for_bit(blob_store: BlobStore) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    blob = blob_store.put_stream(io.BytesIO(data), retain_until=soon())
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+    assert blob.size == len(data)
+    assert read_all(blob_store, blob.key, blob.version_id) == data
+
+
+def test_ranged_reads_are_inclusive_like_http(blob_store: BlobStore) -> None:
+    data = bytes(range(256)) * 100
+    key, version = put(blob_store, data)
+    assert read_all(blob_store, key, version, start=10, end=19) == data[10:20]
+    assert read_all(blob_store, key, version, start=25_000) == data[25_000:]
+    assert read_all(blob_store, key, version, start=0, end=0) == data[:1]
+
+
+def test_stat_reports_size_and_the_lock_the_store_enforces(blob_store: BlobStore) -> None:
+    until = soon(7200).replace(microsecond=0)
+    blob = blob_store.put_stream(io.BytesIO(b"evidence"), retain_until=until)
+    stat = blob_store.stat(blob.key, blob.version_id)
+    assert stat.size == 8
+    assert stat.retain_until is not None
+    assert abs((stat.retain_until - until).total_seconds()) < 1
+    assert stat.legal_hold is False
+
+
+def test_declared_checksum_mismatch_stores_nothing(blob_store: BlobStore) -> None:
+    with pytest.raises(ChecksumMismatch):
+        blob_store.put_stream(io.BytesIO(b"actual bytes"), retain_until=soon(),
+                              expected_sha256=hashlib.sha256(b"other bytes").hexdigest())
+    if isinstance(blob_store, LocalBlobStore):
+        stored = [p for p in blob_store.root.rglob("*") if p.is_file()]
+        assert stored == []
+
+
+def test_declared_checksum_match_is_accepted_case_insensitively(blob_store: BlobStore) -> None:
+    data = b"matching bytes"
+    blob = blob_store.put_stream(io.BytesIO(data), retain_until=soon(),
+                                 expected_sha256=hashlib.sha256(data).hexdigest().upper())
+    assert blob.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_oversize_stream_is_refused_and_nothing_kept(blob_store: BlobStore) -> None:
+    with pytest.raises(TooLarge):
+        blob_store.put_stream(io.BytesIO(b"x" * 2048), retain_until=soon(), max_size=1024)
+    if isinstance(blob_store, LocalBlobStore):
+        assert [p for p in blob_store.root.rglob("*") if p.is_file()] == []
+
+
+def test_locked_object_cannot_be_deleted(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"locked original")
+    with pytest.raises(ObjectLocked):
+        blob_store.delete(key, version)
+    assert read_all(blob_store, key, version) == b"locked original"
+
+
+def test_storing_again_never_overwrites_the_original(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"first")
+    put(blob_store, b"second")
+    put(blob_store, b"first")
+    assert read_all(blob_store, key, version) == b"first"
+
+
+def test_retention_extends_but_never_shortens(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"retained", retain=3600)
+    later = soon(86400)
+    blob_store.set_retention(key, version, later)
+    stat = blob_store.stat(key, version)
+    assert stat.retain_until is not None and abs((stat.retain_until - later).total_seconds()) < 1
+    with pytest.raises(RetentionShortening):
+        blob_store.set_retention(key, version, soon(60))
+    still = blob_store.stat(key, version).retain_until
+    assert still is not None and abs((still - later).total_seconds()) < 1
+
+
+def test_legal_hold_blocks_deletion_until_released(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"held", retain=2)
+    blob_store.set_legal_hold(key, version, True)
+    assert blob_store.stat(key, version).legal_hold is True
+    time.sleep(3)
+    with pytest.raises(ObjectLocked):
+        blob_store.delete(key, version)
+    blob_store.set_legal_hold(key, version, False)
+    blob_store.delete(key, version)
+    with pytest.raises(NotFound):
+        blob_store.stat(key, version)
+
+
+def test_delete_after_retention_expires(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"expiring", retain=2)
+    time.sleep(3)
+    blob_store.delete(key, version)
+    with pytest.raises(NotFound):
+        read_all(blob_store, key, version)
+
+
+def test_missing_object_is_not_found(blob_store: BlobStore) -> None:
+    key, version = put(blob_store, b"present")
+    missing_key = "0" * 64 if isinstance(blob_store, LocalBlobStore) else key + "-missing"
+    with pytest.raises(NotFound):
+        blob_store.stat(missing_key, version)
+
+
+def test_check_passes_on_a_healthy_store(blob_store: BlobStore) -> None:
+    blob_store.check()
+
+
+def test_local_store_files_are_read_only_and_content_addressed(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "objects")
+    blob = store.put_stream(io.BytesIO(b"abc"), retain_until=soon())
+    path = tmp_path / "objects" / blob.key[:2] / blob.key[2:4] / blob.key
+    assert blob.key == hashlib.sha256(b"abc").hexdigest()
+    assert path.stat().st_mode & 0o777 == 0o444
+    assert list((tmp_path / "objects" / ".incoming").iterdir()) == []
+
+
+def test_local_store_uses_the_injected_clock_for_expiry(tmp_path: Path) -> None:
+    moment = [datetime.now(UTC)]
+    clock: Callable[[], datetime] = lambda: moment[0]  # noqa: E731
+    store = LocalBlobStore(tmp_path / "objects", clock=clock)
+    blob = store.put_stream(io.BytesIO(b"clocked"), retain_until=moment[0] + timedelta(days=183))
+    with pytest.raises(ObjectLocked):
+        store.delete(blob.key, blob.version_id)
+    moment[0] += timedelta(days=184)
+    store.delete(blob.key, blob.version_id)
+
+
+def test_local_store_rejects_path_tricks_in_keys(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "objects")
+    with pytest.raises(NotFound):
+        store.stat("../../etc/passwd", "1")
