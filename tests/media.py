@@ -1,0 +1,37 @@
+"""Media fixtures made on the fly with ffmpeg (a few seconds of testsrc), never checked in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ffmpeg  # type: ignore[import-untyped]
+
+
+def make_video(path: Path, *, seconds: float = 2.0, size: str = "320x240", rate: int = 25, codec: str = "libx264",
+               creation_time: str | None = None, faststart: bool = True) -> Path:
+    """Write a short testsrc video with a sine tone; codec libx264 (browser-playable) or libx265/mpeg4."""
+    video = ffmpeg.input(f"testsrc=duration={seconds}:size={size}:rate={rate}", f="lavfi")
+    audio = ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi")
+    options: dict[str, str] = {"vcodec": codec, "acodec": "aac", "pix_fmt": "yuv420p", "loglevel": "error"}
+    if codec == "libx264":
+        options["preset"] = "ultrafast"
+    if faststart and path.suffix.lower() in {".mp4", ".mov"}:
+        options["movflags"] = "+faststart"
+    if creation_time:
+        options["metadata"] = f"creation_time={creation_time}"
+    ffmpeg.output(video, audio, str(path), **options).overwrite_output().run(quiet=True)
+    return path
+
+
+def make_photo(path: Path, *, size: str = "640x480") -> Path:
+    """Write one JPEG frame of testsrc."""
+    ffmpeg.input(f"testsrc=size={size}:rate=1", f="lavfi").output(
+        str(path), vframes=1, loglevel="error").overwrite_output().run(quiet=True)
+    return path
+
+
+def truncate(path: Path, keep_fraction: float = 0.6) -> Path:
+    """Cut a file short, as a damaged recorder or an interrupted copy would."""
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+    return path
