@@ -1,0 +1,12 @@
+# Production image of the vault API and scheduler worker.
+FROM python:3.11-slim-bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg curl && rm -rf /var/lib/apt/lists/*
+RUN useradd --system --create-home --home-dir /var/lib/evault evault
+WORKDIR /opt/evault
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir .
+USER evault
+ENV EVAULT_HOME=/var/lib/evault
+EXPOSE 8000
+CMD ["evault", "serve", "--host", "0.0.0.0", "--port", "8000"]

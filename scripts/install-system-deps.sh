@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages the vault and its tests need; skips what is already there.
+#   scripts/install-system-deps.sh            ffmpeg (enough to run the vault)
+#   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl
+set -euo pipefail
+
+packages=(ffmpeg)
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=""
+if [[ "$(id -u)" != "0" ]]; then
+  sudo="sudo"
+fi
+echo "installing: ${missing[*]}" >&2
+$sudo apt-get update -q >/dev/null
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install and run the whole test suite: static checks, then pytest twice —
+#   1. SQLite + local folder store (the embedded default)
+#   2. PostgreSQL + Ceph RGW with Object Lock (the production shape), both started here and stopped on exit.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k custody). Set EVAULT_TEST_ONLY=embedded|production
+# to run one half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-system-deps.sh --test
+scripts/venv.sh --test
+
+echo "== static checks: ruff, mypy --strict, import boundaries"
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+.venv/bin/lint-imports
+
+only="${EVAULT_TEST_ONLY:-all}"
+if [[ "$only" != "production" ]]; then
+  echo "== pytest: SQLite + local folder store"
+  env -u EVAULT_TEST_DATABASE_URL -u EVAULT_TEST_STORE -u EVAULT_TEST_S3_ENDPOINT .venv/bin/pytest "$@"
+fi
+[[ "$only" == "embedded" ]] && exit 0
+
+work="$(mktemp -d /tmp/evault-test.XXXXXX)"
+free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+cleanup() {
+  scripts/ceph-rgw.sh stop "$work/rgw" >/dev/null 2>&1 || true
+  scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== starting PostgreSQL and Ceph RGW"
+eval "$(scripts/postgres.sh start "$work/pg" "$(free_port)")"
+eval "$(scripts/ceph-rgw.sh start "$work/rgw" "$(free_port)")"
+export EVAULT_TEST_DATABASE_URL EVAULT_TEST_S3_ENDPOINT EVAULT_TEST_S3_ACCESS_KEY EVAULT_TEST_S3_SECRET_KEY
+
+echo "== pytest: PostgreSQL + Ceph RGW (Object Lock)"
+EVAULT_TEST_STORE=s3 .venv/bin/pytest "$@"
