@@ -1,0 +1,5 @@
+"""Allow `python -m evault`."""
+
+from evault.cli import main
+
+main()

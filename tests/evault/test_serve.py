@@ -1,0 +1,74 @@
+"""`evault serve` starts a real server on embedded defaults, and refuses to start when a dependency is down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def evault(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evault", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    return {**os.environ, "EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url}
+
+
+@pytest.fixture
+def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    token = evault("init", env=env).stdout.strip().splitlines()[-1]
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: a full pipe would stall the server
+    process = subprocess.Popen([sys.executable, "-m", "evault", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
+                time.sleep(0.1)
+        yield base, token
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_serve_answers_ready_docs_and_authenticated_calls(server: tuple[str, str]) -> None:
+    base, token = server
+    assert httpx.get(f"{base}/ready").json()["status"] == "ready"
+    assert "Evidence Vault" in httpx.get(f"{base}/docs").text
+    me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["role"] == "admin"
+
+
+def test_serve_without_init_says_what_to_do(env: dict[str, str]) -> None:
+    result = evault("serve", "--port", str(free_port()), env=env)
+    assert result.returncode != 0 and "evault init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_with_unreachable_database_exits_with_a_message(env: dict[str, str]) -> None:
+    evault("init", env=env)
+    broken = {**env, "EVAULT_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/none?connect_timeout=2"}
+    result = evault("serve", "--port", str(free_port()), env=broken)
+    assert result.returncode == 2 and "database is unreachable" in result.stderr and "Traceback" not in result.stderr
