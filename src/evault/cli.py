@@ -142,6 +142,19 @@ def users_add(ctx: click.Context, name: str, role: str, display_name: str, handl
         click.echo(f"user '{user.name}' ({user.role.value}) created")
 
 
+@users.command("link")
+@click.argument("name")
+@click.argument("certificate_number")
+@click.pass_context
+@friendly_errors
+def users_link(ctx: click.Context, name: str, certificate_number: str) -> None:
+    """Link a user to a registered handler by certificate number (执法证号)."""
+    with vault_session(ctx.obj["as"]) as (_, session, actor):
+        user = identities.get_user(session=session, name=name)
+        identities.link_user_to_handler(session=session, actor=actor, user=user, certificate_number=certificate_number)
+        click.echo(f"user '{name}' linked to handler {certificate_number}")
+
+
 @users.command("list")
 @click.pass_context
 @friendly_errors
@@ -325,3 +338,10 @@ def audit_verify() -> None:
     for problem in verdict.problems:
         click.echo(f"custody log BROKEN: {problem}", err=True)
     sys.exit(1)
+
+
+from ingest.cli import dock as ingest_dock  # noqa: E402 - commands of other packages join the group last
+from ingest.cli import upload as ingest_upload  # noqa: E402
+
+main.add_command(ingest_upload)
+main.add_command(ingest_dock)

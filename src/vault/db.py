@@ -73,6 +73,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Every SQLite transaction takes the write lock up front: a deferred transaction that read first cannot
+    # upgrade once another writer committed (SQLITE_BUSY_SNAPSHOT), which would fail requests at random.
+    # The price: keep sessions short, and never hold one open while streaming bytes.
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -43,6 +43,9 @@ def test_operator_workflow(env: dict[str, str], tmp_path: Path) -> None:
                "--valid-until", "2027-12-31").exit_code == 0
     assert run(env, "users", "add", "zhang.wei", "--role", "officer", "--handler", "14010219001").exit_code == 0
     assert run(env, "users", "add", "archive", "--role", "records_manager").exit_code == 0
+    assert run(env, "users", "add", "li.na", "--role", "officer").exit_code == 0
+    linked = run(env, "users", "link", "li.na", "14010219002").output.strip()
+    assert linked == "user 'li.na' linked to handler 14010219002"
     assert run(env, "tokens", "create", "zhang.wei").output.startswith("evt_")
     made = run(env, "--as", "archive", "cases", "add", "阜应急罚字〔2023〕40号", "--type", "general_procedure_penalty")
     assert made.exit_code == 0 and "阜应急罚字〔2023〕40号" in made.output

@@ -49,14 +49,18 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 def get_actor(
     request: Request,
-    session: SessionDep,
+    context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """Authenticate the bearer token and return the acting user."""
+    """Authenticate the bearer token and return the acting user.
+
+    Uses its own short session: on SQLite every transaction holds the write lock, so a streaming route
+    must be able to authenticate without keeping a session open for the whole transfer.
+    """
     if credentials is None or not credentials.credentials:
         raise Unauthenticated("send an API token as `Authorization: Bearer <token>`")
-    user = authenticate_token(session=session, secret=credentials.credentials)
-    actor = Actor.of(user)
+    with context.sessions() as session:
+        actor = Actor.of(authenticate_token(session=session, secret=credentials.credentials))
     request.state.actor = actor.name
     return actor
 

@@ -59,6 +59,14 @@ def inclusion_proof(log_index: int, session: SessionDep, actor: ActorDep) -> dic
     return service.prove_inclusion(session=session, actor=actor, log_index=log_index)
 
 
+@router.get("/consistency")
+def consistency_proof(
+    old_size: int, session: SessionDep, actor: ActorDep, new_size: int | None = None
+) -> dict[str, Any]:
+    """Return a consistency proof between two signed checkpoints (auditors)."""
+    return service.prove_consistency(session=session, actor=actor, old_size=old_size, new_size=new_size)
+
+
 @router.get("/verify", response_model=LogVerdictPublic)
 def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
     """Re-check every entry and checkpoint (auditors)."""

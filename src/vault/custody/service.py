@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from vault.custody.merkle import Frontier, inclusion_proof, leaf_hash
+from vault.custody.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.db import utcnow
 from vault.errors import NotFound
@@ -160,6 +160,21 @@ def inclusion_bundle(*, session: Session, log_index: int, checkpoint: Checkpoint
         "checkpoint_signed_at": checkpoint.signed_at.isoformat(timespec="microseconds"),
         "checkpoint_signature": checkpoint.signature,
         "key_id": checkpoint.key_id,
+        "proof": [node.hex() for node in proof],
+    }
+
+
+def prove_consistency(*, session: Session, actor: Actor, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+    """Return an RFC 9162 consistency proof between two signed checkpoints (auditors)."""
+    require(actor, Permission.READ_AUDIT_LOG)
+    new = session.get(Checkpoint, new_size) if new_size is not None else latest_checkpoint(session)
+    old = session.get(Checkpoint, old_size)
+    if old is None or new is None or old.tree_size > new.tree_size:
+        raise NotFound(f"no signed checkpoints of sizes {old_size} and {new_size or 'latest'} in that order")
+    proof = consistency_proof(_leaf_hashes(session, new.tree_size), old.tree_size, new.tree_size)
+    return {
+        "old": {"tree_size": old.tree_size, "root_hash": old.root_hash, "signature": old.signature},
+        "new": {"tree_size": new.tree_size, "root_hash": new.root_hash, "signature": new.signature},
         "proof": [node.hex() for node in proof],
     }
 

@@ -14,13 +14,14 @@ from tests.conftest import Person
 from vault.cases.models import CaseType
 from vault.cases.service import add_case
 from vault.context import VaultContext
-from vault.custody.merkle import leaf_hash, verify_inclusion
+from vault.custody.merkle import leaf_hash, verify_consistency, verify_inclusion
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.custody.service import (
     canonical_entry,
     checkpoint_message,
     inclusion_bundle,
     latest_checkpoint,
+    prove_consistency,
     record_event,
     verify_log,
 )
@@ -177,3 +178,20 @@ def test_each_commit_gets_its_own_checkpoint(context: VaultContext) -> None:
     with context.sessions() as session:
         sizes = list(session.scalars(select(Checkpoint.tree_size).order_by(Checkpoint.tree_size)))
     assert sizes == [2, 3]
+
+
+def test_consistency_proof_links_two_signed_checkpoints(context: VaultContext,
+                                                       make_person: Callable[..., Person]) -> None:
+    auditor, officer = make_person(Role.AUDITOR), make_person(Role.OFFICER)
+    _append(context, 5)
+    with context.sessions() as session:
+        old_size = latest_checkpoint(session).tree_size  # type: ignore[union-attr]
+    _append(context, 9)
+    with context.sessions() as session:
+        bundle = prove_consistency(session=session, actor=auditor.actor, old_size=old_size)
+        with pytest.raises(PermissionDenied):
+            prove_consistency(session=session, actor=officer.actor, old_size=old_size)
+    assert verify_consistency(old_size=bundle["old"]["tree_size"], new_size=bundle["new"]["tree_size"],
+                              old_root=bytes.fromhex(bundle["old"]["root_hash"]),
+                              new_root=bytes.fromhex(bundle["new"]["root_hash"]),
+                              proof=[bytes.fromhex(p) for p in bundle["proof"]])
