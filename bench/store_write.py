@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from vault.storage.base import BlobStore, LockMode  # noqa: E402
-from vault.storage.local import LocalBlobStore  # noqa: E402
+from vault.storage.base import BlobStore, LockMode
+from vault.storage.local import LocalBlobStore
 
 
 def make_source(path: Path, mib: int) -> None:
@@ -75,7 +75,8 @@ def main() -> None:
         source = work / "source.bin"
         make_source(source, args.mib)
         os.sync()  # the source's own writeback must not compete with the first measured run
-        print(f"payload {args.mib} MiB, {args.rounds} interleaved rounds, peak RSS before storing {peak_rss_mib():.0f} MiB")
+        print(f"payload {args.mib} MiB, {args.rounds} interleaved rounds, "
+              f"peak RSS before storing {peak_rss_mib():.0f} MiB")
         dd_runs, local_runs = [], []
         for _ in range(args.rounds):
             dd_runs.append(dd_seconds(source, work / "dd.out"))

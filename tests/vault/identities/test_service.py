@@ -20,6 +20,7 @@ from vault.identities.service import (
     bootstrap_admin,
     certificate_valid_at,
     create_user,
+    find_handler,
     import_handlers_csv,
     issue_token,
     parse_handler,
@@ -102,8 +103,6 @@ def test_csv_with_a_bad_date_imports_nothing(session: Session) -> None:
         import_handlers_csv(session=session, actor=SYSTEM, text=bad)
     session.rollback()
     with pytest.raises(NotFound):
-        from vault.identities.service import find_handler
-
         find_handler(session=session, certificate_number="14010219001")
 
 
