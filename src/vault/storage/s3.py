@@ -1,0 +1,318 @@
+"""S3 Object Lock backend (MinIO in production, Ceph RGW in tests) over the minio client."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, cast
+
+import certifi
+import structlog
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error
+from minio.retention import Retention
+
+from vault.errors import InvalidInput, NotFound, ObjectLocked, RetentionShortening, StorageError, VaultError
+from vault.storage.base import CHUNK_SIZE, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
+
+log = structlog.get_logger(__name__)
+
+PART_SIZE = 16 * 1024 * 1024
+MAX_PRESIGN_SECONDS = 900
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+
+_MODE = "x-amz-object-lock-mode"
+_RETAIN_UNTIL = "x-amz-object-lock-retain-until-date"
+_LEGAL_HOLD = "x-amz-object-lock-legal-hold"
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion"})
+# RGW fills in up to nine fractional digits, which minio's own date parser rejects.
+_ISO_DATE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _http_client() -> urllib3.PoolManager:
+    """Build a pool that fails fast on an unreachable endpoint (minio's default waits 5 minutes)."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=certifi.where(),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+    )
+
+
+def _lock_date(value: datetime) -> datetime:
+    """Round up to the millisecond S3 keeps, so a stored date is never earlier than the one asked for."""
+    if value.tzinfo is None:
+        raise InvalidInput("retain_until must be timezone-aware", details={"retain_until": value.isoformat()})
+    value = value.astimezone(UTC)
+    extra = value.microsecond % 1000
+    return value + timedelta(microseconds=1000 - extra) if extra else value
+
+
+def _parse_date(value: str) -> datetime:
+    match = _ISO_DATE.match(value.strip())
+    if match is None:
+        raise StorageError("the object store sent an unreadable retain-until date", details={"value": value})
+    seconds, fraction, zone = match.groups()
+    parsed = datetime.fromisoformat(seconds + ("+00:00" if zone == "Z" else zone))
+    return parsed.replace(microsecond=int((fraction or "0")[:6].ljust(6, "0"))).astimezone(UTC)
+
+
+def _is_lock_refusal(exc: S3Error) -> bool:
+    # AWS and RGW answer AccessDenied; MinIO answers InvalidRequest "Object is WORM protected".
+    return exc.code in {"AccessDenied", "ObjectLocked"} or (
+        exc.code == "InvalidRequest" and "worm" in (exc.message or "").lower()
+    )
+
+
+def _from_s3(exc: S3Error, action: str, details: dict[str, Any], refused: type[VaultError]) -> VaultError:
+    details = {**details, "server_code": exc.code, "server_message": exc.message}
+    if exc.code in _NOT_FOUND_CODES:
+        return NotFound("no such stored object", details=details)
+    if refused is not StorageError and _is_lock_refusal(exc):
+        return refused(f"the object store refused to {action} a locked object", details=details)
+    if exc.code == "InvalidRange":
+        return InvalidInput("the requested range lies outside the object", details=details)
+    return StorageError(f"the object store failed to {action}: {exc.code}", details=details)
+
+
+@contextmanager
+def _translated(action: str, *, refused: type[VaultError] = StorageError, **context: str) -> Iterator[None]:
+    """Turn minio, urllib3 and socket errors into vault errors; nothing outside this module sees them."""
+    details: dict[str, Any] = {"action": action, **context}
+    try:
+        yield
+    except S3Error as exc:
+        raise _from_s3(exc, action, details, refused) from exc
+    except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+        details["reason"] = f"{type(exc).__name__}: {exc}"
+        raise StorageError(f"the object store is unreachable or failed to {action}", details=details) from exc
+
+
+class _PartReader:
+    """Feed minio whole parts through the hashing reader, holding back any error until minio is done.
+
+    minio aborts a multipart upload on a read error but leaves its upload threads waiting forever, so
+    an oversize or broken stream ends the upload early instead; the caller then discards that version.
+    """
+
+    def __init__(self, reader: HashingReader) -> None:
+        self._reader = reader
+        self.error: Exception | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        """Return up to size bytes (minio asks for a whole part), or nothing after an error."""
+        if self.error is not None:
+            return b""
+        wanted = size if size > 0 else CHUNK_SIZE
+        buffer = bytearray()
+        try:
+            while len(buffer) < wanted and (chunk := self._reader.read(min(CHUNK_SIZE, wanted - len(buffer)))):
+                buffer += chunk
+        except Exception as exc:  # re-raised by put_stream once minio has finished cleanly
+            self.error = exc
+            return b""
+        return bytes(buffer)
+
+
+class S3BlobStore:
+    """Stores originals write-once in an Object Lock bucket, each addressed by key and version id."""
+
+    name = "s3"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        bucket: str,
+        secure: bool = False,
+        region: str | None = None,
+        lock_mode: LockMode = LockMode.COMPLIANCE,
+        prefix: str = "originals/",
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.bucket = bucket
+        self._region = region
+        self._lock_mode = lock_mode
+        self._prefix = prefix
+        self._clock = clock
+        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
+                             region=region, http_client=_http_client())
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock if missing; refuse an existing bucket without it."""
+        with _translated("create the bucket", bucket=self.bucket):
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket, location=self._region, object_lock=True)
+                return
+        try:
+            with _translated("read the Object Lock configuration", bucket=self.bucket):
+                config = self._client.get_object_lock_config(self.bucket)
+        except StorageError as exc:
+            if exc.details.get("server_code") != "ObjectLockConfigurationNotFoundError":
+                raise
+            raise StorageError(f"bucket {self.bucket} exists without Object Lock enabled",
+                               details=exc.details) from exc
+        if config.mode is not None:
+            # A default rule would lock a rejected upload before we could remove it.
+            raise StorageError(f"bucket {self.bucket} has a default retention rule; remove it",
+                               details={"mode": config.mode, "duration": config.duration})
+
+    def put_stream(
+        self,
+        stream: BinaryIO,
+        *,
+        retain_until: datetime,
+        expected_sha256: str | None = None,
+        max_size: int | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> StoredBlob:
+        """Upload unlocked while hashing, check the digest, then lock the version and confirm by HEAD."""
+        until = _lock_date(retain_until)
+        if until <= self._clock():
+            raise InvalidInput("retain_until must be in the future", details={"retain_until": until.isoformat()})
+        key = f"{self._prefix}{uuid.uuid4().hex}"
+        hashing = HashingReader(stream, max_size=max_size)
+        reader = _PartReader(hashing)
+        with _translated("store the upload", key=key):
+            # The reader satisfies minio's read() protocol; BinaryIO is only the declared type.
+            result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader), length=-1,
+                                             part_size=PART_SIZE, content_type=content_type)
+        version_id = result.version_id
+        if not version_id:
+            raise StorageError(f"bucket {self.bucket} returned no version id; is Object Lock enabled?",
+                               details={"key": key})
+        try:
+            if reader.error is not None:
+                raise reader.error
+            verify_expected(hashing.hexdigest(), expected_sha256)
+            if until <= self._clock():
+                raise InvalidInput("retain_until passed during the upload", details={"retain_until": until.isoformat()})
+            self._lock_new(key, version_id, until)
+        except BaseException:
+            self._discard(key, version_id)
+            raise
+        log.info("storage.s3.stored", key=key, version_id=version_id, size=hashing.size,
+                 sha256=hashing.hexdigest(), retain_until=until.isoformat())
+        return StoredBlob(key=key, version_id=version_id, size=hashing.size, sha256=hashing.hexdigest())
+
+    def _lock_new(self, key: str, version_id: str, until: datetime) -> None:
+        # Lock headers sent with a multipart upload are dropped silently, so lock the version afterwards.
+        with _translated("lock the new object", key=key, version_id=version_id):
+            self._client.set_object_retention(self.bucket, key, Retention(self._lock_mode.value, until),
+                                              version_id=version_id)
+            self._client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
+        headers, _ = self._head(key, version_id)
+        seen = {name: headers.get(name) for name in (_MODE, _RETAIN_UNTIL, _LEGAL_HOLD)}
+        retain = seen[_RETAIN_UNTIL]
+        if seen[_MODE] != self._lock_mode.value or retain is None or _parse_date(retain) != until \
+                or seen[_LEGAL_HOLD] != "OFF":
+            raise StorageError("the object store did not confirm the lock on the new object",
+                               details={"key": key, "version_id": version_id, "wanted": until.isoformat(), **seen})
+
+    def _discard(self, key: str, version_id: str) -> None:
+        """Remove a rejected, still unlocked upload; never mask the error that caused it."""
+        try:
+            with _translated("discard the rejected upload", key=key, version_id=version_id):
+                self._client.remove_object(self.bucket, key, version_id=version_id)
+        except VaultError as exc:
+            log.error("storage.s3.discard_failed", key=key, version_id=version_id, error=exc.message)
+
+    def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the bytes [start, end] (inclusive, like HTTP ranges) of a stored object in chunks."""
+        if start < 0 or (end is not None and end < start):
+            raise InvalidInput("invalid byte range", details={"start": start, "end": end})
+        length = 0 if end is None else end - start + 1
+        with _translated("read the object", key=key, version_id=version_id):
+            response = self._client.get_object(self.bucket, key, offset=start, length=length,
+                                               version_id=_required(version_id))
+            try:
+                yield from response.stream(CHUNK_SIZE)
+            finally:
+                response.close()
+                response.release_conn()
+
+    def _head(self, key: str, version_id: str) -> tuple[dict[str, str], int]:
+        with _translated("read the object's metadata", key=key, version_id=version_id):
+            obj = self._client.stat_object(self.bucket, key, version_id=_required(version_id))
+        headers = {name.lower(): value for name, value in (obj.metadata or {}).items()}
+        return headers, obj.size or 0
+
+    def stat(self, key: str, version_id: str) -> BlobStat:
+        """Return size, retain-until and legal hold as the store enforces them; NotFound if absent."""
+        headers, size = self._head(key, version_id)
+        retain = headers.get(_RETAIN_UNTIL)
+        mode = headers.get(_MODE)
+        return BlobStat(
+            key=key,
+            version_id=version_id,
+            size=size,
+            retain_until=_parse_date(retain) if retain else None,
+            legal_hold=headers.get(_LEGAL_HOLD, "OFF").upper() == "ON",
+            lock_mode=LockMode(mode) if mode is not None and mode in LockMode.__members__ else None,
+        )
+
+    def set_retention(self, key: str, version_id: str, retain_until: datetime) -> None:
+        """Extend the store's retention; raise RetentionShortening if it would shorten it."""
+        until = _lock_date(retain_until)
+        current = self.stat(key, version_id)
+        if current.retain_until is not None:
+            if until < current.retain_until:
+                raise RetentionShortening(
+                    f"retention of {key} runs until {current.retain_until.isoformat()}; it cannot be shortened",
+                    details={"current": current.retain_until.isoformat(), "requested": until.isoformat()},
+                )
+            if until == current.retain_until:
+                return
+        if until <= self._clock():
+            raise InvalidInput("retain_until must be in the future", details={"retain_until": until.isoformat()})
+        # Keep the object's own mode: COMPLIANCE can never be downgraded, GOVERNANCE stays as chosen.
+        mode = current.lock_mode or self._lock_mode
+        with _translated("change retention of", refused=RetentionShortening, key=key, version_id=version_id):
+            self._client.set_object_retention(self.bucket, key, Retention(mode.value, until), version_id=version_id)
+
+    def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
+        """Place or release a legal hold on the object."""
+        with _translated("change the legal hold of", key=key, version_id=version_id):
+            if on:
+                self._client.enable_object_legal_hold(self.bucket, key, version_id=_required(version_id))
+            else:
+                self._client.disable_object_legal_hold(self.bucket, key, version_id=_required(version_id))
+
+    def delete(self, key: str, version_id: str) -> None:
+        """Delete the object version; raise ObjectLocked while retention runs or a hold is on."""
+        self._head(key, version_id)  # S3 reports success for a missing version; callers want NotFound
+        with _translated("delete", refused=ObjectLocked, key=key, version_id=version_id):
+            self._client.remove_object(self.bucket, key, version_id=version_id)
+
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int) -> str | None:
+        """Return a presigned GET URL for this version, valid at most MAX_PRESIGN_SECONDS."""
+        seconds = max(1, min(expires_seconds, MAX_PRESIGN_SECONDS))
+        with _translated("presign a download of", key=key, version_id=version_id):
+            return self._client.presigned_get_object(self.bucket, key, expires=timedelta(seconds=seconds),
+                                                     version_id=_required(version_id))
+
+    def check(self) -> None:
+        """Raise StorageError if the endpoint is unreachable or the bucket is missing."""
+        with _translated("reach the bucket", bucket=self.bucket):
+            exists = self._client.bucket_exists(self.bucket)
+        if not exists:
+            raise StorageError(f"bucket {self.bucket} does not exist", details={"bucket": self.bucket})
+
+
+def _required(version_id: str) -> str:
+    # minio silently drops an empty version id and would act on the latest version instead.
+    if not version_id:
+        raise NotFound("a stored object is always addressed by its version id", details={"version_id": version_id})
+    return version_id
