@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -194,7 +195,10 @@ class LogVerdict:
 
 
 def _stream_entries(session: Session) -> Iterator[CustodyEvent]:
-    yield from session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index).execution_options(yield_per=1000))
+    # A server-side cursor on PostgreSQL: close it even when verification stops at the first bad entry.
+    entries = session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index).execution_options(yield_per=1000))
+    with closing(entries):
+        yield from entries
 
 
 def audit_log(*, session: Session, actor: Actor, public_key_raw: bytes) -> LogVerdict:
@@ -206,28 +210,30 @@ def audit_log(*, session: Session, actor: Actor, public_key_raw: bytes) -> LogVe
 def verify_log(*, session: Session, public_key_raw: bytes) -> LogVerdict:
     """Recompute every leaf and every signed checkpoint; report the first entry that breaks."""
     verdict = LogVerdict()
-    checkpoints = list(session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size)))
-    pending = iter(checkpoints)
+    pending = iter(list(session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size))))
     next_checkpoint = next(pending, None)
     frontier = Frontier.empty()
     previous_size = 0
-    for entry in _stream_entries(session):
-        if entry.log_index != frontier.size:
-            verdict.problems.append(f"entry {frontier.size} is missing (next entry found is {entry.log_index})")
-            return verdict
-        if leaf_hash(canonical_entry(entry)).hex() != entry.leaf_hash:
-            verdict.problems.append(f"entry {entry.log_index} was altered: its content does not match its leaf hash")
-            return verdict
-        frontier = frontier.append(bytes.fromhex(entry.leaf_hash))
-        verdict.entries += 1
-        while next_checkpoint is not None and next_checkpoint.tree_size == frontier.size:
-            problem = _check_checkpoint(next_checkpoint, frontier.root(), public_key_raw, previous_size)
-            if problem:
-                verdict.problems.append(problem)
+    with closing(_stream_entries(session)) as entries:
+        for entry in entries:
+            if entry.log_index != frontier.size:
+                verdict.problems.append(f"entry {frontier.size} is missing (next entry found is {entry.log_index})")
                 return verdict
-            verdict.checkpoints += 1
-            previous_size = next_checkpoint.tree_size
-            next_checkpoint = next(pending, None)
+            if leaf_hash(canonical_entry(entry)).hex() != entry.leaf_hash:
+                verdict.problems.append(
+                    f"entry {entry.log_index} was altered: its content does not match its leaf hash"
+                )
+                return verdict
+            frontier = frontier.append(bytes.fromhex(entry.leaf_hash))
+            verdict.entries += 1
+            while next_checkpoint is not None and next_checkpoint.tree_size == frontier.size:
+                problem = _check_checkpoint(next_checkpoint, frontier.root(), public_key_raw, previous_size)
+                if problem:
+                    verdict.problems.append(problem)
+                    return verdict
+                verdict.checkpoints += 1
+                previous_size = next_checkpoint.tree_size
+                next_checkpoint = next(pending, None)
     if next_checkpoint is not None:
         verdict.problems.append(
             f"entries {frontier.size}..{next_checkpoint.tree_size - 1} are missing: "

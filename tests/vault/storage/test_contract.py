@@ -17,8 +17,18 @@ from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShor
 from vault.storage.base import BlobStore
 from vault.storage.local import LocalBlobStore
 
-BACKENDS = ["local", pytest.param("s3", marks=[pytest.mark.s3, pytest.mark.skipif(
-    not S3_ENDPOINT, reason="EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh)")])]
+BACKENDS = [
+    "local",
+    pytest.param(
+        "s3",
+        marks=[
+            pytest.mark.s3,
+            pytest.mark.skipif(
+                not S3_ENDPOINT, reason="EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh)"
+            ),
+        ],
+    ),
+]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -69,8 +79,9 @@ def test_stat_reports_size_and_the_lock_the_store_enforces(blob_store: BlobStore
 
 def test_declared_checksum_mismatch_stores_nothing(blob_store: BlobStore) -> None:
     with pytest.raises(ChecksumMismatch):
-        blob_store.put_stream(io.BytesIO(b"actual bytes"), retain_until=soon(),
-                              expected_sha256=hashlib.sha256(b"other bytes").hexdigest())
+        blob_store.put_stream(
+            io.BytesIO(b"actual bytes"), retain_until=soon(), expected_sha256=hashlib.sha256(b"other bytes").hexdigest()
+        )
     if isinstance(blob_store, LocalBlobStore):
         stored = [p for p in blob_store.root.rglob("*") if p.is_file()]
         assert stored == []
@@ -78,8 +89,9 @@ def test_declared_checksum_mismatch_stores_nothing(blob_store: BlobStore) -> Non
 
 def test_declared_checksum_match_is_accepted_case_insensitively(blob_store: BlobStore) -> None:
     data = b"matching bytes"
-    blob = blob_store.put_stream(io.BytesIO(data), retain_until=soon(),
-                                 expected_sha256=hashlib.sha256(data).hexdigest().upper())
+    blob = blob_store.put_stream(
+        io.BytesIO(data), retain_until=soon(), expected_sha256=hashlib.sha256(data).hexdigest().upper()
+    )
     assert blob.sha256 == hashlib.sha256(data).hexdigest()
 
 
