@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -194,7 +194,7 @@ class LogVerdict:
         return not self.problems
 
 
-def _stream_entries(session: Session) -> Iterator[CustodyEvent]:
+def _stream_entries(session: Session) -> Generator[CustodyEvent, None, None]:
     # A server-side cursor on PostgreSQL: close it even when verification stops at the first bad entry.
     entries = session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index).execution_options(yield_per=1000))
     with closing(entries):
