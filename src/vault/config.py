@@ -37,6 +37,31 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # A retention default applied at the store when nothing longer is known: the shortest statutory class.
     minimum_retention_days: int = 183
+    # Access (查阅): uploaders viewing their own footage without a request is an agency decision, off by default.
+    uploader_self_view: bool = False
+    access_max_grant_hours: int = 720
+    playback_idle_seconds: int = 600
+    # OpenID Connect bearer tokens; disabled unless an issuer and a JWKS source are set.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_jwks_file: Path | None = None
+    oidc_algorithms: list[str] = ["RS256", "ES256"]
+    oidc_username_claim: str = "preferred_username"
+    oidc_role_claim: str = "roles"
+    oidc_role_map: dict[str, str] = {}
+    oidc_auto_provision: bool = True
+    # Ingest rules (DOMAIN.md, Ingest): shipped defaults an agency may change.
+    continuity_tolerance_seconds: float = 1.0
+    field_handover_hours: int = 24
+    minimum_certified_officers: int = 2
+    # Evidence bundles (证据包): optional RFC 3161 time-stamping authority, and how long retained copies are locked.
+    tsa_url: str | None = None
+    tsa_certificates_file: Path | None = None
+    tsa_timeout_seconds: float = 30.0
+    # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
+    export_compute_sm3: bool = False
+    export_copy_retention_days: int = 30 * 365
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -57,6 +82,11 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         """Return the folder holding the vault's signing and data keys."""
         return self.home / "keys"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Return the folder where resumable uploads are staged (same filesystem as the local store)."""
+        return self.home / "uploads"
 
     @property
     def objects_dir(self) -> Path:

@@ -59,6 +59,20 @@ class CustodyAction(StrEnum):
     POLICY_CHANGED = "policy:changed"
     EXPORT_CREATED = "export:created"
     AUDIT_VERIFIED = "audit:verified"
+    UPLOAD_CREATED = "upload:created"
+    UPLOAD_TERMINATED = "upload:terminated"
+    EVIDENCE_PLAYBACK_CLOSED = "evidence:playback_closed"
+    EVIDENCE_LINK_ISSUED = "evidence:link_issued"
+    ACCESS_DECISION_REFUSED = "access:decision_refused"
+    AUDIT_REPORT_EXPORTED = "audit:report_exported"
+    EVIDENCE_LONG_TERM_MARKED = "evidence:long_term_marked"
+    CASE_LONG_TERM_MARKED = "case:long_term_marked"
+    CASE_HOLD_PLACED = "case:hold_placed"
+    CASE_HOLD_RELEASED = "case:hold_released"
+    EVIDENCE_RECLASSIFICATION_REQUESTED = "evidence:reclassification_requested"
+    EVIDENCE_RECLASSIFICATION_REJECTED = "evidence:reclassification_rejected"
+    EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
+    EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
 
 
 class CustodyEvent(Base):

@@ -146,3 +146,18 @@ def test_auditor_reads_and_verifies_the_log(client: TestClient, make_person: Cal
     assert proof["tree_size"] == len(events)
     key = client.get("/api/custody/public-key").json()
     assert key["algorithm"] == "Ed25519" and "BEGIN PUBLIC KEY" in key["pem"]
+
+
+def test_a_busy_database_is_503_not_500(client: TestClient, context: VaultContext,
+                                        make_person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    admin = make_person(Role.ADMIN)
+
+    def locked() -> None:
+        raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(context, "sessions", locked)
+    response = client.get("/api/me", headers=admin.headers)
+    assert_error(response, 503, "database_unavailable")
+    assert response.headers["retry-after"] == "2"
