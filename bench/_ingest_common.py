@@ -1,0 +1,173 @@
+"""Shared helpers of the ingest benchmarks: a throwaway vault, a real uvicorn server, media of any size."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.media import make_video
+
+from evault.setup import initialise, open_vault
+from vault.config import Settings
+from vault.db import transaction
+from vault.identities.actor import SYSTEM
+from vault.identities.models import Role
+from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAULT = ROOT / ".venv" / "bin" / "evault"
+CHUNK = 1024 * 1024
+MIB = 1024 * 1024
+
+
+def parse_size(text: str) -> int:
+    """Parse 256M / 1G / 4G into bytes."""
+    units = {"K": 1024, "M": MIB, "G": 1024 * MIB}
+    text = text.strip().upper()
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+def make_media(path: Path, size: int, work: Path) -> Path:
+    """Write a valid faststart MP4 padded to `size` bytes with a `free` box (zeros; unique bytes).
+
+    The padding is written for real and synced: a sparse file reads slowly the first time and would make the
+    client, not the vault, the bottleneck; written pages stay in the page cache for the upload.
+    """
+    clip = make_video(work / f"seed-{secrets.token_hex(4)}.mp4", seconds=1.0, size="160x120")
+    head = clip.read_bytes()
+    clip.unlink()
+    nonce = secrets.token_bytes(16)
+    pad = size - len(head)
+    with path.open("wb") as out:
+        out.write(head)
+        out.write(struct.pack(">I4sQ", 1, b"free", pad))  # 64-bit box size: the padding may exceed 4 GiB
+        out.write(nonce)
+        remaining, zeros = size - out.tell(), bytes(8 * MIB)
+        while remaining > 0:
+            remaining -= out.write(zeros[:remaining])
+        out.flush()
+        os.fsync(out.fileno())
+    return path
+
+
+def free_port() -> int:
+    """Return a free TCP port on localhost."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def settings_env(home: Path, **extra: str) -> dict[str, str]:
+    """Return the environment of a vault process with this home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVAULT_")}
+    env.update({"EVAULT_HOME": str(home), "EVAULT_LOG_LEVEL": "WARNING", "EVAULT_LOG_JSON": "true",
+                "EVAULT_MAX_UPLOAD_BYTES": str(64 * 1024 * MIB), **extra})
+    return env
+
+
+def prepare_vault(home: Path, **overrides: Any) -> str:
+    """Initialise a vault and return the token of an officer holding certificate B001."""
+    settings = Settings(home=home, log_json=True, **overrides)
+    initialise(settings)
+    context = open_vault(settings)
+    try:
+        with transaction(context.sessions) as session:
+            add_handler(session=session, actor=SYSTEM, data=HandlerInput("B001", "基准", date(2020, 1, 1),
+                                                                         date(2035, 1, 1)))
+            user = create_user(session=session, actor=SYSTEM, name="bench-officer", role=Role.OFFICER,
+                               handler_certificate="B001")
+            return issue_token(session=session, actor=SYSTEM, user=user)
+    finally:
+        context.close()
+
+
+def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `evault serve` and wait until it answers /health."""
+    port = free_port()
+    process = subprocess.Popen([str(EVAULT), "serve", "--no-scheduler", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=(home / "server.log").open("wb"))
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"server did not start; see {home / 'server.log'}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server started by start_server."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Return the peak resident set size (VmHWM) of a process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """Yield a file in 1 MiB chunks."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def upload_single(url: str, token: str, path: Path, name: str) -> dict[str, Any]:
+    """POST one file as a streamed single request; return the receipt."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream",
+               "Content-Length": str(path.stat().st_size), "Evault-Meta-Filename": name,
+               "Evault-Meta-Handlers": "B001", "Evault-Meta-Party-Informed": "true"}
+    with httpx.Client(timeout=httpx.Timeout(3600.0)) as client:
+        response = client.post(f"{url}/api/evidence", content=file_chunks(path), headers=headers)
+    if response.status_code not in {200, 201}:
+        raise SystemExit(f"upload failed: {response.status_code} {response.text[:300]}")
+    receipt: dict[str, Any] = response.json()["receipt"]
+    return receipt
+
+
+def upload_tus(url: str, token: str, path: Path, name: str) -> dict[str, Any]:
+    """Upload one file over tus in a single PATCH; return the receipt."""
+    import base64
+
+    auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    meta = f"filename {base64.b64encode(name.encode()).decode()},handlers {base64.b64encode(b'B001').decode()}"
+    with httpx.Client(timeout=httpx.Timeout(3600.0)) as client:
+        created = client.post(f"{url}/api/uploads", headers={**auth, "Upload-Length": str(path.stat().st_size),
+                                                             "Upload-Metadata": meta})
+        location = url + created.headers["Location"]
+        done = client.patch(location, content=file_chunks(path), headers={
+            **auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(path.stat().st_size)})
+        if done.status_code != 204:
+            raise SystemExit(f"tus upload failed: {done.status_code} {done.text[:300]}")
+        receipt: dict[str, Any] = client.get(f"{location}/receipt", headers=auth).json()["receipt"]
+    return receipt
+
+
+def dd_seconds(directory: Path, size: int) -> float:
+    """Time `dd if=/dev/zero bs=1M count=N conv=fdatasync` of the same size into directory."""
+    target = directory / "dd.bin"
+    started = time.perf_counter()
+    subprocess.run(["dd", "if=/dev/zero", f"of={target}", "bs=1M", f"count={size // MIB}", "conv=fdatasync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed

@@ -1,0 +1,136 @@
+"""Ingest throughput through HTTP into the local store (vs dd conv=fdatasync) or Ceph RGW (vs aws s3 cp).
+
+Runs a real `evault serve` (uvicorn) on an embedded vault in a temp dir and streams files to it; prints MB/s,
+the ratio to the plain tool on the same size in the same run, and the server's peak RSS (VmHWM).
+
+    .venv/bin/python bench/ingest_http.py                       # 1 GiB and 4 GiB, local store
+    .venv/bin/python bench/ingest_http.py --sizes 256M --mode tus
+    .venv/bin/python bench/ingest_http.py --rgw 127.0.0.1:7480  # 1 GiB into RGW vs aws s3 cp
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _ingest_common import (
+    MIB,
+    dd_seconds,
+    make_media,
+    parse_size,
+    peak_rss_mb,
+    prepare_vault,
+    settings_env,
+    start_server,
+    stop_server,
+    upload_single,
+    upload_tus,
+)
+
+
+def run_local(work: Path, sizes: list[int], mode: str) -> None:
+    """Benchmark the local store against dd."""
+    home = work / "vault"
+    token = prepare_vault(home)
+    server, url = start_server(home, settings_env(home))
+    upload = upload_tus if mode == "tus" else upload_single
+    try:
+        print(f"{'size':>8} {'vault MB/s':>11} {'dd MB/s':>9} {'ratio':>6} {'peak RSS MB':>12}")
+        for size in sizes:
+            source = make_media(work / f"src-{size}.mp4", size, work)
+            dd = dd_seconds(home, size)
+            started = time.perf_counter()
+            receipt = upload(url, token, source, source.name)
+            elapsed = time.perf_counter() - started
+            assert receipt["size"] == size
+            source.unlink()
+            print(f"{size // MIB:>7}M {size / MIB / elapsed:>11.1f} {size / MIB / dd:>9.1f} {dd / elapsed:>6.2f} "
+                  f"{peak_rss_mb(server.pid):>12.1f}", flush=True)
+    finally:
+        stop_server(server)
+
+
+def _aws(args: list[str], endpoint: str, env: dict[str, str]) -> None:
+    subprocess.run(["aws", "--endpoint-url", f"http://{endpoint}", *args], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
+def run_rgw(work: Path, endpoint: str, size: int, mode: str) -> None:
+    """Benchmark an S3 (Ceph RGW) store against `aws s3 cp` of the same file to the same endpoint."""
+    from vault.storage.s3 import S3BlobStore
+
+    access = os.environ.get("EVAULT_BENCH_S3_ACCESS_KEY", "evaultci")
+    secret = os.environ.get("EVAULT_BENCH_S3_SECRET_KEY", "evaultci-secret-key")
+    bucket, plain = f"bench-{uuid.uuid4().hex[:12]}", f"bench-plain-{uuid.uuid4().hex[:12]}"
+    # GOVERNANCE and one day, so the benchmark can remove what it stored (COMPLIANCE could not be removed).
+    s3 = {"store": "s3", "s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": secret,
+          "s3_bucket": bucket, "s3_lock_mode": "GOVERNANCE", "minimum_retention_days": 1}
+    store = S3BlobStore(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket)
+    store.ensure_bucket()
+    home = work / "vault"
+    token = prepare_vault(home, **s3)
+    env = settings_env(home, **{f"EVAULT_{k.upper()}": str(v) for k, v in s3.items()})
+    aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret,
+               "AWS_DEFAULT_REGION": "us-east-1"}
+    source = make_media(work / "src.mp4", size, work)
+    server, url = start_server(home, env)
+    try:
+        _aws(["s3", "mb", f"s3://{plain}"], endpoint, aws_env)
+        started = time.perf_counter()
+        _aws(["s3", "cp", str(source), f"s3://{plain}/plain.mp4"], endpoint, aws_env)
+        aws = time.perf_counter() - started
+        started = time.perf_counter()
+        (upload_tus if mode == "tus" else upload_single)(url, token, source, source.name)
+        elapsed = time.perf_counter() - started
+        print(f"{'size':>8} {'vault MB/s':>11} {'aws MB/s':>9} {'ratio':>6} {'peak RSS MB':>12}")
+        print(f"{size // MIB:>7}M {size / MIB / elapsed:>11.1f} {size / MIB / aws:>9.1f} {aws / elapsed:>6.2f} "
+              f"{peak_rss_mb(server.pid):>12.1f}")
+    finally:
+        stop_server(server)
+        _aws(["s3", "rb", f"s3://{plain}", "--force"], endpoint, aws_env)
+        _remove_bucket(store)
+
+
+def _remove_bucket(store: object) -> None:
+    from minio.deleteobjects import DeleteObject
+
+    client = store._client  # type: ignore[attr-defined]  # the benchmark cleans up its own bucket
+    bucket = store.bucket  # type: ignore[attr-defined]
+    versions = [DeleteObject(o.object_name, o.version_id)
+                for o in client.list_objects(bucket, recursive=True, include_version=True)]
+    for error in client.remove_objects(bucket, versions, bypass_governance_mode=True):
+        print(f"cleanup: {error}", file=sys.stderr)
+    client.remove_bucket(bucket)
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1G,4G", help="comma-separated sizes (default 1G,4G)")
+    parser.add_argument("--mode", choices=["single", "tus"], default="single", help="HTTP upload style")
+    parser.add_argument("--rgw", metavar="HOST:PORT", help="benchmark an S3 endpoint (Ceph RGW) instead")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="evault-bench-", dir=args.work))
+    try:
+        if args.rgw:
+            run_rgw(work, args.rgw, parse_size(args.sizes.split(",")[0] if args.sizes != "1G,4G" else "1G"),
+                    args.mode)
+        else:
+            run_local(work, [parse_size(s) for s in args.sizes.split(",")], args.mode)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The vault's HTTP API as the client needs it (everything but tus chunks): identity, key, creation, receipts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from ingest.client.errors import ServerRefused
+from ingest.client.receipts import VaultKey
+
+TUS_VERSION = "1.0.0"
+# Reads wait long: the PATCH completing an upload answers only once the bytes are durable and the record committed.
+TIMEOUT = httpx.Timeout(30.0, read=600.0)
+
+
+@dataclass(frozen=True)
+class Creation:
+    """The answer to a tus creation request: an upload URL, or the id of identical bytes already stored."""
+
+    upload_url: str | None
+    evidence_id: str | None
+
+
+class VaultApi:
+    """A thread-safe HTTP client bound to one vault and one API token."""
+
+    def __init__(self, server: str, token: str, *, transport: httpx.BaseTransport | None = None) -> None:
+        self.server = server.rstrip("/") + "/"
+        self.uploads_url = urljoin(self.server, "api/uploads")
+        self.auth_headers = {"Authorization": f"Bearer {token}"}
+        self._http = httpx.Client(timeout=TIMEOUT, transport=transport, follow_redirects=False)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def request(self, method: str, url: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
+        """Send one request with the token; raise ServerRefused for network failures and error statuses."""
+        try:
+            response = self._http.request(method, urljoin(self.server, url), headers={**self.auth_headers,
+                                                                                     **(headers or {})})
+        except httpx.TransportError as exc:
+            raise ServerRefused(None, "network_error", f"the vault could not be reached: {exc}") from exc
+        if response.status_code >= 400:
+            raise ServerRefused.from_response(response.status_code, response.content)
+        return response
+
+    def whoami(self) -> str:
+        """Return the name of the user the token belongs to (checks the token before any work)."""
+        return str(self.request("GET", "api/me").json()["name"])
+
+    def vault_key(self) -> VaultKey:
+        """Fetch the vault's Ed25519 public key."""
+        data = self.request("GET", "api/custody/public-key").json()
+        if data.get("algorithm") != "Ed25519":
+            raise ServerRefused(None, "unsupported_key", f"the vault signs with {data.get('algorithm')}, not Ed25519")
+        return VaultKey(key_id=str(data["key_id"]), pem=str(data["pem"]))
+
+    def create_upload(self, headers: dict[str, str]) -> Creation:
+        """POST a tus creation request; a 200 naming an evidence id means the bytes are already stored."""
+        response = self.request("POST", self.uploads_url, headers=headers)
+        evidence_id = response.headers.get("Evault-Evidence-Id")
+        if response.status_code == 200 and evidence_id:
+            return Creation(upload_url=None, evidence_id=evidence_id)
+        location = response.headers.get("Location")
+        if response.status_code != 201 or not location:
+            raise ServerRefused(response.status_code, "protocol_error", "the vault did not create an upload")
+        return Creation(upload_url=urljoin(self.uploads_url, location), evidence_id=None)
+
+    def upload_offset(self, upload_url: str, headers: dict[str, str]) -> int:
+        """HEAD a tus upload and return the server's durable offset."""
+        response = self.request("HEAD", upload_url, headers=headers)
+        offset = response.headers.get("Upload-Offset")
+        if offset is None or not offset.isdigit():
+            raise ServerRefused(response.status_code, "protocol_error", "the vault's HEAD carried no Upload-Offset")
+        return int(offset)
+
+    def upload_receipt(self, upload_url: str) -> Any:
+        """Fetch the signed receipt of a completed tus upload."""
+        return self.request("GET", upload_url.rstrip("/") + "/receipt").json()
+
+    def evidence_receipt(self, evidence_id: str) -> Any:
+        """Fetch the signed receipt of a stored record."""
+        return self.request("GET", f"api/evidence/{evidence_id}/receipt").json()
+
+    def evidence_flags(self, evidence_id: str) -> list[str] | None:
+        """Return a record's open flags, or None if the caller may not read its metadata."""
+        try:
+            data = self.request("GET", f"api/evidence/{evidence_id}").json()
+        except ServerRefused as exc:
+            if exc.status in {403, 404}:
+                return None
+            raise
+        return [str(flag) for flag in data.get("flags", [])]

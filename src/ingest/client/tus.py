@@ -1,0 +1,254 @@
+"""tus 1.0 uploads through tuspy: resumable URL storage on disk, per-chunk SHA-256, retries with backoff."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import requests
+from tusclient.client import TusClient
+from tusclient.fingerprint.interface import Fingerprint
+from tusclient.request import TusRequest
+from tusclient.storage.filestorage import FileStorage
+from tusclient.storage.interface import Storage
+from tusclient.uploader.uploader import Uploader
+
+from ingest.client.api import TIMEOUT, VaultApi
+from ingest.client.errors import Interrupted, ServerRefused
+
+T = TypeVar("T")
+DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+# A stored upload URL the server no longer knows (expired, or the vault was reset): start again from creation.
+GONE_STATUSES = frozenset({404, 410})
+# Refusals of the bytes themselves: resuming the same upload later cannot succeed, so forget its URL.
+FINAL_REFUSALS = frozenset({400, 413, 415, 422})
+
+
+class ResumeStore(Storage):
+    """tuspy's FileStorage, opened per operation under a thread lock and a file lock, so parallel workers and
+    concurrent runs sharing a state dir never corrupt or read stale URLs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _open(self) -> Iterator[FileStorage]:
+        with self._lock, (self.path.parent / (self.path.name + ".lock")).open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            storage = FileStorage(str(self.path))
+            try:
+                yield storage
+            finally:
+                storage.close()
+
+    def get_item(self, key: str) -> str | None:
+        """Return the upload URL stored under key."""
+        with self._open() as storage:
+            url = storage.get_item(key)
+        return str(url) if url else None
+
+    def set_item(self, key: str, value: str) -> None:
+        """Store an upload URL under key."""
+        with self._open() as storage:
+            storage.set_item(key, value)
+
+    def remove_item(self, key: str) -> None:
+        """Forget the upload URL under key."""
+        with self._open() as storage:
+            storage.remove_item(key)
+
+
+class KnownFingerprint(Fingerprint):
+    """Key resumable URLs by what we already know (server, user, path, size, full SHA-256) rather than by tuspy's
+    default MD5 of the first 64 KiB, which two recordings with identical headers could share."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def get_fingerprint(self, fs: IO[bytes]) -> str:
+        """Return the precomputed key."""
+        return self.key
+
+
+class AlreadyStored(Exception):
+    """The vault already holds these bytes; creation answered with the existing record."""
+
+    def __init__(self, evidence_id: str) -> None:
+        super().__init__(evidence_id)
+        self.evidence_id = evidence_id
+
+
+class _TimedRequest(TusRequest):
+    """tuspy's PATCH request with timeouts, so a stalled link fails and is retried instead of hanging forever,
+    and closing the file it opened for the chunk."""
+
+    def perform(self) -> None:
+        """Send one chunk."""
+        try:
+            chunk = self.file.read(self._content_length)
+            self.add_checksum(chunk)
+            response = requests.patch(
+                self._url, data=chunk, headers=self._request_headers, verify=self.verify_tls_cert,
+                timeout=(TIMEOUT.connect, TIMEOUT.read), cert=self.client_cert,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise ServerRefused(None, "network_error", f"the link to the vault dropped: {exc}") from exc
+        finally:
+            self.file.close()
+        self.status_code = response.status_code
+        self.response_content = response.content
+        self.response_headers = {k.lower(): v for k, v in response.headers.items()}
+
+
+class VaultUploader(Uploader):
+    """A tuspy uploader that understands the vault's answers: duplicate at creation, error bodies, evidence id."""
+
+    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
+
+    def __init__(self, *args: Any, api: VaultApi, **kwargs: Any) -> None:
+        self.api = api
+        self.last: _TimedRequest | None = None
+        super().__init__(*args, **kwargs)
+
+    def get_file_size(self) -> int:
+        """Return the file's size without opening it (tuspy's own version leaves a file handle open)."""
+        return os.path.getsize(str(self.file_path))
+
+    def create_url(self) -> str:
+        """Create the upload (tus creation); raise AlreadyStored when the declared sha256 is already held."""
+        created = self.api.create_upload(self.get_url_creation_headers())
+        if created.evidence_id is not None:
+            raise AlreadyStored(created.evidence_id)
+        assert created.upload_url is not None
+        return created.upload_url
+
+    def get_offset(self) -> int:
+        """Ask the vault for the upload's durable offset (tus HEAD)."""
+        return self.api.upload_offset(str(self.url), self.get_headers())
+
+    def _do_request(self) -> None:
+        request = self.last = _TimedRequest(self)
+        self.request = request  # type: ignore[assignment]  # tuspy declares it None until the first chunk
+        request.perform()
+        status = int(request.status_code or 0)
+        if not 200 <= status < 300:
+            raise ServerRefused.from_response(status, request.response_content)
+
+    @property
+    def evidence_id(self) -> str | None:
+        """Return the evidence id the completing PATCH announced."""
+        if self.last is None:
+            return None
+        value = self.last.response_headers.get("evault-evidence-id")
+        return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one file's bytes."""
+
+    upload_url: str | None
+    evidence_id: str | None
+    duplicate: bool
+    resumed_from: int
+
+
+@dataclass
+class SendOptions:
+    """How to send: chunking, retries and the hooks that report progress and stop early."""
+
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    retries: int = 8
+    on_offset: Callable[[int], None] = lambda offset: None
+    should_stop: Callable[[], bool] = lambda: False
+    sleep: Callable[[float], None] = time.sleep
+
+
+def backoff(attempt: int) -> float:
+    """Return the wait before retry number `attempt` (0-based): 0.5 s doubling up to 30 s."""
+    return float(min(30.0, 0.5 * 2**attempt))
+
+
+def retrying(action: Callable[[int], T], options: SendOptions) -> T:
+    """Run action(attempt), retrying transient failures (dropped link, 5xx, 460, 409) with backoff."""
+    attempt = 0
+    while True:
+        try:
+            return action(attempt)
+        except ServerRefused as exc:
+            if not exc.transient or attempt >= options.retries:
+                raise
+        if options.should_stop():
+            raise Interrupted("stopped; rerun the same command to resume")
+        options.sleep(backoff(attempt))
+        attempt += 1
+
+
+def resume_key(*, server: str, user: str, path: Path, size: int, sha256: str) -> str:
+    """Return the key an upload URL is stored under: the same file, bytes, user and vault resume the same upload."""
+    return f"{server}|{user}|{path.resolve()}|{size}|{sha256}"
+
+
+def _open_uploader(path: Path, *, api: VaultApi, store: ResumeStore, key: str, metadata: dict[str, str],
+                   options: SendOptions) -> VaultUploader:
+    """Build the uploader; tuspy looks the stored URL up and HEADs it. Forget a URL the vault no longer knows."""
+
+    def build() -> VaultUploader:
+        return VaultUploader(
+            str(path), client=TusClient(api.uploads_url, headers=dict(api.auth_headers)), api=api,
+            chunk_size=options.chunk_size, metadata=metadata, store_url=True, url_storage=store,
+            fingerprinter=KnownFingerprint(key), upload_checksum=True,
+        )
+
+    try:
+        return build()
+    except ServerRefused as exc:
+        if exc.status not in GONE_STATUSES:
+            raise
+    store.remove_item(key)
+    return build()
+
+
+def send_file(path: Path, *, api: VaultApi, store: ResumeStore, key: str, metadata: dict[str, str],
+              options: SendOptions) -> SendResult:
+    """Upload one file with tus, resuming a stored upload from the vault's offset; return what the vault holds."""
+    uploader = retrying(lambda _: _open_uploader(path, api=api, store=store, key=key, metadata=metadata,
+                                                 options=options), options)
+    if not uploader.url:
+        try:
+            uploader.set_url(retrying(lambda _: uploader.create_url(), options))
+        except AlreadyStored as dup:
+            return SendResult(upload_url=None, evidence_id=dup.evidence_id, duplicate=True, resumed_from=0)
+        uploader.offset = 0
+    resumed_from = int(uploader.offset)
+    options.on_offset(resumed_from)
+
+    def step(attempt: int) -> None:
+        if attempt:
+            uploader.offset = uploader.get_offset()
+        if uploader.offset < uploader.stop_at:
+            uploader.upload_chunk()
+
+    try:
+        while uploader.offset < uploader.stop_at:
+            if options.should_stop():
+                raise Interrupted("stopped; rerun the same command to resume")
+            retrying(step, options)
+            options.on_offset(int(uploader.offset))
+    except ServerRefused as exc:
+        if exc.status in FINAL_REFUSALS:
+            store.remove_item(key)
+        raise
+    store.remove_item(key)
+    return SendResult(upload_url=str(uploader.url), evidence_id=uploader.evidence_id, duplicate=False,
+                      resumed_from=resumed_from)

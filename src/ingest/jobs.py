@@ -1,0 +1,156 @@
+"""Background jobs of the ingest (the scheduler calls them): SM3 digests and derived files. Each owns its sessions."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import ffmpeg
+import structlog
+from cryptography.hazmat.primitives import hashes
+from sqlalchemy import select
+
+from ingest.derivatives import MEDIA_TYPES, needs_proxy, needs_thumbnail, render
+from ingest.models import Upload
+from vault.context import VaultContext
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.db import transaction, utcnow
+from vault.errors import VaultError
+from vault.evidence.models import Derivative, DerivativeKind, Evidence, EvidenceStatus
+from vault.identities.actor import SYSTEM
+
+log = structlog.get_logger(__name__)
+
+
+def _sm3_of(context: VaultContext, key: str, version_id: str) -> str:
+    digest = hashes.Hash(hashes.SM3())
+    for chunk in context.store.open_range(key, version_id):
+        digest.update(chunk)
+    return digest.finalize().hex()
+
+
+def backfill_sm3(context: VaultContext, *, limit: int = 20, now: datetime | None = None) -> int:
+    """Compute the SM3 (GB/T 32905) digest of originals that lack one, streamed from the store; return how many."""
+    with context.sessions() as session:
+        pending = list(session.execute(
+            select(Evidence.id, Evidence.storage_key, Evidence.version_id)
+            .where(Evidence.sm3.is_(None), Evidence.status == EvidenceStatus.STORED)
+            .order_by(Evidence.uploaded_at).limit(limit)))
+    done = 0
+    for evidence_id, key, version_id in pending:
+        try:
+            # Hash outside any transaction: SM3 is slower than the disk, and SQLite would hold its writer lock.
+            sm3 = _sm3_of(context, key, version_id)
+        except VaultError as exc:
+            log.error("ingest.sm3.failed", evidence_id=str(evidence_id), error=exc.message)
+            continue
+        with transaction(context.sessions) as session:
+            evidence = session.get(Evidence, evidence_id)
+            if evidence is None or evidence.sm3 is not None:
+                continue
+            evidence.sm3 = sm3
+            record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DIGEST_RECORDED,
+                         subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
+                         now=now or utcnow(), details={"algorithm": "SM3", "digest": sm3, "sha256": evidence.sha256})
+        log.info("ingest.sm3.recorded", evidence_id=str(evidence_id))
+        done += 1
+    return done
+
+
+def _missing(evidence: Evidence) -> list[DerivativeKind]:
+    have = {d.kind for d in evidence.derivatives}
+    wanted = []
+    if needs_thumbnail(evidence) and DerivativeKind.THUMBNAIL not in have:
+        wanted.append(DerivativeKind.THUMBNAIL)
+    if needs_proxy(evidence) and DerivativeKind.PROXY not in have:
+        wanted.append(DerivativeKind.PROXY)
+    return wanted
+
+
+def _candidates(context: VaultContext, limit: int) -> list[tuple[uuid.UUID, list[DerivativeKind]]]:
+    found: list[tuple[uuid.UUID, list[DerivativeKind]]] = []
+    with context.sessions() as session:
+        query = (select(Evidence).where(Evidence.status == EvidenceStatus.STORED)
+                 .order_by(Evidence.uploaded_at.desc()).execution_options(yield_per=200))
+        for evidence in session.scalars(query):
+            kinds = _missing(evidence)
+            if kinds:
+                found.append((evidence.id, kinds))
+            if len(found) >= limit:
+                break
+    return found
+
+
+def _copy_original(context: VaultContext, evidence: Evidence, work: Path) -> Path:
+    # ffmpeg needs a seekable file (an index at the end of an MP4), so fetch the original once.
+    source = work / "original"
+    with source.open("wb") as out:
+        for chunk in context.store.open_range(evidence.storage_key, evidence.version_id):
+            out.write(chunk)
+    return source
+
+
+def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: DerivativeKind, path: Path) -> None:
+    with transaction(context.sessions) as session:
+        evidence = session.get(Evidence, evidence_id)
+        if evidence is None or any(d.kind == kind for d in evidence.derivatives):
+            return
+        with path.open("rb") as handle:
+            blob = context.store.put_stream(handle, retain_until=evidence.store_retain_until,
+                                            content_type=MEDIA_TYPES[kind])
+        item = Derivative(evidence_id=evidence.id, kind=kind, sha256=blob.sha256, size=blob.size,
+                          media_type=MEDIA_TYPES[kind], storage_key=blob.key, version_id=blob.version_id,
+                          derived=True)
+        session.add(item)
+        session.flush()
+        record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DERIVATIVE_CREATED,
+                     subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
+                     details={"kind": kind.value, "derivative_id": str(item.id), "sha256": blob.sha256,
+                              "size": blob.size, "derived_from": evidence.sha256})
+
+
+def make_derivatives(context: VaultContext, *, limit: int = 5) -> int:
+    """Make missing thumbnails and browser proxies (H.264 480p, faststart), stored apart from originals."""
+    made = 0
+    for evidence_id, kinds in _candidates(context, limit):
+        work = Path(tempfile.mkdtemp(prefix="derive-", dir=context.settings.home))
+        try:
+            with context.sessions() as session:
+                evidence = session.get(Evidence, evidence_id)
+                assert evidence is not None
+                source = _copy_original(context, evidence, work)
+                duration = evidence.media_info.get("duration")
+            for kind in kinds:
+                target = work / kind.value
+                render(kind, source, target, duration=duration)
+                _store_derivative(context, evidence_id, kind, target)
+                made += 1
+                log.info("ingest.derivative.created", evidence_id=str(evidence_id), kind=kind.value)
+        except (ffmpeg.Error, VaultError, OSError) as exc:
+            log.error("ingest.derivative.failed", evidence_id=str(evidence_id), error=type(exc).__name__)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return made
+
+
+def sweep_staging(context: VaultContext, *, older_than: timedelta = timedelta(days=2),
+                  now: datetime | None = None) -> int:
+    """Delete staged files no upload row owns (single requests cut off by a crash) once they are old; return count."""
+    folder = context.settings.uploads_dir
+    if not folder.exists():
+        return 0
+    with context.sessions() as session:
+        owned = {str(upload_id) for upload_id in session.scalars(select(Upload.id))}
+    cutoff = (now or utcnow()) - older_than
+    removed = 0
+    for path in folder.iterdir():
+        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        if path.is_file() and path.name not in owned and modified < cutoff:
+            path.unlink(missing_ok=True)
+            log.info("ingest.staging.swept", name=path.name)
+            removed += 1
+    return removed

@@ -1,0 +1,115 @@
+"""Complete or correct tags later: each change is a custody event, and the flags are worked out again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ingest.continuity import check_continuity
+from ingest.errors import InvalidMetadata
+from ingest.metadata import Activity, parse_choice, parse_handlers, parse_moment, parse_text
+from ingest.models import IngestRecord
+from ingest.rules import IngestRules
+from ingest.tagging import TAG_FLAGS, expected_tag_flags, resolve_case, resolve_handlers, resolve_party, sync_flags
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.evidence.models import Confidentiality, Evidence
+from vault.evidence.service import get_evidence
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, require
+
+TAG_KEYS = ("case_number", "party", "handlers", "activity", "recorder_serial", "capture_start", "capture_end",
+            "party_informed", "field_return_at", "late_reason", "notes", "confidentiality")
+_CONTINUITY_KEYS = {"recorder_serial", "capture_start", "capture_end"}
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value.value if hasattr(value, "value") else value
+
+
+def _setters(session: Session, evidence: Evidence, record: IngestRecord) -> dict[str, Callable[[Any], Any]]:
+    """Map each tag to a function that applies a raw value and returns (before, after) for the log."""
+
+    def case(raw: Any) -> Any:
+        before = evidence.case.case_number if evidence.case else record.given_case_number
+        record.given_case_number = parse_text({"case_number": raw or ""}, "case_number")
+        evidence.case = resolve_case(session=session, case_number=record.given_case_number)
+        return before, record.given_case_number
+
+    def party(raw: Any) -> Any:
+        before = evidence.party.name if evidence.party else record.given_party
+        record.given_party = parse_text({"party": raw or ""}, "party")
+        evidence.party = resolve_party(session=session, name=record.given_party, case=evidence.case)
+        return before, record.given_party
+
+    def handlers(raw: Any) -> Any:
+        before = sorted({h.certificate_number for h in evidence.handlers} | set(record.given_handlers))
+        text = ",".join(raw) if isinstance(raw, list) else str(raw or "")
+        record.given_handlers = list(parse_handlers(text))
+        evidence.handlers = resolve_handlers(session=session, numbers=record.given_handlers)
+        return before, record.given_handlers
+
+    def plain(attr: str, parse: Callable[[Any], Any], target: object) -> Callable[[Any], Any]:
+        def apply(raw: Any) -> Any:
+            before, after = getattr(target, attr), parse(raw)
+            setattr(target, attr, after)
+            return _shown(before), _shown(after)
+        return apply
+
+    def flag(raw: Any) -> bool:
+        if not isinstance(raw, bool):
+            raise InvalidMetadata("'party_informed' must be true or false", details={"key": "party_informed"})
+        return raw
+
+    return {
+        "case_number": case, "party": party, "handlers": handlers,
+        "activity": plain("activity", lambda v: _shown(parse_choice(Activity, v, "activity")), evidence),
+        "recorder_serial": plain("recorder_serial", lambda v: parse_text({"k": v or ""}, "k"), evidence),
+        "capture_start": plain("capture_start", lambda v: parse_moment(v, "capture_start"), evidence),
+        "capture_end": plain("capture_end", lambda v: parse_moment(v, "capture_end"), evidence),
+        "party_informed": plain("party_informed", flag, evidence),
+        "field_return_at": plain("field_return_at", lambda v: parse_moment(v, "field_return_at"), record),
+        "late_reason": plain("late_reason", lambda v: parse_text({"late_reason": v or ""}, "late_reason",
+                                                                 multiline=True), record),
+        "notes": plain("notes", lambda v: parse_text({"notes": v or ""}, "notes", multiline=True) or "", evidence),
+        "confidentiality": plain("confidentiality", lambda v: parse_choice(Confidentiality, v, "confidentiality")
+                                 or Confidentiality.NONE, evidence),
+    }
+
+
+def retag_evidence(
+    *, session: Session, actor: Actor, evidence_id: uuid.UUID, changes: Mapping[str, Any], rules: IngestRules,
+    now: datetime, reason: str = "",
+) -> Evidence:
+    """Apply tag changes (officers: their own uploads only), log each one, and re-evaluate the record's flags."""
+    evidence = get_evidence(session=session, actor=actor, evidence_id=evidence_id)
+    require(actor, Permission.TAG_EVIDENCE)
+    unknown = set(changes) - set(TAG_KEYS)
+    if unknown:
+        raise InvalidMetadata(f"unknown tags: {', '.join(sorted(unknown))}", details={"valid": list(TAG_KEYS)})
+    record = session.get(IngestRecord, evidence.id)
+    if record is None:
+        record = IngestRecord(evidence_id=evidence.id, given_handlers=[])
+        session.add(record)
+    setters = _setters(session, evidence, record)
+    applied = {key: setters[key](changes[key]) for key in TAG_KEYS if key in changes}
+    if evidence.capture_start and evidence.capture_end and evidence.capture_end < evidence.capture_start:
+        raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
+    session.flush()
+    for key, (before, after) in applied.items():
+        if before != after:
+            record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_TAGGED, subject_type="evidence",
+                         subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                         details={"tag": key, "before": before, "after": after, "reason": reason})
+    wanted = expected_tag_flags(evidence=evidence, record=record, rules=rules)
+    sync_flags(session=session, actor=actor, evidence=evidence, wanted=wanted, governed=TAG_FLAGS, now=now)
+    if _CONTINUITY_KEYS & set(applied):
+        check_continuity(session=session, actor=actor, evidence=evidence, tolerance=rules.continuity_tolerance,
+                         now=now)
+    return evidence

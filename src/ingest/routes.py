@@ -1,0 +1,180 @@
+"""HTTP routes of the ingest: tus uploads, single-request uploads, receipts, re-tagging, continuity."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.types import Message, Receive, Scope, Send
+
+from ingest import receipts
+from ingest.continuity import list_discontinuities
+from ingest.errors import InvalidTusRequest, TusVersionUnsupported, WrongContentType
+from ingest.retagging import retag_evidence
+from ingest.rules import IngestRules
+from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
+from ingest.uploads import service as uploads
+from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.cases.service import lookup_case
+from vault.db import utcnow
+from vault.evidence.schemas import EvidencePublic
+
+TUS_VERSION = "1.0.0"
+OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+
+
+class TusRoute(APIRoute):
+    """Adds Tus-Resumable to every response, refusals included (tus 1.0 requires it)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle the request, adding the header as the response starts (refusals keep their normal path)."""
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"tus-resumable", TUS_VERSION.encode())]
+            await send(message)
+
+        await super().handle(scope, receive, send_with_version)
+
+
+router = APIRouter(tags=["ingest"])
+tus = APIRouter(prefix="/api/uploads", route_class=TusRoute)
+
+
+def _check_tus(version: str | None) -> None:
+    if version != TUS_VERSION:
+        raise TusVersionUnsupported(f"send Tus-Resumable: {TUS_VERSION}", details={"supported": [TUS_VERSION]})
+
+
+def _integer(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise InvalidTusRequest(f"{name} must be a non-negative integer", details={"header": name})
+    return int(value)
+
+
+@tus.options("", status_code=204)
+def tus_options(context: ContextDep) -> Response:
+    """Advertise the tus version, extensions, checksum algorithms and maximum size."""
+    return Response(status_code=204, headers={
+        "Tus-Version": TUS_VERSION, "Tus-Extension": "creation,termination,checksum",
+        "Tus-Max-Size": str(context.settings.max_upload_bytes),
+        "Tus-Checksum-Algorithm": ",".join(sorted(uploads.CHECKSUM_ALGORITHMS))})
+
+
+@tus.post("", status_code=201)
+def create_upload(
+    session: SessionDep, actor: ActorDep, context: ContextDep,
+    upload_length: Annotated[str | None, Header()] = None, upload_metadata: Annotated[str | None, Header()] = None,
+    tus_resumable: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Open a resumable upload (tus creation); 200 with the record when the declared sha256 is already stored."""
+    _check_tus(tus_resumable)
+    upload = uploads.create_upload(session=session, actor=actor, context=context,
+                                   length=_integer(upload_length, "Upload-Length"), metadata_header=upload_metadata,
+                                   now=utcnow())
+    session.commit()
+    headers = {"Location": f"/api/uploads/{upload.id}", "Upload-Offset": str(upload.offset)}
+    if upload.duplicate:
+        return Response(status_code=200, headers={**headers, "Evault-Evidence-Id": str(upload.evidence_id)})
+    return Response(status_code=201, headers=headers)
+
+
+@tus.head("/{upload_id}")
+def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Response:
+    """Report how many bytes of an upload are durable (tus core)."""
+    upload = uploads.get_upload(session=session, actor=actor, upload_id=upload_id)
+    headers = {"Upload-Offset": str(uploads.current_offset(context=context, upload=upload)),
+               "Upload-Length": str(upload.length), "Cache-Control": "no-store"}
+    if upload.evidence_id is not None:
+        headers["Evault-Evidence-Id"] = str(upload.evidence_id)
+    return Response(status_code=200, headers=headers)
+
+
+@tus.patch("/{upload_id}", status_code=204)
+async def append_upload(
+    upload_id: uuid.UUID, request: Request, session: SessionDep, actor: ActorDep, context: ContextDep,
+    upload_offset: Annotated[str | None, Header()] = None, content_type: Annotated[str | None, Header()] = None,
+    upload_checksum: Annotated[str | None, Header()] = None, tus_resumable: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Append bytes; the PATCH that completes the upload answers only once the record is committed."""
+    _check_tus(tus_resumable)
+    if (content_type or "").split(";")[0].strip().lower() != OFFSET_CONTENT_TYPE:
+        raise WrongContentType(f"a PATCH must be sent as {OFFSET_CONTENT_TYPE}")
+    offset = _integer(upload_offset, "Upload-Offset")
+    if offset is None:
+        raise InvalidTusRequest("Upload-Offset is required", details={"header": "Upload-Offset"})
+    upload = await uploads.append_to_upload(session=session, actor=actor, context=context, upload_id=upload_id,
+                                            offset=offset, chunks=request.stream(), checksum_header=upload_checksum,
+                                            now=utcnow())
+    await anyio.to_thread.run_sync(session.commit)
+    headers = {"Upload-Offset": str(upload.offset)}
+    if upload.offset == upload.length:
+        outcome = await anyio.to_thread.run_sync(lambda: uploads.finalize_upload(
+            session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow()))
+        await anyio.to_thread.run_sync(session.commit)
+        headers["Evault-Evidence-Id"] = str(outcome.evidence.id)
+    return Response(status_code=204, headers=headers)
+
+
+@tus.delete("/{upload_id}", status_code=204)
+def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+                     tus_resumable: Annotated[str | None, Header()] = None) -> Response:
+    """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
+    _check_tus(tus_resumable)
+    uploads.terminate_upload(session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow())
+    session.commit()
+    return Response(status_code=204)
+
+
+@tus.get("/{upload_id}/receipt", response_model=SignedReceipt)
+def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+    """Return the signed ingest receipt of a completed upload."""
+    return receipts.upload_receipt(session=session, actor=actor, signer=context.signer, upload_id=upload_id)
+
+
+router.include_router(tus)
+
+
+@router.post("/api/evidence", status_code=201, response_model=SignedReceipt)
+async def upload_evidence(request: Request, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+    """Upload one file in a single streamed request (Evault-Meta-* headers); 200 for bytes already stored."""
+    length = request.headers.get("content-length")
+    outcome = await uploads.receive_single(
+        session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
+        content_length=int(length) if length and length.isdigit() else None, now=utcnow())
+    await anyio.to_thread.run_sync(session.commit)
+    body = receipts.receipt_of(outcome, context.signer)
+    return JSONResponse(body, status_code=200 if outcome.duplicate else 201)
+
+
+@router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt)
+def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+    """Return a signed receipt for a stored record."""
+    return receipts.evidence_receipt(session=session, actor=actor, signer=context.signer, evidence_id=evidence_id)
+
+
+@router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic)
+def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: ActorDep,
+          context: ContextDep) -> EvidencePublic:
+    """Complete or correct a record's tags; each change is logged and the flags are re-evaluated."""
+    evidence = retag_evidence(session=session, actor=actor, evidence_id=evidence_id,
+                              changes=body.model_dump(exclude_unset=True, exclude={"reason"}),
+                              rules=IngestRules.of(context.settings), now=utcnow(), reason=body.reason)
+    session.commit()
+    return EvidencePublic.of(evidence)
+
+
+@router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic])
+def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: str | None = None,
+                   recorder_serial: str | None = None) -> list[DiscontinuityPublic]:
+    """List gaps and overlaps between consecutive segments, per case and/or recorder."""
+    case = lookup_case(session=session, actor=actor, case_number=case_number) if case_number else None
+    found = list_discontinuities(session=session, actor=actor, case=case, recorder_serial=recorder_serial,
+                                 tolerance=IngestRules.of(context.settings).continuity_tolerance)
+    return [DiscontinuityPublic.of(d) for d in found]

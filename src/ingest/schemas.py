@@ -1,0 +1,66 @@
+"""API shapes of the ingest: receipts, tag changes, continuity reports."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.continuity import Discontinuity
+
+
+class ReceiptBody(BaseModel):
+    """What the vault attests it received."""
+
+    evidence_id: uuid.UUID
+    sha256: str
+    size: int
+    original_name: str
+    received_at: str
+    vault_key_id: str
+    duplicate: bool
+
+
+class SignedReceipt(BaseModel):
+    """A receipt and its Ed25519 signature over the canonical JSON of `receipt` (docs/ingest-protocol.md)."""
+
+    receipt: ReceiptBody
+    signature: str
+
+
+class TagsUpdate(BaseModel):
+    """Tags to set; a field left out stays as it is, null or "" clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_number: str | None = None
+    party: str | None = None
+    handlers: list[str] | None = None
+    activity: str | None = None
+    recorder_serial: str | None = None
+    capture_start: str | None = None
+    capture_end: str | None = None
+    party_informed: bool | None = None
+    field_return_at: str | None = None
+    late_reason: str | None = None
+    notes: str | None = None
+    confidentiality: str | None = None
+    reason: str = Field(default="", max_length=2000, description="why the tags change (kept in the custody log)")
+
+
+class DiscontinuityPublic(BaseModel):
+    """A gap (positive seconds) or overlap (negative seconds) between consecutive segments of one recorder."""
+
+    recorder_serial: str
+    kind: str
+    seconds: float
+    before_id: uuid.UUID
+    after_id: uuid.UUID
+    before_end: datetime
+    after_start: datetime
+
+    @classmethod
+    def of(cls, item: Discontinuity) -> DiscontinuityPublic:
+        """Build the public view."""
+        return cls(**item.__dict__)

@@ -1,0 +1,141 @@
+"""Staged upload files: append bytes, hashing and counting them in the same loop, fsync before acknowledging."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+from starlette.requests import ClientDisconnect
+
+from vault.errors import TooLarge
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
+
+BATCH_BYTES = 1024 * 1024
+_MAX_IOV = 512  # well under IOV_MAX (1024)
+
+
+class StagingWriter:
+    """Append to a staged file from `offset`, updating SHA-256 (and an optional per-request digest) as it goes."""
+
+    def __init__(
+        self, path: Path, *, offset: int = 0, sha256: HASH | None = None, limit: int | None = None,
+        request_digest: HASH | None = None,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        # Anything past the last durable offset is an interrupted write nobody acknowledged: drop it.
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        self._fd = fd
+        self.path = path
+        self.offset = offset
+        self.sha256 = sha256 or hashlib.sha256()
+        self.request_digest = request_digest
+        self._limit = limit
+
+    def write(self, data: bytes | bytearray) -> None:
+        """Append data; raise TooLarge before writing past the limit."""
+        if self._limit is not None and self.offset + len(data) > self._limit:
+            raise TooLarge(f"the upload exceeds its limit of {self._limit} bytes", details={"max_size": self._limit})
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self.sha256.update(data)
+        if self.request_digest is not None:
+            self.request_digest.update(data)
+        self.offset += len(data)
+
+    def write_many(self, chunks: list[bytes]) -> None:
+        """Append several chunks with one writev (no copy into a joined buffer)."""
+        total = sum(len(c) for c in chunks)
+        if self._limit is not None and self.offset + total > self._limit:
+            raise TooLarge(f"the upload exceeds its limit of {self._limit} bytes", details={"max_size": self._limit})
+        written = os.writev(self._fd, chunks)
+        if written < total:  # a short write: finish the rest the plain way
+            rest = b"".join(chunks)[written:]
+            view = memoryview(rest)
+            while view:
+                view = view[os.write(self._fd, view):]
+        for chunk in chunks:
+            self.sha256.update(chunk)
+            if self.request_digest is not None:
+                self.request_digest.update(chunk)
+        self.offset += total
+
+    def sync(self) -> None:
+        """Make everything written so far durable."""
+        os.fsync(self._fd)
+
+    def rewind(self, offset: int) -> None:
+        """Cut the file back to offset (after a refused request), durably."""
+        os.ftruncate(self._fd, offset)
+        os.fsync(self._fd)
+        self.offset = offset
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> StagingWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+async def pump(chunks: AsyncIterator[bytes], writer: StagingWriter) -> bool:
+    """Copy a request body into writer in ~1 MiB batches on a worker thread; return False if the client vanished.
+
+    Double-buffered: while the thread hashes and writes one batch, the event loop receives the next, so the
+    socket is never paused for the digest (at most two batches per upload are held in memory).
+    """
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    size = 0
+    completed = True
+    try:
+        async for chunk in chunks:
+            batch.append(chunk)
+            size += len(chunk)
+            if size >= BATCH_BYTES or len(batch) >= _MAX_IOV:
+                if pending is not None:
+                    await pending
+                pending = loop.run_in_executor(None, writer.write_many, batch)
+                batch, size = [], 0
+    except ClientDisconnect:
+        completed = False
+    finally:
+        if pending is not None:
+            await pending
+    if batch:
+        await anyio.to_thread.run_sync(writer.write_many, batch)
+    await anyio.to_thread.run_sync(writer.sync)
+    return completed
+
+
+def rehash(path: Path, offset: int) -> HASH:
+    """Re-read the first offset bytes of a staged file once (after a restart lost the in-memory digest)."""
+    digest = hashlib.sha256()
+    if offset == 0:
+        return digest
+    with path.open("rb") as handle:
+        remaining = offset
+        while remaining > 0:
+            chunk = handle.read(min(BATCH_BYTES, remaining))
+            if not chunk:
+                break
+            digest.update(chunk)
+            remaining -= len(chunk)
+    return digest

@@ -1,0 +1,298 @@
+"""Receive uploads: tus 1.0 resumable uploads (core, creation, termination, checksum) and single requests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import structlog
+from sqlalchemy.orm import Session
+
+from ingest.errors import (
+    ChunkChecksumMismatch,
+    InvalidTusRequest,
+    UnsupportedMedia,
+    UploadNotFound,
+    UploadOffsetMismatch,
+)
+from ingest.metadata import UploadMetadata, parse_header_metadata, parse_metadata, parse_tus_metadata
+from ingest.models import Upload, UploadState
+from ingest.rules import IngestRules
+from ingest.service import IngestOutcome, StagedFile, ingest_staged, reject_upload
+from ingest.staging import StagingWriter, pump, rehash
+from vault.context import VaultContext
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.errors import Conflict, TooLarge
+from vault.evidence.models import Evidence
+from vault.evidence.service import find_by_sha256
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, require
+
+if TYPE_CHECKING:
+    from _hashlib import HASH
+
+log = structlog.get_logger(__name__)
+
+CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
+
+
+class _Progress:
+    """SHA-256 state of open uploads, valid for this process only (hash objects cannot be persisted)."""
+
+    def __init__(self) -> None:
+        self._states: dict[uuid.UUID, tuple[int, HASH]] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._mutex = threading.Lock()
+
+    def digest_at(self, upload_id: uuid.UUID, offset: int, path: Path) -> HASH:
+        """Return a copy of the digest of the first offset bytes, re-reading the staged file once if unknown."""
+        with self._mutex:
+            state = self._states.get(upload_id)
+        if state is not None and state[0] == offset:
+            return state[1].copy()
+        log.info("ingest.upload.rehash", upload_id=str(upload_id), offset=offset)
+        digest = rehash(path, offset)
+        self.remember(upload_id, offset, digest)
+        return digest.copy()
+
+    def remember(self, upload_id: uuid.UUID, offset: int, digest: HASH) -> None:
+        """Keep the digest of the first offset bytes."""
+        with self._mutex:
+            self._states[upload_id] = (offset, digest)
+
+    def forget(self, upload_id: uuid.UUID) -> None:
+        """Drop what is kept for a finished or terminated upload."""
+        with self._mutex:
+            self._states.pop(upload_id, None)
+            self._locks.pop(upload_id, None)
+
+    def lock(self, upload_id: uuid.UUID) -> asyncio.Lock:
+        """Return the lock serializing PATCHes of one upload in this process."""
+        with self._mutex:
+            return self._locks.setdefault(upload_id, asyncio.Lock())
+
+
+PROGRESS = _Progress()
+
+
+def staging_path(context: VaultContext, upload_id: uuid.UUID) -> Path:
+    """Return where an upload's bytes are staged."""
+    return context.settings.uploads_dir / str(upload_id)
+
+
+def _check_length(length: int | None, maximum: int) -> int:
+    if length is None:
+        raise InvalidTusRequest("Upload-Length is required (deferred length is not supported)")
+    if length < 0:
+        raise InvalidTusRequest("Upload-Length must be a non-negative integer")
+    if length > maximum:
+        raise TooLarge(f"the upload of {length} bytes exceeds the maximum of {maximum} bytes",
+                       details={"max_size": maximum})
+    if length == 0:
+        raise UnsupportedMedia("an empty file is not a recording; nothing was stored")
+    return length
+
+
+def create_upload(
+    *, session: Session, actor: Actor, context: VaultContext, length: int | None, metadata_header: str | None,
+    now: datetime,
+) -> Upload:
+    """Open a resumable upload, or complete it at once when the declared sha256 names bytes already stored."""
+    require(actor, Permission.UPLOAD_EVIDENCE)
+    size = _check_length(length, context.settings.max_upload_bytes)
+    raw = parse_tus_metadata(metadata_header)
+    meta = parse_metadata(raw)
+    assert actor.id is not None
+    upload = Upload(owner_id=actor.id, length=size, filename=meta.filename, meta=raw, created_at=now, updated_at=now)
+    existing = find_by_sha256(session=session, sha256=meta.sha256) if meta.sha256 else None
+    if existing is not None and existing.size == size:
+        upload.offset, upload.state, upload.duplicate = size, UploadState.COMPLETED, True
+        upload.evidence_id, upload.completed_at = existing.id, now
+    session.add(upload)
+    session.flush()
+    if existing is not None and upload.duplicate:
+        record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DUPLICATE_SUBMITTED,
+                     subject_type="evidence", subject_id=existing.id, case_id=existing.case_id, now=now,
+                     details={"sha256": existing.sha256, "submitted_name": meta.filename, "submission": str(upload.id)})
+        return upload
+    path = staging_path(context, upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=False)
+    record_event(session=session, actor=actor, action=CustodyAction.UPLOAD_CREATED, subject_type="upload",
+                 subject_id=upload.id, now=now, details={"name": meta.filename, "length": size})
+    return upload
+
+
+def get_upload(*, session: Session, actor: Actor, upload_id: uuid.UUID) -> Upload:
+    """Return an upload of the actor's (others' uploads do not exist for them)."""
+    upload = session.get(Upload, upload_id)
+    if upload is None or (actor.id is not None and upload.owner_id != actor.id):
+        raise UploadNotFound(f"no upload {upload_id}", details={"upload_id": str(upload_id)})
+    return upload
+
+
+def current_offset(*, context: VaultContext, upload: Upload) -> int:
+    """Return the durable offset, or 0 when the staged bytes were lost (a crash after storing, before commit)."""
+    if upload.state != UploadState.RECEIVING:
+        return upload.offset
+    path = staging_path(context, upload.id)
+    if not path.exists() or path.stat().st_size < upload.offset:
+        log.warning("ingest.upload.staging_lost", upload_id=str(upload.id), offset=upload.offset)
+        return 0
+    return upload.offset
+
+
+def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
+    """Parse a tus Upload-Checksum header (`algorithm base64digest`)."""
+    if header is None:
+        return None
+    algorithm, _, encoded = header.strip().partition(" ")
+    if algorithm not in CHECKSUM_ALGORITHMS:
+        raise InvalidTusRequest(f"checksum algorithm '{algorithm}' is not supported",
+                                details={"supported": sorted(CHECKSUM_ALGORITHMS)})
+    try:
+        return algorithm, base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error:
+        raise InvalidTusRequest("Upload-Checksum must be `algorithm base64digest`") from None
+
+
+async def append_to_upload(
+    *, session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID, offset: int,
+    chunks: AsyncIterator[bytes], checksum_header: str | None, now: datetime,
+) -> Upload:
+    """Append a PATCH body at offset and fsync it; the caller commits the new durable offset."""
+    checksum = parse_checksum(checksum_header)
+    async with PROGRESS.lock(upload_id):
+        upload = await anyio.to_thread.run_sync(lambda: get_upload(session=session, actor=actor, upload_id=upload_id))
+        if upload.state == UploadState.COMPLETED and offset == upload.length:
+            return upload
+        path = staging_path(context, upload.id)
+        start, length = current_offset(context=context, upload=upload), upload.length
+        if offset != start or upload.state != UploadState.RECEIVING:
+            raise UploadOffsetMismatch(f"the upload stands at offset {start}, not {offset}", details={"offset": start})
+        # End the read transaction: on SQLite it would hold the writer lock for the whole transfer.
+        session.rollback()
+        sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path)
+        request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
+        with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest) as writer:
+            try:
+                completed = await pump(chunks, writer)
+                if checksum and request_digest is not None and (
+                        not completed or not hmac.compare_digest(request_digest.digest(), checksum[1])):
+                    raise ChunkChecksumMismatch("the PATCH body does not match Upload-Checksum; it was discarded",
+                                                details={"offset": start})
+            except (TooLarge, ChunkChecksumMismatch):
+                await anyio.to_thread.run_sync(writer.rewind, start)
+                raise
+            PROGRESS.remember(upload_id, writer.offset, writer.sha256)
+            end = writer.offset
+    # In a worker thread: on SQLite this begins a write transaction, and waiting for the lock on the event
+    # loop would stall the very request (finishing in a thread) that holds it.
+    upload = await anyio.to_thread.run_sync(lambda: _record_offset(session, actor, upload_id, end, now))
+    log.info("ingest.upload.patched", upload_id=str(upload_id), offset=end, length=length, interrupted=not completed)
+    return upload
+
+
+def _record_offset(session: Session, actor: Actor, upload_id: uuid.UUID, offset: int, now: datetime) -> Upload:
+    upload = get_upload(session=session, actor=actor, upload_id=upload_id)
+    upload.offset, upload.updated_at = offset, now
+    session.flush()
+    return upload
+
+
+def _declared(upload: Upload) -> UploadMetadata:
+    return parse_metadata(upload.meta)
+
+
+def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID,
+                    now: datetime) -> IngestOutcome:
+    """Turn a fully received upload into a record (idempotent); refusals delete it and keep nothing."""
+    upload = get_upload(session=session, actor=actor, upload_id=upload_id)
+    if upload.state == UploadState.COMPLETED:
+        return outcome_of(session=session, upload=upload)
+    if current_offset(context=context, upload=upload) != upload.length:
+        raise Conflict(f"the upload has {upload.offset} of {upload.length} bytes", details={"offset": upload.offset})
+    path = staging_path(context, upload.id)
+    digest = PROGRESS.digest_at(upload.id, upload.offset, path).hexdigest()
+    meta = _declared(upload)
+    if meta.sha256 is not None and not hmac.compare_digest(digest, meta.sha256):
+        error = ChunkChecksumMismatch("the received bytes do not match the declared sha256; nothing was stored",
+                                      details={"declared": meta.sha256, "received": digest})
+        _discard(session=session, context=context, upload=upload)
+        reject_upload(session=session, actor=actor, error=error, subject_id=str(upload.id), meta=meta, now=now)
+        raise error
+    try:
+        outcome = ingest_staged(session=session, actor=actor, store=context.store,
+                                rules=IngestRules.of(context.settings), staged=StagedFile(path, digest, upload.length),
+                                meta=meta, now=now, submission_id=upload.id)
+    except UnsupportedMedia:
+        _discard(session=session, context=context, upload=upload)
+        raise
+    upload.state, upload.completed_at = UploadState.COMPLETED, now
+    upload.evidence_id, upload.duplicate = outcome.evidence.id, outcome.duplicate
+    session.flush()
+    PROGRESS.forget(upload.id)
+    return outcome
+
+
+def outcome_of(*, session: Session, upload: Upload) -> IngestOutcome:
+    """Return the outcome a completed upload ended in."""
+    evidence = session.get(Evidence, upload.evidence_id)
+    if evidence is None or upload.completed_at is None:
+        raise Conflict(f"upload {upload.id} is not complete yet", details={"offset": upload.offset})
+    return IngestOutcome(evidence=evidence, duplicate=upload.duplicate, received_at=upload.completed_at,
+                         original_name=upload.filename)
+
+
+def _discard(*, session: Session, context: VaultContext, upload: Upload) -> None:
+    staging_path(context, upload.id).unlink(missing_ok=True)
+    PROGRESS.forget(upload.id)
+    session.delete(upload)
+    session.flush()
+
+
+def terminate_upload(*, session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID,
+                     now: datetime) -> None:
+    """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
+    upload = get_upload(session=session, actor=actor, upload_id=upload_id)
+    if upload.state == UploadState.COMPLETED:
+        raise Conflict("a completed upload cannot be terminated: its record is stored write-once")
+    record_event(session=session, actor=actor, action=CustodyAction.UPLOAD_TERMINATED, subject_type="upload",
+                 subject_id=upload.id, now=now, details={"name": upload.filename, "received": upload.offset})
+    _discard(session=session, context=context, upload=upload)
+
+
+async def receive_single(
+    *, session: Session, actor: Actor, context: VaultContext, headers: dict[str, str],
+    chunks: AsyncIterator[bytes], content_length: int | None, now: datetime,
+) -> IngestOutcome:
+    """Stage a one-request upload (Evault-Meta-* headers) while hashing it, then ingest it."""
+    require(actor, Permission.UPLOAD_EVIDENCE)
+    meta = parse_metadata(parse_header_metadata(headers))
+    maximum = context.settings.max_upload_bytes
+    if content_length is not None and content_length > maximum:
+        raise TooLarge(f"the upload exceeds the maximum size of {maximum} bytes", details={"max_size": maximum})
+    session.rollback()  # release the SQLite writer lock taken by authentication while the body streams
+    path = context.settings.uploads_dir / f"single-{uuid.uuid4().hex}"
+    try:
+        with StagingWriter(path, limit=maximum) as writer:
+            if not await pump(chunks, writer) or writer.offset == 0:
+                raise UnsupportedMedia("the request body was empty or cut short; nothing was stored")
+            staged = StagedFile(path, writer.sha256.hexdigest(), writer.offset)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return await anyio.to_thread.run_sync(lambda: ingest_staged(
+        session=session, actor=actor, store=context.store, rules=IngestRules.of(context.settings), staged=staged,
+        meta=meta, now=now))

@@ -1,0 +1,97 @@
+"""Re-tagging: each change is a custody event with before/after, and the flags follow the tags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import Person
+from tests.ingest.conftest import CaseFile, events_of, flags_of, ingest_file
+from vault.context import VaultContext
+from vault.custody.models import CustodyAction
+from vault.identities.models import Role
+
+ON_TIME = datetime(2025, 3, 30, 8, 0, tzinfo=UTC)
+
+
+def test_completing_tags_later_clears_flags_and_logs_each_change(
+        client: TestClient, context: VaultContext, officer: Person, case_file: CaseFile,
+        media: dict[str, Path]) -> None:
+    evidence_id = ingest_file(context, officer, media["clip"], now=ON_TIME,
+                              case_number="阜应急罚字〔2023〕4号").evidence.id
+    assert "unknown_case" in flags_of(context, evidence_id)
+    response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json={
+        "case_number": case_file.number, "party": case_file.party, "handlers": ["C001", "C002"],
+        "activity": "inspection", "party_informed": True, "reason": "typo in the case number"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["case_number"] == case_file.number and body["party_name"] == case_file.party
+    assert body["flags"] == [] and flags_of(context, evidence_id) == {}
+    events = events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)
+    changes = {e.details["tag"]: (e.details["before"], e.details["after"]) for e in events}
+    assert changes["case_number"] == ("阜应急罚字〔2023〕4号", case_file.number)
+    assert changes["handlers"] == ([], ["C001", "C002"]) and changes["party_informed"] == (False, True)
+    assert all(e.details["reason"] == "typo in the case number" for e in events) and len(events) == 5
+    cleared = events_of(context, evidence_id, CustodyAction.EVIDENCE_FLAG_CLEARED)
+    assert {e.details["flag"] for e in cleared} == {"unknown_case", "untagged_party", "untagged_handler",
+                                                   "party_not_informed"}
+
+
+def test_retagging_raises_new_flags_and_unchanged_values_log_nothing(
+        client: TestClient, context: VaultContext, officer: Person, case_file: CaseFile,
+        media: dict[str, Path]) -> None:
+    evidence_id = ingest_file(context, officer, media["clip"], now=ON_TIME, case_number=case_file.number,
+                              party=case_file.party, handlers="C001,C002", party_informed="true").evidence.id
+    assert flags_of(context, evidence_id) == {}
+    client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
+                 json={"handlers": ["C001", "C009"], "activity": "hearing", "party": case_file.party})
+    assert set(flags_of(context, evidence_id)) == {"certificate_invalid", "fewer_than_two_officers"}
+    tags = [e.details["tag"] for e in events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)]
+    assert sorted(tags) == ["activity", "handlers"]
+
+
+def test_a_late_reason_and_a_field_return_can_be_added_later(
+        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path], now: datetime) -> None:
+    evidence_id = ingest_file(context, officer, media["clip"], now=now).evidence.id
+    assert "no reason given" in flags_of(context, evidence_id)["late_upload"]
+    client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
+                 json={"late_reason": "remote site, no network"})
+    assert "remote site, no network" in flags_of(context, evidence_id)["late_upload"]
+    client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
+                 json={"field_return_at": "2025-03-30T21:00:00+08:00"})
+    assert "late_upload" not in flags_of(context, evidence_id)
+
+
+def test_moving_a_segment_re_checks_continuity(
+        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    ingest_file(context, officer, media["clip"], now=ON_TIME, recorder_serial="R1",
+                capture_start="2025-03-30T06:00:00Z", capture_end="2025-03-30T06:00:02Z")
+    second = ingest_file(context, officer, media["clip2"], now=ON_TIME, recorder_serial="R1",
+                         capture_start="2025-03-30T06:00:09Z", capture_end="2025-03-30T06:00:10Z").evidence.id
+    assert "recording_gap" in flags_of(context, second)
+    client.patch(f"/api/evidence/{second}/tags", headers=officer.headers,
+                 json={"capture_start": "2025-03-30T06:00:02Z", "capture_end": "2025-03-30T06:00:03Z"})
+    assert "recording_gap" not in flags_of(context, second)
+
+
+def test_officers_retag_only_their_own_uploads_and_bad_input_is_422(
+        client: TestClient, context: VaultContext, officer: Person, make_person: Callable[..., Person],
+        media: dict[str, Path]) -> None:
+    evidence_id = ingest_file(context, officer, media["clip"], now=ON_TIME).evidence.id
+    other = make_person(Role.OFFICER)
+    response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=other.headers, json={"notes": "mine"})
+    assert response.status_code == 404
+    reviewer = make_person(Role.REVIEWER)
+    response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=reviewer.headers, json={"notes": "x"})
+    assert response.status_code == 403
+    manager = make_person(Role.RECORDS_MANAGER)
+    assert client.patch(f"/api/evidence/{evidence_id}/tags", headers=manager.headers,
+                        json={"notes": "checked"}).json()["notes"] == "checked"
+    for body in ({"capture_start": "soon"}, {"activity": "party"}, {"colour": "red"},
+                 {"capture_start": "2025-03-30T06:00:09Z", "capture_end": "2025-03-30T06:00:01Z"}):
+        response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json=body)
+        assert response.status_code == 422, (body, response.text)
+    assert events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)[0].details["after"] == "checked"
