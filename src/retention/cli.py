@@ -1,0 +1,277 @@
+"""`evault retention ...`: report, policy, holds, long-term markers, reclassification, disposition, jobs."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, time
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from retention import disposition, holds, reclassification, service
+from retention.jobs import RETENTION_JOBS
+from retention.models import MarkerKind, RetentionClass
+from retention.report import RetentionReport, build_report
+from vault.cases.service import find_case
+from vault.config import Settings, load_settings
+from vault.context import VaultContext, build_context
+from vault.db import utcnow
+from vault.errors import VaultError
+from vault.identities.actor import Actor
+from vault.identities.service import get_user
+from vault.logging import configure_logging
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"configuration error: {exc.errors()[0]['msg']}") from exc
+
+
+def _friendly(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except VaultError as exc:
+            click.echo(f"error ({exc.code}): {exc.message}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _vault(acting_as: str) -> Iterator[tuple[VaultContext, Session, Actor]]:
+    """Open the vault and one transaction acting as the named user; a logged refusal is still committed."""
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level="WARNING")
+    context = build_context(settings)
+    try:
+        with context.sessions() as session:
+            try:
+                yield context, session, Actor.of(get_user(session=session, name=acting_as))
+                session.commit()
+            except VaultError as exc:
+                session.commit() if exc.record_kept else session.rollback()
+                raise
+    finally:
+        context.close()
+
+
+def _as(ctx: click.Context) -> str:
+    return str(ctx.find_root().obj["as"])
+
+
+@click.group()
+def retention() -> None:
+    """Retention (保存期限), legal holds, disposition (销毁) and fixity."""
+
+
+def _print_report(report: RetentionReport) -> None:
+    def day(value: datetime | None) -> str:
+        return value.date().isoformat() if value else "indefinite"
+
+    click.echo(f"retention report at {report.generated_at.isoformat(timespec='seconds')}")
+    for title, lines in (("due for disposition", report.due), ("coming due", report.coming_due),
+                         ("under legal hold", report.held), ("failed fixity", report.failed_fixity)):
+        click.echo(f"\n{title}: {len(lines)}")
+        for line in lines:
+            click.echo(f"  {line.evidence_id}\t{line.case_number or '-'}\t{day(line.retain_until)}\t{line.note}")
+    click.echo(f"\noverdue for archiving (归档, {len(report.overdue_archiving)} cases):")
+    for item in report.overdue_archiving:
+        click.echo(f"  {item.case_number}\tclosed {item.closed_on}\tdeadline {item.deadline}\t"
+                   f"{item.overdue_working_days} working days overdue\t({item.calendar_note})")
+
+
+@retention.command("report")
+@click.pass_context
+@_friendly
+def report_command(ctx: click.Context) -> None:
+    """Show what is due, held, overdue for archiving, and failed fixity."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        _print_report(build_report(session=session, actor=actor, now=utcnow(), zone=context.settings.zone))
+
+
+@retention.command("run")
+@click.argument("job", type=click.Choice(sorted(RETENTION_JOBS)))
+@_friendly
+def run_command(job: str) -> None:
+    """Run one retention job now, outside the scheduler, and print its summary."""
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level="WARNING")
+    context = build_context(settings)
+    try:
+        click.echo(json.dumps(RETENTION_JOBS[job](context), ensure_ascii=False, indent=2, default=str))
+    finally:
+        context.close()
+
+
+@retention.command("show")
+@click.argument("evidence_id", type=click.UUID)
+@click.pass_context
+@_friendly
+def show_command(ctx: click.Context, evidence_id: uuid.UUID) -> None:
+    """Recompute and show one record's retention and its reason."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        evidence = service.get_evidence_for_retention(session, evidence_id)
+        state = service.recompute_retention(session, evidence, utcnow(), store=context.store, actor=actor,
+                                            zone=context.settings.zone)
+        click.echo(f"{state.retention_class.value}\t{'held' if state.held else 'not held'}\t{state.reason}")
+
+
+@retention.group("policy")
+def policy_group() -> None:
+    """Show or change the agency's retention policy (kept with its history)."""
+
+
+@policy_group.command("show")
+@click.pass_context
+@_friendly
+def policy_show(ctx: click.Context) -> None:
+    """Print the policy in effect and every version."""
+    with _vault(_as(ctx)) as (_, session, actor):
+        click.echo(json.dumps(service.current_policy(session, utcnow()).rules(), ensure_ascii=False, indent=2))
+        for row in service.policy_history(session=session, actor=actor):
+            click.echo(f"version {row.version}\tfrom {row.effective_from.isoformat()}\tby {row.created_by}\t{row.note}")
+
+
+@policy_group.command("set")
+@click.argument("changes", nargs=-1, required=True)
+@click.option("--effective", default=None, help="YYYY-MM-DD (UTC midnight); default: now.")
+@click.option("--note", default="")
+@click.pass_context
+@_friendly
+def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | None, note: str) -> None:
+    """Add a policy version: NAME=JSON pairs, e.g. default_years=6 'case_file_years={"licensing": 30}'."""
+    parsed: dict[str, Any] = {}
+    for change in changes:
+        name, _, value = change.partition("=")
+        try:
+            parsed[name.strip()] = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"{change}: the value must be JSON") from exc
+    now = utcnow()
+    start = (datetime.combine(datetime.fromisoformat(effective).date(), time(), tzinfo=now.tzinfo)
+             if effective else now)
+    with _vault(_as(ctx)) as (_, session, actor):
+        if "case_file_years" in parsed:
+            parsed["case_file_years"] = {**service.current_policy(session, start).case_file_years,
+                                         **parsed["case_file_years"]}
+        row = service.set_policy(session=session, actor=actor, changes=parsed, effective_from=start, note=note,
+                                 now=now)
+        click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")
+
+
+def _target(session: Session, record: uuid.UUID | None, case_number: str | None) -> tuple[uuid.UUID | None, Any]:
+    if (record is None) == (case_number is None):
+        raise click.UsageError("name either --record or --case")
+    return record, find_case(session=session, case_number=case_number) if case_number else None
+
+
+@retention.command("hold")
+@click.option("--record", type=click.UUID, default=None)
+@click.option("--case", "case_number", default=None, help="Case number (案号).")
+@click.option("--reason", required=True)
+@click.pass_context
+@_friendly
+def hold_command(ctx: click.Context, record: uuid.UUID | None, case_number: str | None, reason: str) -> None:
+    """Place a legal hold on a record or a whole case."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        evidence_id, case = _target(session, record, case_number)
+        hold = holds.place_hold(session=session, actor=actor, reason=reason, now=utcnow(), store=context.store,
+                                evidence_id=evidence_id, case_id=case.id if case else None)
+        click.echo(f"legal hold {hold.id} placed")
+
+
+@retention.command("release")
+@click.argument("hold_id", type=click.UUID)
+@click.option("--reason", required=True)
+@click.pass_context
+@_friendly
+def release_command(ctx: click.Context, hold_id: uuid.UUID, reason: str) -> None:
+    """Release a legal hold."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        holds.release_hold(session=session, actor=actor, hold_id=hold_id, reason=reason, now=utcnow(),
+                           store=context.store)
+        click.echo(f"legal hold {hold_id} released")
+
+
+@retention.command("mark")
+@click.option("--record", type=click.UUID, default=None)
+@click.option("--case", "case_number", default=None, help="Case number (案号).")
+@click.option("--kind", type=click.Choice([k.value for k in MarkerKind]), required=True)
+@click.option("--note", default="")
+@click.pass_context
+@_friendly
+def mark_command(ctx: click.Context, record: uuid.UUID | None, case_number: str | None, kind: str, note: str) -> None:
+    """Mark a record or case for long-term preservation (长期保存)."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        evidence_id, case = _target(session, record, case_number)
+        service.mark_long_term(session=session, actor=actor, kind=MarkerKind(kind), note=note, now=utcnow(),
+                               store=context.store, evidence_id=evidence_id, case_id=case.id if case else None,
+                               zone=context.settings.zone)
+        click.echo("marked for long-term preservation")
+
+
+@retention.command("reclassify")
+@click.argument("evidence_id", type=click.UUID)
+@click.argument("to_class", type=click.Choice([c.value for c in RetentionClass]))
+@click.option("--reason", required=True)
+@click.pass_context
+@_friendly
+def reclassify_command(ctx: click.Context, evidence_id: uuid.UUID, to_class: str, reason: str) -> None:
+    """Reclassify a record; a shortening waits for `approve-reclassification` by a second person."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        request = reclassification.request_reclassification(
+            session=session, actor=actor, evidence_id=evidence_id, to_class=RetentionClass(to_class), reason=reason,
+            now=utcnow(), store=context.store, zone=context.settings.zone)
+        click.echo(f"reclassification {request.id}: {request.status.value}")
+
+
+@retention.command("approve-reclassification")
+@click.argument("request_id", type=click.UUID)
+@click.pass_context
+@_friendly
+def approve_reclassification_command(ctx: click.Context, request_id: uuid.UUID) -> None:
+    """Approve a pending shortening (second person)."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        state = reclassification.approve_reclassification(session=session, actor=actor, request_id=request_id,
+                                                          now=utcnow(), store=context.store)
+        click.echo(state.reason)
+
+
+@retention.command("propose")
+@click.argument("evidence_id", type=click.UUID)
+@click.option("--reason", default="retention ended")
+@click.pass_context
+@_friendly
+def propose_command(ctx: click.Context, evidence_id: uuid.UUID, reason: str) -> None:
+    """Propose destroying a due record (records manager)."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        request = disposition.propose_disposal(session=session, actor=actor, evidence_id=evidence_id, reason=reason,
+                                               now=utcnow(), store=context.store, zone=context.settings.zone)
+        click.echo(f"disposal request {request.id} proposed")
+
+
+@retention.command("approve")
+@click.argument("request_id", type=click.UUID)
+@click.pass_context
+@_friendly
+def approve_command(ctx: click.Context, request_id: uuid.UUID) -> None:
+    """Approve (second person) and carry out a disposal; prints the signed certificate."""
+    with _vault(_as(ctx)) as (context, session, actor):
+        certificate = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
+                                                   store=context.store, signer=context.signer,
+                                                   zone=context.settings.zone)
+        click.echo(certificate.body)
+        click.echo(f"signature ({certificate.key_id}): {certificate.signature}")

@@ -1,0 +1,210 @@
+"""Disposition (销毁): proposed by a records manager, approved by a second person, refused by every guard that
+applies, and certified forever with a signed disposal certificate."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retention.errors import DispositionRefused, RequestNotPending, SecondPersonRequired
+from retention.models import DisposalCertificate, DisposalRequest, QueueState, RequestStatus, RetentionState
+from retention.service import get_evidence_for_retention, is_held, recompute_retention
+from vault.cases.models import Case, CaseStatus
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.errors import NotFound, ObjectLocked
+from vault.evidence.models import Evidence, EvidenceStatus
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, require
+from vault.keys import Signer, verify_signature
+from vault.storage.base import BlobStore
+
+log = structlog.get_logger(__name__)
+
+CERTIFICATE_PREFIX = b"evault disposal certificate v1\n"
+
+
+def disposal_obstacles(
+    session: Session, evidence: Evidence, state: RetentionState, store: BlobStore, now: datetime
+) -> list[str]:
+    """Return every reason the record may not be destroyed now; an empty list means it may."""
+    reasons: list[str] = []
+    if evidence.status == EvidenceStatus.DISPOSED:
+        return ["the record was already disposed"]
+    if is_held(session, evidence):
+        reasons.append("a legal hold covers the record or its case")
+    if evidence.case_id is not None:
+        case = session.get(Case, evidence.case_id)
+        if case is not None and case.status != CaseStatus.ARCHIVED:
+            reasons.append(f"linked to case (案号) {case.case_number}, which is {case.status.value}, not archived")
+    if state.permanent or state.retain_until is None:
+        reasons.append(state.reason)
+    elif state.retain_until > now:
+        reasons.append(f"retention has not ended: {state.reason}")
+    try:
+        stat = store.stat(evidence.storage_key, evidence.version_id)
+    except NotFound:
+        return reasons  # nothing left at the store to protect; the certificate says so
+    if stat.legal_hold:
+        reasons.append("the store holds a legal hold on the object")
+    if stat.retain_until is not None and stat.retain_until > now:
+        reasons.append(f"the store's lock runs until {stat.retain_until.isoformat()}")
+    return reasons
+
+
+def _refuse(session: Session, actor: Actor, evidence: Evidence, reasons: list[str], now: datetime,
+            stage: str) -> DispositionRefused:
+    record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSAL_REFUSED, subject_type="evidence",
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                 details={"stage": stage, "reasons": reasons})
+    error = DispositionRefused(f"record {evidence.id} may not be disposed: " + "; ".join(reasons),
+                               details={"reasons": reasons})
+    error.record_kept = True
+    return error
+
+
+def propose_disposal(
+    *, session: Session, actor: Actor, evidence_id: uuid.UUID, reason: str, now: datetime, store: BlobStore,
+    zone: tzinfo = UTC,
+) -> DisposalRequest:
+    """Propose destroying a due record (records manager); refused and logged if any guard applies."""
+    require(actor, Permission.MANAGE_RETENTION)
+    evidence = get_evidence_for_retention(session, evidence_id)
+    state = recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
+    reasons = disposal_obstacles(session, evidence, state, store, now)
+    if reasons:
+        raise _refuse(session, actor, evidence, reasons, now, "proposal")
+    pending = session.scalar(select(DisposalRequest).where(DisposalRequest.evidence_id == evidence.id,
+                                                           DisposalRequest.status == RequestStatus.PENDING))
+    if pending is not None:
+        return pending
+    request = DisposalRequest(evidence_id=evidence.id, reason=reason, proposed_by_id=actor.id,
+                              proposed_by=actor.name, proposed_at=now)
+    session.add(request)
+    state.queue_state = QueueState.PROPOSED
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSAL_PROPOSED, subject_type="evidence",
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                 details={"request_id": str(request.id), "reason": reason, "retention": state.reason})
+    return request
+
+
+def approve_disposal(
+    *, session: Session, actor: Actor, request_id: uuid.UUID, now: datetime, store: BlobStore, signer: Signer,
+    zone: tzinfo = UTC,
+) -> DisposalCertificate:
+    """Approve (a second person) and carry out a disposal; every guard is checked again right before deleting."""
+    require(actor, Permission.APPROVE_DISPOSITION)
+    request = session.get(DisposalRequest, request_id)
+    if request is None:
+        raise NotFound(f"no disposal request {request_id}")
+    if request.status != RequestStatus.PENDING:
+        raise RequestNotPending(f"disposal request {request_id} is already {request.status.value}")
+    if actor.id is None or actor.id == request.proposed_by_id:
+        raise SecondPersonRequired("a disposal must be approved by a second person, not the one who proposed it")
+    evidence = get_evidence_for_retention(session, request.evidence_id)
+    request.status, request.approved_by_id, request.approved_by, request.approved_at = (
+        RequestStatus.APPROVED, actor.id, actor.name, now)
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSAL_APPROVED, subject_type="evidence",
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now, details={"request_id": str(request.id)})
+    state = recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
+    reasons = disposal_obstacles(session, evidence, state, store, now)
+    if not reasons:
+        try:
+            store_result = _delete(store, evidence.storage_key, evidence.version_id)
+        except ObjectLocked as exc:
+            reasons = [f"the store refused: {exc.message}"]
+    if reasons:
+        request.status = RequestStatus.REJECTED  # a fresh proposal and approval are needed once the reason is gone
+        session.flush()
+        raise _refuse(session, actor, evidence, reasons, now, "execution")
+    return _certify(session, actor, evidence, state, request, store, signer, now, store_result)
+
+
+def _delete(store: BlobStore, key: str, version_id: str) -> str:
+    try:
+        store.delete(key, version_id)
+    except NotFound:
+        return "already absent"
+    return "deleted"
+
+
+def _certify(session: Session, actor: Actor, evidence: Evidence, state: RetentionState, request: DisposalRequest,
+             store: BlobStore, signer: Signer, now: datetime, store_result: str) -> DisposalCertificate:
+    derivatives = []
+    for derivative in evidence.derivatives:
+        try:
+            result = _delete(store, derivative.storage_key, derivative.version_id)
+        except ObjectLocked as exc:  # a derivative is no evidence: report, do not block the certificate
+            result = f"refused by the store: {exc.message}"
+            log.error("retention.derivative_not_deleted", evidence_id=str(evidence.id), derivative=str(derivative.id))
+        derivatives.append({"id": str(derivative.id), "kind": derivative.kind.value, "sha256": derivative.sha256,
+                            "result": result})
+    certificate_id = uuid.uuid4()
+    body = {
+        "certificate_id": str(certificate_id), "evidence_id": str(evidence.id), "sha256": evidence.sha256,
+        "sm3": evidence.sm3, "size": evidence.size, "store": evidence.storage_backend, "key": evidence.storage_key,
+        "version_id": evidence.version_id, "store_result": store_result,
+        "retention_class": state.retention_class.value, "retention_basis": state.reason,
+        "retain_until": state.retain_until.isoformat() if state.retain_until else None,
+        "policy_version": state.policy_version, "proposed_by": request.proposed_by,
+        "proposed_at": request.proposed_at.isoformat(), "approved_by": actor.name, "approved_at": now.isoformat(),
+        "disposed_at": now.isoformat(), "derivatives": derivatives,
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    signature = base64.b64encode(signer.sign(CERTIFICATE_PREFIX + text.encode())).decode()
+    certificate = DisposalCertificate(
+        id=certificate_id, evidence_id=evidence.id, sha256=evidence.sha256, size=evidence.size,
+        retention_class=state.retention_class.value, retention_basis=state.reason, policy_version=state.policy_version,
+        proposed_by=request.proposed_by, proposed_at=request.proposed_at, approved_by=actor.name, approved_at=now,
+        disposed_at=now, body=text, key_id=signer.key_id, signature=signature)
+    session.add(certificate)
+    evidence.status = EvidenceStatus.DISPOSED
+    state.queue_state = QueueState.DISPOSED
+    request.status = RequestStatus.EXECUTED
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSED, subject_type="evidence",
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                 details={"certificate": body, "signature": signature, "key_id": signer.key_id})
+    log.info("retention.disposed", evidence_id=str(evidence.id), sha256=evidence.sha256,
+             certificate_id=str(certificate_id))
+    return certificate
+
+
+def verify_certificate(certificate: DisposalCertificate, public_raw: bytes) -> bool:
+    """Return whether the certificate's body is exactly what the vault signed."""
+    message = CERTIFICATE_PREFIX + certificate.body.encode()
+    return verify_signature(public_raw, base64.b64decode(certificate.signature), message)
+
+
+def certificate_body(certificate: DisposalCertificate) -> dict[str, Any]:
+    """Return the signed body as a dict."""
+    body: dict[str, Any] = json.loads(certificate.body)
+    return body
+
+
+def get_certificate(*, session: Session, actor: Actor, evidence_id: uuid.UUID) -> DisposalCertificate:
+    """Return the disposal certificate of a destroyed record."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    certificate = session.scalar(select(DisposalCertificate).where(DisposalCertificate.evidence_id == evidence_id))
+    if certificate is None:
+        raise NotFound(f"no disposal certificate for record {evidence_id}")
+    return certificate
+
+
+def list_requests(*, session: Session, actor: Actor, status: RequestStatus | None = RequestStatus.PENDING,
+                  limit: int = 500) -> list[DisposalRequest]:
+    """Return disposal requests, oldest first."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    query = select(DisposalRequest).order_by(DisposalRequest.proposed_at).limit(limit)
+    if status is not None:
+        query = query.where(DisposalRequest.status == status)
+    return list(session.scalars(query))

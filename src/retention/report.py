@@ -1,0 +1,131 @@
+"""What the records manager looks at: due, held, overdue for archiving (归档), failed fixity."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retention.calendar import add_working_days, fallback_years, working_days_between
+from retention.models import LegalHold, QueueState, RetentionState
+from retention.runner import JobSummary
+from retention.service import current_policy
+from vault.cases.models import Case, CaseStatus
+from vault.context import VaultContext
+from vault.db import utcnow
+from vault.evidence.models import Evidence
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, require
+
+LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RecordLine:
+    """One record in a report section."""
+
+    evidence_id: uuid.UUID
+    name: str
+    case_number: str | None
+    retain_until: datetime | None
+    note: str
+
+
+@dataclass(frozen=True)
+class ArchivingDeadline:
+    """A closed case that must be archived into the case file within N working days (工作日)."""
+
+    case_id: uuid.UUID
+    case_number: str
+    closed_on: date
+    deadline: date
+    overdue_working_days: int
+    calendar_note: str
+
+
+@dataclass
+class RetentionReport:
+    """Every section of `evault retention report`."""
+
+    generated_at: datetime
+    due: list[RecordLine] = field(default_factory=list)
+    coming_due: list[RecordLine] = field(default_factory=list)
+    held: list[RecordLine] = field(default_factory=list)
+    overdue_archiving: list[ArchivingDeadline] = field(default_factory=list)
+    failed_fixity: list[RecordLine] = field(default_factory=list)
+
+
+def archiving_deadlines(session: Session, now: datetime, zone: tzinfo = UTC,
+                        *, overdue_only: bool = False) -> list[ArchivingDeadline]:
+    """Return the archiving deadline of every closed, not yet archived case (30 working days by default)."""
+    days = current_policy(session, now).archiving_working_days
+    today = now.astimezone(zone).date()
+    lines = []
+    for case in session.scalars(select(Case).where(Case.status == CaseStatus.CLOSED).order_by(Case.closed_at)):
+        closed_on = (case.closed_at or case.opened_at).astimezone(zone).date()
+        deadline = add_working_days(closed_on, days)
+        overdue = max(0, working_days_between(deadline, today))
+        guessed = fallback_years(closed_on, max(deadline, today))
+        note = (f"weekends-only counting for {', '.join(map(str, guessed))}: the holiday calendar has no data yet"
+                if guessed else "official holiday calendar (法定节假日及调休)")
+        if overdue or not overdue_only:
+            lines.append(ArchivingDeadline(case.id, case.case_number, closed_on, deadline, overdue, note))
+    return lines
+
+
+def _lines(session: Session, where: list[object], note: str | None = None) -> list[RecordLine]:
+    rows = session.execute(
+        select(RetentionState, Evidence, Case.case_number)
+        .join(Evidence, Evidence.id == RetentionState.evidence_id)
+        .outerjoin(Case, Case.id == Evidence.case_id)
+        .where(*where)  # type: ignore[arg-type]
+        .order_by(RetentionState.retain_until).limit(LIMIT)
+    ).all()
+    return [RecordLine(state.evidence_id, evidence.original_name, number, state.retain_until, note or state.reason)
+            for state, evidence, number in rows]
+
+
+def _held_lines(session: Session) -> list[RecordLine]:
+    lines = _lines(session, [RetentionState.held.is_(True)])
+    holds = session.scalars(select(LegalHold).where(LegalHold.released_at.is_(None)))
+    why = {h.evidence_id or h.case_id: f"held by {h.placed_by} since {h.placed_at.date()}: {h.reason}" for h in holds}
+    out = []
+    for line in lines:
+        evidence = session.get(Evidence, line.evidence_id)
+        note = why.get(line.evidence_id) or (why.get(evidence.case_id) if evidence else None) or line.note
+        out.append(RecordLine(line.evidence_id, line.name, line.case_number, line.retain_until, note))
+    return out
+
+
+def build_report(*, session: Session, actor: Actor, now: datetime, zone: tzinfo = UTC) -> RetentionReport:
+    """Assemble the retention report from the stored states (run the sweep first for fresh figures)."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    horizon = now + timedelta(days=current_policy(session, now).reminder_days)
+    return RetentionReport(
+        generated_at=now,
+        due=_lines(session, [RetentionState.queue_state.in_([QueueState.DUE, QueueState.PROPOSED]),
+                             RetentionState.held.is_(False)]),
+        coming_due=_lines(session, [RetentionState.queue_state == QueueState.ACTIVE, RetentionState.held.is_(False),
+                                    RetentionState.retain_until > now, RetentionState.retain_until <= horizon]),
+        held=_held_lines(session),
+        overdue_archiving=archiving_deadlines(session, now, zone, overdue_only=True),
+        failed_fixity=_lines(session, [RetentionState.fixity_ok.is_(False)], note="fixity audit failed (flagged)"),
+    )
+
+
+def archiving_deadline_report(context: VaultContext, *, now: datetime | None = None) -> JobSummary:
+    """Job: log every case overdue for archiving, so the daily summary shows them."""
+    moment = now or utcnow()
+    summary = JobSummary(job="archiving_deadline_report")
+    with context.sessions() as session:
+        overdue = archiving_deadlines(session, moment, context.settings.zone, overdue_only=True)
+    summary.outcomes["overdue"] = len(overdue)
+    summary.details["overdue_cases"] = [
+        {"case_number": d.case_number, "deadline": d.deadline.isoformat(),
+         "overdue_working_days": d.overdue_working_days}
+        for d in overdue[:100]
+    ]
+    return summary

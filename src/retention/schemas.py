@@ -1,0 +1,184 @@
+"""API shapes for retention, holds and disposition."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from retention.models import MarkerKind, QueueState, RequestStatus, RetentionClass
+
+
+class RetentionPublic(BaseModel):
+    """A record's computed retention and why."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    evidence_id: uuid.UUID
+    retention_class: RetentionClass
+    retain_until: datetime | None
+    permanent: bool
+    reason: str
+    policy_version: int
+    held: bool
+    queue_state: QueueState
+    fixity_checked_at: datetime | None
+    fixity_ok: bool | None
+
+
+class PolicyChange(BaseModel):
+    """A new policy version: the settings that change and when it takes effect."""
+
+    changes: dict[str, Any]
+    effective_from: datetime
+    note: str = ""
+
+
+class PolicyVersionPublic(BaseModel):
+    """One policy version."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    effective_from: datetime
+    rules: dict[str, Any]
+    note: str
+    created_by: str
+    created_at: datetime
+
+
+class MarkerCreate(BaseModel):
+    """A long-term preservation (长期保存) marker on a record or a case."""
+
+    evidence_id: uuid.UUID | None = None
+    case_id: uuid.UUID | None = None
+    kind: MarkerKind
+    note: str = ""
+
+
+class HoldCreate(BaseModel):
+    """A legal hold on a record or a whole case."""
+
+    evidence_id: uuid.UUID | None = None
+    case_id: uuid.UUID | None = None
+    reason: str = Field(min_length=1)
+
+
+class HoldRelease(BaseModel):
+    """Why a hold ends."""
+
+    reason: str = Field(min_length=1)
+
+
+class HoldPublic(BaseModel):
+    """A legal hold."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    evidence_id: uuid.UUID | None
+    case_id: uuid.UUID | None
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    released_by: str | None
+    released_at: datetime | None
+    release_reason: str | None
+
+
+class ReclassificationCreate(BaseModel):
+    """Reclassify a record."""
+
+    to_class: RetentionClass
+    reason: str = Field(min_length=1)
+
+
+class ReclassificationPublic(BaseModel):
+    """A reclassification request."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    evidence_id: uuid.UUID
+    to_class: RetentionClass
+    reason: str
+    requested_by: str
+    status: RequestStatus
+
+
+class DisposalCreate(BaseModel):
+    """A proposal to destroy a due record."""
+
+    evidence_id: uuid.UUID
+    reason: str = "retention ended"
+
+
+class DisposalPublic(BaseModel):
+    """A disposal request."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    evidence_id: uuid.UUID
+    reason: str
+    proposed_by: str
+    proposed_at: datetime
+    status: RequestStatus
+    approved_by: str | None
+    approved_at: datetime | None
+
+
+class CertificatePublic(BaseModel):
+    """A signed disposal certificate; `body` is exactly the signed text."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    evidence_id: uuid.UUID
+    sha256: str
+    size: int
+    retention_class: str
+    retention_basis: str
+    policy_version: int
+    proposed_by: str
+    approved_by: str
+    disposed_at: datetime
+    body: str
+    key_id: str
+    signature: str
+
+
+class ReportLine(BaseModel):
+    """One record in a report section."""
+
+    evidence_id: uuid.UUID
+    name: str
+    case_number: str | None
+    retain_until: datetime | None
+    note: str
+
+
+class ArchivingLine(BaseModel):
+    """A closed case and its archiving deadline (归档期限)."""
+
+    case_id: uuid.UUID
+    case_number: str
+    closed_on: date
+    deadline: date
+    overdue_working_days: int
+    calendar_note: str
+
+
+class ReportPublic(BaseModel):
+    """The retention report."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    generated_at: datetime
+    due: list[ReportLine]
+    coming_due: list[ReportLine]
+    held: list[ReportLine]
+    overdue_archiving: list[ArchivingLine]
+    failed_fixity: list[ReportLine]
