@@ -9,12 +9,16 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from vault.access.oidc import authenticate_oidc, looks_like_jwt
 from vault.context import VaultContext
 from vault.errors import Unauthenticated, VaultError
 from vault.identities.actor import Actor
+from vault.identities.models import User
 from vault.identities.service import authenticate_token
 
-_bearer = HTTPBearer(auto_error=False, description="API token (evt_...) from `evault tokens create`")
+_bearer = HTTPBearer(
+    auto_error=False, description="API token (evt_...) from `evault tokens create`, or an OpenID Connect JWT"
+)
 
 
 def get_context(request: Request) -> VaultContext:
@@ -60,9 +64,21 @@ def get_actor(
     if credentials is None or not credentials.credentials:
         raise Unauthenticated("send an API token as `Authorization: Bearer <token>`")
     with context.sessions() as session:
-        actor = Actor.of(authenticate_token(session=session, secret=credentials.credentials))
+        actor = Actor.of(_authenticate(session, context, credentials.credentials))
     request.state.actor = actor.name
     return actor
+
+
+def _authenticate(session: Session, context: VaultContext, secret: str) -> User:
+    """Accept an API token, or an OpenID Connect JWT when an issuer is configured."""
+    if looks_like_jwt(secret):
+        signed_in = authenticate_oidc(session=session, settings=context.settings, token=secret)
+        if signed_in is not None:
+            user, changed = signed_in
+            if changed:
+                session.commit()  # provisioning at sign-in is its own unit of work
+            return user
+    return authenticate_token(session=session, secret=secret)
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

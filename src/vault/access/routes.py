@@ -1,0 +1,291 @@
+"""HTTP routes: access requests and decisions, content under a grant, the auditor's access trail."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import quote
+
+import structlog
+from fastapi import APIRouter, Header
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+
+from vault.access import content, report, service
+from vault.access.content import ContentPlan, Variant
+from vault.access.models import RequestStatus
+from vault.access.ranges import RangeNotSatisfiable
+from vault.access.schemas import (
+    AccessGrantPublic,
+    AccessRequestCreate,
+    AccessRequestPublic,
+    ApproveBody,
+    LinkPublic,
+    ReasonBody,
+    TrailEntryPublic,
+)
+from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import error_body
+from vault.db import utcnow
+from vault.storage.base import BlobStore
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix="/api/access", tags=["access"])
+content_router = APIRouter(prefix="/api/evidence", tags=["access"])
+
+
+@router.post("/requests", response_model=AccessRequestPublic, status_code=201)
+def create_request(
+    body: AccessRequestCreate, session: SessionDep, actor: ActorDep, context: ContextDep
+) -> AccessRequestPublic:
+    """File an access request (查阅申请) for records or a whole case."""
+    now = utcnow()
+    request = service.request_access(
+        session=session,
+        actor=actor,
+        evidence_ids=body.evidence_ids,
+        case_number=body.case_number,
+        purpose=body.purpose,
+        mode=body.mode,
+        duration_hours=body.duration_hours,
+        reason=body.reason,
+        now=now,
+        max_hours=context.settings.access_max_grant_hours,
+    )
+    session.commit()
+    return AccessRequestPublic.of(request, now)
+
+
+@router.get("/requests", response_model=list[AccessRequestPublic])
+def list_requests(
+    session: SessionDep, actor: ActorDep, status: RequestStatus | None = None
+) -> list[AccessRequestPublic]:
+    """List requests: approvers and auditors see all, everyone else their own."""
+    now = utcnow()
+    return [AccessRequestPublic.of(r, now) for r in service.list_requests(session=session, actor=actor, status=status)]
+
+
+@router.get("/requests/{request_id}", response_model=AccessRequestPublic)
+def get_request(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> AccessRequestPublic:
+    """Return one request and its decision."""
+    return AccessRequestPublic.of(service.get_request(session=session, actor=actor, request_id=request_id), utcnow())
+
+
+@router.post("/requests/{request_id}/approve", response_model=AccessGrantPublic, status_code=201)
+def approve_request(
+    request_id: uuid.UUID, body: ApproveBody, session: SessionDep, actor: ActorDep
+) -> AccessGrantPublic:
+    """Approve a request (approvers, never their own), possibly narrowing records, mode or duration."""
+    now = utcnow()
+    grant = service.approve_request(
+        session=session,
+        actor=actor,
+        request_id=request_id,
+        now=now,
+        evidence_ids=body.evidence_ids,
+        mode=body.mode,
+        duration_hours=body.duration_hours,
+        note=body.note,
+    )
+    session.commit()
+    return AccessGrantPublic.of(grant, now)
+
+
+@router.post("/requests/{request_id}/deny", response_model=AccessRequestPublic)
+def deny_request(request_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessRequestPublic:
+    """Deny a request with a reason."""
+    now = utcnow()
+    request = service.deny_request(session=session, actor=actor, request_id=request_id, reason=body.reason, now=now)
+    session.commit()
+    return AccessRequestPublic.of(request, now)
+
+
+@router.get("/grants", response_model=list[AccessGrantPublic])
+def list_grants(session: SessionDep, actor: ActorDep, include_inactive: bool = False) -> list[AccessGrantPublic]:
+    """List grants in force (or all of them): approvers and auditors see everyone's."""
+    now = utcnow()
+    grants = service.list_grants(session=session, actor=actor, now=now, active_only=not include_inactive)
+    return [AccessGrantPublic.of(g, now) for g in grants]
+
+
+@router.get("/grants/{grant_id}", response_model=AccessGrantPublic)
+def get_grant(grant_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
+    """Return one grant."""
+    return AccessGrantPublic.of(service.get_grant(session=session, actor=actor, grant_id=grant_id), utcnow())
+
+
+@router.post("/grants/{grant_id}/revoke", response_model=AccessGrantPublic)
+def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
+    """Revoke a grant early (approvers)."""
+    now = utcnow()
+    grant = service.revoke_grant(session=session, actor=actor, grant_id=grant_id, reason=body.reason, now=now)
+    session.commit()
+    return AccessGrantPublic.of(grant, now)
+
+
+def _trail_filter(evidence_id: uuid.UUID | None, case_number: str | None, user: str | None) -> report.TrailFilter:
+    return report.TrailFilter(evidence_id=evidence_id, case_number=case_number, user_name=user)
+
+
+@router.get("/trail", response_model=list[TrailEntryPublic])
+def access_trail(
+    session: SessionDep,
+    actor: ActorDep,
+    context: ContextDep,
+    evidence_id: uuid.UUID | None = None,
+    case_number: str | None = None,
+    user: str | None = None,
+) -> list[TrailEntryPublic]:
+    """Return the access trail of a record, a case or a user (auditors)."""
+    events = report.access_trail(
+        session=session,
+        actor=actor,
+        wanted=_trail_filter(evidence_id, case_number, user),
+        now=utcnow(),
+        idle_seconds=context.settings.playback_idle_seconds,
+    )
+    session.commit()
+    return [
+        TrailEntryPublic(
+            log_index=e.log_index, at=e.at, actor_name=e.actor_name, action=e.action, subject_type=e.subject_type,
+            subject_id=e.subject_id, case_id=e.case_id, summary=report.summarise(e), details=e.details,
+        )
+        for e in events
+    ]
+
+
+@router.get("/trail.{fmt}", response_model=None)
+def export_trail(
+    fmt: str,
+    session: SessionDep,
+    actor: ActorDep,
+    context: ContextDep,
+    evidence_id: uuid.UUID | None = None,
+    case_number: str | None = None,
+    user: str | None = None,
+) -> Response:
+    """Export the access trail as CSV or as a printable HTML report (auditors)."""
+    body = report.export_trail(
+        session=session,
+        actor=actor,
+        wanted=_trail_filter(evidence_id, case_number, user),
+        fmt=fmt,
+        now=utcnow(),
+        idle_seconds=context.settings.playback_idle_seconds,
+        zone=context.settings.zone,
+        agency=context.settings.agency_name,
+    )
+    session.commit()
+    if fmt == "html":
+        return HTMLResponse(body)
+    headers = {"Content-Disposition": 'attachment; filename="access-trail.csv"'}
+    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """Return a Content-Disposition value with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename) or "file"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _body(store: BlobStore, plan: ContentPlan) -> Iterator[bytes]:
+    rng = plan.byte_range
+    if rng.length <= 0:
+        return
+    digest = hashlib.sha256() if not rng.partial else None
+    for chunk in store.open_range(plan.key, plan.version_id, start=rng.start, end=rng.end):
+        if digest is not None:
+            digest.update(chunk)
+        yield chunk
+    if digest is not None and not hmac.compare_digest(digest.hexdigest(), plan.sha256):
+        log.error("content.digest_mismatch", evidence_id=str(plan.evidence_id), variant=plan.variant.value)
+
+
+def _serve(
+    variant: Variant, evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+    range_header: str | None,
+) -> Response:
+    settings = context.settings
+    try:
+        plan = content.open_content(
+            session=session, actor=actor, evidence_id=evidence_id, variant=variant, range_header=range_header,
+            now=utcnow(), self_view=settings.uploader_self_view, idle_seconds=settings.playback_idle_seconds,
+        )
+    except RangeNotSatisfiable as exc:
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=416,
+            headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
+        )
+    session.commit()
+    rng = plan.byte_range
+    kind = "attachment" if plan.variant == Variant.DOWNLOAD else "inline"
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(max(rng.length, 0)),
+        "Repr-Digest": f"sha-256=:{base64.b64encode(bytes.fromhex(plan.sha256)).decode()}:",
+        "Content-Disposition": content_disposition(kind, plan.filename),
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Evault-Variant": plan.variant.value,
+    }
+    if rng.partial:
+        headers["Content-Range"] = rng.content_range()
+    return StreamingResponse(
+        _body(context.store, plan), status_code=206 if rng.partial else 200, media_type=plan.media_type,
+        headers=headers,
+    )
+
+
+RangeHeader = Annotated[str | None, Header(alias="Range")]
+
+
+@content_router.get("/{evidence_id}/play", response_class=StreamingResponse)
+def play(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+         range_header: RangeHeader = None) -> Response:
+    """Stream the original if a browser can play it, else its proxy; honours Range (seeking)."""
+    return _serve(Variant.PLAY, evidence_id, session, actor, context, range_header)
+
+
+@content_router.get("/{evidence_id}/original", response_class=StreamingResponse)
+def original(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+             range_header: RangeHeader = None) -> Response:
+    """Stream the original (video, audio or photo) inline under a grant; honours Range."""
+    return _serve(Variant.ORIGINAL, evidence_id, session, actor, context, range_header)
+
+
+@content_router.get("/{evidence_id}/proxy", response_class=StreamingResponse)
+def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+          range_header: RangeHeader = None) -> Response:
+    """Stream the browser proxy (a derived file, never the original) under a grant; honours Range."""
+    return _serve(Variant.PROXY, evidence_id, session, actor, context, range_header)
+
+
+@content_router.get("/{evidence_id}/thumbnail", response_class=StreamingResponse)
+def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+              range_header: RangeHeader = None) -> Response:
+    """Return the thumbnail under a grant."""
+    return _serve(Variant.THUMBNAIL, evidence_id, session, actor, context, range_header)
+
+
+@content_router.get("/{evidence_id}/download", response_class=StreamingResponse)
+def download(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+             range_header: RangeHeader = None) -> Response:
+    """Download the original bit for bit under a view-and-download grant, with its Repr-Digest (RFC 9530)."""
+    return _serve(Variant.DOWNLOAD, evidence_id, session, actor, context, range_header)
+
+
+@content_router.post("/{evidence_id}/links", response_model=LinkPublic, status_code=201)
+def issue_link(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+               variant: Variant = Variant.PLAY) -> LinkPublic:
+    """Issue a presigned direct URL (S3 stores) valid at most presign_seconds, after the grant check."""
+    settings = context.settings
+    link = content.issue_link(
+        session=session, actor=actor, store=context.store, evidence_id=evidence_id, variant=variant, now=utcnow(),
+        max_seconds=settings.presign_seconds, self_view=settings.uploader_self_view,
+    )
+    session.commit()
+    return LinkPublic(url=link.url, expires_at=link.expires_at, variant=link.variant.value, grant_id=link.grant_id)

@@ -1,0 +1,429 @@
+"""Access requests, approvals and grants: no viewing without approval (未经批准，不得查阅)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.access.models import (
+    AccessGrant,
+    AccessGrantRecord,
+    AccessMode,
+    AccessPurpose,
+    AccessRequest,
+    AccessRequestRecord,
+    RequestStatus,
+)
+from vault.access.playback import close_playback_for_grant
+from vault.cases.service import lookup_case
+from vault.custody.models import CustodyAction
+from vault.custody.service import record_event
+from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
+from vault.evidence.service import can_see_metadata
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, has_permission, require
+
+
+def _refuse(error: PermissionDenied | NotFound, **event: Any) -> PermissionDenied | NotFound:
+    """Record the refusal in the custody log and mark the error so the caller commits that record."""
+    record_event(**event)
+    error.record_kept = True
+    return error
+
+
+def _visible_records(session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID]) -> list[Evidence]:
+    records: list[Evidence] = []
+    for evidence_id in dict.fromkeys(evidence_ids):
+        evidence = session.get(Evidence, evidence_id)
+        if evidence is None or not can_see_metadata(actor, evidence):
+            raise NotFound(f"no evidence record {evidence_id}", details={"evidence_id": str(evidence_id)})
+        if evidence.status == EvidenceStatus.DISPOSED:
+            raise InvalidInput(f"evidence record {evidence_id} was disposed (销毁); nothing is left to view")
+        records.append(evidence)
+    return records
+
+
+def _confidential(records: Sequence[Evidence]) -> list[Evidence]:
+    return [e for e in records if e.confidentiality != Confidentiality.NONE]
+
+
+def _confidential_reason(records: Sequence[Evidence]) -> str:
+    levels = sorted({e.confidentiality.value for e in records})
+    return (
+        f"a party copy application (当事人申请复制) may not include confidential records (涉密/商业秘密/个人隐私): "
+        f"{len(records)} requested record(s) are classified {', '.join(levels)}"
+    )
+
+
+def _resolve_scope(
+    session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID] | None, case_number: str | None
+) -> tuple[list[Evidence], uuid.UUID | None]:
+    if bool(evidence_ids) == bool(case_number):
+        raise InvalidInput("name either the records (evidence_ids) or a whole case (case_number), not both")
+    if case_number:
+        case = lookup_case(session=session, actor=actor, case_number=case_number)
+        query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
+        records = list(session.scalars(query.order_by(Evidence.uploaded_at)))
+        if not records:
+            raise InvalidInput(f"case (案号) {case.case_number} holds no stored records to view")
+        return records, case.id
+    records = _visible_records(session, actor, evidence_ids or [])
+    cases = {e.case_id for e in records}
+    return records, cases.pop() if len(cases) == 1 else None
+
+
+def request_access(
+    *,
+    session: Session,
+    actor: Actor,
+    purpose: AccessPurpose,
+    mode: AccessMode,
+    duration_hours: int,
+    reason: str,
+    now: datetime,
+    max_hours: int,
+    evidence_ids: Sequence[uuid.UUID] | None = None,
+    case_number: str | None = None,
+) -> AccessRequest:
+    """File an access request for records or a whole case; a party copy of confidential records is refused."""
+    require(actor, Permission.REQUEST_ACCESS)
+    if actor.id is None:
+        raise InvalidInput("only a signed-in person can request access")
+    if not reason.strip():
+        raise InvalidInput("give a reason for the request (申请理由)")
+    if not 1 <= duration_hours <= max_hours:
+        raise InvalidInput(f"duration_hours must be between 1 and {max_hours}", details={"max_hours": max_hours})
+    records, case_id = _resolve_scope(session, actor, evidence_ids, case_number)
+    request = AccessRequest(
+        requester_id=actor.id,
+        case_id=case_id,
+        whole_case=bool(case_number),
+        purpose=purpose,
+        mode=mode,
+        duration_hours=duration_hours,
+        reason=reason.strip(),
+        created_at=now,
+        items=[AccessRequestRecord(evidence_id=e.id) for e in records],
+    )
+    session.add(request)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.ACCESS_REQUESTED,
+        subject_type="access_request",
+        subject_id=request.id,
+        case_id=case_id,
+        now=now,
+        details={
+            "purpose": purpose.value,
+            "mode": mode.value,
+            "duration_hours": duration_hours,
+            "reason": request.reason,
+            "whole_case": request.whole_case,
+            "records": [str(e.id) for e in records],
+        },
+    )
+    if purpose == AccessPurpose.PARTY_COPY and (secret := _confidential(records)):
+        _refuse_by_rule(session, actor, request, secret, now)
+    return request
+
+
+def _refuse_by_rule(
+    session: Session, actor: Actor, request: AccessRequest, secret: Sequence[Evidence], now: datetime
+) -> None:
+    message = _confidential_reason(secret)
+    request.status = RequestStatus.REFUSED_BY_RULE
+    request.decided_at = now
+    request.decision_reason = message
+    session.flush()
+    raise _refuse(
+        PermissionDenied(message, details={"request_id": str(request.id), "rule": "000 第九条"}),
+        session=session,
+        actor=actor,
+        action=CustodyAction.ACCESS_DENIED,
+        subject_type="access_request",
+        subject_id=request.id,
+        case_id=request.case_id,
+        now=now,
+        details={"by_rule": True, "reason": message, "confidential_records": [str(e.id) for e in secret]},
+    )
+
+
+def _may_see_request(actor: Actor, request: AccessRequest) -> bool:
+    return (
+        request.requester_id == actor.id
+        or has_permission(actor, Permission.DECIDE_ACCESS)
+        or has_permission(actor, Permission.READ_AUDIT_LOG)
+    )
+
+
+def get_request(*, session: Session, actor: Actor, request_id: uuid.UUID) -> AccessRequest:
+    """Return a request to its requester, approvers and auditors; to anyone else it does not exist."""
+    request = session.get(AccessRequest, request_id)
+    if request is None or not _may_see_request(actor, request):
+        raise NotFound(f"no access request {request_id}")
+    return request
+
+
+def list_requests(
+    *, session: Session, actor: Actor, status: RequestStatus | None = None, limit: int = 200
+) -> list[AccessRequest]:
+    """List requests, newest first: approvers and auditors see all, everyone else their own."""
+    query = select(AccessRequest).order_by(AccessRequest.created_at.desc()).limit(min(limit, 1000))
+    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+        query = query.where(AccessRequest.requester_id == actor.id)
+    if status is not None:
+        query = query.where(AccessRequest.status == status)
+    return list(session.scalars(query))
+
+
+def _pending_for_decision(session: Session, actor: Actor, request_id: uuid.UUID, now: datetime) -> AccessRequest:
+    require(actor, Permission.DECIDE_ACCESS)
+    request = get_request(session=session, actor=actor, request_id=request_id)
+    if request.requester_id == actor.id:
+        raise _refuse(
+            PermissionDenied(
+                "an approver may never decide their own access request; another approver (审批人) must decide it",
+                details={"request_id": str(request.id)},
+            ),
+            session=session,
+            actor=actor,
+            action=CustodyAction.ACCESS_DECISION_REFUSED,
+            subject_type="access_request",
+            subject_id=request.id,
+            case_id=request.case_id,
+            now=now,
+            details={"reason": "own request"},
+        )
+    if request.status != RequestStatus.PENDING:
+        raise Conflict(f"access request {request.id} was already decided: {request.status.value}")
+    return request
+
+
+def _narrowed(
+    request: AccessRequest,
+    evidence_ids: Sequence[uuid.UUID] | None,
+    mode: AccessMode | None,
+    duration_hours: int | None,
+) -> tuple[list[uuid.UUID], AccessMode, int]:
+    requested = request.record_ids
+    ids = list(dict.fromkeys(evidence_ids)) if evidence_ids else requested
+    if not ids or not set(ids) <= set(requested):
+        raise InvalidInput("an approval may only narrow the requested records, never add to them")
+    if mode == AccessMode.VIEW_DOWNLOAD and request.mode == AccessMode.VIEW:
+        raise InvalidInput("an approval may not widen a view-only request to view and download")
+    hours = duration_hours or request.duration_hours
+    if not 1 <= hours <= request.duration_hours:
+        raise InvalidInput(f"duration_hours must be between 1 and the requested {request.duration_hours}")
+    return ids, mode or request.mode, hours
+
+
+def approve_request(
+    *,
+    session: Session,
+    actor: Actor,
+    request_id: uuid.UUID,
+    now: datetime,
+    evidence_ids: Sequence[uuid.UUID] | None = None,
+    mode: AccessMode | None = None,
+    duration_hours: int | None = None,
+    note: str = "",
+) -> AccessGrant:
+    """Approve a pending request (possibly narrowing records, mode or duration) and issue its grant."""
+    request = _pending_for_decision(session, actor, request_id, now)
+    ids, final_mode, hours = _narrowed(request, evidence_ids, mode, duration_hours)
+    if request.purpose == AccessPurpose.PARTY_COPY:
+        records = [e for e in (session.get(Evidence, i) for i in ids) if e is not None]
+        if secret := _confidential(records):
+            _refuse_by_rule(session, actor, request, secret, now)
+    assert actor.id is not None  # DECIDE_ACCESS is a role permission; the system actor never approves
+    grant = AccessGrant(
+        request_id=request.id,
+        grantee_id=request.requester_id,
+        approver_id=actor.id,
+        purpose=request.purpose,
+        mode=final_mode,
+        case_id=request.case_id,
+        starts_at=now,
+        expires_at=now + timedelta(hours=hours),
+        items=[AccessGrantRecord(evidence_id=i) for i in ids],
+    )
+    request.status, request.decided_at, request.decided_by_id = RequestStatus.APPROVED, now, actor.id
+    request.decision_reason = note.strip()
+    session.add(grant)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.ACCESS_APPROVED,
+        subject_type="access_request",
+        subject_id=request.id,
+        case_id=request.case_id,
+        now=now,
+        details={
+            "grant_id": str(grant.id),
+            "grantee_id": str(grant.grantee_id),
+            "mode": final_mode.value,
+            "expires_at": grant.expires_at.isoformat(),
+            "records": [str(i) for i in ids],
+            "narrowed": ids != request.record_ids or final_mode != request.mode or hours != request.duration_hours,
+            "note": request.decision_reason,
+        },
+    )
+    return grant
+
+
+def deny_request(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str, now: datetime) -> AccessRequest:
+    """Deny a pending request with a reason."""
+    if not reason.strip():
+        raise InvalidInput("a denial needs a reason (不予批准理由)")
+    request = _pending_for_decision(session, actor, request_id, now)
+    request.status, request.decided_at, request.decided_by_id = RequestStatus.DENIED, now, actor.id
+    request.decision_reason = reason.strip()
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.ACCESS_DENIED,
+        subject_type="access_request",
+        subject_id=request.id,
+        case_id=request.case_id,
+        now=now,
+        details={"by_rule": False, "reason": request.decision_reason},
+    )
+    return request
+
+
+def get_grant(*, session: Session, actor: Actor, grant_id: uuid.UUID) -> AccessGrant:
+    """Return a grant to its holder, approvers and auditors."""
+    grant = session.get(AccessGrant, grant_id)
+    if grant is None or not _may_see_request(actor, grant.request):
+        raise NotFound(f"no access grant {grant_id}")
+    return grant
+
+
+def revoke_grant(
+    *, session: Session, actor: Actor, grant_id: uuid.UUID, reason: str, now: datetime
+) -> AccessGrant:
+    """Revoke a grant before it expires; later content reads under it are refused."""
+    require(actor, Permission.DECIDE_ACCESS)
+    if not reason.strip():
+        raise InvalidInput("a revocation needs a reason")
+    grant = get_grant(session=session, actor=actor, grant_id=grant_id)
+    if grant.revoked_at is not None:
+        raise Conflict(f"grant {grant.id} was already revoked at {grant.revoked_at.isoformat()}")
+    if now >= grant.expires_at:
+        raise Conflict(f"grant {grant.id} already expired at {grant.expires_at.isoformat()}")
+    grant.revoked_at, grant.revoked_by_id, grant.revoke_reason = now, actor.id, reason.strip()
+    close_playback_for_grant(session=session, grant_id=grant.id, now=now)
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.ACCESS_REVOKED,
+        subject_type="access_request",
+        subject_id=grant.request_id,
+        case_id=grant.case_id,
+        now=now,
+        details={"grant_id": str(grant.id), "reason": grant.revoke_reason},
+    )
+    return grant
+
+
+def list_grants(*, session: Session, actor: Actor, now: datetime, active_only: bool = True) -> list[AccessGrant]:
+    """List grants, newest first: approvers and auditors see all, everyone else their own."""
+    query = select(AccessGrant).order_by(AccessGrant.starts_at.desc()).limit(1000)
+    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+        query = query.where(AccessGrant.grantee_id == actor.id)
+    if active_only:
+        query = query.where(
+            AccessGrant.revoked_at.is_(None), AccessGrant.starts_at <= now, AccessGrant.expires_at > now
+        )
+    return list(session.scalars(query))
+
+
+def grants_covering(session: Session, user_id: uuid.UUID, evidence_id: uuid.UUID) -> list[AccessGrant]:
+    """Return every grant (active or not) the user holds that names this record, newest first."""
+    query = (
+        select(AccessGrant)
+        .join(AccessGrantRecord, AccessGrantRecord.grant_id == AccessGrant.id)
+        .where(AccessGrant.grantee_id == user_id, AccessGrantRecord.evidence_id == evidence_id)
+        .order_by(AccessGrant.expires_at.desc())
+    )
+    return list(session.scalars(query))
+
+
+def active_grant(
+    session: Session, actor: Actor, evidence_id: uuid.UUID, *, download: bool, now: datetime
+) -> AccessGrant | None:
+    """Return the actor's grant in force now for this record (with download rights if asked), if any."""
+    if actor.id is None:
+        return None
+    for grant in grants_covering(session, actor.id, evidence_id):
+        if grant.active_at(now) and (grant.mode == AccessMode.VIEW_DOWNLOAD or not download):
+            return grant
+    return None
+
+
+def missing_approval(session: Session, actor: Actor, evidence_id: uuid.UUID, *, download: bool, now: datetime) -> str:
+    """Explain which approval the actor lacks for this record, naming their nearest grant if any."""
+    need = "view-and-download approval (查阅复制审批)" if download else "viewing approval (查阅审批)"
+    grants = grants_covering(session, actor.id, evidence_id) if actor.id else []
+    for grant in grants:
+        if grant.revoked_at is not None:
+            return f"your grant {grant.id} for record {evidence_id} was revoked on {grant.revoked_at.isoformat()}"
+        if now >= grant.expires_at:
+            return f"your grant {grant.id} for record {evidence_id} expired on {grant.expires_at.isoformat()}"
+        if download and grant.mode == AccessMode.VIEW:
+            return f"your grant {grant.id} allows viewing only; downloading record {evidence_id} needs a {need}"
+    return f"no approved access request covers record {evidence_id}: file one and obtain a {need}"
+
+
+def require_export_grant(
+    *, session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID], now: datetime
+) -> AccessGrant:
+    """Return the actor's active view_download grant covering every listed record, or raise PermissionDenied."""
+    wanted = list(dict.fromkeys(evidence_ids))
+    if not wanted:
+        raise InvalidInput("an export needs at least one record")
+    best: AccessGrant | None = None
+    uncovered = wanted
+    for grant in grants_covering(session, actor.id, wanted[0]) if actor.id else []:
+        if not grant.active_at(now) or grant.mode != AccessMode.VIEW_DOWNLOAD:
+            continue
+        covered = set(grant.record_ids)
+        missing = [i for i in wanted if i not in covered]
+        if not missing and (best is None or grant.expires_at > best.expires_at):
+            best, uncovered = grant, []
+        elif best is None and len(missing) < len(uncovered):
+            uncovered = missing
+    if best is not None:
+        secret = _confidential([e for e in (session.get(Evidence, i) for i in wanted) if e is not None])
+        if best.purpose != AccessPurpose.PARTY_COPY or not secret:
+            return best
+        reason, uncovered = _confidential_reason(secret), [e.id for e in secret]
+    else:
+        reason = (
+            "no single approved, unexpired, unrevoked view-and-download grant (查阅复制审批) covers "
+            f"{len(uncovered)} of the {len(wanted)} records to export"
+        )
+    error = PermissionDenied(reason, details={"uncovered": [str(i) for i in uncovered]})
+    for evidence_id in uncovered[:100]:
+        record_event(
+            session=session,
+            actor=actor,
+            action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
+            subject_type="evidence",
+            subject_id=evidence_id,
+            now=now,
+            details={"operation": "export", "reason": reason, "records": len(wanted)},
+        )
+    error.record_kept = True
+    raise error
+
