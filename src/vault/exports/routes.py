@@ -1,0 +1,48 @@
+"""HTTP routes for evidence bundles: build one (streamed ZIP) and read retained copies."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.db import utcnow
+from vault.exports import service
+from vault.exports.schemas import ExportCreate, ExportPublic
+from vault.exports.stream import ExportRun
+
+router = APIRouter(prefix="/api/exports", tags=["exports"])
+
+
+@router.post(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The bundle, a BagIt bag in a ZIP64 file"}},
+)
+def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> StreamingResponse:
+    """Build an evidence bundle under an approved grant and stream it; the export is logged and a copy retained."""
+    request = service.ExportRequest(body.case_number, body.purpose, body.recipient, body.evidence_ids)
+    plan = service.prepare_export(session=session, actor=actor, context=context, request=request, now=utcnow())
+    session.commit()
+    return StreamingResponse(
+        ExportRun(context=context, actor=actor, plan=plan),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{plan.bag_name}.zip"',
+            "X-Export-Id": str(plan.export_id),
+        },
+    )
+
+
+@router.get("", response_model=list[ExportPublic])
+def list_exports(session: SessionDep, actor: ActorDep, case_number: str | None = None) -> list[ExportPublic]:
+    """List retained copies (records managers and auditors), optionally of one case."""
+    return [ExportPublic.of(c) for c in service.list_exports(session=session, actor=actor, case_number=case_number)]
+
+
+@router.get("/{export_id}", response_model=ExportPublic)
+def get_export(export_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ExportPublic:
+    """Return one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
+    return ExportPublic.of(service.get_export(session=session, actor=actor, export_id=export_id))

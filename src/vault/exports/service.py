@@ -1,0 +1,383 @@
+"""Export evidence bundles: check the approval, log the export, stream the bag, keep the retained copy (复制留存)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vault.access.models import AccessGrant, AccessPurpose
+from vault.access.service import require_export_grant
+from vault.cases.models import Case
+from vault.cases.service import find_case
+from vault.context import VaultContext
+from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
+from vault.custody.service import LOG_ORIGIN, inclusion_bundle, record_event, write_checkpoint
+from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
+from vault.exports import layout
+from vault.exports.bagit import safe_name
+from vault.exports.bundle import BundleResult, ExportPlan, PlanRecord
+from vault.exports.metadata import case_metadata, record_metadata
+from vault.exports.models import ExportCopy, ExportPurpose
+from vault.identities.actor import Actor
+from vault.identities.authz import Permission, has_permission, require
+from vault.identities.models import User
+from vault.keys import DataCipher
+
+log = structlog.get_logger(__name__)
+
+MAX_RECIPIENT_LENGTH = 512
+GRANT_PURPOSE: dict[ExportPurpose, AccessPurpose] = {
+    ExportPurpose.COURT: AccessPurpose.LITIGATION,
+    ExportPurpose.RECONSIDERATION: AccessPurpose.RECONSIDERATION,
+    ExportPurpose.FILING_REVIEW: AccessPurpose.FILING_REVIEW,
+    ExportPurpose.PARTY_COPY: AccessPurpose.PARTY_COPY,
+}
+
+
+class RecordDisposed(Conflict):
+    """A record named for export was disposed of (销毁); its bytes no longer exist."""
+
+    code = "evidence_disposed"
+
+
+class ConfidentialRecord(PermissionDenied):
+    """A party copy may not include confidential records (000 第九条)."""
+
+    code = "confidential_record"
+
+
+def parse_purpose(value: str) -> ExportPurpose:
+    """Return the ExportPurpose named by value, or raise InvalidInput listing the valid ones."""
+    try:
+        return ExportPurpose(value)
+    except ValueError:
+        valid = ", ".join(p.value for p in ExportPurpose)
+        raise InvalidInput(f"unknown export purpose '{value}'; valid purposes: {valid}") from None
+
+
+def _recipient(value: str) -> str:
+    recipient = " ".join(value.split())
+    if not recipient or len(recipient) > MAX_RECIPIENT_LENGTH:
+        raise InvalidInput(f"name the recipient (接收方) in 1-{MAX_RECIPIENT_LENGTH} characters")
+    return recipient
+
+
+def _named_records(session: Session, case: Case, evidence_ids: Sequence[uuid.UUID]) -> list[Evidence]:
+    records = []
+    for evidence_id in dict.fromkeys(evidence_ids):
+        evidence = session.get(Evidence, evidence_id)
+        if evidence is None:
+            raise NotFound(f"no evidence record {evidence_id}", details={"evidence_id": str(evidence_id)})
+        if evidence.case_id != case.id:
+            raise InvalidInput(
+                f"evidence record {evidence_id} does not belong to case (案号) {case.case_number}",
+                details={"evidence_id": str(evidence_id)},
+            )
+        if evidence.status == EvidenceStatus.DISPOSED:
+            raise RecordDisposed(
+                f"evidence record {evidence_id} was disposed (销毁); it cannot be exported",
+                details={"evidence_id": str(evidence_id)},
+            )
+        records.append(evidence)
+    return records
+
+
+def select_records(
+    *, session: Session, case: Case, purpose: ExportPurpose, evidence_ids: Sequence[uuid.UUID] | None
+) -> tuple[list[Evidence], int]:
+    """Return the records to export and how many confidential ones a party copy leaves out."""
+    if evidence_ids:
+        records = _named_records(session, case, evidence_ids)
+        secret = [e for e in records if e.confidentiality != Confidentiality.NONE]
+        if purpose == ExportPurpose.PARTY_COPY and secret:
+            raise ConfidentialRecord(
+                "a party copy (当事人申请复制) may not include confidential records (涉密/商业秘密/个人隐私)",
+                details={"evidence_ids": [str(e.id) for e in secret], "rule": "000 第九条"},
+            )
+        return records, 0
+    query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
+    records = list(session.scalars(query.order_by(Evidence.capture_start, Evidence.uploaded_at)))
+    if purpose != ExportPurpose.PARTY_COPY:
+        return records, 0
+    kept = [e for e in records if e.confidentiality == Confidentiality.NONE]
+    return kept, len(records) - len(kept)
+
+
+def _check_grant_purpose(
+    session: Session,
+    actor: Actor,
+    grant: AccessGrant,
+    purpose: ExportPurpose,
+    now: datetime,
+    records: Sequence[Evidence],
+) -> None:
+    wanted = GRANT_PURPOSE[purpose]
+    if grant.purpose == wanted:
+        return
+    message = (
+        f"the approval (批准) {grant.id} was granted for {grant.purpose.value}, not for {wanted.value}; "
+        f"a {purpose.value} export needs an approval for that purpose"
+    )
+    for evidence in records[:100]:
+        record_event(
+            session=session,
+            actor=actor,
+            action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
+            subject_type="evidence",
+            subject_id=evidence.id,
+            case_id=evidence.case_id,
+            now=now,
+            details={"operation": "export", "reason": message},
+        )
+    error = PermissionDenied(message, details={"grant_id": str(grant.id), "needed_purpose": wanted.value})
+    error.record_kept = True
+    raise error
+
+
+def _approval_text(session: Session, grant: AccessGrant, zone: Any) -> str:
+    approver = session.get(User, grant.approver_id)
+    name = approver.display_name or approver.name if approver else str(grant.approver_id)
+    return (
+        f"access grant (查阅复制审批) {grant.id} approved by {name} on "
+        f"{grant.starts_at.astimezone(zone).isoformat(timespec='seconds')}, valid until "
+        f"{grant.expires_at.astimezone(zone).isoformat(timespec='seconds')}"
+    )
+
+
+def _log_exported(
+    session: Session,
+    actor: Actor,
+    records: Sequence[Evidence],
+    export_id: uuid.UUID,
+    purpose: ExportPurpose,
+    recipient: str,
+    grant: AccessGrant,
+    now: datetime,
+) -> None:
+    for evidence in records:
+        record_event(
+            session=session,
+            actor=actor,
+            action=CustodyAction.EVIDENCE_EXPORTED,
+            subject_type="evidence",
+            subject_id=evidence.id,
+            case_id=evidence.case_id,
+            now=now,
+            details={
+                "export_id": str(export_id),
+                "purpose": purpose.value,
+                "recipient": recipient,
+                "grant_id": str(grant.id),
+                "sha256": evidence.sha256,
+            },
+        )
+
+
+def custody_proofs(session: Session, evidence_ids: Sequence[uuid.UUID], checkpoint: Checkpoint) -> list[dict[str, Any]]:
+    """Return every custody event of the records with its inclusion proof against the checkpoint."""
+    query = (
+        select(CustodyEvent.log_index)
+        .where(CustodyEvent.subject_type == "evidence", CustodyEvent.subject_id.in_([str(i) for i in evidence_ids]))
+        .where(CustodyEvent.log_index < checkpoint.tree_size)
+        .order_by(CustodyEvent.log_index)
+    )
+    return [inclusion_bundle(session=session, log_index=i, checkpoint=checkpoint) for i in session.scalars(query)]
+
+
+def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    """Return a signed checkpoint as the bundle's custody/checkpoint.json carries it."""
+    return {
+        "origin": LOG_ORIGIN,
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash,
+        "signed_at": checkpoint.signed_at.isoformat(timespec="microseconds"),
+        "key_id": checkpoint.key_id,
+        "signature": checkpoint.signature,
+        "signed_message": "origin LF tree_size LF base64(root) LF signed_at LF, signed with Ed25519",
+    }
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the caller asks for."""
+
+    case_number: str
+    purpose: ExportPurpose
+    recipient: str
+    evidence_ids: Sequence[uuid.UUID] | None = None
+
+
+def prepare_export(
+    *, session: Session, actor: Actor, context: VaultContext, request: ExportRequest, now: datetime
+) -> ExportPlan:
+    """Check approval and records, log the export per record, sign a checkpoint over it, and plan the bundle."""
+    require(actor, Permission.EXPORT_EVIDENCE)
+    recipient = _recipient(request.recipient)
+    case = find_case(session=session, case_number=request.case_number)
+    records, withheld = select_records(
+        session=session, case=case, purpose=request.purpose, evidence_ids=request.evidence_ids
+    )
+    if not records:
+        raise InvalidInput(f"case (案号) {case.case_number} has no stored records to export")
+    ids = [e.id for e in records]
+    grant = require_export_grant(session=session, actor=actor, evidence_ids=ids, now=now)
+    _check_grant_purpose(session, actor, grant, request.purpose, now, records)
+    export_id = uuid.uuid4()
+    _log_exported(session, actor, records, export_id, request.purpose, recipient, grant, now)
+    checkpoint = write_checkpoint(session=session, signer=context.signer, now=now)
+    assert checkpoint is not None  # events were just appended, so there is something to sign
+    proofs = custody_proofs(session, ids, checkpoint)
+    zone = context.settings.zone
+    plan_records = [_plan_record(e, context.cipher, zone, request.purpose, proofs) for e in records]
+    log.info("export.prepared", export_id=str(export_id), case_id=str(case.id), records=len(records))
+    return ExportPlan(
+        export_id=export_id,
+        bag_name=f"evidence-bundle-{export_id}",
+        case_id=case.id,
+        case_number=case.case_number,
+        case_title=case.title,
+        purpose=request.purpose,
+        recipient=recipient,
+        agency=context.settings.agency_name,
+        created_at=now,
+        zone=zone,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        grant_id=grant.id,
+        approval=_approval_text(session, grant, zone),
+        records=plan_records,
+        withheld=withheld,
+        case_metadata=case_metadata(case, context.cipher, zone=zone),
+        checkpoint=checkpoint_json(checkpoint),
+        custody_events=proofs,
+        public_key_pem=context.signer.public_pem(),
+        key_id=context.signer.key_id,
+    )
+
+
+def _plan_record(
+    evidence: Evidence, cipher: DataCipher, zone: Any, purpose: ExportPurpose, proofs: list[dict[str, Any]]
+) -> PlanRecord:
+    path = f"data/{evidence.id}/{safe_name(evidence.original_name)}"
+    events = sum(1 for p in proofs if p["entry"]["subject_id"] == str(evidence.id))
+    return PlanRecord(
+        evidence_id=evidence.id,
+        path=path,
+        storage_key=evidence.storage_key,
+        version_id=evidence.version_id,
+        size=evidence.size,
+        sha256=evidence.sha256,
+        sm3=evidence.sm3,
+        custody_events=events,
+        metadata=record_metadata(
+            evidence, cipher=cipher, zone=zone, payload_path=path, party_copy=purpose == ExportPurpose.PARTY_COPY
+        ),
+    )
+
+
+def retained_document(plan: ExportPlan, result: BundleResult) -> bytes:
+    """Return the small object kept for the retained copy: digest, manifests, explanation, signature."""
+    body = {
+        "export_id": str(plan.export_id),
+        "bundle_name": f"{plan.bag_name}.zip",
+        "bundle_sha256": result.bundle_sha256,
+        "bundle_size": result.bundle_size,
+        "case_number": plan.case_number,
+        "purpose": plan.purpose.value,
+        "recipient": plan.recipient,
+        "files": result.files,
+        "signature_base64": base64.b64encode(result.signature).decode(),
+        "timestamp_base64": base64.b64encode(result.timestamp).decode() if result.timestamp else None,
+    }
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, indent=1).encode()
+
+
+def finalize_export(
+    *, session: Session, actor: Actor, context: VaultContext, plan: ExportPlan, result: BundleResult, now: datetime
+) -> ExportCopy:
+    """Keep the retained copy (复制留存) write-once in the store and catalog, and log the export as created."""
+    require(actor, Permission.EXPORT_EVIDENCE)
+    retain_until = now + timedelta(days=context.settings.export_copy_retention_days)
+    blob = context.store.put_stream(
+        io.BytesIO(retained_document(plan, result)), retain_until=retain_until, content_type="application/json"
+    )
+    copy = ExportCopy(
+        id=plan.export_id,
+        case_id=plan.case_id,
+        purpose=plan.purpose,
+        recipient=plan.recipient,
+        actor_id=plan.actor_id,
+        actor_name=plan.actor_name,
+        grant_id=plan.grant_id,
+        created_at=plan.created_at,
+        completed_at=now,
+        evidence_ids=[str(r.evidence_id) for r in plan.records],
+        record_count=len(plan.records),
+        withheld_count=plan.withheld,
+        payload_bytes=plan.payload_bytes,
+        bundle_sha256=result.bundle_sha256,
+        bundle_size=result.bundle_size,
+        bundle_name=f"{plan.bag_name}.zip",
+        manifests={k: v for k, v in result.files.items() if "manifest" in k or k.endswith("-sm3.txt")},
+        explanation_text=result.files[layout.EXPLANATION_TEXT],
+        signature=base64.b64encode(result.signature).decode(),
+        key_id=plan.key_id,
+        timestamp_token=base64.b64encode(result.timestamp).decode() if result.timestamp else None,
+        checkpoint_size=int(plan.checkpoint["tree_size"]),
+        retained_key=blob.key,
+        retained_version_id=blob.version_id,
+    )
+    session.add(copy)
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.EXPORT_CREATED,
+        subject_type="export",
+        subject_id=plan.export_id,
+        case_id=plan.case_id,
+        now=now,
+        details={
+            "bundle_sha256": result.bundle_sha256,
+            "bundle_size": result.bundle_size,
+            "purpose": plan.purpose.value,
+            "recipient": plan.recipient,
+            "grant_id": str(plan.grant_id),
+            "records": copy.evidence_ids,
+            "withheld": plan.withheld,
+            "retained_key": blob.key,
+            "timestamped": result.timestamp is not None,
+        },
+    )
+    return copy
+
+
+def get_export(*, session: Session, actor: Actor, export_id: uuid.UUID) -> ExportCopy:
+    """Return a retained copy's record (records managers and auditors)."""
+    if not (has_permission(actor, Permission.EXPORT_EVIDENCE) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+        require(actor, Permission.READ_AUDIT_LOG)
+    copy = session.get(ExportCopy, export_id)
+    if copy is None:
+        raise NotFound(f"no export {export_id}")
+    return copy
+
+
+def list_exports(*, session: Session, actor: Actor, case_number: str | None = None) -> list[ExportCopy]:
+    """List retained copies, newest first, optionally of one case."""
+    if not has_permission(actor, Permission.EXPORT_EVIDENCE):
+        require(actor, Permission.READ_AUDIT_LOG)
+    query = select(ExportCopy).order_by(ExportCopy.completed_at.desc())
+    if case_number:
+        query = query.where(ExportCopy.case_id == find_case(session=session, case_number=case_number).id)
+    return list(session.scalars(query.limit(1000)))

@@ -1,0 +1,62 @@
+"""POST /api/exports streams the bundle; retained copies can be read back; refusals have clear 4xx bodies."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from tests.vault.exports.conftest import CASE_NUMBER, World, approve
+from vault.access.models import AccessPurpose
+from vault.context import VaultContext
+from vault.db import utcnow
+from vault.exports.verify import verify_bundle
+
+
+def _body(world: World, **fields: object) -> dict[str, object]:
+    return {
+        "case_number": CASE_NUMBER,
+        "purpose": "reconsideration",
+        "recipient": "阜阳市人民政府行政复议办公室",
+        "evidence_ids": [str(i) for i in world.records],
+        **fields,
+    }
+
+
+def test_post_streams_a_valid_bundle_and_the_retained_copy_matches(
+    client: TestClient, context: VaultContext, world: World, tmp_path: Path
+) -> None:
+    approve(context, world, world.records, utcnow(), purpose=AccessPurpose.RECONSIDERATION)
+    response = client.post("/api/exports", json=_body(world), headers=world.manager.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    export_id = response.headers["x-export-id"]
+    assert f"evidence-bundle-{export_id}.zip" in response.headers["content-disposition"]
+    out = tmp_path / "api.zip"
+    out.write_bytes(response.content)
+    assert verify_bundle(out).ok
+    kept = client.get(f"/api/exports/{export_id}", headers=world.auditor.headers)
+    assert kept.status_code == 200
+    assert kept.json()["bundle_sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert kept.json()["purpose"] == "reconsideration" and kept.json()["record_count"] == 2
+    listed = client.get("/api/exports", params={"case_number": CASE_NUMBER}, headers=world.manager.headers)
+    assert [e["id"] for e in listed.json()] == [export_id]
+
+
+def test_refusals_are_clear_4xx(client: TestClient, world: World, now: datetime) -> None:
+    unknown = client.post("/api/exports", json=_body(world, case_number="无此案号"), headers=world.manager.headers)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    unapproved = client.post("/api/exports", json=_body(world), headers=world.manager.headers)
+    assert unapproved.status_code == 403 and "grant" in unapproved.json()["error"]["message"]
+    officer = client.post("/api/exports", json=_body(world), headers=world.officer.headers)
+    assert officer.status_code == 403 and officer.json()["error"]["details"]["permission"] == "export_evidence"
+    bad_purpose = client.post("/api/exports", json=_body(world, purpose="press"), headers=world.manager.headers)
+    assert bad_purpose.status_code == 422
+    assert client.post("/api/exports", json=_body(world)).status_code == 401
+    assert (
+        client.get("/api/exports/00000000-0000-0000-0000-000000000000", headers=world.auditor.headers).status_code
+        == 404
+    )
+    assert client.get("/api/exports", headers=world.officer.headers).status_code == 403

@@ -1,0 +1,240 @@
+"""RFC 3161 time-stamps from a throwaway local TSA made with `openssl ts`, served over HTTP in the test."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import threading
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from tests.vault.exports.conftest import World, approve, build, rewrite_bundle
+from vault.context import VaultContext
+from vault.exports import layout
+from vault.exports.models import ExportCopy
+from vault.exports.signing import TimestampClient, TimestampUnavailable
+from vault.exports.verify import verify_bundle
+
+TS_CONFIG = """
+[ tsa ]
+default_tsa = local_tsa
+[ local_tsa ]
+dir = {dir}
+serial = $dir/serial
+signer_cert = $dir/tsa.pem
+certs = $dir/tsa.pem
+signer_key = $dir/tsa.key
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256, sha512
+accuracy = secs:1
+ordering = yes
+tsa_name = yes
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+"""
+TSA_EXTENSIONS = (
+    "[tsa_ext]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,nonRepudiation\n"
+    "extendedKeyUsage=critical,timeStamping\n"
+)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca(folder: Path, name: str) -> Path:
+    """Create a self-signed root in folder and return its certificate."""
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "30",
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=folder,
+    )
+    return folder / "ca.pem"
+
+
+def make_tsa(folder: Path) -> Path:
+    """Create a root and a time-stamping certificate under it, plus the `openssl ts` config; return the root."""
+    ca = make_ca(folder, "Throwaway TSA Root")
+    (folder / "ext.cnf").write_text(TSA_EXTENSIONS)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "tsa.key",
+        "-out",
+        "tsa.csr",
+        "-subj",
+        "/CN=Test TSA",
+        cwd=folder,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        "tsa.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "tsa.pem",
+        "-days",
+        "30",
+        "-extfile",
+        "ext.cnf",
+        "-extensions",
+        "tsa_ext",
+        cwd=folder,
+    )
+    (folder / "serial").write_text("01\n")
+    (folder / "ts.cnf").write_text(TS_CONFIG.format(dir=folder))
+    return ca
+
+
+def _handler(folder: Path) -> type[BaseHTTPRequestHandler]:
+    class TSAHandler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            query = self.rfile.read(int(self.headers["Content-Length"]))
+            with tempfile.TemporaryDirectory(dir=folder) as work:
+                (Path(work) / "q.tsq").write_bytes(query)
+                reply = subprocess.run(
+                    [
+                        "openssl",
+                        "ts",
+                        "-reply",
+                        "-config",
+                        str(folder / "ts.cnf"),
+                        "-queryfile",
+                        "q.tsq",
+                        "-out",
+                        "r.tsr",
+                    ],
+                    cwd=work,
+                    capture_output=True,
+                    check=False,
+                )
+                body = (Path(work) / "r.tsr").read_bytes() if reply.returncode == 0 else b""
+            self.send_response(200 if body else 500)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Keep the test output quiet."""
+
+    return TSAHandler
+
+
+@dataclass(frozen=True)
+class LocalTSA:
+    """A running throwaway TSA."""
+
+    url: str
+    ca: Path
+
+
+@pytest.fixture
+def tsa(tmp_path: Path) -> Iterator[LocalTSA]:
+    """Serve `openssl ts -reply` over HTTP on a free local port."""
+    folder = tmp_path / "tsa"
+    folder.mkdir()
+    ca = make_tsa(folder)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(folder))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LocalTSA(f"http://127.0.0.1:{server.server_address[1]}/tsa", ca)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def stamped(context: VaultContext, world: World, tsa: LocalTSA, tmp_path: Path, now: datetime) -> Path:
+    """Return a bundle whose signature the local TSA time-stamped."""
+    context.settings.tsa_url = tsa.url
+    context.settings.tsa_certificates_file = tsa.ca
+    approve(context, world, world.records, now)
+    out = tmp_path / "stamped.zip"
+    build(context, world, out, now, records=world.records)
+    return out
+
+
+def _unzip(bundle: Path, folder: Path) -> Path:
+    subprocess.run(["unzip", "-q", str(bundle), "-d", str(folder)], check=True)
+    with zipfile.ZipFile(bundle) as archive:
+        return folder / archive.namelist()[0].split("/", 1)[0]
+
+
+def _openssl_ts_verify(bag: Path, ca: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["openssl", "ts", "-verify", "-data", layout.SIGNATURE_FILE, "-in", layout.TIMESTAMP_FILE, "-CAfile", str(ca)],
+        cwd=bag,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_stamped_bundle_verifies_with_our_verifier_and_openssl_ts(stamped: Path, tsa: LocalTSA, tmp_path: Path) -> None:
+    report = verify_bundle(stamped)
+    assert report.ok, [f.message for f in report.problems]
+    (finding,) = [f for f in report.findings if f.subject == layout.TIMESTAMP_FILE]
+    assert "RFC 3161 time-stamp" in finding.message and "Test TSA" in finding.message
+    bag = _unzip(stamped, tmp_path / "out")
+    result = _openssl_ts_verify(bag, tsa.ca)
+    assert result.returncode == 0 and "Verification: OK" in result.stdout
+    assert _openssl_ts_verify(bag, bag / layout.TSA_CERTS_FILE).returncode == 0
+
+
+def test_untrusted_tsa_root_is_named(stamped: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-root"
+    other.mkdir()
+    report = verify_bundle(stamped, tsa_certificates_pem=make_ca(other, "Some Other Root").read_bytes())
+    assert [f.subject for f in report.problems] == [layout.TIMESTAMP_FILE]
+    assert "not issued by a trusted" in report.problems[0].message
+
+
+def test_token_over_other_bytes_is_named_by_both_verifiers(stamped: Path, tsa: LocalTSA, tmp_path: Path) -> None:
+    swapped = tmp_path / "swapped.zip"
+    rewrite_bundle(stamped, swapped, {layout.TIMESTAMP_FILE: TimestampClient(tsa.url).stamp(b"something else")})
+    problems = verify_bundle(swapped).problems
+    assert [f.subject for f in problems] == [layout.TIMESTAMP_FILE]
+    assert "different bytes" in problems[0].message
+    assert _openssl_ts_verify(_unzip(swapped, tmp_path / "out"), tsa.ca).returncode != 0
+
+
+def test_unreachable_tsa_aborts_the_bundle(context: VaultContext, world: World, tmp_path: Path, now: datetime) -> None:
+    context.settings.tsa_url = "http://127.0.0.1:9/tsa"
+    context.settings.tsa_timeout_seconds = 2.0
+    approve(context, world, world.records, now)
+    with pytest.raises(TimestampUnavailable, match="unreachable"):
+        build(context, world, tmp_path / "never.zip", now, records=world.records)
+    with context.sessions() as session:
+        assert session.scalar(select(ExportCopy)) is None
