@@ -7,6 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from ingest.routes import router as ingest_router
+from retention.routes import router as retention_router
+from vault.access.routes import content_router as access_content_router
+from vault.access.routes import router as access_router
 from vault.api.errors import install_error_handlers
 from vault.api.health import router as health_router
 from vault.api.middleware import RequestContextMiddleware
@@ -14,9 +18,21 @@ from vault.cases.routes import router as cases_router
 from vault.context import VaultContext
 from vault.custody.routes import router as custody_router
 from vault.evidence.routes import router as evidence_router
+from vault.exports.routes import router as exports_router
 from vault.identities.routes import router as identities_router
 
-ROUTERS: tuple[APIRouter, ...] = (health_router, identities_router, cases_router, evidence_router, custody_router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health_router,
+    identities_router,
+    cases_router,
+    evidence_router,
+    custody_router,
+    access_router,
+    access_content_router,
+    ingest_router,
+    retention_router,
+    exports_router,
+)
 
 DESCRIPTION = (
     "Write-once store for enforcement audio-visual records (执法音像记录): ingest, retention (保存期限), "

@@ -98,12 +98,15 @@ def init(admin_name: str) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--scheduler/--no-scheduler", "embedded_scheduler", default=True, show_default=True,
+              help="Run the scheduled jobs in this process too (the embedded default; use `evault worker` instead).")
 @friendly_errors
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, embedded_scheduler: bool) -> None:
     """Run the API (OpenAPI docs at /docs)."""
     import uvicorn
 
     from evault.app import create_app
+    from evault.scheduler import start_scheduler
 
     settings = _settings()
     configure_logging(json_output=settings.log_json, level=settings.log_level)
@@ -112,7 +115,29 @@ def serve(host: str, port: int) -> None:
     context = open_vault(settings)
     context.check_store()
     click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
-    uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False)
+    scheduler = start_scheduler(context) if embedded_scheduler else None
+    try:
+        uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+
+
+@main.command()
+@friendly_errors
+def worker() -> None:
+    """Run the scheduled jobs (retention sweep, fixity audit, lock reconciliation, ...) until stopped."""
+    from evault.scheduler import run_worker
+
+    settings = _settings()
+    configure_logging(json_output=settings.log_json, level=settings.log_level)
+    context = open_vault(settings)
+    try:
+        context.check_store()
+        click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
+        run_worker(context)
+    finally:
+        context.close()
 
 
 @main.group()
@@ -345,3 +370,12 @@ from ingest.cli import upload as ingest_upload  # noqa: E402
 
 main.add_command(ingest_upload)
 main.add_command(ingest_dock)
+
+from retention.cli import retention as retention_group  # noqa: E402
+
+main.add_command(retention_group)
+
+from vault.exports.cli import export_command, verify_bundle_command  # noqa: E402
+
+main.add_command(export_command(open_vault))
+main.add_command(verify_bundle_command)

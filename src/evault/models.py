@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ingest.models  # noqa: F401
+import retention.models  # noqa: F401
+import vault.access.models
 import vault.cases.models
 import vault.custody.models
 import vault.evidence.models
+import vault.exports.models
 import vault.identities.models  # noqa: F401
 from vault.db import Base
 
