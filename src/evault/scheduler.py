@@ -4,7 +4,6 @@ one of them executes each scheduled run of each job."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import socket
@@ -21,8 +20,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ingest.jobs import backfill_sm3, make_derivatives, sweep_staging
 from retention.jobs import RETENTION_JOBS
 from retention.models import JobLease
+from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
 from vault.db import transaction, utcnow
 
@@ -48,42 +49,38 @@ class JobSpec:
     stale_after: timedelta = timedelta(hours=6)
 
 
-def _ingest_job(function_name: str) -> JobCallable | None:
-    """Return a wrapper around ingest.jobs.<function_name>, or None while that module is not there."""
-    try:
-        module = importlib.import_module("ingest.jobs")
-    except ImportError:
-        log.warning("scheduler.ingest_job_unavailable", job=function_name)
-        return None
-    function = getattr(module, function_name, None)
-    if function is None:
-        log.warning("scheduler.ingest_job_unavailable", job=function_name)
-        return None
+def _batch(function: Callable[..., int], **kwargs: Any) -> JobCallable:
+    """Adapt a job that returns how many items it handled to the scheduler's summary shape."""
 
     def run(context: VaultContext) -> dict[str, Any]:
-        result = function(context, limit=INGEST_BATCH)
-        return result if isinstance(result, dict) else {"result": str(result)}
+        return {"handled": function(context, **kwargs)}
 
     return run
 
 
+def _close_idle_playback(context: VaultContext) -> dict[str, Any]:
+    """Summarise playback sessions idle for longer than the setting into custody events."""
+    with transaction(context.sessions) as session:
+        closed = close_idle_playback(session=session, now=utcnow(),
+                                     idle_seconds=context.settings.playback_idle_seconds)
+    return {"closed": closed}
+
+
 def default_jobs() -> list[JobSpec]:
-    """Return the vault's job list: retention jobs nightly, ingest catch-up jobs through the day."""
-    day, hour = timedelta(days=1), timedelta(hours=1)
-    specs = [
+    """Return the vault's job list: retention jobs nightly, ingest and access catch-up jobs through the day."""
+    day, hour, ten_minutes = timedelta(days=1), timedelta(hours=1), timedelta(minutes=10)
+    return [
         JobSpec("retention_sweep", RETENTION_JOBS["retention_sweep"], day, {"hour": "1", "minute": "10"}),
         JobSpec("fixity_audit", RETENTION_JOBS["fixity_audit"], day, {"hour": "2", "minute": "10"}),
         JobSpec("lock_reconciliation", RETENTION_JOBS["lock_reconciliation"], day, {"hour": "3", "minute": "10"}),
         JobSpec("archiving_deadline_report", RETENTION_JOBS["archiving_deadline_report"], day,
                 {"hour": "7", "minute": "10"}),
+        JobSpec("ingest_sweep_staging", _batch(sweep_staging), day, {"hour": "4", "minute": "10"}),
+        JobSpec("ingest_backfill_sm3", _batch(backfill_sm3, limit=INGEST_BATCH), hour, {"minute": "20"}),
+        JobSpec("ingest_make_derivatives", _batch(make_derivatives, limit=INGEST_BATCH), ten_minutes,
+                {"minute": "3-59/10"}),
+        JobSpec("access_close_idle_playback", _close_idle_playback, ten_minutes, {"minute": "5-59/10"}),
     ]
-    sm3 = _ingest_job("backfill_sm3")
-    if sm3 is not None:
-        specs.append(JobSpec("ingest_backfill_sm3", sm3, hour, {"minute": "20"}))
-    derivatives = _ingest_job("make_derivatives")
-    if derivatives is not None:
-        specs.append(JobSpec("ingest_make_derivatives", derivatives, timedelta(minutes=10), {"minute": "3-59/10"}))
-    return specs
 
 
 @dataclass

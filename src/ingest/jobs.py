@@ -115,25 +115,37 @@ def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: Deriv
 
 def make_derivatives(context: VaultContext, *, limit: int = 5) -> int:
     """Make missing thumbnails and browser proxies (H.264 480p, faststart), stored apart from originals."""
+    return sum(derive(context, evidence_id, kinds) for evidence_id, kinds in _candidates(context, limit))
+
+
+def make_thumbnail(context: VaultContext, evidence_id: uuid.UUID) -> int:
+    """Make one record's thumbnail right after its ingest (proxies stay with the background job)."""
+    with context.sessions() as session:
+        evidence = session.get(Evidence, evidence_id)
+        wanted = [k for k in _missing(evidence) if k == DerivativeKind.THUMBNAIL] if evidence else []
+    return derive(context, evidence_id, wanted) if wanted else 0
+
+
+def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: list[DerivativeKind]) -> int:
+    """Render and store the given derived files of one record; a failure is logged, never raised."""
     made = 0
-    for evidence_id, kinds in _candidates(context, limit):
-        work = Path(tempfile.mkdtemp(prefix="derive-", dir=context.settings.home))
-        try:
-            with context.sessions() as session:
-                evidence = session.get(Evidence, evidence_id)
-                assert evidence is not None
-                source = _copy_original(context, evidence, work)
-                duration = evidence.media_info.get("duration")
-            for kind in kinds:
-                target = work / kind.value
-                render(kind, source, target, duration=duration)
-                _store_derivative(context, evidence_id, kind, target)
-                made += 1
-                log.info("ingest.derivative.created", evidence_id=str(evidence_id), kind=kind.value)
-        except (ffmpeg.Error, VaultError, OSError) as exc:
-            log.error("ingest.derivative.failed", evidence_id=str(evidence_id), error=type(exc).__name__)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="derive-", dir=context.settings.home))
+    try:
+        with context.sessions() as session:
+            evidence = session.get(Evidence, evidence_id)
+            assert evidence is not None
+            duration = evidence.media_info.get("duration")
+        source = _copy_original(context, evidence, work)
+        for kind in kinds:
+            target = work / kind.value
+            render(kind, source, target, duration=duration)
+            _store_derivative(context, evidence_id, kind, target)
+            made += 1
+            log.info("ingest.derivative.created", evidence_id=str(evidence_id), kind=kind.value)
+    except (ffmpeg.Error, VaultError, OSError) as exc:
+        log.error("ingest.derivative.failed", evidence_id=str(evidence_id), error=type(exc).__name__)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return made
 
 

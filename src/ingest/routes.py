@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import Message, Receive, Scope, Send
@@ -14,6 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ingest import receipts
 from ingest.continuity import list_discontinuities
 from ingest.errors import InvalidTusRequest, TusVersionUnsupported, WrongContentType
+from ingest.jobs import make_thumbnail
 from ingest.retagging import retag_evidence
 from ingest.rules import IngestRules
 from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
@@ -99,6 +100,7 @@ def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, co
 @tus.patch("/{upload_id}", status_code=204)
 async def append_upload(
     upload_id: uuid.UUID, request: Request, session: SessionDep, actor: ActorDep, context: ContextDep,
+    background: BackgroundTasks,
     upload_offset: Annotated[str | None, Header()] = None, content_type: Annotated[str | None, Header()] = None,
     upload_checksum: Annotated[str | None, Header()] = None, tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -119,6 +121,8 @@ async def append_upload(
             session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow()))
         await anyio.to_thread.run_sync(session.commit)
         headers["Evault-Evidence-Id"] = str(outcome.evidence.id)
+        if not outcome.duplicate:
+            background.add_task(make_thumbnail, context, outcome.evidence.id)
     return Response(status_code=204, headers=headers)
 
 
@@ -142,13 +146,17 @@ router.include_router(tus)
 
 
 @router.post("/api/evidence", status_code=201, response_model=SignedReceipt)
-async def upload_evidence(request: Request, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+async def upload_evidence(
+    request: Request, session: SessionDep, actor: ActorDep, context: ContextDep, background: BackgroundTasks
+) -> Any:
     """Upload one file in a single streamed request (Evault-Meta-* headers); 200 for bytes already stored."""
     length = request.headers.get("content-length")
     outcome = await uploads.receive_single(
         session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
         content_length=int(length) if length and length.isdigit() else None, now=utcnow())
     await anyio.to_thread.run_sync(session.commit)
+    if not outcome.duplicate:
+        background.add_task(make_thumbnail, context, outcome.evidence.id)  # after the response: acks stay fast
     body = receipts.receipt_of(outcome, context.signer)
     return JSONResponse(body, status_code=200 if outcome.duplicate else 201)
 
