@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def make_thumbnail(context: VaultContext, evidence_id: uuid.UUID) -> int:
     return derive(context, evidence_id, wanted) if wanted else 0
 
 
-def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: list[DerivativeKind]) -> int:
+def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: Sequence[DerivativeKind]) -> int:
     """Render and store the given derived files of one record; a failure is logged, never raised."""
     made = 0
     work = Path(tempfile.mkdtemp(prefix="derive-", dir=context.settings.home))
