@@ -6,14 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from vault.access.models import AccessGrant
 from vault.access.playback import note_playback
 from vault.access.ranges import ByteRange, parse_range
-from vault.access.service import active_grant, missing_approval
+from vault.access.service import active_grant, missing_approval, refuse_records
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import Conflict, NotFound, PermissionDenied, VaultError
@@ -90,25 +89,12 @@ def browser_playable(evidence: Evidence) -> bool:
     return codec is None or str(codec).lower() in BROWSER_VIDEO_CODECS
 
 
-def _refused(session: Session, actor: Actor, evidence_id: uuid.UUID, now: datetime, **details: Any) -> None:
-    record_event(
-        session=session,
-        actor=actor,
-        action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
-        subject_type="evidence",
-        subject_id=evidence_id,
-        now=now,
-        details=details,
-    )
-
-
 def _visible(session: Session, actor: Actor, evidence_id: uuid.UUID, operation: Variant, now: datetime) -> Evidence:
     evidence = session.get(Evidence, evidence_id)
     if evidence is None or not can_see_metadata(actor, evidence):
-        _refused(session, actor, evidence_id, now, operation=operation.value, reason="not found or not visible")
-        error = NotFound(f"no evidence record {evidence_id}")
-        error.record_kept = True
-        raise error
+        raise refuse_records(session=session, actor=actor, records=[(evidence_id, None)],
+                             error=NotFound(f"no evidence record {evidence_id}"), now=now,
+                             details={"operation": operation.value, "reason": "not found or not visible"})
     if evidence.status == EvidenceStatus.DISPOSED:
         raise Gone(f"the original of record {evidence_id} was disposed (销毁) after an approved disposition")
     return evidence
@@ -131,19 +117,11 @@ def authorize_read(
         reason += "; uploaders viewing their own footage without a request (uploader self-view) is " + (
             "limited to viewing" if self_view else "disabled by agency setting"
         )
-    record_event(
-        session=session,
-        actor=actor,
-        action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
-        subject_type="evidence",
-        subject_id=evidence.id,
-        case_id=evidence.case_id,
-        now=now,
+    error = PermissionDenied(reason, details={"evidence_id": str(evidence.id), "operation": operation.value})
+    raise refuse_records(
+        session=session, actor=actor, records=[(evidence.id, evidence.case_id)], error=error, now=now,
         details={"operation": operation.value, "reason": reason, "uploader": uploader, "self_view_setting": self_view},
     )
-    error = PermissionDenied(reason, details={"evidence_id": str(evidence.id), "operation": operation.value})
-    error.record_kept = True
-    raise error
 
 
 def _target(evidence: Evidence, variant: Variant) -> tuple[Variant, str, str, str, int, str]:

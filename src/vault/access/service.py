@@ -23,7 +23,7 @@ from vault.access.playback import close_playback_for_grant
 from vault.cases.service import lookup_case
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
-from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied, VaultError
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
 from vault.evidence.service import can_see_metadata
 from vault.identities.actor import Actor
@@ -33,6 +33,18 @@ from vault.identities.authz import Permission, has_permission, require
 def _refuse(error: PermissionDenied | NotFound, **event: Any) -> PermissionDenied | NotFound:
     """Record the refusal in the custody log and mark the error so the caller commits that record."""
     record_event(**event)
+    error.record_kept = True
+    return error
+
+
+def refuse_records(
+    *, session: Session, actor: Actor, records: Sequence[tuple[uuid.UUID, uuid.UUID | None]], error: VaultError,
+    now: datetime, details: dict[str, Any],
+) -> VaultError:
+    """Log an access refusal for each record (at most 100) and mark the error so the caller commits them."""
+    for evidence_id, case_id in records[:100]:
+        record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
+                     subject_type="evidence", subject_id=evidence_id, case_id=case_id, now=now, details=details)
     error.record_kept = True
     return error
 
@@ -414,16 +426,7 @@ def require_export_grant(
             f"{len(uncovered)} of the {len(wanted)} records to export"
         )
     error = PermissionDenied(reason, details={"uncovered": [str(i) for i in uncovered]})
-    for evidence_id in uncovered[:100]:
-        record_event(
-            session=session,
-            actor=actor,
-            action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
-            subject_type="evidence",
-            subject_id=evidence_id,
-            now=now,
-            details={"operation": "export", "reason": reason, "records": len(wanted)},
-        )
-    error.record_kept = True
-    raise error
+    cases = {e.id: e.case_id for e in session.scalars(select(Evidence).where(Evidence.id.in_(uncovered[:100])))}
+    raise refuse_records(session=session, actor=actor, records=[(i, cases.get(i)) for i in uncovered], error=error,
+                         now=now, details={"operation": "export", "reason": reason, "records": len(wanted)})
 

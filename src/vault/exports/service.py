@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.models import AccessGrant, AccessPurpose
-from vault.access.service import require_export_grant
+from vault.access.service import refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
 from vault.context import VaultContext
@@ -129,20 +129,9 @@ def _check_grant_purpose(
         f"the approval (批准) {grant.id} was granted for {grant.purpose.value}, not for {wanted.value}; "
         f"a {purpose.value} export needs an approval for that purpose"
     )
-    for evidence in records[:100]:
-        record_event(
-            session=session,
-            actor=actor,
-            action=CustodyAction.EVIDENCE_ACCESS_REFUSED,
-            subject_type="evidence",
-            subject_id=evidence.id,
-            case_id=evidence.case_id,
-            now=now,
-            details={"operation": "export", "reason": message},
-        )
     error = PermissionDenied(message, details={"grant_id": str(grant.id), "needed_purpose": wanted.value})
-    error.record_kept = True
-    raise error
+    raise refuse_records(session=session, actor=actor, records=[(e.id, e.case_id) for e in records], error=error,
+                         now=now, details={"operation": "export", "reason": message})
 
 
 def _approval_text(session: Session, grant: AccessGrant, zone: Any) -> str:
