@@ -2,66 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from evault.setup import initialise, open_vault
 from vault.cases import service as cases
 from vault.cases.models import CaseStatus, PartyKind
-from vault.config import Settings, load_settings
-from vault.context import VaultContext
+from vault.cli_support import acting_session, cli_settings, friendly_errors
 from vault.custody.service import verify_log
-from vault.db import transaction
-from vault.errors import VaultError
 from vault.identities import service as identities
-from vault.identities.actor import Actor
-from vault.logging import configure_logging
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise click.ClickException(f"configuration error: {first['msg']} ({'.'.join(map(str, first['loc']))})") from exc
-
-
-def friendly_errors(func: F) -> F:
-    """Turn domain errors into one-line messages and a non-zero exit, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except VaultError as exc:
-            click.echo(f"error ({exc.code}): {exc.message}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def vault_session(acting_as: str) -> Iterator[tuple[VaultContext, Session, Actor]]:
-    """Open the vault and a transaction acting as the named user."""
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level="WARNING")
-    context = open_vault(settings)
-    try:
-        with transaction(context.sessions) as session:
-            actor = Actor.of(identities.get_user(session=session, name=acting_as))
-            yield context, session, actor
-    finally:
-        context.close()
 
 
 @click.group()
@@ -84,8 +35,7 @@ def main(ctx: click.Context, acting_as: str) -> None:
 @friendly_errors
 def init(admin_name: str) -> None:
     """Create the vault home, database, signing key and first admin."""
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level="WARNING")
+    settings = cli_settings()
     result = initialise(settings, admin_name=admin_name)
     click.echo(f"vault home: {settings.home.resolve()}")
     if result.admin_token:
@@ -108,8 +58,7 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
     from evault.app import create_app
     from evault.scheduler import start_scheduler
 
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level=settings.log_level)
+    settings = cli_settings(log_level=None)
     if not (settings.keys_dir / "vault-ed25519.pem").exists():
         raise click.ClickException(f"no vault at {settings.home.resolve()}; run `evault init` first")
     context = open_vault(settings)
@@ -129,8 +78,7 @@ def worker() -> None:
     """Run the scheduled jobs (retention sweep, fixity audit, lock reconciliation, ...) until stopped."""
     from evault.scheduler import run_worker
 
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level=settings.log_level)
+    settings = cli_settings(log_level=None)
     context = open_vault(settings)
     try:
         context.check_store()
@@ -155,7 +103,7 @@ def users() -> None:
 def users_add(ctx: click.Context, name: str, role: str, display_name: str, handler_cert: str | None) -> None:
     """Add a user with a role."""
     parsed = identities.parse_role(role)
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         user = identities.create_user(
             session=session,
             actor=actor,
@@ -174,7 +122,7 @@ def users_add(ctx: click.Context, name: str, role: str, display_name: str, handl
 @friendly_errors
 def users_link(ctx: click.Context, name: str, certificate_number: str) -> None:
     """Link a user to a registered handler by certificate number (执法证号)."""
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         user = identities.get_user(session=session, name=name)
         identities.link_user_to_handler(session=session, actor=actor, user=user, certificate_number=certificate_number)
         click.echo(f"user '{name}' linked to handler {certificate_number}")
@@ -185,7 +133,7 @@ def users_link(ctx: click.Context, name: str, certificate_number: str) -> None:
 @friendly_errors
 def users_list(ctx: click.Context) -> None:
     """List users."""
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         for user in identities.list_users(session=session, actor=actor):
             click.echo(f"{user.name}\t{user.role.value}\t{'active' if user.active else 'disabled'}")
 
@@ -202,7 +150,7 @@ def tokens() -> None:
 @friendly_errors
 def tokens_create(ctx: click.Context, name: str, label: str) -> None:
     """Create an API token for a user; it is shown once."""
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         user = identities.get_user(session=session, name=name)
         click.echo(identities.issue_token(session=session, actor=actor, user=user, label=label))
 
@@ -225,7 +173,7 @@ def handlers() -> None:
 def handlers_add(ctx: click.Context, /, **fields: str) -> None:
     """Register one handler and their certificate."""
     data = identities.parse_handler(fields)
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         handler = identities.add_handler(session=session, actor=actor, data=data)
         click.echo(f"handler {handler.name} ({handler.certificate_number}) registered")
 
@@ -237,7 +185,7 @@ def handlers_add(ctx: click.Context, /, **fields: str) -> None:
 def handlers_import(ctx: click.Context, csv_file: Path) -> None:
     """Import handlers from CSV: certificate_number,name,unit,category,valid_from,valid_until,status."""
     text = csv_file.read_text(encoding="utf-8-sig")
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         imported = identities.import_handlers_csv(session=session, actor=actor, text=text)
         click.echo(f"{len(imported)} handlers imported")
 
@@ -247,7 +195,7 @@ def handlers_import(ctx: click.Context, csv_file: Path) -> None:
 @friendly_errors
 def handlers_list(ctx: click.Context) -> None:
     """List handlers."""
-    with vault_session(ctx.obj["as"]) as (_, session, _actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, _actor):
         for h in identities.list_handlers(session=session):
             click.echo(f"{h.certificate_number}\t{h.name}\t{h.unit}\t{h.valid_from}..{h.valid_until}\t{h.status.value}")
 
@@ -272,7 +220,7 @@ def cases_group() -> None:
 def cases_add(ctx: click.Context, case_number: str, case_type: str, title: str) -> None:
     """Add a case by its case number (案号)."""
     parsed = cases.parse_case_type(case_type)
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         case = cases.add_case(session=session, actor=actor, case_number=case_number, case_type=parsed, title=title)
         click.echo(f"case {case.case_number} created")
 
@@ -282,7 +230,7 @@ def cases_add(ctx: click.Context, case_number: str, case_type: str, title: str) 
 @friendly_errors
 def cases_list(ctx: click.Context) -> None:
     """List cases."""
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         for case in cases.list_cases(session=session, actor=actor):
             click.echo(f"{case.case_number}\t{case.case_type.value}\t{case.status.value}")
 
@@ -294,7 +242,7 @@ def cases_list(ctx: click.Context) -> None:
 @friendly_errors
 def cases_status(ctx: click.Context, case_number: str, status: str) -> None:
     """Close (closed), archive (archived) or reopen (open) a case."""
-    with vault_session(ctx.obj["as"]) as (_, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         case = cases.find_case(session=session, case_number=case_number)
         cases.change_case_status(session=session, actor=actor, case=case, status=CaseStatus(status))
         click.echo(f"case {case.case_number} is now {status}")
@@ -334,7 +282,7 @@ def parties_add(
         phone=phone,
         address=address,
     )
-    with vault_session(ctx.obj["as"]) as (context, session, actor):
+    with acting_session(ctx.obj["as"], open_vault=open_vault) as (context, session, actor):
         case = cases.find_case(session=session, case_number=case_number) if case_number else None
         party = cases.add_party(session=session, actor=actor, cipher=context.cipher, data=data, case=case)
         click.echo(f"party {party.name} created ({party.id})")
@@ -349,8 +297,7 @@ def audit() -> None:
 @friendly_errors
 def audit_verify() -> None:
     """Re-check every custody entry and signed checkpoint; exit 1 naming the first bad entry."""
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level="WARNING")
+    settings = cli_settings()
     context = open_vault(settings)
     try:
         with context.sessions() as session:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime, time
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from retention import disposition, holds, reclassification, service
@@ -20,56 +15,9 @@ from retention.jobs import RETENTION_JOBS
 from retention.models import MarkerKind, RetentionClass
 from retention.report import RetentionReport, build_report
 from vault.cases.service import find_case
-from vault.config import Settings, load_settings
-from vault.context import VaultContext, build_context
+from vault.cli_support import acting_as, acting_session, cli_settings, friendly_errors
+from vault.context import build_context
 from vault.db import utcnow
-from vault.errors import VaultError
-from vault.identities.actor import Actor
-from vault.identities.service import get_user
-from vault.logging import configure_logging
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"configuration error: {exc.errors()[0]['msg']}") from exc
-
-
-def _friendly(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except VaultError as exc:
-            click.echo(f"error ({exc.code}): {exc.message}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _vault(acting_as: str) -> Iterator[tuple[VaultContext, Session, Actor]]:
-    """Open the vault and one transaction acting as the named user; a logged refusal is still committed."""
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level="WARNING")
-    context = build_context(settings)
-    try:
-        with context.sessions() as session:
-            try:
-                yield context, session, Actor.of(get_user(session=session, name=acting_as))
-                session.commit()
-            except VaultError as exc:
-                session.commit() if exc.record_kept else session.rollback()
-                raise
-    finally:
-        context.close()
-
-
-def _as(ctx: click.Context) -> str:
-    return str(ctx.find_root().obj["as"])
 
 
 @click.group()
@@ -95,21 +43,19 @@ def _print_report(report: RetentionReport) -> None:
 
 @retention.command("report")
 @click.pass_context
-@_friendly
+@friendly_errors
 def report_command(ctx: click.Context) -> None:
     """Show what is due, held, overdue for archiving, and failed fixity."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         _print_report(build_report(session=session, actor=actor, now=utcnow(), zone=context.settings.zone))
 
 
 @retention.command("run")
 @click.argument("job", type=click.Choice(sorted(RETENTION_JOBS)))
-@_friendly
+@friendly_errors
 def run_command(job: str) -> None:
     """Run one retention job now, outside the scheduler, and print its summary."""
-    settings = _settings()
-    configure_logging(json_output=settings.log_json, level="WARNING")
-    context = build_context(settings)
+    context = build_context(cli_settings())
     try:
         click.echo(json.dumps(RETENTION_JOBS[job](context), ensure_ascii=False, indent=2, default=str))
     finally:
@@ -119,10 +65,10 @@ def run_command(job: str) -> None:
 @retention.command("show")
 @click.argument("evidence_id", type=click.UUID)
 @click.pass_context
-@_friendly
+@friendly_errors
 def show_command(ctx: click.Context, evidence_id: uuid.UUID) -> None:
     """Recompute and show one record's retention and its reason."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         evidence = service.get_evidence_for_retention(session, evidence_id)
         state = service.recompute_retention(session, evidence, utcnow(), store=context.store, actor=actor,
                                             zone=context.settings.zone)
@@ -136,10 +82,10 @@ def policy_group() -> None:
 
 @policy_group.command("show")
 @click.pass_context
-@_friendly
+@friendly_errors
 def policy_show(ctx: click.Context) -> None:
     """Print the policy in effect and every version."""
-    with _vault(_as(ctx)) as (_, session, actor):
+    with acting_session(acting_as(ctx)) as (_, session, actor):
         click.echo(json.dumps(service.current_policy(session, utcnow()).rules(), ensure_ascii=False, indent=2))
         for row in service.policy_history(session=session, actor=actor):
             click.echo(f"version {row.version}\tfrom {row.effective_from.isoformat()}\tby {row.created_by}\t{row.note}")
@@ -150,7 +96,7 @@ def policy_show(ctx: click.Context) -> None:
 @click.option("--effective", default=None, help="YYYY-MM-DD (UTC midnight); default: now.")
 @click.option("--note", default="")
 @click.pass_context
-@_friendly
+@friendly_errors
 def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | None, note: str) -> None:
     """Add a policy version: NAME=JSON pairs, e.g. default_years=6 'case_file_years={"licensing": 30}'."""
     parsed: dict[str, Any] = {}
@@ -163,7 +109,7 @@ def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | No
     now = utcnow()
     start = (datetime.combine(datetime.fromisoformat(effective).date(), time(), tzinfo=now.tzinfo)
              if effective else now)
-    with _vault(_as(ctx)) as (_, session, actor):
+    with acting_session(acting_as(ctx)) as (_, session, actor):
         if "case_file_years" in parsed:
             parsed["case_file_years"] = {**service.current_policy(session, start).case_file_years,
                                          **parsed["case_file_years"]}
@@ -183,10 +129,10 @@ def _target(session: Session, record: uuid.UUID | None, case_number: str | None)
 @click.option("--case", "case_number", default=None, help="Case number (案号).")
 @click.option("--reason", required=True)
 @click.pass_context
-@_friendly
+@friendly_errors
 def hold_command(ctx: click.Context, record: uuid.UUID | None, case_number: str | None, reason: str) -> None:
     """Place a legal hold on a record or a whole case."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         evidence_id, case = _target(session, record, case_number)
         hold = holds.place_hold(session=session, actor=actor, reason=reason, now=utcnow(), store=context.store,
                                 evidence_id=evidence_id, case_id=case.id if case else None)
@@ -197,10 +143,10 @@ def hold_command(ctx: click.Context, record: uuid.UUID | None, case_number: str 
 @click.argument("hold_id", type=click.UUID)
 @click.option("--reason", required=True)
 @click.pass_context
-@_friendly
+@friendly_errors
 def release_command(ctx: click.Context, hold_id: uuid.UUID, reason: str) -> None:
     """Release a legal hold."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         holds.release_hold(session=session, actor=actor, hold_id=hold_id, reason=reason, now=utcnow(),
                            store=context.store)
         click.echo(f"legal hold {hold_id} released")
@@ -212,10 +158,10 @@ def release_command(ctx: click.Context, hold_id: uuid.UUID, reason: str) -> None
 @click.option("--kind", type=click.Choice([k.value for k in MarkerKind]), required=True)
 @click.option("--note", default="")
 @click.pass_context
-@_friendly
+@friendly_errors
 def mark_command(ctx: click.Context, record: uuid.UUID | None, case_number: str | None, kind: str, note: str) -> None:
     """Mark a record or case for long-term preservation (长期保存)."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         evidence_id, case = _target(session, record, case_number)
         service.mark_long_term(session=session, actor=actor, kind=MarkerKind(kind), note=note, now=utcnow(),
                                store=context.store, evidence_id=evidence_id, case_id=case.id if case else None,
@@ -228,10 +174,10 @@ def mark_command(ctx: click.Context, record: uuid.UUID | None, case_number: str 
 @click.argument("to_class", type=click.Choice([c.value for c in RetentionClass]))
 @click.option("--reason", required=True)
 @click.pass_context
-@_friendly
+@friendly_errors
 def reclassify_command(ctx: click.Context, evidence_id: uuid.UUID, to_class: str, reason: str) -> None:
     """Reclassify a record; a shortening waits for `approve-reclassification` by a second person."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         request = reclassification.request_reclassification(
             session=session, actor=actor, evidence_id=evidence_id, to_class=RetentionClass(to_class), reason=reason,
             now=utcnow(), store=context.store, zone=context.settings.zone)
@@ -241,10 +187,10 @@ def reclassify_command(ctx: click.Context, evidence_id: uuid.UUID, to_class: str
 @retention.command("approve-reclassification")
 @click.argument("request_id", type=click.UUID)
 @click.pass_context
-@_friendly
+@friendly_errors
 def approve_reclassification_command(ctx: click.Context, request_id: uuid.UUID) -> None:
     """Approve a pending shortening (second person)."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         state = reclassification.approve_reclassification(session=session, actor=actor, request_id=request_id,
                                                           now=utcnow(), store=context.store)
         click.echo(state.reason)
@@ -254,10 +200,10 @@ def approve_reclassification_command(ctx: click.Context, request_id: uuid.UUID) 
 @click.argument("evidence_id", type=click.UUID)
 @click.option("--reason", default="retention ended")
 @click.pass_context
-@_friendly
+@friendly_errors
 def propose_command(ctx: click.Context, evidence_id: uuid.UUID, reason: str) -> None:
     """Propose destroying a due record (records manager)."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         request = disposition.propose_disposal(session=session, actor=actor, evidence_id=evidence_id, reason=reason,
                                                now=utcnow(), store=context.store, zone=context.settings.zone)
         click.echo(f"disposal request {request.id} proposed")
@@ -266,10 +212,10 @@ def propose_command(ctx: click.Context, evidence_id: uuid.UUID, reason: str) -> 
 @retention.command("approve")
 @click.argument("request_id", type=click.UUID)
 @click.pass_context
-@_friendly
+@friendly_errors
 def approve_command(ctx: click.Context, request_id: uuid.UUID) -> None:
     """Approve (second person) and carry out a disposal; prints the signed certificate."""
-    with _vault(_as(ctx)) as (context, session, actor):
+    with acting_session(acting_as(ctx)) as (context, session, actor):
         certificate = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
                                                    store=context.store, signer=context.signer,
                                                    zone=context.settings.zone)

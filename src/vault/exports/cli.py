@@ -6,13 +6,11 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 
-from vault.config import Settings, load_settings
+from vault.cli_support import OpenVault, acting_as, cli_settings
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
@@ -23,17 +21,6 @@ from vault.exports.stream import ExportRun
 from vault.exports.verify import format_report, verify_bundle
 from vault.identities.actor import Actor
 from vault.identities.service import get_user
-from vault.logging import configure_logging
-
-OpenVault = Callable[[Settings], VaultContext]
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise click.ClickException(f"configuration error: {first['msg']} ({'.'.join(map(str, first['loc']))})") from exc
 
 
 def parse_record_ids(values: tuple[str, ...]) -> list[uuid.UUID]:
@@ -91,15 +78,14 @@ def export_command(open_vault: OpenVault) -> click.Command:
         """Build an evidence bundle (证据包) of a case (案号) for court, reconsideration, filing review or a party."""
         if out.exists():
             raise click.ClickException(f"{out} already exists; a bundle never overwrites a file")
-        settings = _settings()
-        configure_logging(json_output=settings.log_json, level="WARNING")
-        acting_as = (ctx.find_root().obj or {}).get("as", "admin")
+        settings = cli_settings()
+        user_name = acting_as(ctx)
         try:
             ids = parse_record_ids(records)
             request = service.ExportRequest(case_number, ExportPurpose(purpose), recipient, ids or None)
             context = open_vault(settings)
             try:
-                actor, plan = _prepare(context, acting_as, request)
+                actor, plan = _prepare(context, user_name, request)
                 run = ExportRun(context=context, actor=actor, plan=plan)
                 _write(run, out)
             finally:
