@@ -72,3 +72,12 @@ def test_serve_with_unreachable_database_exits_with_a_message(env: dict[str, str
     broken = {**env, "EVAULT_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/none?connect_timeout=2"}
     result = evault("serve", "--port", str(free_port()), env=broken)
     assert result.returncode == 2 and "database is unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_with_unreachable_s3_endpoint_exits_with_a_message(env: dict[str, str]) -> None:
+    evault("init", env=env)
+    broken = {**env, "EVAULT_STORE": "s3", "EVAULT_S3_ENDPOINT": "127.0.0.1:1", "EVAULT_S3_ACCESS_KEY": "vault",
+              "EVAULT_S3_SECRET_KEY": "a-real-looking-secret"}
+    result = evault("serve", "--port", str(free_port()), env=broken)
+    assert result.returncode == 2, result.stderr
+    assert "storage_unavailable" in result.stderr and "Traceback" not in result.stderr
