@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +13,7 @@ from ingest.service import IngestOutcome
 from ingest.uploads.service import get_upload, outcome_of
 from vault.evidence.service import get_evidence
 from vault.identities.actor import Actor
-from vault.keys import Signer, verify_signature
-
-
-def canonical(receipt: dict[str, Any]) -> bytes:
-    """Return the bytes a receipt signature covers: sorted keys, no spaces, UTF-8."""
-    return json.dumps(receipt, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+from vault.keys import Signer, canonical_json, verify_signature
 
 
 def sign_receipt(
@@ -36,14 +30,14 @@ def sign_receipt(
         "vault_key_id": signer.key_id,
         "duplicate": duplicate,
     }
-    return {"receipt": receipt, "signature": base64.b64encode(signer.sign(canonical(receipt))).decode()}
+    return {"receipt": receipt, "signature": base64.b64encode(signer.sign(canonical_json(receipt))).decode()}
 
 
 def verify_receipt(public_raw: bytes, signed: dict[str, Any]) -> bool:
     """Check a receipt's signature against the vault's raw Ed25519 public key."""
     try:
         signature = base64.b64decode(signed["signature"], validate=True)
-        return verify_signature(public_raw, signature, canonical(signed["receipt"]))
+        return verify_signature(public_raw, signature, canonical_json(signed["receipt"]))
     except (KeyError, TypeError, ValueError):
         return False
 

@@ -23,7 +23,7 @@ from vault.errors import NotFound, ObjectLocked
 from vault.evidence.models import Evidence, EvidenceStatus
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.keys import Signer, verify_signature
+from vault.keys import Signer, canonical_json, verify_signature
 from vault.storage.base import BlobStore
 
 log = structlog.get_logger(__name__)
@@ -159,7 +159,7 @@ def _certify(session: Session, actor: Actor, evidence: Evidence, state: Retentio
         "proposed_at": request.proposed_at.isoformat(), "approved_by": actor.name, "approved_at": now.isoformat(),
         "disposed_at": now.isoformat(), "derivatives": derivatives,
     }
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = canonical_json(body).decode()
     signature = base64.b64encode(signer.sign(CERTIFICATE_PREFIX + text.encode())).decode()
     certificate = DisposalCertificate(
         id=certificate_id, evidence_id=evidence.id, sha256=evidence.sha256, size=evidence.size,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -57,6 +59,11 @@ class Signer:
     def sign(self, message: bytes) -> bytes:
         """Return the Ed25519 signature of message."""
         return self.private_key.sign(message)
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the bytes a signature or leaf hash covers: sorted keys, no spaces, UTF-8 with non-ASCII unescaped."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> bool:

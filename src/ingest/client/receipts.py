@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ingest.client.errors import ClientError, ReceiptInvalid
 from ingest.client.files import receipt_path
+from vault.keys import canonical_json
 
 RECEIPT_FIELDS = ("evidence_id", "sha256", "size", "original_name", "received_at", "vault_key_id", "duplicate")
 
@@ -59,11 +60,6 @@ class Receipt:
     document: dict[str, Any]
 
 
-def canonical_bytes(receipt: dict[str, Any]) -> bytes:
-    """Return the signed form of a receipt: JSON with sorted keys, no spaces, UTF-8 (non-ASCII unescaped)."""
-    return json.dumps(receipt, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def verify_receipt(document: Any, *, key: VaultKey, sha256: str, size: int) -> Receipt:
     """Check a receipt document's signature and that it names exactly the bytes we hold; raise ReceiptInvalid."""
     if not isinstance(document, dict) or not isinstance(document.get("receipt"), dict):
@@ -74,7 +70,7 @@ def verify_receipt(document: Any, *, key: VaultKey, sha256: str, size: int) -> R
         raise ReceiptInvalid(f"the receipt lacks {', '.join(missing)}")
     try:
         signature = base64.b64decode(str(document.get("signature", "")), validate=True)
-        key.public_key.verify(signature, canonical_bytes(body))
+        key.public_key.verify(signature, canonical_json(body))
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise ReceiptInvalid("the receipt's signature does not verify with the vault key") from exc
     if not hmac.compare_digest(str(body["vault_key_id"]), key.key_id):

@@ -15,17 +15,17 @@ import structlog
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.custody.encoding import checkpoint_statement
 from vault.custody.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.db import utcnow
 from vault.errors import NotFound
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.keys import Signer, verify_signature
+from vault.keys import Signer, canonical_json, verify_signature
 
 log = structlog.get_logger(__name__)
 
-LOG_ORIGIN = "evault custody log"
 _ADVISORY_LOCK_KEY = 0x65766C74  # "evlt": serializes appends on PostgreSQL; SQLite writers are serialized already
 
 
@@ -42,13 +42,12 @@ def canonical_entry(entry: CustodyEvent) -> bytes:
         "case_id": str(entry.case_id) if entry.case_id else None,
         "details": entry.details,
     }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return canonical_json(body)
 
 
 def checkpoint_message(tree_size: int, root: bytes, signed_at: datetime) -> bytes:
     """Return the bytes a checkpoint signature covers."""
-    stamp = signed_at.isoformat(timespec="microseconds")
-    return f"{LOG_ORIGIN}\n{tree_size}\n{base64.b64encode(root).decode()}\n{stamp}\n".encode()
+    return checkpoint_statement(tree_size, root, signed_at.isoformat(timespec="microseconds"))
 
 
 def record_event(

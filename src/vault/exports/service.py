@@ -20,8 +20,9 @@ from vault.access.service import refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
 from vault.context import VaultContext
+from vault.custody.encoding import LOG_ORIGIN
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
-from vault.custody.service import LOG_ORIGIN, inclusion_bundle, record_event, write_checkpoint
+from vault.custody.service import inclusion_bundle, record_event, write_checkpoint
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
 from vault.exports import layout

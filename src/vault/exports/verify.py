@@ -23,14 +23,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from vault.custody.encoding import checkpoint_statement as checkpoint_message
 from vault.custody.merkle import leaf_hash, verify_inclusion
 from vault.exports import layout
 from vault.exports.hashing import MultiHasher
 from vault.exports.rfc3161 import verify_timestamp
+from vault.keys import canonical_json as canonical_entry
 
 CHUNK = 1024 * 1024
 MAX_TAG_FILE = 64 * 1024 * 1024
-LOG_ORIGIN = "evault custody log"  # must equal vault.custody.service.LOG_ORIGIN (a test pins it)
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,6 @@ class BundleReport:
         return bool(self.findings) and not self.problems
 
 
-def checkpoint_message(tree_size: int, root: bytes, signed_at: str) -> bytes:
-    """Return the bytes a custody checkpoint signature covers (as vault.custody.service signs them)."""
-    return f"{LOG_ORIGIN}\n{tree_size}\n{base64.b64encode(root).decode()}\n{signed_at}\n".encode()
-
-
-def canonical_entry(entry: dict[str, Any]) -> bytes:
-    """Return the canonical bytes of a custody log entry, whose leaf hash the proof starts from."""
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def parse_manifest(data: bytes) -> dict[str, str]:
