@@ -96,6 +96,19 @@ def make_s3_store(*, bucket: str | None = None, lock_mode: LockMode = LockMode.G
     return store
 
 
+def stored_objects(store: BlobStore) -> list[str]:
+    """List every object version the store holds, locked or not (what a refusal must leave untouched)."""
+    from vault.storage.s3 import S3BlobStore
+
+    if isinstance(store, LocalBlobStore):
+        return sorted(str(p.relative_to(store.root)) for p in store.root.rglob("*")
+                      if p.is_file() and ".incoming" not in p.parts)
+    assert isinstance(store, S3BlobStore)
+    client = store._client  # the test looks behind the store at the bucket itself
+    return sorted(f"{o.object_name}@{o.version_id}"
+                  for o in client.list_objects(store.bucket, recursive=True, include_version=True))
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Return settings for a vault home under tmp_path with its keys created."""

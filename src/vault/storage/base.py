@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -44,6 +44,10 @@ class BlobStat:
     lock_mode: LockMode | None
 
 
+Accept = Callable[[StoredBlob], None]
+"""A last verdict on stored, hashed bytes before the store locks them; raising discards them."""
+
+
 class BlobStore(Protocol):
     """Write-once object storage for originals and derived files."""
 
@@ -57,10 +61,12 @@ class BlobStore(Protocol):
         expected_sha256: str | None = None,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        accept: Accept | None = None,
     ) -> StoredBlob:
         """Store a stream write-once, hashing it in the same pass; lock it until retain_until.
 
-        Raises ChecksumMismatch or TooLarge leaving nothing behind.
+        `accept`, if given, is called with the hashed blob before it is locked; whatever it raises
+        propagates and leaves nothing behind, as do ChecksumMismatch and TooLarge.
         """
         ...
 

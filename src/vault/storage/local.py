@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vault.errors import NotFound, ObjectLocked, RetentionShortening, StorageError
-from vault.storage.base import CHUNK_SIZE, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
+from vault.storage.base import CHUNK_SIZE, Accept, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
 
 VERSION = "1"  # content addressing makes every key immutable, so each key has exactly one version
 
@@ -61,6 +61,7 @@ class LocalBlobStore:
         expected_sha256: str | None = None,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        accept: Accept | None = None,
     ) -> StoredBlob:
         """Write to a temp file, fsync, rename into place by hash, fsync the folder, make it read-only."""
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -75,12 +76,17 @@ class LocalBlobStore:
                 os.fsync(out.fileno())
             sha256 = reader.hexdigest()
             verify_expected(sha256, expected_sha256)
-            return self.adopt_file(tmp_path, sha256=sha256, size=reader.size, retain_until=retain_until)
+            return self.adopt_file(tmp_path, sha256=sha256, size=reader.size, retain_until=retain_until,
+                                   accept=accept)
         finally:
             tmp_path.unlink(missing_ok=True)
 
-    def adopt_file(self, path: Path, *, sha256: str, size: int, retain_until: datetime) -> StoredBlob:
-        """Move an already hashed and fsynced file (on the same filesystem) into the store."""
+    def adopt_file(self, path: Path, *, sha256: str, size: int, retain_until: datetime,
+                   accept: Accept | None = None) -> StoredBlob:
+        """Move an already hashed and fsynced file (on the same filesystem) into the store, if `accept` agrees."""
+        blob = StoredBlob(key=sha256, version_id=VERSION, size=size, sha256=sha256)
+        if accept is not None:
+            accept(blob)
         final = self._path(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
         if final.exists():
@@ -92,7 +98,7 @@ class LocalBlobStore:
         current = self._read_lock(sha256)
         if current.retain_until is None or retain_until > current.retain_until:
             self._write_lock(sha256, retain_until=retain_until, legal_hold=current.legal_hold)
-        return StoredBlob(key=sha256, version_id=VERSION, size=size, sha256=sha256)
+        return blob
 
     def _read_lock(self, key: str) -> _Lock:
         path = self._lock_path(key)

@@ -17,7 +17,7 @@ from minio.error import MinioException, S3Error
 from minio.retention import Retention
 
 from vault.errors import InvalidInput, NotFound, ObjectLocked, RetentionShortening, StorageError, VaultError
-from vault.storage.base import CHUNK_SIZE, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
+from vault.storage.base import CHUNK_SIZE, Accept, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
 
 log = structlog.get_logger(__name__)
 
@@ -177,8 +177,9 @@ class S3BlobStore:
         expected_sha256: str | None = None,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
+        accept: Accept | None = None,
     ) -> StoredBlob:
-        """Upload unlocked while hashing, check the digest, then lock the version and confirm by HEAD."""
+        """Upload unlocked while hashing, check the digest and the caller's verdict, then lock and confirm."""
         until = _lock_date(retain_until)
         if until <= self._clock():
             raise InvalidInput("retain_until must be in the future", details={"retain_until": until.isoformat()})
@@ -193,19 +194,22 @@ class S3BlobStore:
         if not version_id:
             raise StorageError(f"bucket {self.bucket} returned no version id; is Object Lock enabled?",
                                details={"key": key})
+        blob = StoredBlob(key=key, version_id=version_id, size=hashing.size, sha256=hashing.hexdigest())
         try:
             if reader.error is not None:
                 raise reader.error
-            verify_expected(hashing.hexdigest(), expected_sha256)
+            verify_expected(blob.sha256, expected_sha256)
+            if accept is not None:
+                accept(blob)
             if until <= self._clock():
                 raise InvalidInput("retain_until passed during the upload", details={"retain_until": until.isoformat()})
             self._lock_new(key, version_id, until)
         except BaseException:
             self._discard(key, version_id)
             raise
-        log.info("storage.s3.stored", key=key, version_id=version_id, size=hashing.size,
-                 sha256=hashing.hexdigest(), retain_until=until.isoformat())
-        return StoredBlob(key=key, version_id=version_id, size=hashing.size, sha256=hashing.hexdigest())
+        log.info("storage.s3.stored", key=key, version_id=version_id, size=blob.size, sha256=blob.sha256,
+                 retain_until=until.isoformat())
+        return blob
 
     def _lock_new(self, key: str, version_id: str, until: datetime) -> None:
         # Lock headers sent with a multipart upload are dropped silently, so lock the version afterwards.

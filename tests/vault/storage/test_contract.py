@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import S3_ENDPOINT, make_s3_store
+from tests.conftest import S3_ENDPOINT, make_s3_store, stored_objects
 from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
-from vault.storage.base import BlobStore
+from vault.storage.base import BlobStore, StoredBlob
 from vault.storage.local import LocalBlobStore
 
 BACKENDS = [
@@ -82,9 +82,7 @@ def test_declared_checksum_mismatch_stores_nothing(blob_store: BlobStore) -> Non
         blob_store.put_stream(
             io.BytesIO(b"actual bytes"), retain_until=soon(), expected_sha256=hashlib.sha256(b"other bytes").hexdigest()
         )
-    if isinstance(blob_store, LocalBlobStore):
-        stored = [p for p in blob_store.root.rglob("*") if p.is_file()]
-        assert stored == []
+    assert stored_objects(blob_store) == []
 
 
 def test_declared_checksum_match_is_accepted_case_insensitively(blob_store: BlobStore) -> None:
@@ -98,8 +96,41 @@ def test_declared_checksum_match_is_accepted_case_insensitively(blob_store: Blob
 def test_oversize_stream_is_refused_and_nothing_kept(blob_store: BlobStore) -> None:
     with pytest.raises(TooLarge):
         blob_store.put_stream(io.BytesIO(b"x" * 2048), retain_until=soon(), max_size=1024)
-    if isinstance(blob_store, LocalBlobStore):
-        assert [p for p in blob_store.root.rglob("*") if p.is_file()] == []
+    assert stored_objects(blob_store) == []
+
+
+class Vetoed(Exception):
+    pass
+
+
+def test_a_verdict_sees_the_hashed_bytes_before_the_lock_and_a_veto_keeps_nothing(blob_store: BlobStore) -> None:
+    data = os.urandom(64 * 1024)
+    seen: list[StoredBlob] = []
+
+    def veto(blob: StoredBlob) -> None:
+        seen.append(blob)
+        raise Vetoed
+
+    with pytest.raises(Vetoed):
+        blob_store.put_stream(io.BytesIO(data), retain_until=soon(), accept=veto)
+    assert [(b.sha256, b.size) for b in seen] == [(hashlib.sha256(data).hexdigest(), len(data))]
+    assert stored_objects(blob_store) == []
+
+
+def test_an_accepted_blob_is_stored_and_locked_after_the_verdict(blob_store: BlobStore) -> None:
+    data = b"accepted evidence"
+    locked_during_verdict: list[bool] = []
+
+    def accept(blob: StoredBlob) -> None:
+        if not isinstance(blob_store, LocalBlobStore):  # a content-addressed file does not exist yet
+            locked_during_verdict.append(blob_store.stat(blob.key, blob.version_id).retain_until is not None)
+
+    blob = blob_store.put_stream(io.BytesIO(data), retain_until=soon(), accept=accept)
+    assert read_all(blob_store, blob.key, blob.version_id) == data
+    assert blob_store.stat(blob.key, blob.version_id).retain_until is not None
+    assert True not in locked_during_verdict
+    with pytest.raises(ObjectLocked):
+        blob_store.delete(blob.key, blob.version_id)
 
 
 def test_locked_object_cannot_be_deleted(blob_store: BlobStore) -> None:
