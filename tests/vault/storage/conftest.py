@@ -6,12 +6,15 @@ import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 import pytest
 from minio import Minio
 
-from vault.storage.base import LockMode
+from tests.conftest import make_s3_store
+from vault.storage.base import BlobStore, LockMode
+from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import S3BlobStore
 
 S3_ENDPOINT = os.environ.get("EVAULT_TEST_S3_ENDPOINT")
@@ -67,3 +70,25 @@ def s3_client() -> Minio:
     if not S3_ENDPOINT:
         pytest.skip("EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh start DIR PORT)")
     return Minio(S3_ENDPOINT, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY, secure=False)
+
+
+BACKENDS = [
+    "local",
+    pytest.param(
+        "s3",
+        marks=[
+            pytest.mark.s3,
+            pytest.mark.skipif(
+                not S3_ENDPOINT, reason="EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh)"
+            ),
+        ],
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """Return each backend in turn: the local folder store, then an RGW bucket when RGW is running."""
+    if request.param == "local":
+        return LocalBlobStore(tmp_path / "objects")
+    return make_s3_store()

@@ -12,31 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import S3_ENDPOINT, make_s3_store, stored_objects
+from tests.conftest import stored_objects
 from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
 from vault.storage.base import BlobStore, StoredBlob
 from vault.storage.local import LocalBlobStore
-
-BACKENDS = [
-    "local",
-    pytest.param(
-        "s3",
-        marks=[
-            pytest.mark.s3,
-            pytest.mark.skipif(
-                not S3_ENDPOINT, reason="EVAULT_TEST_S3_ENDPOINT not set (start Ceph RGW with scripts/ceph-rgw.sh)"
-            ),
-        ],
-    ),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "local":
-        return LocalBlobStore(tmp_path / "objects")
-    return make_s3_store()
-
 
 def soon(seconds: float = 3600) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
