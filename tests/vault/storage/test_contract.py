@@ -17,6 +17,7 @@ from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShor
 from vault.storage.base import BlobStore, StoredBlob
 from vault.storage.local import LocalBlobStore
 
+
 def soon(seconds: float = 3600) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
