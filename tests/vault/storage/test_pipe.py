@@ -50,9 +50,10 @@ def test_an_abandoned_stream_leaves_nothing(blob_store: BlobStore) -> None:
 def test_a_stream_that_stalls_past_the_idle_timeout_leaves_nothing(blob_store: BlobStore) -> None:
     pipe = StorePipe(blob_store, retain_until=soon(), idle_timeout=0.3)
     pipe.push([b"first bytes of a recording"])
-    gave_up = threading.Event()
-    threading.Thread(target=lambda: (pipe._thread.join(), gave_up.set()), daemon=True).start()
-    assert gave_up.wait(30), "the pipe kept waiting for bytes that never came"
+    waiter = threading.Thread(target=pipe._thread.join, daemon=True)  # the upload thread ends by itself
+    waiter.start()
+    waiter.join(30)
+    assert not waiter.is_alive(), "the pipe kept waiting for bytes that never came"
     with pytest.raises(PipeBroken, match="no bytes arrived"):
         pipe.finish(accept_all)
     assert stored_objects(blob_store) == []
