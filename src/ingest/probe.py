@@ -23,7 +23,7 @@ FORMAT_WHITELIST = ",".join(
 PROBE_TIMEOUT_SECONDS = 600
 BROWSER_VIDEO_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
 BROWSER_AUDIO_CODECS = frozenset({"aac", "mp3", "opus", "vorbis"})
-_SNIFF_BYTES = 512
+SNIFF_BYTES = 512
 
 
 @dataclass(frozen=True)
@@ -182,19 +182,26 @@ def browser_playable(media_type: str, info: dict[str, Any]) -> bool:
     return (video is None or video in BROWSER_VIDEO_CODECS) and (audio is None or audio in BROWSER_AUDIO_CODECS)
 
 
-def _read_head(path: Path) -> bytes:
+def read_head(path: Path) -> bytes:
+    """Return the first bytes of a file, as many as sniffing looks at."""
     with path.open("rb") as handle:
-        return handle.read(_SNIFF_BYTES)
+        return handle.read(SNIFF_BYTES)
 
 
-def probe_media(path: Path) -> MediaProbe:
-    """Probe a staged file; raise UnsupportedMedia unless its bytes are a recording or a photo."""
-    media_type = sniff_media_type(_read_head(path))
+def require_media_head(head: bytes) -> str:
+    """Return the media type a file's first bytes name; raise UnsupportedMedia when they name none."""
+    media_type = sniff_media_type(head)
     if media_type is None:
         raise UnsupportedMedia(
             "the file is not audio, video or a photo (its content matches no media format); nothing was stored",
             details={"accepted": "MP4, MOV, AVI, MKV, MPEG-TS, FLV, ASF, WAV, MP3, AAC, OGG, FLAC, AMR, JPEG, PNG"},
         )
+    return media_type
+
+
+def probe_media(path: Path) -> MediaProbe:
+    """Probe a staged file; raise UnsupportedMedia unless its bytes are a recording or a photo."""
+    media_type = require_media_head(read_head(path))
     data, errors = _run_ffprobe(path)
     if data is None or not any(s.get("codec_type") in {"video", "audio"} for s in data.get("streams", [])):
         # The container signature is there but nothing decodes: a broken recording is still evidence.

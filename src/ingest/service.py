@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,8 +17,9 @@ from ingest.errors import UnsupportedMedia
 from ingest.exif import read_exif
 from ingest.metadata import UploadMetadata
 from ingest.models import IngestRecord
-from ingest.probe import MediaProbe, parse_creation_time, probe_media
+from ingest.probe import MediaProbe, parse_creation_time, probe_media, read_head, require_media_head
 from ingest.rules import IngestRules
+from ingest.storing import Put, StagedFile, staged_put
 from ingest.tagging import DAMAGED, build_tags, expected_tag_flags, sync_flags
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -28,18 +30,22 @@ from vault.evidence.service import EvidenceTags, find_by_sha256, register_eviden
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 from vault.storage.base import BlobStore, StoredBlob, verify_expected
-from vault.storage.local import LocalBlobStore
 
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
-class StagedFile:
-    """Bytes received in full, fsynced, with the SHA-256 computed while they arrived."""
+class Judgement:
+    """What probing the staged copy found: the media summary, and EXIF for photos."""
 
-    path: Path
-    sha256: str
-    size: int
+    probe: MediaProbe
+    exif: dict[str, object]
+
+
+def judge_staged(path: Path, rules: IngestRules) -> Judgement:
+    """Probe a staged copy (UnsupportedMedia unless it is media) and read a photo's EXIF."""
+    probe = probe_media(path)
+    return Judgement(probe=probe, exif=read_exif(path, zone=rules.zone) if probe.kind == "image" else {})
 
 
 @dataclass(frozen=True)
@@ -63,17 +69,6 @@ def reject_upload(
         details={"code": error.code, "reason": error.message, "name": meta.filename if meta else None},
     )
     error.record_kept = True
-
-
-def _store(store: BlobStore, staged: StagedFile, *, retain_until: datetime, media_type: str) -> StoredBlob:
-    if isinstance(store, LocalBlobStore):
-        # Same filesystem: a rename, so the bytes are written and hashed exactly once.
-        return store.adopt_file(staged.path, sha256=staged.sha256, size=staged.size, retain_until=retain_until)
-    with staged.path.open("rb") as handle:
-        blob = store.put_stream(handle, retain_until=retain_until, expected_sha256=staged.sha256,
-                                content_type=media_type)
-    staged.path.unlink(missing_ok=True)
-    return blob
 
 
 def _capture_window(tags: EvidenceTags, probe: MediaProbe, exif: dict[str, object]) -> None:
@@ -101,29 +96,57 @@ def ingest_staged(
     meta: UploadMetadata, now: datetime, submission_id: uuid.UUID | None = None,
 ) -> IngestOutcome:
     """Catalog a staged file; the staged file is consumed (stored or deleted) whatever happens."""
+    return ingest_upload(session=session, actor=actor, store=store, rules=rules, staged=staged,
+                         put=staged_put(store, staged), judge=lambda: judge_staged(staged.path, rules), meta=meta,
+                         now=now, submission_id=submission_id)
+
+
+class _AlreadyStored(Exception):
+    """The verdict found these bytes already stored: the new copy is discarded and the record returned."""
+
+    def __init__(self, existing: Evidence) -> None:
+        super().__init__(str(existing.id))
+        self.existing = existing
+
+
+def ingest_upload(
+    *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, staged: StagedFile, put: Put,
+    judge: Callable[[], Judgement], meta: UploadMetadata, now: datetime, submission_id: uuid.UUID | None = None,
+) -> IngestOutcome:
+    """Store an upload through `put` and catalog it; the staged copy is deleted whatever happens.
+
+    Before anything is locked, the verdict checks the declared digest, sniffs and probes the staged copy
+    (refusing non-media with 415) and looks for the same bytes already stored (returning that record).
+    """
     require(actor, Permission.UPLOAD_EVIDENCE)
-    subject = str(submission_id or staged.sha256)
-    try:
-        verify_expected(staged.sha256, meta.sha256)
-        # Sniff before storing: store objects are locked, so refused bytes must never reach the store.
-        probe = probe_media(staged.path)
-        exif = read_exif(staged.path, zone=rules.zone) if probe.kind == "image" else {}
-        existing = find_by_sha256(session=session, sha256=staged.sha256)
+    judged: list[Judgement] = []
+    hashed: list[str] = [staged.sha256] if staged.sha256 else []
+
+    def accept(blob: StoredBlob) -> None:
+        hashed.append(blob.sha256)
+        verify_expected(blob.sha256, meta.sha256)
+        judged.append(judge())
+        existing = find_by_sha256(session=session, sha256=blob.sha256)
         if existing is not None:
-            staged.path.unlink(missing_ok=True)
-            return _duplicate(session=session, actor=actor, existing=existing, meta=meta, subject=subject, now=now)
-        # The store enforces the lock against its own clock, so never count from a `now` in the past.
-        retain_until = max(now, utcnow()) + rules.minimum_retention
-        blob = _store(store, staged, retain_until=retain_until, media_type=probe.media_type)
+            raise _AlreadyStored(existing)
+
+    # The store enforces the lock against its own clock, so never count from a `now` in the past.
+    retain_until = max(now, utcnow()) + rules.minimum_retention
+    try:
+        # Sniff before storing: refused bytes should not even reach the store unlocked.
+        content_type = require_media_head(read_head(staged.path))
+        blob = put(retain_until, content_type, accept)
+    except _AlreadyStored as already:
+        return _duplicate(session=session, actor=actor, existing=already.existing, meta=meta,
+                          subject=str(submission_id or already.existing.sha256), now=now)
     except (ChecksumMismatch, UnsupportedMedia) as error:
-        staged.path.unlink(missing_ok=True)
+        subject = str(submission_id or (hashed[0] if hashed else "upload"))
         reject_upload(session=session, actor=actor, error=error, subject_id=subject, meta=meta, now=now)
         raise
-    except BaseException:
+    finally:
         staged.path.unlink(missing_ok=True)
-        raise
-    return _register(session=session, actor=actor, store=store, rules=rules, blob=blob, probe=probe, exif=exif,
-                     meta=meta, retain_until=retain_until, now=now)
+    return _register(session=session, actor=actor, store=store, rules=rules, blob=blob, probe=judged[0].probe,
+                     exif=judged[0].exif, meta=meta, retain_until=retain_until, now=now)
 
 
 def _register(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -23,11 +23,14 @@ _MAX_IOV = 512  # well under IOV_MAX (1024)
 
 
 class StagingWriter:
-    """Append to a staged file from `offset`, updating SHA-256 (and an optional per-request digest) as it goes."""
+    """Append to a staged file from `offset`, updating SHA-256 (and an optional per-request digest) as it goes.
+
+    With hash_bytes=False the file is only a copy to probe: the store that receives the same bytes hashes them.
+    """
 
     def __init__(
         self, path: Path, *, offset: int = 0, sha256: HASH | None = None, limit: int | None = None,
-        request_digest: HASH | None = None,
+        request_digest: HASH | None = None, hash_bytes: bool = True,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -38,6 +41,7 @@ class StagingWriter:
         self.path = path
         self.offset = offset
         self.sha256 = sha256 or hashlib.sha256()
+        self.hash_bytes = hash_bytes
         self.request_digest = request_digest
         self._limit = limit
 
@@ -49,7 +53,8 @@ class StagingWriter:
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self.sha256.update(data)
+        if self.hash_bytes:
+            self.sha256.update(data)
         if self.request_digest is not None:
             self.request_digest.update(data)
         self.offset += len(data)
@@ -66,7 +71,8 @@ class StagingWriter:
             while view:
                 view = view[os.write(self._fd, view):]
         for chunk in chunks:
-            self.sha256.update(chunk)
+            if self.hash_bytes:
+                self.sha256.update(chunk)
             if self.request_digest is not None:
                 self.request_digest.update(chunk)
         self.offset += total
@@ -94,12 +100,22 @@ class StagingWriter:
         self.close()
 
 
-async def pump(chunks: AsyncIterator[bytes], writer: StagingWriter) -> bool:
+async def pump(
+    chunks: AsyncIterator[bytes], writer: StagingWriter, *, forward: Callable[[list[bytes]], None] | None = None,
+    durable: bool = True,
+) -> bool:
     """Copy a request body into writer in ~1 MiB batches on a worker thread; return False if the client vanished.
 
     Double-buffered: while the thread hashes and writes one batch, the event loop receives the next, so the
-    socket is never paused for the digest (at most two batches per upload are held in memory).
+    socket is never paused for the digest (at most two batches per upload are held in memory). Each written
+    batch is then handed to `forward`, if given. `durable` fsyncs the file at the end.
     """
+
+    def write(batch: list[bytes]) -> None:
+        writer.write_many(batch)
+        if forward is not None:
+            forward(batch)
+
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
     batch: list[bytes] = []
@@ -112,7 +128,7 @@ async def pump(chunks: AsyncIterator[bytes], writer: StagingWriter) -> bool:
             if size >= BATCH_BYTES or len(batch) >= _MAX_IOV:
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(None, writer.write_many, batch)
+                pending = loop.run_in_executor(None, write, batch)
                 batch, size = [], 0
     except ClientDisconnect:
         completed = False
@@ -120,8 +136,9 @@ async def pump(chunks: AsyncIterator[bytes], writer: StagingWriter) -> bool:
         if pending is not None:
             await pending
     if batch:
-        await anyio.to_thread.run_sync(writer.write_many, batch)
-    await anyio.to_thread.run_sync(writer.sync)
+        await anyio.to_thread.run_sync(write, batch)
+    if durable:
+        await anyio.to_thread.run_sync(writer.sync)
     return completed
 
 

@@ -82,6 +82,13 @@ class ChecksumMismatch(VaultError):
     status = 400
 
 
+class LengthMismatch(VaultError):
+    """The stream ended before, or ran past, the length declared for it."""
+
+    code = "length_mismatch"
+    status = 400
+
+
 class TooLarge(VaultError):
     """The upload exceeds the configured maximum size."""
 

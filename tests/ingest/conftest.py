@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from ingest.metadata import parse_metadata
 from ingest.rules import IngestRules
-from ingest.service import IngestOutcome, StagedFile, ingest_staged
+from ingest.service import IngestOutcome, ingest_staged
+from ingest.storing import StagedFile
 from tests.conftest import Person
 from tests.media import make_photo, make_video, truncate
 from vault.cases.models import CaseType, PartyKind

@@ -9,7 +9,8 @@ import hashlib
 import hmac
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,17 +28,21 @@ from ingest.errors import (
 )
 from ingest.metadata import UploadMetadata, parse_header_metadata, parse_metadata, parse_tus_metadata
 from ingest.models import Upload, UploadState
+from ingest.probe import SNIFF_BYTES, sniff_media_type
 from ingest.rules import IngestRules
-from ingest.service import IngestOutcome, StagedFile, ingest_staged, reject_upload
+from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged, reject_upload
 from ingest.staging import StagingWriter, pump, rehash
+from ingest.storing import StagedFile, piped_put, streams_while_receiving
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
+from vault.db import utcnow
 from vault.errors import Conflict, TooLarge
 from vault.evidence.models import Evidence
 from vault.evidence.service import find_by_sha256
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
+from vault.storage.pipe import StorePipe
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -48,11 +53,12 @@ CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": ha
 
 
 class _Progress:
-    """SHA-256 state of open uploads, valid for this process only (hash objects cannot be persisted)."""
+    """SHA-256 state and store pipes of open uploads, valid for this process only (neither can be persisted)."""
 
     def __init__(self) -> None:
         self._states: dict[uuid.UUID, tuple[int, HASH]] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._pipes: dict[uuid.UUID, StorePipe] = {}
         self._mutex = threading.Lock()
 
     def digest_at(self, upload_id: uuid.UUID, offset: int, path: Path) -> HASH:
@@ -71,8 +77,41 @@ class _Progress:
         with self._mutex:
             self._states[upload_id] = (offset, digest)
 
+    def pipe_at(self, upload_id: uuid.UUID, offset: int) -> StorePipe | None:
+        """Return the upload's store pipe if it carried exactly the first offset bytes; abandon a stale one."""
+        with self._mutex:
+            pipe = self._pipes.get(upload_id)
+            if pipe is None or (pipe.offset == offset and pipe.usable):
+                return pipe
+            del self._pipes[upload_id]
+        pipe.abandon(f"the pipe carried {pipe.offset} bytes but the upload stands at {offset}")
+        return None
+
+    def attach_pipe(self, upload_id: uuid.UUID, pipe: StorePipe) -> None:
+        """Keep the pipe streaming this upload to the store between PATCH requests."""
+        with self._mutex:
+            stale = self._pipes.get(upload_id)
+            self._pipes[upload_id] = pipe
+        if stale is not None and stale is not pipe:
+            stale.abandon("a new pipe replaced it")
+
+    def take_pipe(self, upload_id: uuid.UUID, offset: int) -> StorePipe | None:
+        """Remove and return the pipe if it carried exactly the first offset bytes (the whole upload)."""
+        pipe = self.pipe_at(upload_id, offset)
+        with self._mutex:
+            self._pipes.pop(upload_id, None)
+        return pipe
+
+    def drop_pipe(self, upload_id: uuid.UUID, reason: str) -> None:
+        """Abandon the upload's pipe: its bytes no longer match what is staged."""
+        with self._mutex:
+            pipe = self._pipes.pop(upload_id, None)
+        if pipe is not None:
+            pipe.abandon(reason)
+
     def forget(self, upload_id: uuid.UUID) -> None:
         """Drop what is kept for a finished or terminated upload."""
+        self.drop_pipe(upload_id, "the upload was finished or terminated")
         with self._mutex:
             self._states.pop(upload_id, None)
             self._locks.pop(upload_id, None)
@@ -84,6 +123,48 @@ class _Progress:
 
 
 PROGRESS = _Progress()
+_PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-probe")
+
+
+class _Forward:
+    """Hands each staged batch on to a store pipe, opened at the upload's first bytes if they sniff as media."""
+
+    def __init__(self, open_pipe: Callable[[str], StorePipe] | None, pipe: StorePipe | None = None) -> None:
+        self.pipe = pipe
+        self._open_pipe = open_pipe
+
+    def __call__(self, batch: list[bytes]) -> None:
+        if self._open_pipe is not None:
+            open_pipe, self._open_pipe = self._open_pipe, None
+            media_type = sniff_media_type(_head_of(batch))
+            if media_type is not None:  # non-media is refused from the staged copy: never send it to the store
+                self.pipe = open_pipe(media_type)
+        if self.pipe is not None:
+            self.pipe.push(batch)
+
+
+def _head_of(batch: list[bytes]) -> bytes:
+    head = bytearray()
+    for chunk in batch:
+        head += chunk[:SNIFF_BYTES - len(head)]
+        if len(head) >= SNIFF_BYTES:
+            break
+    return bytes(head)
+
+
+def _pipe_opener(context: VaultContext, *, label: str, max_size: int,
+                 length: int | None) -> Callable[[str], StorePipe] | None:
+    """Return how to open a pipe to the store, or None when the store gains nothing from one (local disk)."""
+    store = context.store
+    if not streams_while_receiving(store):
+        return None
+    retain_until = utcnow() + IngestRules.of(context.settings).minimum_retention
+
+    def open_pipe(media_type: str) -> StorePipe:
+        return StorePipe(store, retain_until=retain_until, max_size=max_size, length=length, content_type=media_type,
+                         label=label)
+
+    return open_pipe
 
 
 def staging_path(context: VaultContext, upload_id: uuid.UUID) -> Path:
@@ -184,17 +265,26 @@ async def append_to_upload(
         # End the read transaction: on SQLite it would hold the writer lock for the whole transfer.
         session.rollback()
         sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path)
+        pipe = await anyio.to_thread.run_sync(PROGRESS.pipe_at, upload_id, start)
+        opener = _pipe_opener(context, label=str(upload_id), max_size=length, length=length) if start == 0 else None
+        forward = _Forward(opener, pipe)
         request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
         with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest) as writer:
             try:
-                completed = await pump(chunks, writer)
+                completed = await pump(chunks, writer, forward=forward)
                 if checksum and request_digest is not None and (
                         not completed or not hmac.compare_digest(request_digest.digest(), checksum[1])):
                     raise ChunkChecksumMismatch("the PATCH body does not match Upload-Checksum; it was discarded",
                                                 details={"offset": start})
             except (TooLarge, ChunkChecksumMismatch):
                 await anyio.to_thread.run_sync(writer.rewind, start)
+                PROGRESS.drop_pipe(upload_id, "the PATCH was refused and its bytes cut off again")
                 raise
+            except BaseException:
+                PROGRESS.drop_pipe(upload_id, "the PATCH failed")
+                raise
+            if forward.pipe is not None:
+                PROGRESS.attach_pipe(upload_id, forward.pipe)
             PROGRESS.remember(upload_id, writer.offset, writer.sha256)
             end = writer.offset
     # In a worker thread: on SQLite this begins a write transaction, and waiting for the lock on the event
@@ -232,10 +322,13 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
         _discard(session=session, context=context, upload=upload)
         reject_upload(session=session, actor=actor, error=error, subject_id=str(upload.id), meta=meta, now=now)
         raise error
+    staged = StagedFile(path, digest, upload.length)
+    rules = IngestRules.of(context.settings)
     try:
-        outcome = ingest_staged(session=session, actor=actor, store=context.store,
-                                rules=IngestRules.of(context.settings), staged=StagedFile(path, digest, upload.length),
-                                meta=meta, now=now, submission_id=upload.id)
+        outcome = ingest_upload(
+            session=session, actor=actor, store=context.store, rules=rules, staged=staged,
+            put=piped_put(context.store, PROGRESS.take_pipe(upload.id, upload.length), staged),
+            judge=lambda: judge_staged(path, rules), meta=meta, now=now, submission_id=upload.id)
     except UnsupportedMedia:
         _discard(session=session, context=context, upload=upload)
         raise
@@ -285,14 +378,23 @@ async def receive_single(
         raise TooLarge(f"the upload exceeds the maximum size of {maximum} bytes", details={"max_size": maximum})
     session.rollback()  # release the SQLite writer lock taken by authentication while the body streams
     path = context.settings.uploads_dir / f"single-{uuid.uuid4().hex}"
+    forward = _Forward(_pipe_opener(context, label=path.name, max_size=maximum, length=content_length))
+    # A network store hashes the bytes and makes them durable itself; the staged copy is then only there to probe.
+    local = not streams_while_receiving(context.store)
     try:
-        with StagingWriter(path, limit=maximum) as writer:
-            if not await pump(chunks, writer) or writer.offset == 0:
+        with StagingWriter(path, limit=maximum, hash_bytes=local) as writer:
+            if not await pump(chunks, writer, forward=forward, durable=local) or writer.offset == 0:
                 raise UnsupportedMedia("the request body was empty or cut short; nothing was stored")
-            staged = StagedFile(path, writer.sha256.hexdigest(), writer.offset)
+            staged = StagedFile(path, writer.sha256.hexdigest() if local else None, writer.offset)
     except BaseException:
         path.unlink(missing_ok=True)
+        if forward.pipe is not None:
+            forward.pipe.abandon("the request ended before its body was complete")
         raise
-    return await anyio.to_thread.run_sync(lambda: ingest_staged(
-        session=session, actor=actor, store=context.store, rules=IngestRules.of(context.settings), staged=staged,
-        meta=meta, now=now))
+    rules = IngestRules.of(context.settings)
+    judge: Callable[[], Judgement] = lambda: judge_staged(path, rules)  # noqa: E731
+    if forward.pipe is not None:  # probe now, while the pipe's last parts are still on their way to the store
+        judge = _PROBES.submit(judge_staged, path, rules).result
+    return await anyio.to_thread.run_sync(lambda: ingest_upload(
+        session=session, actor=actor, store=context.store, rules=rules, staged=staged,
+        put=piped_put(context.store, forward.pipe, staged), judge=judge, meta=meta, now=now))

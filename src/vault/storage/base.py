@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import BinaryIO, Protocol
 
-from vault.errors import ChecksumMismatch, TooLarge
+from vault.errors import ChecksumMismatch, LengthMismatch, TooLarge
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -62,11 +62,13 @@ class BlobStore(Protocol):
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
         accept: Accept | None = None,
+        length: int | None = None,
     ) -> StoredBlob:
         """Store a stream write-once, hashing it in the same pass; lock it until retain_until.
 
         `accept`, if given, is called with the hashed blob before it is locked; whatever it raises
-        propagates and leaves nothing behind, as do ChecksumMismatch and TooLarge.
+        propagates and leaves nothing behind, as do ChecksumMismatch, TooLarge and LengthMismatch (the
+        stream was shorter or longer than a declared `length`).
         """
         ...
 
@@ -127,6 +129,13 @@ class HashingReader:
     def digest(self) -> bytes:
         """Return the raw SHA-256 of everything read so far."""
         return self._sha256.digest()
+
+
+def verify_length(actual: int, declared: int | None) -> None:
+    """Refuse a stream whose size differs from the length declared for it."""
+    if declared is not None and actual != declared:
+        raise LengthMismatch(f"the stream held {actual} bytes, not the {declared} declared; nothing was stored",
+                             details={"declared": declared, "received": actual})
 
 
 def verify_expected(actual_sha256: str, expected_sha256: str | None) -> None:

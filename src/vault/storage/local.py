@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from vault.errors import NotFound, ObjectLocked, RetentionShortening, StorageError
-from vault.storage.base import CHUNK_SIZE, Accept, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
+from vault.storage.base import (
+    CHUNK_SIZE,
+    Accept,
+    BlobStat,
+    HashingReader,
+    LockMode,
+    StoredBlob,
+    verify_expected,
+    verify_length,
+)
 
 VERSION = "1"  # content addressing makes every key immutable, so each key has exactly one version
 
@@ -62,6 +71,7 @@ class LocalBlobStore:
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
         accept: Accept | None = None,
+        length: int | None = None,
     ) -> StoredBlob:
         """Write to a temp file, fsync, rename into place by hash, fsync the folder, make it read-only."""
         self._tmp.mkdir(parents=True, exist_ok=True)
@@ -75,6 +85,7 @@ class LocalBlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             sha256 = reader.hexdigest()
+            verify_length(reader.size, length)
             verify_expected(sha256, expected_sha256)
             return self.adopt_file(tmp_path, sha256=sha256, size=reader.size, retain_until=retain_until,
                                    accept=accept)

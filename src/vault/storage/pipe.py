@@ -16,7 +16,7 @@ from vault.storage.base import Accept, BlobStore, StoredBlob
 
 log = structlog.get_logger(__name__)
 
-MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+MAX_BUFFERED_BYTES = 4 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 15 * 60.0
 
 
@@ -36,7 +36,7 @@ class StorePipe:
     """
 
     def __init__(
-        self, store: BlobStore, *, retain_until: datetime, max_size: int | None = None,
+        self, store: BlobStore, *, retain_until: datetime, max_size: int | None = None, length: int | None = None,
         content_type: str = "application/octet-stream", max_buffered: int = MAX_BUFFERED_BYTES,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS, label: str = "",
     ) -> None:
@@ -44,6 +44,7 @@ class StorePipe:
         self.offset = 0
         self._store = store
         self._max_size = max_size
+        self._length = length
         self._content_type = content_type
         self._max_buffered = max_buffered
         self._idle_timeout = idle_timeout
@@ -70,6 +71,8 @@ class StorePipe:
         """Hand chunks to the upload, waiting while the buffer is full; a no-op once the upload has stopped."""
         with self._changed:
             for chunk in chunks:
+                if not chunk:  # an empty read would look like the end of the stream to the store
+                    continue
                 while self._buffered >= self._max_buffered and not self._stopped():
                     self._changed.wait()
                 if self._stopped():
@@ -92,13 +95,12 @@ class StorePipe:
         return self._blob
 
     def abandon(self, reason: str) -> None:
-        """Stop the upload; the store discards what it received. Waits until it has."""
+        """Stop the upload without waiting; the store discards what it received on its own thread."""
         with self._changed:
-            if self._broken is None:
+            if self._broken is None and not self._reader_done:
                 self._broken = PipeBroken(f"the upload to the store was abandoned: {reason}",
                                           details={"reason": reason, "received": self.offset})
             self._changed.notify_all()
-        self._thread.join()
 
     def _stopped(self) -> bool:
         return self._reader_done or self._broken is not None
@@ -135,7 +137,7 @@ class StorePipe:
         try:
             self._blob = self._store.put_stream(
                 cast(BinaryIO, self), retain_until=self.retain_until, max_size=self._max_size,
-                content_type=self._content_type, accept=self._judge)
+                content_type=self._content_type, accept=self._judge, length=self._length)
         except BaseException as exc:  # handed to finish(), which raises it in the caller's thread
             self._error = exc
             log.info("storage.pipe.failed", label=self._label, error=str(exc), received=self.offset)

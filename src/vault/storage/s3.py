@@ -16,12 +16,30 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 from minio.retention import Retention
 
-from vault.errors import InvalidInput, NotFound, ObjectLocked, RetentionShortening, StorageError, VaultError
-from vault.storage.base import CHUNK_SIZE, Accept, BlobStat, HashingReader, LockMode, StoredBlob, verify_expected
+from vault.errors import (
+    InvalidInput,
+    LengthMismatch,
+    NotFound,
+    ObjectLocked,
+    RetentionShortening,
+    StorageError,
+    VaultError,
+)
+from vault.storage.base import (
+    CHUNK_SIZE,
+    Accept,
+    BlobStat,
+    HashingReader,
+    LockMode,
+    StoredBlob,
+    verify_expected,
+    verify_length,
+)
 
 log = structlog.get_logger(__name__)
 
-PART_SIZE = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024  # like aws s3 cp: the last part's upload is the tail left once the stream ends
+MAX_PARTS = 10_000  # the S3 limit on parts per upload
 MAX_PRESIGN_SECONDS = 900
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
@@ -108,20 +126,27 @@ class _PartReader:
     def __init__(self, reader: HashingReader) -> None:
         self._reader = reader
         self.error: Exception | None = None
+        self.exhausted = False
 
     def read(self, size: int = -1) -> bytes:
         """Return up to size bytes (minio asks for a whole part), or nothing after an error."""
         if self.error is not None:
             return b""
         wanted = size if size > 0 else CHUNK_SIZE
-        buffer = bytearray()
+        chunks: list[bytes] = []
+        got = 0
         try:
-            while len(buffer) < wanted and (chunk := self._reader.read(min(CHUNK_SIZE, wanted - len(buffer)))):
-                buffer += chunk
+            while got < wanted:
+                chunk = self._reader.read(min(CHUNK_SIZE, wanted - got))
+                if not chunk:
+                    self.exhausted = True
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
         except Exception as exc:  # re-raised by put_stream once minio has finished cleanly
             self.error = exc
             return b""
-        return bytes(buffer)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class S3BlobStore:
@@ -178,6 +203,7 @@ class S3BlobStore:
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
         accept: Accept | None = None,
+        length: int | None = None,
     ) -> StoredBlob:
         """Upload unlocked while hashing, check the digest and the caller's verdict, then lock and confirm."""
         until = _lock_date(retain_until)
@@ -186,18 +212,32 @@ class S3BlobStore:
         key = f"{self._prefix}{uuid.uuid4().hex}"
         hashing = HashingReader(stream, max_size=max_size)
         reader = _PartReader(hashing)
-        with _translated("store the upload", key=key):
-            # The reader satisfies minio's read() protocol; BinaryIO is only the declared type.
-            result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader), length=-1,
-                                             part_size=PART_SIZE, content_type=content_type)
+        try:
+            with _translated("store the upload", key=key):
+                # The reader satisfies minio's read() protocol; BinaryIO is only the declared type. A known
+                # length spares minio a copy of every part (it reads one byte ahead to find the end otherwise).
+                result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader),
+                                                 length=-1 if length is None else length,
+                                                 part_size=part_size_for(length or max_size),
+                                                 content_type=content_type)
+        except StorageError:
+            if reader.error is not None:  # minio aborted because the stream failed: report why it failed
+                raise reader.error from None
+            if reader.exhausted:  # minio refuses a stream that ends before the declared length
+                verify_length(hashing.size, length)
+            raise
         version_id = result.version_id
         if not version_id:
             raise StorageError(f"bucket {self.bucket} returned no version id; is Object Lock enabled?",
                                details={"key": key})
         blob = StoredBlob(key=key, version_id=version_id, size=hashing.size, sha256=hashing.hexdigest())
         try:
+            ran_on = length is not None and reader.read(1)  # minio stops at the declared length
             if reader.error is not None:
                 raise reader.error
+            if ran_on:
+                raise LengthMismatch(f"the stream ran past its declared length of {length} bytes; nothing was stored",
+                                     details={"declared": length})
             verify_expected(blob.sha256, expected_sha256)
             if accept is not None:
                 accept(blob)
@@ -313,6 +353,13 @@ class S3BlobStore:
             exists = self._client.bucket_exists(self.bucket)
         if not exists:
             raise StorageError(f"bucket {self.bucket} does not exist", details={"bucket": self.bucket})
+
+
+def part_size_for(size: int | None) -> int:
+    """Return PART_SIZE, or a larger whole number of MiB when an upload of `size` would need more than MAX_PARTS."""
+    mib = 1024 * 1024
+    needed = -(-(size or 0) // MAX_PARTS)
+    return max(PART_SIZE, -(-needed // mib) * mib)
 
 
 def _required(version_id: str) -> str:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import stored_objects
-from vault.errors import ChecksumMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
+from vault.errors import ChecksumMismatch, LengthMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
 from vault.storage.base import BlobStore, StoredBlob
 from vault.storage.local import LocalBlobStore
+from vault.storage.s3 import PART_SIZE as PART
 
 
 def soon(seconds: float = 3600) -> datetime:
@@ -77,6 +78,20 @@ def test_oversize_stream_is_refused_and_nothing_kept(blob_store: BlobStore) -> N
     with pytest.raises(TooLarge):
         blob_store.put_stream(io.BytesIO(b"x" * 2048), retain_until=soon(), max_size=1024)
     assert stored_objects(blob_store) == []
+
+
+@pytest.mark.parametrize("declared", [PART - 1, PART + 1, 10])
+def test_a_stream_that_differs_from_its_declared_length_keeps_nothing(blob_store: BlobStore, declared: int) -> None:
+    with pytest.raises(LengthMismatch):
+        blob_store.put_stream(io.BytesIO(os.urandom(PART)), retain_until=soon(), length=declared)
+    assert stored_objects(blob_store) == []
+
+
+def test_a_declared_length_that_matches_is_stored_whole(blob_store: BlobStore) -> None:
+    data = os.urandom(PART + 12345)  # two S3 parts
+    blob = blob_store.put_stream(io.BytesIO(data), retain_until=soon(), length=len(data))
+    assert (blob.size, blob.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert read_all(blob_store, blob.key, blob.version_id) == data
 
 
 class Vetoed(Exception):

@@ -82,3 +82,15 @@ def test_a_store_that_stops_reading_never_blocks_the_producer(blob_store: BlobSt
     with pytest.raises(TooLarge):
         pipe.finish(accept_all)
     assert stored_objects(blob_store) == []
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_an_empty_chunk_mid_stream_is_not_taken_for_the_end(blob_store: BlobStore, declared: bool) -> None:
+    # A web framework ends a request body with an empty chunk; the store must not stop reading there.
+    parts = [b"head" * 1000, b"", b"tail" * 1000, b""]
+    data = b"".join(parts)
+    pipe = StorePipe(blob_store, retain_until=soon(), length=len(data) if declared else None)
+    for part in parts:
+        pipe.push([part])
+    blob = pipe.finish(accept_all)
+    assert (blob.size, blob.sha256) == (len(data), hashlib.sha256(data).hexdigest())

@@ -27,7 +27,7 @@ from vault.errors import (
     TooLarge,
 )
 from vault.storage.base import LockMode
-from vault.storage.s3 import MAX_PRESIGN_SECONDS, PART_SIZE, S3BlobStore
+from vault.storage.s3 import MAX_PARTS, MAX_PRESIGN_SECONDS, PART_SIZE, S3BlobStore, part_size_for
 
 pytestmark = pytest.mark.s3
 
@@ -222,3 +222,11 @@ def test_unreachable_endpoint_fails_fast_with_storage_error() -> None:
     with pytest.raises(StorageError):
         store.put_stream(io.BytesIO(b"nowhere"), retain_until=in_seconds(60))
     assert time.monotonic() - started < 5
+
+
+def test_parts_grow_only_when_an_upload_would_exceed_the_s3_part_limit() -> None:
+    assert part_size_for(None) == part_size_for(1024) == PART_SIZE
+    assert part_size_for(PART_SIZE * MAX_PARTS) == PART_SIZE
+    bigger = part_size_for(PART_SIZE * MAX_PARTS + 1)
+    assert bigger > PART_SIZE and bigger % (1024 * 1024) == 0 and bigger * MAX_PARTS >= PART_SIZE * MAX_PARTS + 1
+    assert part_size_for(5 * 1024**4) * MAX_PARTS >= 5 * 1024**4  # S3's 5 TiB object limit still fits
