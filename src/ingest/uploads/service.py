@@ -30,14 +30,14 @@ from ingest.metadata import UploadMetadata, parse_header_metadata, parse_metadat
 from ingest.models import Upload, UploadState
 from ingest.probe import SNIFF_BYTES, sniff_media_type
 from ingest.rules import IngestRules
-from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged, reject_upload
+from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged
 from ingest.staging import StagingWriter, pump, rehash
 from ingest.storing import StagedFile, piped_put, streams_while_receiving
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.db import utcnow
-from vault.errors import Conflict, TooLarge
+from vault.errors import ChecksumMismatch, Conflict, TooLarge
 from vault.evidence.models import Evidence
 from vault.evidence.service import find_by_sha256
 from vault.identities.actor import Actor
@@ -152,6 +152,11 @@ def _head_of(batch: list[bytes]) -> bytes:
     return bytes(head)
 
 
+def _hashes_staging(context: VaultContext) -> bool:
+    """True when the staged file becomes the stored original (local store), so receiving it must hash it."""
+    return not streams_while_receiving(context.store)
+
+
 def _pipe_opener(context: VaultContext, *, label: str, max_size: int,
                  length: int | None) -> Callable[[str], StorePipe] | None:
     """Return how to open a pipe to the store, or None when the store gains nothing from one (local disk)."""
@@ -264,12 +269,14 @@ async def append_to_upload(
             raise UploadOffsetMismatch(f"the upload stands at offset {start}, not {offset}", details={"offset": start})
         # End the read transaction: on SQLite it would hold the writer lock for the whole transfer.
         session.rollback()
-        sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path)
+        hashing = _hashes_staging(context)
+        sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path) if hashing else None
         pipe = await anyio.to_thread.run_sync(PROGRESS.pipe_at, upload_id, start)
         opener = _pipe_opener(context, label=str(upload_id), max_size=length, length=length) if start == 0 else None
         forward = _Forward(opener, pipe)
         request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
-        with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest) as writer:
+        with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest,
+                           hash_bytes=hashing) as writer:
             try:
                 completed = await pump(chunks, writer, forward=forward)
                 if checksum and request_digest is not None and (
@@ -285,7 +292,8 @@ async def append_to_upload(
                 raise
             if forward.pipe is not None:
                 PROGRESS.attach_pipe(upload_id, forward.pipe)
-            PROGRESS.remember(upload_id, writer.offset, writer.sha256)
+            if hashing:
+                PROGRESS.remember(upload_id, writer.offset, writer.sha256)
             end = writer.offset
     # In a worker thread: on SQLite this begins a write transaction, and waiting for the lock on the event
     # loop would stall the very request (finishing in a thread) that holds it.
@@ -314,14 +322,9 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
     if current_offset(context=context, upload=upload) != upload.length:
         raise Conflict(f"the upload has {upload.offset} of {upload.length} bytes", details={"offset": upload.offset})
     path = staging_path(context, upload.id)
-    digest = PROGRESS.digest_at(upload.id, upload.offset, path).hexdigest()
+    # A network store hashes the bytes as it receives them; only a local store needs the digest of staging.
+    digest = PROGRESS.digest_at(upload.id, upload.offset, path).hexdigest() if _hashes_staging(context) else None
     meta = _declared(upload)
-    if meta.sha256 is not None and not hmac.compare_digest(digest, meta.sha256):
-        error = ChunkChecksumMismatch("the received bytes do not match the declared sha256; nothing was stored",
-                                      details={"declared": meta.sha256, "received": digest})
-        _discard(session=session, context=context, upload=upload)
-        reject_upload(session=session, actor=actor, error=error, subject_id=str(upload.id), meta=meta, now=now)
-        raise error
     staged = StagedFile(path, digest, upload.length)
     rules = IngestRules.of(context.settings)
     try:
@@ -332,6 +335,11 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
     except UnsupportedMedia:
         _discard(session=session, context=context, upload=upload)
         raise
+    except ChecksumMismatch as mismatch:  # tus answers a whole-upload mismatch with 460, like a chunk's
+        _discard(session=session, context=context, upload=upload)
+        refusal = ChunkChecksumMismatch(mismatch.message, details=mismatch.details)
+        refusal.record_kept = mismatch.record_kept
+        raise refusal from None
     upload.state, upload.completed_at = UploadState.COMPLETED, now
     upload.evidence_id, upload.duplicate = outcome.evidence.id, outcome.duplicate
     session.flush()
@@ -380,7 +388,7 @@ async def receive_single(
     path = context.settings.uploads_dir / f"single-{uuid.uuid4().hex}"
     forward = _Forward(_pipe_opener(context, label=path.name, max_size=maximum, length=content_length))
     # A network store hashes the bytes and makes them durable itself; the staged copy is then only there to probe.
-    local = not streams_while_receiving(context.store)
+    local = _hashes_staging(context)
     try:
         with StagingWriter(path, limit=maximum, hash_bytes=local) as writer:
             if not await pump(chunks, writer, forward=forward, durable=local) or writer.offset == 0:
