@@ -162,6 +162,22 @@ def upload_tus(url: str, token: str, path: Path, name: str) -> dict[str, Any]:
     return receipt
 
 
+def upload_cli(url: str, token: str, path: Path, name: str) -> dict[str, Any]:
+    """Upload one file the way an officer does: `evault upload` (tus, 16 MiB PATCHes); return the receipt."""
+    import json
+
+    state = path.parent / f".evault-state-{secrets.token_hex(4)}"
+    env = {**os.environ, "EVAULT_SERVER": url, "EVAULT_TOKEN": token}
+    done = subprocess.run([str(EVAULT), "upload", str(path), "--handler", "B001", "--party-informed", "--quiet",
+                           "--state-dir", str(state)], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"evault upload failed ({done.returncode}): {done.stderr[-500:]}")
+    receipt_path = next(path.parent.glob(f"{path.name}*receipt*"))
+    signed: dict[str, Any] = json.loads(receipt_path.read_text())
+    receipt_path.unlink()
+    return dict(signed["receipt"])
+
+
 def dd_seconds(directory: Path, size: int) -> float:
     """Time `dd if=/dev/zero bs=1M count=N conv=fdatasync` of the same size into directory."""
     target = directory / "dd.bin"

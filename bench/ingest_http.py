@@ -34,9 +34,13 @@ from _ingest_common import (
     settings_env,
     start_server,
     stop_server,
+    upload_cli,
     upload_single,
     upload_tus,
 )
+
+
+UPLOADERS = {"single": upload_single, "tus": upload_tus, "cli": upload_cli}
 
 
 def run_local(work: Path, sizes: list[int], mode: str) -> None:
@@ -44,7 +48,7 @@ def run_local(work: Path, sizes: list[int], mode: str) -> None:
     home = work / "vault"
     token = prepare_vault(home)
     server, url = start_server(home, settings_env(home))
-    upload = upload_tus if mode == "tus" else upload_single
+    upload = UPLOADERS[mode]
     try:
         print(f"{'size':>8} {'vault MB/s':>11} {'dd MB/s':>9} {'ratio':>6} {'peak RSS MB':>12}")
         for size in sizes:
@@ -87,7 +91,7 @@ def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> Non
     env = settings_env(home, **{f"EVAULT_{k.upper()}": str(v) for k, v in s3.items()})
     aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret,
                "AWS_DEFAULT_REGION": "us-east-1"}
-    upload = upload_tus if mode == "tus" else upload_single
+    upload = UPLOADERS[mode]
     server, url = start_server(home, env)
     vault_times: list[float] = []
     aws_times: list[float] = []
@@ -147,7 +151,8 @@ def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1G,4G", help="comma-separated sizes (default 1G,4G)")
-    parser.add_argument("--mode", choices=["single", "tus"], default="single", help="HTTP upload style")
+    parser.add_argument("--mode", choices=sorted(UPLOADERS), default="single",
+                        help="single request, tus in one PATCH, or the officer's `evault upload` (16 MiB PATCHes)")
     parser.add_argument("--rgw", metavar="HOST:PORT", help="benchmark an S3 endpoint (Ceph RGW) instead")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds against RGW (default 5)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -19,18 +20,23 @@ if TYPE_CHECKING:
     from _hashlib import HASH
 
 BATCH_BYTES = 1024 * 1024
+FLUSH_AHEAD_BYTES = 8 * 1024 * 1024
 _MAX_IOV = 512  # well under IOV_MAX (1024)
+# fdatasync calls running while the next bytes arrive; each staged file has at most one in flight.
+_FLUSHER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="staging-flush")
 
 
 class StagingWriter:
     """Append to a staged file from `offset`, updating SHA-256 (and an optional per-request digest) as it goes.
 
     With hash_bytes=False the file is only a copy to probe: the store that receives the same bytes hashes them.
+    A durable writer flushes ahead: every FLUSH_AHEAD_BYTES it starts an fdatasync on another thread, so the disk
+    writes while the network delivers and sync() at the end has little left to wait for.
     """
 
     def __init__(
         self, path: Path, *, offset: int = 0, sha256: HASH | None = None, limit: int | None = None,
-        request_digest: HASH | None = None, hash_bytes: bool = True,
+        request_digest: HASH | None = None, hash_bytes: bool = True, durable: bool = True,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -43,7 +49,10 @@ class StagingWriter:
         self.sha256 = sha256 or hashlib.sha256()
         self.hash_bytes = hash_bytes
         self.request_digest = request_digest
+        self.durable = durable
         self._limit = limit
+        self._unflushed = 0
+        self._flushing: Future[None] | None = None
 
     def write(self, data: bytes | bytearray) -> None:
         """Append data; raise TooLarge before writing past the limit."""
@@ -58,6 +67,7 @@ class StagingWriter:
         if self.request_digest is not None:
             self.request_digest.update(data)
         self.offset += len(data)
+        self._flush_ahead(len(data))
 
     def write_many(self, chunks: list[bytes]) -> None:
         """Append several chunks with one writev (no copy into a joined buffer)."""
@@ -76,13 +86,30 @@ class StagingWriter:
             if self.request_digest is not None:
                 self.request_digest.update(chunk)
         self.offset += total
+        self._flush_ahead(total)
+
+    def _flush_ahead(self, written: int) -> None:
+        self._unflushed += written
+        if not self.durable or self._unflushed < FLUSH_AHEAD_BYTES:
+            return
+        if self._flushing is None or self._flushing.done():
+            self._unflushed = 0
+            self._flushing = _FLUSHER.submit(os.fdatasync, self._fd)
+
+    def _settle(self) -> None:
+        # Never truncate, fsync or close the descriptor under a flush still running on it.
+        if self._flushing is not None:
+            self._flushing.result()
+            self._flushing = None
 
     def sync(self) -> None:
         """Make everything written so far durable."""
+        self._settle()
         os.fsync(self._fd)
 
     def rewind(self, offset: int) -> None:
         """Cut the file back to offset (after a refused request), durably."""
+        self._settle()
         os.ftruncate(self._fd, offset)
         os.fsync(self._fd)
         self.offset = offset
@@ -90,8 +117,11 @@ class StagingWriter:
     def close(self) -> None:
         """Close the file."""
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            try:
+                self._settle()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> StagingWriter:
         return self
@@ -102,13 +132,12 @@ class StagingWriter:
 
 async def pump(
     chunks: AsyncIterator[bytes], writer: StagingWriter, *, forward: Callable[[list[bytes]], None] | None = None,
-    durable: bool = True,
 ) -> bool:
     """Copy a request body into writer in ~1 MiB batches on a worker thread; return False if the client vanished.
 
     Double-buffered: while the thread hashes and writes one batch, the event loop receives the next, so the
     socket is never paused for the digest (at most two batches per upload are held in memory). Each written
-    batch is then handed to `forward`, if given. `durable` fsyncs the file at the end.
+    batch is then handed to `forward`, if given. A durable writer's file is fsynced at the end.
     """
 
     def write(batch: list[bytes]) -> None:
@@ -137,7 +166,7 @@ async def pump(
             await pending
     if batch:
         await anyio.to_thread.run_sync(write, batch)
-    if durable:
+    if writer.durable:
         await anyio.to_thread.run_sync(writer.sync)
     return completed
 

@@ -48,6 +48,13 @@ class VaultApi:
             raise ServerRefused.from_response(response.status_code, response.content)
         return response
 
+    def send_chunk(self, url: str, chunk: bytes, headers: dict[str, str]) -> httpx.Response:
+        """PATCH one tus chunk over the pooled, kept-alive connection; the caller judges the status."""
+        try:
+            return self._http.patch(url, content=chunk, headers={**self.auth_headers, **headers})
+        except httpx.TransportError as exc:
+            raise ServerRefused(None, "network_error", f"the link to the vault dropped: {exc}") from exc
+
     def whoami(self) -> str:
         """Return the name of the user the token belongs to (checks the token before any work)."""
         return str(self.request("GET", "api/me").json()["name"])

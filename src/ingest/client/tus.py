@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-import requests
 from tusclient.client import TusClient
 from tusclient.fingerprint.interface import Fingerprint
 from tusclient.request import TusRequest
@@ -21,7 +20,7 @@ from tusclient.storage.filestorage import FileStorage
 from tusclient.storage.interface import Storage
 from tusclient.uploader.uploader import Uploader
 
-from ingest.client.api import TIMEOUT, VaultApi
+from ingest.client.api import VaultApi
 from ingest.client.errors import Interrupted, ServerRefused
 
 T = TypeVar("T")
@@ -88,21 +87,20 @@ class AlreadyStored(Exception):
         self.evidence_id = evidence_id
 
 
-class _TimedRequest(TusRequest):
-    """tuspy's PATCH request with timeouts, so a stalled link fails and is retried instead of hanging forever,
-    and closing the file it opened for the chunk."""
+class _PooledRequest(TusRequest):
+    """tuspy's PATCH request sent through the vault client's pooled connection (kept alive across chunks, with
+    timeouts, so a stalled link fails and is retried), closing the file it opened for the chunk."""
+
+    def __init__(self, uploader: VaultUploader) -> None:
+        super().__init__(uploader)
+        self.api = uploader.api
 
     def perform(self) -> None:
         """Send one chunk."""
         try:
             chunk = self.file.read(self._content_length)
             self.add_checksum(chunk)
-            response = requests.patch(
-                self._url, data=chunk, headers=self._request_headers, verify=self.verify_tls_cert,
-                timeout=(TIMEOUT.connect, TIMEOUT.read), cert=self.client_cert,
-            )
-        except requests.exceptions.RequestException as exc:
-            raise ServerRefused(None, "network_error", f"the link to the vault dropped: {exc}") from exc
+            response = self.api.send_chunk(self._url, chunk, self._request_headers)
         finally:
             self.file.close()
         self.status_code = response.status_code
@@ -117,7 +115,7 @@ class VaultUploader(Uploader):
 
     def __init__(self, *args: Any, api: VaultApi, **kwargs: Any) -> None:
         self.api = api
-        self.last: _TimedRequest | None = None
+        self.last: _PooledRequest | None = None
         super().__init__(*args, **kwargs)
 
     def get_file_size(self) -> int:
@@ -137,7 +135,7 @@ class VaultUploader(Uploader):
         return self.api.upload_offset(str(self.url), self.get_headers())
 
     def _do_request(self) -> None:
-        request = self.last = _TimedRequest(self)
+        request = self.last = _PooledRequest(self)
         self.request = request  # type: ignore[assignment]  # tuspy declares it None until the first chunk
         request.perform()
         status = int(request.status_code or 0)

@@ -390,8 +390,8 @@ async def receive_single(
     # A network store hashes the bytes and makes them durable itself; the staged copy is then only there to probe.
     local = _hashes_staging(context)
     try:
-        with StagingWriter(path, limit=maximum, hash_bytes=local) as writer:
-            if not await pump(chunks, writer, forward=forward, durable=local) or writer.offset == 0:
+        with StagingWriter(path, limit=maximum, hash_bytes=local, durable=local) as writer:
+            if not await pump(chunks, writer, forward=forward) or writer.offset == 0:
                 raise UnsupportedMedia("the request body was empty or cut short; nothing was stored")
             staged = StagedFile(path, writer.sha256.hexdigest() if local else None, writer.offset)
     except BaseException:
