@@ -102,16 +102,16 @@ class _Progress:
             self._pipes.pop(upload_id, None)
         return pipe
 
-    def drop_pipe(self, upload_id: uuid.UUID, reason: str) -> None:
+    def drop_pipe(self, upload_id: uuid.UUID, reason: str, *, wait: bool = False) -> None:
         """Abandon the upload's pipe: its bytes no longer match what is staged."""
         with self._mutex:
             pipe = self._pipes.pop(upload_id, None)
         if pipe is not None:
-            pipe.abandon(reason)
+            pipe.abandon(reason, wait=wait)
 
     def forget(self, upload_id: uuid.UUID) -> None:
-        """Drop what is kept for a finished or terminated upload."""
-        self.drop_pipe(upload_id, "the upload was finished or terminated")
+        """Drop what is kept for a finished or terminated upload (waiting until the store discarded a pipe's bytes)."""
+        self.drop_pipe(upload_id, "the upload was finished or terminated", wait=True)
         with self._mutex:
             self._states.pop(upload_id, None)
             self._locks.pop(upload_id, None)
@@ -396,8 +396,10 @@ async def receive_single(
             staged = StagedFile(path, writer.sha256.hexdigest() if local else None, writer.offset)
     except BaseException:
         path.unlink(missing_ok=True)
-        if forward.pipe is not None:
-            forward.pipe.abandon("the request ended before its body was complete")
+        if forward.pipe is not None:  # answer only once the store has discarded the partial upload
+            pipe = forward.pipe
+            await anyio.to_thread.run_sync(lambda: pipe.abandon("the request ended before its body was complete",
+                                                                wait=True))
         raise
     rules = IngestRules.of(context.settings)
     judge: Callable[[], Judgement] = lambda: judge_staged(path, rules)  # noqa: E731

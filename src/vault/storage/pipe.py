@@ -94,13 +94,15 @@ class StorePipe:
         assert self._blob is not None
         return self._blob
 
-    def abandon(self, reason: str) -> None:
-        """Stop the upload without waiting; the store discards what it received on its own thread."""
+    def abandon(self, reason: str, *, wait: bool = False) -> None:
+        """Stop the upload; the store discards what it received (on its own thread unless `wait`)."""
         with self._changed:
             if self._broken is None and not self._reader_done:
                 self._broken = PipeBroken(f"the upload to the store was abandoned: {reason}",
                                           details={"reason": reason, "received": self.offset})
             self._changed.notify_all()
+        if wait:
+            self._thread.join()
 
     def _stopped(self) -> bool:
         return self._reader_done or self._broken is not None

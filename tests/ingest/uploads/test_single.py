@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import ClientDisconnect
 
+from ingest.errors import UnsupportedMedia
 from ingest.receipts import verify_receipt
-from tests.conftest import Person
+from ingest.uploads.service import receive_single
+from tests.conftest import Person, stored_objects
 from tests.ingest.conftest import CaseFile, sha256_of
 from vault.context import VaultContext
+from vault.db import utcnow
 from vault.identities.models import Role
 
 
@@ -41,8 +46,10 @@ def test_a_file_is_stored_in_one_request_with_a_receipt(
     record = client.get(f"/api/evidence/{signed['receipt']['evidence_id']}", headers=officer.headers).json()
     assert record["case_number"] == case_file.number and record["party_name"] == case_file.party
     assert record["sha256"] == sha256_of(clip) and record["size"] == clip.stat().st_size
+    stored = stored_objects(context.store)
     again = client.post("/api/evidence", content=clip.read_bytes(), headers=meta_headers(officer, filename="b.mp4"))
     assert again.status_code == 200 and again.json()["receipt"]["duplicate"] is True
+    assert stored_objects(context.store) == stored  # the second copy was discarded before it was locked
     assert again.json()["receipt"]["evidence_id"] == signed["receipt"]["evidence_id"]
     assert list(context.settings.uploads_dir.iterdir()) == []
 
@@ -65,7 +72,7 @@ def test_non_media_is_415(client: TestClient, context: VaultContext, officer: Pe
     response = client.post("/api/evidence", content=media[name].read_bytes(),
                            headers=meta_headers(officer, filename="clip.mp4"))
     assert error_code(response, 415) == "unsupported_media"
-    assert list(context.settings.uploads_dir.iterdir()) == []
+    assert list(context.settings.uploads_dir.iterdir()) == [] and stored_objects(context.store) == []
     assert client.get("/api/evidence", headers=officer.headers).json() == []
 
 
@@ -83,7 +90,7 @@ def test_a_wrong_checksum_is_400_and_nothing_kept(client: TestClient, context: V
     response = client.post("/api/evidence", content=media["clip"].read_bytes(),
                            headers=meta_headers(officer, filename="a.mp4", sha256="f" * 64))
     assert error_code(response, 400) == "checksum_mismatch"
-    assert list(context.settings.uploads_dir.iterdir()) == []
+    assert list(context.settings.uploads_dir.iterdir()) == [] and stored_objects(context.store) == []
     assert client.get("/api/evidence", headers=officer.headers).json() == []
 
 
@@ -100,7 +107,7 @@ def test_oversize_bodies_are_413_declared_or_streamed(
 
     response = client.post("/api/evidence", content=chunks(), headers=meta_headers(officer, filename="a.mp4"))
     assert error_code(response, 413) == "too_large"
-    assert list(context.settings.uploads_dir.iterdir()) == []
+    assert list(context.settings.uploads_dir.iterdir()) == [] and stored_objects(context.store) == []
 
 
 @pytest.mark.parametrize(("meta", "code"), [
@@ -132,3 +139,22 @@ def test_only_uploaders_may_post_and_receipts_follow_visibility(
     other = make_person(Role.OFFICER)
     assert client.get(f"/api/evidence/{evidence_id}/receipt", headers=other.headers).status_code == 404
     assert client.get(f"/api/evidence/{evidence_id}/receipt", headers=officer.headers).status_code == 200
+
+
+def test_a_body_cut_short_keeps_nothing_even_what_already_reached_the_store(
+        context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    data = media["clip"].read_bytes()
+
+    async def dropped() -> AsyncIterator[bytes]:
+        yield data[:len(data) // 2]  # on an S3 store these bytes are already on their way to the bucket
+        raise ClientDisconnect
+
+    async def post() -> None:
+        with context.sessions() as session:
+            await receive_single(session=session, actor=officer.actor, context=context,
+                                 headers={"evault-meta-filename": "cut.mp4"}, chunks=dropped(),
+                                 content_length=len(data), now=utcnow())
+
+    with pytest.raises(UnsupportedMedia, match="cut short"):
+        asyncio.run(post())
+    assert list(context.settings.uploads_dir.iterdir()) == [] and stored_objects(context.store) == []

@@ -19,7 +19,7 @@ from evault.app import create_app
 from ingest.models import Upload
 from ingest.receipts import verify_receipt
 from ingest.uploads.service import PROGRESS, append_to_upload
-from tests.conftest import Person
+from tests.conftest import Person, stored_objects
 from tests.ingest.conftest import events_of, sha256_of, tus_create, tus_headers, tus_patch, tus_upload
 from vault.context import VaultContext, build_context
 from vault.custody.models import CustodyAction, CustodyEvent
@@ -136,6 +136,7 @@ def test_a_wrong_declared_sha256_is_refused_and_nothing_kept(
     response = tus_upload(client, officer, media["clip"], sha256="0" * 64)
     assert error_code(response, 460) == "checksum_mismatch"
     assert evidence_count(context) == 0 and list(context.settings.uploads_dir.iterdir()) == []
+    assert stored_objects(context.store) == []
     with context.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Upload)) == 0
 
@@ -147,6 +148,7 @@ def test_non_media_is_415_and_nothing_kept(client: TestClient, context: VaultCon
     assert error_code(response, 415) == "unsupported_media"
     assert "not audio, video or a photo" in response.json()["error"]["message"]
     assert evidence_count(context) == 0 and list(context.settings.uploads_dir.iterdir()) == []
+    assert stored_objects(context.store) == []
     with context.sessions() as session:
         rejected = list(session.scalars(select(CustodyEvent).where(
             CustodyEvent.action == CustodyAction.EVIDENCE_REJECTED.value)))
@@ -255,3 +257,31 @@ def test_lost_staged_bytes_restart_the_upload_from_zero(client: TestClient, cont
     assert client.head(location, headers=tus_headers(officer)).headers["Upload-Offset"] == "0"
     assert error_code(tus_patch(client, officer, location, 100, b"x"), 409) == "upload_offset_mismatch"
     assert tus_patch(client, officer, location, 0, b"x" * 10).headers["Upload-Offset"] == "10"
+
+
+def test_a_chunk_refused_midway_still_stores_exactly_the_bytes_received(
+        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    # On S3 the first chunks already streamed to the bucket; the refused chunk must not end up in the original.
+    data = media["clip"].read_bytes()
+    third = len(data) // 3
+    location = tus_create(client, officer, len(data), filename="clip.mp4").headers["Location"]
+    assert tus_patch(client, officer, location, 0, data[:third]).status_code == 204
+    forged = data[third:2 * third][::-1]
+    wrong = "sha256 " + base64.b64encode(hashlib.sha256(data[third:2 * third]).digest()).decode()
+    assert error_code(tus_patch(client, officer, location, third, forged, **{"Upload-Checksum": wrong}),
+                      460) == "checksum_mismatch"
+    assert tus_patch(client, officer, location, third, data[third:2 * third]).status_code == 204
+    done = tus_patch(client, officer, location, 2 * third, data[2 * third:])
+    assert done.status_code == 204, done.text
+    record = client.get(f"/api/evidence/{done.headers['Evault-Evidence-Id']}", headers=officer.headers).json()
+    stored = b"".join(context.store.open_range(*_location_of(context, record["id"])))
+    assert stored == data and record["sha256"] == sha256_of(media["clip"])
+
+
+def test_a_terminated_upload_leaves_nothing_in_the_store(
+        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    data = media["clip"].read_bytes()
+    location = tus_create(client, officer, len(data), filename="clip.mp4").headers["Location"]
+    assert tus_patch(client, officer, location, 0, data[:len(data) // 2]).status_code == 204
+    assert client.delete(location, headers=tus_headers(officer)).status_code == 204
+    assert stored_objects(context.store) == [] and list(context.settings.uploads_dir.iterdir()) == []
