@@ -71,25 +71,54 @@ def _describe(d: Discontinuity, other: uuid.UUID) -> str:
     return f"{abs(d.seconds):.1f} s {what} with segment {other} of recorder {d.recorder_serial}"
 
 
-def check_continuity(
-    *, session: Session, actor: Actor, evidence: Evidence, tolerance: timedelta, now: datetime
-) -> list[Discontinuity]:
-    """Flag a gap or overlap between a record and its neighbouring segments, on both sides of each."""
+def neighbours(*, session: Session, evidence: Evidence) -> list[Evidence]:
+    """Return the segments just before and after a record on its recorder's timeline."""
     if not evidence.recorder_serial or evidence.capture_start is None or evidence.capture_end is None:
-        sync_flags(session=session, actor=actor, evidence=evidence, wanted={}, governed=CONTINUITY_FLAGS, now=now)
         return []
     segments = _segments(session, evidence.recorder_serial)
-    index = next(i for i, s in enumerate(segments) if s.id == evidence.id)
-    pairs = [(segments[i - 1], segments[i]) for i in (index, index + 1) if 0 < i < len(segments)]
-    found = [d for d in (_between(a, b, tolerance) for a, b in pairs) if d is not None]
+    index = next((i for i, s in enumerate(segments) if s.id == evidence.id), None)
+    if index is None:
+        return []
+    return [segments[i] for i in (index - 1, index + 1) if 0 <= i < len(segments)]
+
+
+def _flags_from_neighbours(segments: list[Evidence], index: int, tolerance: timedelta) -> dict[str, str]:
     wanted: dict[str, str] = {}
-    for d in found:
-        other = segments[index - 1] if d.after_id == evidence.id else segments[index + 1]
-        wanted.setdefault(d.kind, _describe(d, other.id))
-        sync_flags(session=session, actor=actor, evidence=other, wanted={d.kind: _describe(d, evidence.id)},
-                   governed=frozenset(), now=now)
-    sync_flags(session=session, actor=actor, evidence=evidence, wanted=wanted, governed=CONTINUITY_FLAGS, now=now,
-               reason="no gap or overlap with neighbouring segments any more")
+    for before, after in ((index - 1, index), (index, index + 1)):
+        if before < 0 or after >= len(segments):
+            continue
+        found = _between(segments[before], segments[after], tolerance)
+        if found is not None:
+            other = segments[after] if before == index else segments[before]
+            wanted.setdefault(found.kind, _describe(found, other.id))
+    return wanted
+
+
+def check_continuity(
+    *, session: Session, actor: Actor, evidence: Evidence, tolerance: timedelta, now: datetime,
+    former_neighbours: list[Evidence] | None = None,
+) -> list[Discontinuity]:
+    """Re-evaluate gap and overlap flags of a record and of the segments around it (and around where it was).
+
+    Each segment's flags follow from its two neighbours alone, so a late segment that fills a gap clears
+    the flags it made stale, and a segment re-tagged away leaves its former neighbours facing each other.
+    """
+    affected = {e.id: e for e in [evidence, *neighbours(session=session, evidence=evidence),
+                                  *(former_neighbours or [])]}
+    found: list[Discontinuity] = []
+    for serial in sorted({e.recorder_serial for e in affected.values() if e.recorder_serial}):
+        segments = _segments(session, serial)
+        for index, current in enumerate(segments):
+            if current.id in affected:
+                wanted = _flags_from_neighbours(segments, index, tolerance)
+                sync_flags(session=session, actor=actor, evidence=current, wanted=wanted, governed=CONTINUITY_FLAGS,
+                           now=now, reason="no gap or overlap with neighbouring segments any more")
+                affected.pop(current.id)
+        found += [d for d in (_between(a, b, tolerance) for a, b in pairwise(segments))
+                  if d is not None and evidence.id in (d.before_id, d.after_id)]
+    for left in affected.values():  # no longer on any timeline (no recorder or capture time): no such flags
+        sync_flags(session=session, actor=actor, evidence=left, wanted={}, governed=CONTINUITY_FLAGS, now=now,
+                   reason="no longer on a recorder's timeline")
     return found
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ingest.continuity import check_continuity
+from ingest.continuity import check_continuity, neighbours
 from ingest.errors import InvalidMetadata
 from ingest.metadata import Activity, parse_choice, parse_handlers, parse_moment, parse_text
 from ingest.models import IngestRecord
@@ -98,6 +98,8 @@ def retag_evidence(
         record = IngestRecord(evidence_id=evidence.id, given_handlers=[])
         session.add(record)
     setters = _setters(session, evidence, record)
+    moving = bool(_CONTINUITY_KEYS & set(changes))
+    former_neighbours = neighbours(session=session, evidence=evidence) if moving else []
     applied = {key: setters[key](changes[key]) for key in TAG_KEYS if key in changes}
     if evidence.capture_start and evidence.capture_end and evidence.capture_end < evidence.capture_start:
         raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
@@ -111,5 +113,5 @@ def retag_evidence(
     sync_flags(session=session, actor=actor, evidence=evidence, wanted=wanted, governed=TAG_FLAGS, now=now)
     if _CONTINUITY_KEYS & set(applied):
         check_continuity(session=session, actor=actor, evidence=evidence, tolerance=rules.continuity_tolerance,
-                         now=now)
+                         now=now, former_neighbours=former_neighbours)
     return evidence

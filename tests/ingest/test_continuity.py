@@ -10,6 +10,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from ingest.continuity import discontinuities, list_discontinuities
+from ingest.retagging import retag_evidence
+from ingest.rules import IngestRules
 from tests.conftest import Person
 from tests.ingest.conftest import CaseFile, flags_of, ingest_file
 from vault.cases.service import find_case
@@ -79,3 +81,29 @@ def test_gaps_are_listed_per_case_and_recorder_over_http(
         case = find_case(session=session, case_number=case_file.number)
         assert len(list_discontinuities(session=session, actor=stranger.actor, case=case,
                                         tolerance=timedelta(seconds=1))) == 0
+
+
+def test_a_late_segment_that_fills_a_gap_clears_the_flags_of_its_neighbours(
+        context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    first = segment(context, officer, media["clip"], timedelta(0), 2)
+    third = segment(context, officer, media["hevc"], timedelta(seconds=4), 2)
+    assert "recording_gap" in flags_of(context, first) and "recording_gap" in flags_of(context, third)
+    # The missing segment arrives days later from the field: the recording is continuous after all.
+    middle = segment(context, officer, media["clip2"], timedelta(seconds=2), 2)
+    assert [flags_of(context, e).get("recording_gap") for e in (first, middle, third)] == [None, None, None]
+    with context.sessions() as session:
+        assert discontinuities(session=session, recorder_serial="DSJ-0001", tolerance=timedelta(seconds=1)) == []
+
+
+def test_retagging_a_segment_away_re_evaluates_the_segments_it_left(
+        context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    first = segment(context, officer, media["clip"], timedelta(0), 2)
+    stray = segment(context, officer, media["clip2"], timedelta(seconds=3), 2)  # a 1 s gap is within tolerance
+    third = segment(context, officer, media["hevc"], timedelta(seconds=5), 2)
+    assert all("recording_gap" not in flags_of(context, e) for e in (first, stray, third))
+    with context.sessions() as session:
+        retag_evidence(session=session, actor=officer.actor, evidence_id=stray, changes={"recorder_serial": "DSJ-0009"},
+                       rules=IngestRules.of(context.settings), now=NOW, reason="segment was from another recorder")
+        session.commit()
+    assert "3.0 s gap" in flags_of(context, first)["recording_gap"]
+    assert "recording_gap" in flags_of(context, third) and "recording_gap" not in flags_of(context, stray)
