@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import hashlib
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from ingest.client.errors import Interrupted, ServerRefused
 
 T = TypeVar("T")
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+_READ_AHEAD = ThreadPoolExecutor(max_workers=16, thread_name_prefix="evault-read-ahead")
 # A stored upload URL the server no longer knows (expired, or the vault was reset): start again from creation.
 GONE_STATUSES = frozenset({404, 410})
 # Refusals of the bytes themselves: resuming the same upload later cannot succeed, so forget its URL.
@@ -87,22 +90,37 @@ class AlreadyStored(Exception):
         self.evidence_id = evidence_id
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """One PATCH body and its Upload-Checksum value."""
+
+    data: bytes
+    checksum: str
+
+
+def _read_chunk(path: str, offset: int, length: int) -> _Chunk:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        data = handle.read(length)
+    return _Chunk(data, "sha256 " + base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"))
+
+
 class _PooledRequest(TusRequest):
-    """tuspy's PATCH request sent through the vault client's pooled connection (kept alive across chunks, with
-    timeouts, so a stalled link fails and is retried), closing the file it opened for the chunk."""
+    """tuspy's PATCH request, sent through the vault client's pooled connection (kept alive across chunks, with
+    timeouts, so a stalled link fails and is retried), with a body read and hashed while the last one was sent."""
 
     def __init__(self, uploader: VaultUploader) -> None:
         super().__init__(uploader)
-        self.api = uploader.api
+        self.file.close()  # tuspy opens the file for each request; the uploader reads the chunks itself
+        self.uploader = uploader
 
     def perform(self) -> None:
-        """Send one chunk."""
-        try:
-            chunk = self.file.read(self._content_length)
-            self.add_checksum(chunk)
-            response = self.api.send_chunk(self._url, chunk, self._request_headers)
-        finally:
-            self.file.close()
+        """Send one chunk, starting to read the next."""
+        offset = int(self._request_headers["upload-offset"])
+        chunk = self.uploader.chunk_at(offset, self._content_length)
+        self.uploader.read_ahead(offset + len(chunk.data))
+        headers = {**self._request_headers, "upload-checksum": chunk.checksum}
+        response = self.uploader.api.send_chunk(self._url, chunk.data, headers)
         self.status_code = response.status_code
         self.response_content = response.content
         self.response_headers = {k.lower(): v for k, v in response.headers.items()}
@@ -116,7 +134,21 @@ class VaultUploader(Uploader):
     def __init__(self, *args: Any, api: VaultApi, **kwargs: Any) -> None:
         self.api = api
         self.last: _PooledRequest | None = None
+        self._ahead: tuple[int, int, Future[_Chunk]] | None = None
         super().__init__(*args, **kwargs)
+
+    def chunk_at(self, offset: int, length: int) -> _Chunk:
+        """Return the chunk at offset: the one read ahead while the previous chunk was sent, or read it now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == (offset, length):
+            return ahead[2].result()
+        return _read_chunk(str(self.file_path), offset, length)
+
+    def read_ahead(self, offset: int) -> None:
+        """Start reading and hashing the chunk at offset on another thread (one chunk more in memory)."""
+        length = min(self.chunk_size, self.stop_at - offset)
+        if length > 0:
+            self._ahead = (offset, length, _READ_AHEAD.submit(_read_chunk, str(self.file_path), offset, length))
 
     def get_file_size(self) -> int:
         """Return the file's size without opening it (tuspy's own version leaves a file handle open)."""

@@ -16,7 +16,7 @@ from vault.storage.base import Accept, BlobStore, StoredBlob
 
 log = structlog.get_logger(__name__)
 
-MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+MAX_BUFFERED_BYTES = 8 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 15 * 60.0
 
 
