@@ -7,8 +7,10 @@ import secrets
 import socket
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,60 @@ def upload_cli(url: str, token: str, path: Path, name: str) -> dict[str, Any]:
     signed: dict[str, Any] = json.loads(receipt_path.read_text())
     receipt_path.unlink()
     return dict(signed["receipt"])
+
+
+@dataclass
+class RgwVault:
+    """A throwaway vault on a fresh GOVERNANCE bucket of an S3 endpoint, plus a plain bucket for aws s3 cp."""
+
+    home: Path
+    endpoint: str
+    token: str
+    env: dict[str, str]
+    store: Any
+    plain_bucket: str
+    aws_env: dict[str, str]
+
+    @classmethod
+    def create(cls, home: Path, endpoint: str) -> RgwVault:
+        """Create both buckets and the vault; GOVERNANCE and one day, so everything can be removed afterwards."""
+        from vault.storage.s3 import S3BlobStore
+
+        access = os.environ.get("EVAULT_BENCH_S3_ACCESS_KEY", "evaultci")
+        secret = os.environ.get("EVAULT_BENCH_S3_SECRET_KEY", "evaultci-secret-key")
+        bucket, plain = f"bench-{secrets.token_hex(6)}", f"bench-plain-{secrets.token_hex(6)}"
+        s3 = {"store": "s3", "s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": secret,
+              "s3_bucket": bucket, "s3_lock_mode": "GOVERNANCE", "minimum_retention_days": 1}
+        store = S3BlobStore(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket)
+        store.ensure_bucket()
+        token = prepare_vault(home, **s3)
+        env = settings_env(home, **{f"EVAULT_{k.upper()}": str(v) for k, v in s3.items()})
+        aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret,
+                   "AWS_DEFAULT_REGION": "us-east-1"}
+        rgw = cls(home, endpoint, token, env, store, plain, aws_env)
+        rgw.aws("s3", "mb", f"s3://{plain}")
+        return rgw
+
+    def aws(self, *args: str) -> None:
+        """Run the AWS CLI against the endpoint."""
+        subprocess.run(["aws", "--endpoint-url", f"http://{self.endpoint}", *args], check=True, env=self.aws_env,
+                       stdout=subprocess.DEVNULL)
+
+    def empty(self) -> None:
+        """Remove every version the vault stored (Ceph's memstore keeps objects in RAM)."""
+        from minio.deleteobjects import DeleteObject
+
+        client, bucket = self.store._client, self.store.bucket  # the benchmark cleans up its own bucket
+        versions = [DeleteObject(o.object_name, o.version_id)
+                    for o in client.list_objects(bucket, recursive=True, include_version=True)]
+        for error in client.remove_objects(bucket, versions, bypass_governance_mode=True):
+            print(f"cleanup: {error}", file=sys.stderr)
+
+    def remove(self) -> None:
+        """Remove both buckets."""
+        self.aws("s3", "rb", f"s3://{self.plain_bucket}", "--force")
+        self.empty()
+        self.store._client.remove_bucket(self.store.bucket)
 
 
 def dd_seconds(directory: Path, size: int) -> float:

@@ -11,14 +11,11 @@ the ratio to the plain tool on the same size in the same run, and the server's p
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from _ingest_common import (
     MIB,
+    RgwVault,
     dd_seconds,
     make_media,
     parse_size,
@@ -38,7 +36,6 @@ from _ingest_common import (
     upload_single,
     upload_tus,
 )
-
 
 UPLOADERS = {"single": upload_single, "tus": upload_tus, "cli": upload_cli}
 
@@ -65,45 +62,26 @@ def run_local(work: Path, sizes: list[int], mode: str) -> None:
         stop_server(server)
 
 
-def _aws(args: list[str], endpoint: str, env: dict[str, str]) -> None:
-    subprocess.run(["aws", "--endpoint-url", f"http://{endpoint}", *args], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-
-
 def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> None:
     """Benchmark an S3 (Ceph RGW) store against `aws s3 cp` of the same file to the same endpoint.
 
     Rounds alternate which goes first, each with fresh bytes (the same bytes again would be a duplicate),
     and the medians are compared: on a shared 2-core machine a single pair swings by 20%.
     """
-    from vault.storage.s3 import S3BlobStore
-
-    access = os.environ.get("EVAULT_BENCH_S3_ACCESS_KEY", "evaultci")
-    secret = os.environ.get("EVAULT_BENCH_S3_SECRET_KEY", "evaultci-secret-key")
-    bucket, plain = f"bench-{uuid.uuid4().hex[:12]}", f"bench-plain-{uuid.uuid4().hex[:12]}"
-    # GOVERNANCE and one day, so the benchmark can remove what it stored (COMPLIANCE could not be removed).
-    s3 = {"store": "s3", "s3_endpoint": endpoint, "s3_access_key": access, "s3_secret_key": secret,
-          "s3_bucket": bucket, "s3_lock_mode": "GOVERNANCE", "minimum_retention_days": 1}
-    store = S3BlobStore(endpoint=endpoint, access_key=access, secret_key=secret, bucket=bucket)
-    store.ensure_bucket()
-    home = work / "vault"
-    token = prepare_vault(home, **s3)
-    env = settings_env(home, **{f"EVAULT_{k.upper()}": str(v) for k, v in s3.items()})
-    aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret,
-               "AWS_DEFAULT_REGION": "us-east-1"}
+    rgw = RgwVault.create(work / "vault", endpoint)
+    token, env, plain = rgw.token, rgw.env, rgw.plain_bucket
     upload = UPLOADERS[mode]
-    server, url = start_server(home, env)
+    server, url = start_server(rgw.home, env)
     vault_times: list[float] = []
     aws_times: list[float] = []
     try:
-        _aws(["s3", "mb", f"s3://{plain}"], endpoint, aws_env)
         print(f"{'round':>5} {'vault MB/s':>11} {'aws MB/s':>9} {'ratio':>6}")
         for round_number in range(rounds):
             source = make_media(work / f"src-{round_number}.mp4", size, work)
 
             def run_aws(source: Path = source, round_number: int = round_number) -> None:
                 started = time.perf_counter()
-                _aws(["s3", "cp", str(source), f"s3://{plain}/plain-{round_number}.mp4"], endpoint, aws_env)
+                rgw.aws("s3", "cp", str(source), f"s3://{plain}/plain-{round_number}.mp4")
                 aws_times.append(time.perf_counter() - started)
 
             def run_vault(source: Path = source) -> None:
@@ -116,8 +94,8 @@ def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> Non
                 step()
             source.unlink()
             # Ceph's memstore keeps every object in RAM: empty both buckets so each round starts alike.
-            _aws(["s3", "rm", f"s3://{plain}/plain-{round_number}.mp4"], endpoint, aws_env)
-            _empty_bucket(store)
+            rgw.aws("s3", "rm", f"s3://{plain}/plain-{round_number}.mp4")
+            rgw.empty()
             mib = size / MIB
             print(f"{round_number + 1:>5} {mib / vault_times[-1]:>11.1f} {mib / aws_times[-1]:>9.1f} "
                   f"{aws_times[-1] / vault_times[-1]:>6.2f}", flush=True)
@@ -127,24 +105,7 @@ def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> Non
               f"peak server RSS {peak_rss_mb(server.pid):.1f} MB")
     finally:
         stop_server(server)
-        _aws(["s3", "rb", f"s3://{plain}", "--force"], endpoint, aws_env)
-        _remove_bucket(store)
-
-
-def _empty_bucket(store: object) -> None:
-    from minio.deleteobjects import DeleteObject
-
-    client = store._client  # type: ignore[attr-defined]  # the benchmark cleans up its own bucket
-    bucket = store.bucket  # type: ignore[attr-defined]
-    versions = [DeleteObject(o.object_name, o.version_id)
-                for o in client.list_objects(bucket, recursive=True, include_version=True)]
-    for error in client.remove_objects(bucket, versions, bypass_governance_mode=True):
-        print(f"cleanup: {error}", file=sys.stderr)
-
-
-def _remove_bucket(store: object) -> None:
-    _empty_bucket(store)
-    store._client.remove_bucket(store.bucket)  # type: ignore[attr-defined]
+        rgw.remove()
 
 
 def main() -> None:

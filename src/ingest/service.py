@@ -129,6 +129,9 @@ def ingest_upload(
         existing = find_by_sha256(session=session, sha256=blob.sha256)
         if existing is not None:
             raise _AlreadyStored(existing)
+        # Let go of the catalog while the store locks the object: on SQLite this read holds the writer lock,
+        # and eight recorders finishing together would queue every catalog request behind their S3 calls.
+        session.rollback()
 
     # The store enforces the lock against its own clock, so never count from a `now` in the past.
     retain_until = max(now, utcnow()) + rules.minimum_retention
