@@ -27,15 +27,15 @@ def needs_proxy(evidence: Evidence) -> bool:
             and info.get("video_codec") is not None and not info.get("browser_playable", False))
 
 
-def render(kind: DerivativeKind, source: Path, target: Path, *, duration: float | None) -> None:
-    """Write a thumbnail (JPEG) or a proxy (H.264 480p, AAC, faststart MP4) of source to target."""
+def render(kind: DerivativeKind, source: str, target: Path, *, duration: float | None) -> None:
+    """Write a thumbnail (JPEG) or a proxy (H.264 480p, AAC, faststart MP4) of source (a path or URL) to target."""
     options: dict[str, Any] = {"loglevel": "error"}
     if kind == DerivativeKind.THUMBNAIL:
         # A frame a little in, rather than the often black first one.
-        stream = ffmpeg.input(str(source), ss=min(1.0, (duration or 0) / 2))
+        stream = ffmpeg.input(source, ss=min(1.0, (duration or 0) / 2))
         options.update(vframes=1, vf=f"scale={THUMBNAIL_WIDTH}:-2", f="mjpeg")
     else:
-        stream = ffmpeg.input(str(source))
+        stream = ffmpeg.input(source)
         options.update(vcodec="libx264", preset="veryfast", crf=26, pix_fmt="yuv420p", vf=f"scale=-2:{PROXY_HEIGHT}",
                        acodec="aac", movflags="+faststart", f="mp4")
     ffmpeg.output(stream, str(target), **options).overwrite_output().run(quiet=True)

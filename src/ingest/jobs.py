@@ -23,6 +23,7 @@ from vault.db import transaction, utcnow
 from vault.errors import VaultError
 from vault.evidence.models import Derivative, DerivativeKind, Evidence, EvidenceStatus
 from vault.identities.actor import SYSTEM
+from vault.storage.local import LocalBlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -86,13 +87,28 @@ def _candidates(context: VaultContext, limit: int) -> list[tuple[uuid.UUID, list
     return found
 
 
-def _copy_original(context: VaultContext, evidence: Evidence, work: Path) -> Path:
-    # ffmpeg needs a seekable file (an index at the end of an MP4), so fetch the original once.
+THUMBNAIL_URL_SECONDS = 300
+
+
+def _source_of(context: VaultContext, evidence: Evidence, kinds: Sequence[DerivativeKind], work: Path) -> str:
+    """Where ffmpeg reads the original, which must be seekable (an MP4's index may sit at the end).
+
+    A thumbnail needs a few reads: ffmpeg reads the local file in place, or S3 over a short-lived presigned URL
+    with range requests, instead of fetching gigabytes for one frame. A proxy reads everything for minutes,
+    longer than a presigned URL lives, so it (and a store offering neither) gets a copy fetched once.
+    """
+    store = context.store
+    if isinstance(store, LocalBlobStore):
+        return str(store.read_only_path(evidence.storage_key, evidence.version_id))
+    if list(kinds) == [DerivativeKind.THUMBNAIL]:
+        url = store.presign_get(evidence.storage_key, evidence.version_id, expires_seconds=THUMBNAIL_URL_SECONDS)
+        if url is not None:
+            return url
     source = work / "original"
     with source.open("wb") as out:
-        for chunk in context.store.open_range(evidence.storage_key, evidence.version_id):
+        for chunk in store.open_range(evidence.storage_key, evidence.version_id):
             out.write(chunk)
-    return source
+    return str(source)
 
 
 def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: DerivativeKind, path: Path) -> None:
@@ -136,7 +152,7 @@ def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: Sequence[Deriva
             evidence = session.get(Evidence, evidence_id)
             assert evidence is not None
             duration = evidence.media_info.get("duration")
-        source = _copy_original(context, evidence, work)
+        source = _source_of(context, evidence, kinds, work)
         for kind in kinds:
             target = work / kind.value
             render(kind, source, target, duration=duration)

@@ -135,6 +135,10 @@ class LocalBlobStore:
             raise NotFound(f"no object {key} (version {version_id}) in the local store")
         return path
 
+    def read_only_path(self, key: str, version_id: str) -> Path:
+        """Return the stored file itself (read-only on disk), for tools such as ffmpeg that must seek in it."""
+        return self._existing(key, version_id)
+
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes start..end (inclusive) of the stored object."""
         path = self._existing(key, version_id)
