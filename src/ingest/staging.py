@@ -40,8 +40,10 @@ class StagingWriter:
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-        # Anything past the last durable offset is an interrupted write nobody acknowledged: drop it.
-        os.ftruncate(fd, offset)
+        # Anything past the last durable offset is an interrupted write nobody acknowledged: drop it. Only
+        # truncate when there is something to drop: ext4 flushes a file truncated to zero when it is closed.
+        if os.fstat(fd).st_size > offset:
+            os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
         self._fd = fd
         self.path = path
