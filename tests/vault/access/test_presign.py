@@ -41,14 +41,16 @@ def test_presigned_url_works_then_stops_after_expiry(client: TestClient, context
     refused = client.post(f"/api/evidence/{clip}/links", headers=people.reviewer.headers)
     assert refused.status_code == 403  # no URL before the grant check passes
     grant_for(people.reviewer, [clip])
-    context.settings.presign_seconds = 1
+    # X-Amz-Date counts whole seconds, so a link lives between presign_seconds - 1 and presign_seconds: a
+    # one-second link could lapse before the first GET arrives (it did, once, in CI).
+    context.settings.presign_seconds = 3
     issued = client.post(f"/api/evidence/{clip}/links", headers=people.reviewer.headers, params={"variant": "original"})
     assert issued.status_code == 201, issued.text
     url = issued.json()["url"]
-    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["1"]
+    assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["3"]
     fetched = httpx.get(url)
     assert fetched.status_code == 200 and fetched.content == media.mp4.read_bytes()
-    time.sleep(2.5)  # let the one-second link lapse on the RGW clock; nothing here is timed
+    time.sleep(4.5)  # let the link lapse on the RGW clock; nothing here is timed
     assert httpx.get(url).status_code == 403
 
 
