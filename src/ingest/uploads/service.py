@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -402,7 +403,7 @@ async def receive_single(
                                                                 wait=True))
         raise
     rules = IngestRules.of(context.settings)
-    judge: Callable[[], Judgement] = lambda: judge_staged(path, rules)  # noqa: E731
+    judge: Callable[[], Judgement] = partial(judge_staged, path, rules)
     if forward.pipe is not None:  # probe now, while the pipe's last parts are still on their way to the store
         judge = _PROBES.submit(judge_staged, path, rules).result
     return await anyio.to_thread.run_sync(lambda: ingest_upload(
