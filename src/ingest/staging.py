@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -20,18 +19,16 @@ if TYPE_CHECKING:
     from _hashlib import HASH
 
 BATCH_BYTES = 1024 * 1024
-FLUSH_AHEAD_BYTES = 8 * 1024 * 1024
+WRITE_BACK_BYTES = 8 * 1024 * 1024
 _MAX_IOV = 512  # well under IOV_MAX (1024)
-# fdatasync calls running while the next bytes arrive; each staged file has at most one in flight.
-_FLUSHER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="staging-flush")
 
 
 class StagingWriter:
     """Append to a staged file from `offset`, updating SHA-256 (and an optional per-request digest) as it goes.
 
     With hash_bytes=False the file is only a copy to probe: the store that receives the same bytes hashes them.
-    A durable writer flushes ahead: every FLUSH_AHEAD_BYTES it starts an fdatasync on another thread, so the disk
-    writes while the network delivers and sync() at the end has little left to wait for.
+    A durable writer writes back as it goes: every WRITE_BACK_BYTES it starts the disk writing what arrived, so
+    sync() at the end has little left to wait for, and drops what is already on disk from the page cache.
     """
 
     def __init__(
@@ -53,8 +50,8 @@ class StagingWriter:
         self.request_digest = request_digest
         self.durable = durable
         self._limit = limit
-        self._unflushed = 0
-        self._flushing: Future[None] | None = None
+        self._not_written_back = 0
+        self._written_back = offset
 
     def write(self, data: bytes | bytearray) -> None:
         """Append data; raise TooLarge before writing past the limit."""
@@ -69,7 +66,7 @@ class StagingWriter:
         if self.request_digest is not None:
             self.request_digest.update(data)
         self.offset += len(data)
-        self._flush_ahead(len(data))
+        self._write_back(len(data))
 
     def write_many(self, chunks: list[bytes]) -> None:
         """Append several chunks with one writev (no copy into a joined buffer)."""
@@ -88,30 +85,27 @@ class StagingWriter:
             if self.request_digest is not None:
                 self.request_digest.update(chunk)
         self.offset += total
-        self._flush_ahead(total)
+        self._write_back(total)
 
-    def _flush_ahead(self, written: int) -> None:
-        self._unflushed += written
-        if not self.durable or self._unflushed < FLUSH_AHEAD_BYTES:
+    def _write_back(self, written: int) -> None:
+        self._not_written_back += written
+        if not self.durable or self._not_written_back < WRITE_BACK_BYTES:
             return
-        if self._flushing is None or self._flushing.done():
-            self._unflushed = 0
-            self._flushing = _FLUSHER.submit(os.fdatasync, self._fd)
-
-    def _settle(self) -> None:
-        # Never truncate, fsync or close the descriptor under a flush still running on it.
-        if self._flushing is not None:
-            self._flushing.result()
-            self._flushing = None
+        # One call starts writing back what just arrived and drops what the previous call wrote back from the
+        # page cache, as `dd oflag=nocache` does (and PostgreSQL where it lacks sync_file_range). An fdatasync
+        # every few MiB instead commits the journal each time, and a page cache filling with originals nobody
+        # reads again soon halved throughput here after 2 GiB (bench/ingest_http.py).
+        start = self._written_back
+        self._written_back = max(0, self.offset - self._not_written_back)
+        self._not_written_back = 0
+        os.posix_fadvise(self._fd, start, self.offset - start, os.POSIX_FADV_DONTNEED)
 
     def sync(self) -> None:
         """Make everything written so far durable."""
-        self._settle()
         os.fsync(self._fd)
 
     def rewind(self, offset: int) -> None:
         """Cut the file back to offset (after a refused request), durably."""
-        self._settle()
         os.ftruncate(self._fd, offset)
         os.fsync(self._fd)
         self.offset = offset
@@ -119,11 +113,8 @@ class StagingWriter:
     def close(self) -> None:
         """Close the file."""
         if self._fd >= 0:
-            try:
-                self._settle()
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+            os.close(self._fd)
+            self._fd = -1
 
     def __enter__(self) -> StagingWriter:
         return self
