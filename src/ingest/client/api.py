@@ -14,6 +14,9 @@ from ingest.client.receipts import VaultKey
 TUS_VERSION = "1.0.0"
 # Reads wait long: the PATCH completing an upload answers only once the bytes are durable and the record committed.
 TIMEOUT = httpx.Timeout(30.0, read=600.0)
+# A chunk goes out in pieces: httpcore re-slices an unsent bytes body after every partial send, which copies
+# what is left each time: 64 MiB PATCHes ran at 131 MB/s that way and at 211 MB/s in pieces.
+SEND_PIECE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class VaultApi:
 
     def send_chunk(self, url: str, chunk: bytes, headers: dict[str, str]) -> httpx.Response:
         """PATCH one tus chunk over the pooled, kept-alive connection; the caller judges the status."""
+        pieces = (chunk[start:start + SEND_PIECE_BYTES] for start in range(0, len(chunk), SEND_PIECE_BYTES))
         try:
-            return self._http.patch(url, content=chunk, headers={**self.auth_headers, **headers})
+            return self._http.patch(url, content=pieces, headers={**self.auth_headers, **headers,
+                                                                  "Content-Length": str(len(chunk))})
         except httpx.TransportError as exc:
             raise ServerRefused(None, "network_error", f"the link to the vault dropped: {exc}") from exc
 
