@@ -16,7 +16,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -38,7 +41,27 @@ from _ingest_common import (
     upload_tus,
 )
 
-UPLOADERS = {"single": upload_single, "tus": upload_tus, "cli": upload_cli}
+Uploader = Callable[[str, str, Path, str], dict[str, Any]]
+UPLOADERS: dict[str, Uploader] = {"single": upload_single, "tus": upload_tus, "cli": upload_cli}
+
+
+def timed_upload(upload: Uploader, url: str, token: str, source: Path, size: int, times: list[float]) -> None:
+    """Upload fresh bytes once (never a duplicate) and append the wall time to times."""
+    started = time.perf_counter()
+    receipt = upload(url, token, source, source.name)
+    times.append(time.perf_counter() - started)
+    assert receipt["size"] == size and not receipt["duplicate"]
+
+
+def timed_dd(directory: Path, size: int, times: list[float]) -> None:
+    """Run dd conv=fdatasync of size bytes into directory and append its wall time to times."""
+    times.append(dd_seconds(directory, size))
+
+
+def alternate(round_number: int, plain: Callable[[], None], vault: Callable[[], None]) -> None:
+    """Run the plain tool first in even rounds and the vault first in odd ones."""
+    for step in (plain, vault) if round_number % 2 == 0 else (vault, plain):
+        step()
 
 
 def run_local(work: Path, sizes: list[int], mode: str, rounds: int) -> None:
@@ -62,17 +85,8 @@ def run_local(work: Path, sizes: list[int], mode: str, rounds: int) -> None:
                 source = make_media(work / f"src-{size}-{round_number}.mp4", size, work)
                 hash_times.append(sha256_seconds(source))
 
-                def run_dd(size: int = size, times: list[float] = dd_times) -> None:
-                    times.append(dd_seconds(home, size))
-
-                def run_vault(source: Path = source, size: int = size, times: list[float] = vault_times) -> None:
-                    started = time.perf_counter()
-                    receipt = upload(url, token, source, source.name)
-                    times.append(time.perf_counter() - started)
-                    assert receipt["size"] == size and not receipt["duplicate"]
-
-                for step in (run_dd, run_vault) if round_number % 2 == 0 else (run_vault, run_dd):
-                    step()
+                alternate(round_number, partial(timed_dd, home, size, dd_times),
+                          partial(timed_upload, upload, url, token, source, size, vault_times))
                 source.unlink()
                 mib = size / MIB
                 print(f"{size // MIB:>7}M {round_number + 1:>5} {mib / vault_times[-1]:>11.1f} "
@@ -110,14 +124,7 @@ def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> Non
                 rgw.aws("s3", "cp", str(source), f"s3://{plain}/plain-{round_number}.mp4")
                 aws_times.append(time.perf_counter() - started)
 
-            def run_vault(source: Path = source) -> None:
-                started = time.perf_counter()
-                receipt = upload(url, token, source, source.name)
-                vault_times.append(time.perf_counter() - started)
-                assert receipt["size"] == size and not receipt["duplicate"]
-
-            for step in (run_aws, run_vault) if round_number % 2 == 0 else (run_vault, run_aws):
-                step()
+            alternate(round_number, run_aws, partial(timed_upload, upload, url, token, source, size, vault_times))
             source.unlink()
             # Ceph's memstore keeps every object in RAM: empty both buckets so each round starts alike.
             rgw.aws("s3", "rm", f"s3://{plain}/plain-{round_number}.mp4")
