@@ -23,6 +23,8 @@ fi
 [[ "$only" == "embedded" ]] && exit 0
 
 work="$(mktemp -d /tmp/evault-test.XXXXXX)"
+# mktemp makes the folder private to root, and the PostgreSQL server runs as the postgres user below it.
+chmod 755 "$work"
 free_port() { .venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cleanup() {
   scripts/ceph-rgw.sh stop "$work/rgw" >/dev/null 2>&1 || true
@@ -32,8 +34,12 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting PostgreSQL and Ceph RGW"
-eval "$(scripts/postgres.sh start "$work/pg" "$(free_port)")"
-eval "$(scripts/ceph-rgw.sh start "$work/rgw" "$(free_port)")"
+# Assigned first: `eval "$(...)"` alone would swallow a failed start and quietly test on SQLite instead.
+postgres_env="$(scripts/postgres.sh start "$work/pg" "$(free_port)")"
+rgw_env="$(scripts/ceph-rgw.sh start "$work/rgw" "$(free_port)")"
+eval "$postgres_env"
+eval "$rgw_env"
+: "${EVAULT_TEST_DATABASE_URL:?PostgreSQL did not report its URL}" "${EVAULT_TEST_S3_ENDPOINT:?RGW did not report its endpoint}"
 export EVAULT_TEST_DATABASE_URL EVAULT_TEST_S3_ENDPOINT EVAULT_TEST_S3_ACCESS_KEY EVAULT_TEST_S3_SECRET_KEY
 
 echo "== pytest: PostgreSQL + Ceph RGW (Object Lock)"

@@ -34,6 +34,13 @@ S3_ENDPOINT = os.environ.get("EVAULT_TEST_S3_ENDPOINT")
 STORE_KIND = os.environ.get("EVAULT_TEST_STORE", "local")
 
 
+def pytest_report_header() -> str:
+    """Say which catalog and store this run tests against, so a CI log shows it."""
+    catalog = "PostgreSQL at " + make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else "SQLite"
+    store = f"S3 at {S3_ENDPOINT}" if STORE_KIND == "s3" else "local folder"
+    return f"evault: catalog {catalog}; store {store}" + (f" (S3 tests at {S3_ENDPOINT})" if S3_ENDPOINT else "")
+
+
 def _admin_url(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(hide_password=False)
 
