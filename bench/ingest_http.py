@@ -102,7 +102,7 @@ def run_local(work: Path, sizes: list[int], mode: str, rounds: int) -> None:
         stop_server(server)
 
 
-def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> None:
+def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int, settle: float) -> None:
     """Benchmark an S3 (Ceph RGW) store against `aws s3 cp` of the same file to the same endpoint.
 
     Rounds alternate which goes first, each with fresh bytes (the same bytes again would be a duplicate),
@@ -129,6 +129,10 @@ def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int) -> Non
             # Ceph's memstore keeps every object in RAM: empty both buckets so each round starts alike.
             rgw.aws("s3", "rm", f"s3://{plain}/plain-{round_number}.mp4")
             rgw.empty()
+            # RGW deletes the tails of large objects later, in garbage collection (every 10 s after 10 s in
+            # scripts/ceph-rgw.sh). Collecting 2 GiB during the next round slowed whichever upload it overlapped:
+            # rounds swung 0.56-1.28 without this pause and 0.89-1.46 with it.
+            time.sleep(settle)
             mib = size / MIB
             print(f"{round_number + 1:>5} {mib / vault_times[-1]:>11.1f} {mib / aws_times[-1]:>9.1f} "
                   f"{aws_times[-1] / vault_times[-1]:>6.2f}", flush=True)
@@ -150,13 +154,15 @@ def main() -> None:
     parser.add_argument("--rgw", metavar="HOST:PORT", help="benchmark an S3 endpoint (Ceph RGW) instead")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds per size (default 3 on the local store, 5 against RGW)")
+    parser.add_argument("--settle", type=float, default=25.0,
+                        help="seconds to let RGW collect the deleted objects between rounds (default 25)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evault-bench-", dir=args.work))
     try:
         if args.rgw:
             run_rgw(work, args.rgw, parse_size(args.sizes.split(",")[0] if args.sizes != "1G,4G" else "1G"),
-                    args.mode, args.rounds or 5)
+                    args.mode, args.rounds or 5, args.settle)
         else:
             run_local(work, [parse_size(s) for s in args.sizes.split(",")], args.mode, args.rounds or 3)
     finally:
