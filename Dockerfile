@@ -4,7 +4,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg curl && 
 RUN useradd --system --create-home --home-dir /var/lib/evault evault
 WORKDIR /opt/evault
 COPY pyproject.toml README.md ./
-COPY src ./src
+COPY vault ./vault
+COPY ingest ./ingest
+COPY retention ./retention
+COPY evault ./evault
 RUN pip install --no-cache-dir .
 USER evault
 ENV EVAULT_HOME=/var/lib/evault

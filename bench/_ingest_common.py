@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.media import make_video
 
 from evault.setup import initialise, open_vault
+from tests.media import make_video
 from vault.config import Settings
 from vault.db import transaction
 from vault.identities.actor import SYSTEM
