@@ -61,3 +61,10 @@ class WrongContentType(VaultError):
 
     code = "invalid_content_type"
     status = 415
+
+
+class UploadLocked(VaultError):
+    """Another request holds the upload and did not let go in time."""
+
+    code = "upload_locked"
+    status = 423

@@ -23,7 +23,7 @@ from vault.db import transaction, utcnow
 from vault.errors import VaultError
 from vault.evidence.models import Derivative, DerivativeKind, Evidence, EvidenceStatus
 from vault.identities.actor import SYSTEM
-from vault.storage.local import LocalBlobStore
+from vault.storage.base import FileSource
 
 log = structlog.get_logger(__name__)
 
@@ -98,8 +98,9 @@ def _source_of(context: VaultContext, evidence: Evidence, kinds: Sequence[Deriva
     longer than a presigned URL lives, so it (and a store offering neither) gets a copy fetched once.
     """
     store = context.store
-    if isinstance(store, LocalBlobStore):
-        return str(store.read_only_path(evidence.storage_key, evidence.version_id))
+    local = store.local_path(evidence.storage_key, evidence.version_id)
+    if local is not None:
+        return str(local)
     if list(kinds) == [DerivativeKind.THUMBNAIL]:
         url = store.presign_get(evidence.storage_key, evidence.version_id, expires_seconds=THUMBNAIL_URL_SECONDS)
         if url is not None:
@@ -112,22 +113,31 @@ def _source_of(context: VaultContext, evidence: Evidence, kinds: Sequence[Deriva
 
 
 def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: DerivativeKind, path: Path) -> None:
-    with transaction(context.sessions) as session:
-        evidence = session.get(Evidence, evidence_id)
-        if evidence is None or any(d.kind == kind for d in evidence.derivatives):
-            return
-        with path.open("rb") as handle:
-            blob = context.store.put_stream(handle, retain_until=evidence.store_retain_until,
-                                            content_type=MEDIA_TYPES[kind])
-        item = Derivative(evidence_id=evidence.id, kind=kind, sha256=blob.sha256, size=blob.size,
-                          media_type=MEDIA_TYPES[kind], storage_key=blob.key, version_id=blob.version_id,
-                          derived=True)
-        session.add(item)
-        session.flush()
-        record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DERIVATIVE_CREATED,
-                     subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
-                     details={"kind": kind.value, "derivative_id": str(item.id), "sha256": blob.sha256,
-                              "size": blob.size, "derived_from": evidence.sha256})
+    # Written unlocked, cataloged and committed, and only then locked: a crash in between leaves an unlocked
+    # object the reconciler locks (if committed) or removes (if not), never a locked orphan.
+    pending = context.store.begin_put(content_type=MEDIA_TYPES[kind],
+                                      source=FileSource(path=path, size=path.stat().st_size))
+    blob = pending.finish()
+    try:
+        with transaction(context.sessions) as session:
+            evidence = session.get(Evidence, evidence_id)
+            if evidence is None or any(d.kind == kind for d in evidence.derivatives):
+                pending.discard()
+                return
+            retain_until = evidence.store_retain_until
+            item = Derivative(evidence_id=evidence.id, kind=kind, sha256=blob.sha256, size=blob.size,
+                              media_type=MEDIA_TYPES[kind], storage_key=blob.key, version_id=blob.version_id,
+                              derived=True)
+            session.add(item)
+            session.flush()
+            record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DERIVATIVE_CREATED,
+                         subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
+                         details={"kind": kind.value, "derivative_id": str(item.id), "sha256": blob.sha256,
+                                  "size": blob.size, "derived_from": evidence.sha256})
+    except BaseException:
+        pending.discard()
+        raise
+    pending.lock(retain_until)
 
 
 def make_derivatives(context: VaultContext, *, limit: int = 5) -> int:

@@ -9,20 +9,26 @@ import anyio.to_thread
 from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
 
 from ingest import receipts
 from ingest.continuity import list_discontinuities
-from ingest.errors import InvalidTusRequest, TusVersionUnsupported, WrongContentType
+from ingest.errors import InvalidTusRequest, TusVersionUnsupported, UnsupportedMedia, WrongContentType
 from ingest.jobs import make_thumbnail
 from ingest.retagging import retag_evidence
 from ingest.rules import IngestRules
 from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
+from ingest.service import IngestOutcome, lock_ingested
 from ingest.uploads import service as uploads
+from ingest.uploads.locking import acquire_upload_lock, upload_lock
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.cases.service import lookup_case
+from vault.context import VaultContext
 from vault.db import utcnow
+from vault.errors import ChecksumMismatch
 from vault.evidence.schemas import EvidencePublic
+from vault.identities.actor import Actor
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -111,19 +117,36 @@ async def append_upload(
     offset = _integer(upload_offset, "Upload-Offset")
     if offset is None:
         raise InvalidTusRequest("Upload-Offset is required", details={"header": "Upload-Offset"})
-    upload = await uploads.append_to_upload(session=session, actor=actor, context=context, upload_id=upload_id,
-                                            offset=offset, chunks=request.stream(), checksum_header=upload_checksum,
-                                            now=utcnow())
-    await anyio.to_thread.run_sync(session.commit)
-    headers = {"Upload-Offset": str(upload.offset)}
-    if upload.offset == upload.length:
-        outcome = await anyio.to_thread.run_sync(lambda: uploads.finalize_upload(
-            session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow()))
+    held = await anyio.to_thread.run_sync(acquire_upload_lock, context, upload_id)
+    ended = False
+    try:  # the lock is held until the new offset (and the record, for the last PATCH) is committed
+        upload = await uploads.append_to_upload(session=session, actor=actor, context=context, upload_id=upload_id,
+                                                offset=offset, chunks=request.stream(),
+                                                checksum_header=upload_checksum, now=utcnow())
         await anyio.to_thread.run_sync(session.commit)
-        headers["Evault-Evidence-Id"] = str(outcome.evidence.id)
-        if not outcome.duplicate:
-            background.add_task(make_thumbnail, context, outcome.evidence.id)
+        headers = {"Upload-Offset": str(upload.offset)}
+        if upload.offset == upload.length:
+            try:
+                outcome = await anyio.to_thread.run_sync(lambda: _finish(session, actor, context, upload_id))
+            except (UnsupportedMedia, ChecksumMismatch):
+                ended = True  # refused: the upload and its staged bytes are gone
+                raise
+            ended = True
+            headers["Evault-Evidence-Id"] = str(outcome.evidence.id)
+            if not outcome.duplicate:
+                background.add_task(make_thumbnail, context, outcome.evidence.id)
+    finally:
+        await anyio.to_thread.run_sync(lambda: held.release(upload_ended=ended))
     return Response(status_code=204, headers=headers)
+
+
+def _finish(session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID) -> IngestOutcome:
+    """Register the upload's record, commit it, then lock the original: only then is the upload acknowledged."""
+    outcome = uploads.finalize_upload(session=session, actor=actor, context=context, upload_id=upload_id,
+                                      now=utcnow())
+    session.commit()
+    uploads.lock_finalized(context=context, outcome=outcome, upload_id=upload_id)
+    return outcome
 
 
 @tus.delete("/{upload_id}", status_code=204)
@@ -131,8 +154,9 @@ def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep,
                      tus_resumable: Annotated[str | None, Header()] = None) -> Response:
     """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
     _check_tus(tus_resumable)
-    uploads.terminate_upload(session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow())
-    session.commit()
+    with upload_lock(context, upload_id):
+        uploads.terminate_upload(session=session, actor=actor, context=context, upload_id=upload_id, now=utcnow())
+        session.commit()
     return Response(status_code=204)
 
 
@@ -151,10 +175,11 @@ async def upload_evidence(
 ) -> Any:
     """Upload one file in a single streamed request (Evault-Meta-* headers); 200 for bytes already stored."""
     length = request.headers.get("content-length")
-    outcome = await uploads.receive_single(
+    outcome, staged = await uploads.receive_single(
         session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
         content_length=int(length) if length and length.isdigit() else None, now=utcnow())
     await anyio.to_thread.run_sync(session.commit)
+    await anyio.to_thread.run_sync(lambda: lock_ingested(store=context.store, outcome=outcome, staged=staged))
     if not outcome.duplicate:
         background.add_task(make_thumbnail, context, outcome.evidence.id)  # after the response: acks stay fast
     body = receipts.receipt_of(outcome, context.signer)

@@ -18,6 +18,7 @@ class IngestRules:
     field_handover: timedelta = timedelta(hours=24)
     minimum_officers: int = 2
     minimum_retention: timedelta = timedelta(days=183)
+    crash_at: str | None = None  # test-only kill switch (vault/faults.py)
 
     @classmethod
     def of(cls, settings: Settings) -> IngestRules:
@@ -28,6 +29,7 @@ class IngestRules:
             field_handover=timedelta(hours=settings.field_handover_hours),
             minimum_officers=settings.minimum_certified_officers,
             minimum_retention=timedelta(days=settings.minimum_retention_days),
+            crash_at=settings.crash_at,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from ingest.metadata import UploadMetadata
 from ingest.models import IngestRecord
 from ingest.probe import MediaProbe, parse_creation_time, probe_media, read_head, require_media_head
 from ingest.rules import IngestRules
-from ingest.storing import Put, StagedFile, staged_put
+from ingest.storing import StagedFile, finish_write
 from ingest.tagging import DAMAGED, build_tags, expected_tag_flags, sync_flags
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -27,9 +27,10 @@ from vault.db import utcnow
 from vault.errors import ChecksumMismatch, Conflict
 from vault.evidence.models import Evidence
 from vault.evidence.service import EvidenceTags, find_by_sha256, register_evidence
+from vault.faults import crash_point
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.storage.base import BlobStore, StoredBlob, verify_expected
+from vault.storage.base import BlobStore, PendingBlob, StoredBlob
 
 log = structlog.get_logger(__name__)
 
@@ -50,12 +51,17 @@ def judge_staged(path: Path, rules: IngestRules) -> Judgement:
 
 @dataclass(frozen=True)
 class IngestOutcome:
-    """The record a submission ended in, and whether it was already there."""
+    """The record a submission ended in, and whether it was already there.
+
+    `pending` is the new original, finished but unlocked: the caller commits the record, then calls
+    lock_ingested. A crash in between leaves a committed, unlocked object that the reconciler locks.
+    """
 
     evidence: Evidence
     duplicate: bool
     received_at: datetime
     original_name: str
+    pending: PendingBlob | None = None
 
 
 def reject_upload(
@@ -95,67 +101,86 @@ def ingest_staged(
     *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, staged: StagedFile,
     meta: UploadMetadata, now: datetime, submission_id: uuid.UUID | None = None,
 ) -> IngestOutcome:
-    """Catalog a staged file; the staged file is consumed (stored or deleted) whatever happens."""
-    return ingest_upload(session=session, actor=actor, store=store, rules=rules, staged=staged,
-                         put=staged_put(store, staged), judge=lambda: judge_staged(staged.path, rules), meta=meta,
-                         now=now, submission_id=submission_id)
-
-
-class _AlreadyStored(Exception):
-    """The verdict found these bytes already stored: the new copy is discarded and the record returned."""
-
-    def __init__(self, existing: Evidence) -> None:
-        super().__init__(str(existing.id))
-        self.existing = existing
+    """Catalog a staged file (see ingest_upload); the caller commits, then calls lock_ingested."""
+    return ingest_upload(session=session, actor=actor, store=store, rules=rules, staged=staged, piped=None,
+                         judge=lambda: judge_staged(staged.path, rules), meta=meta, now=now,
+                         submission_id=submission_id)
 
 
 def ingest_upload(
-    *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, staged: StagedFile, put: Put,
-    judge: Callable[[], Judgement], meta: UploadMetadata, now: datetime, submission_id: uuid.UUID | None = None,
+    *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, staged: StagedFile,
+    piped: PendingBlob | None, judge: Callable[[], Judgement], meta: UploadMetadata, now: datetime,
+    submission_id: uuid.UUID | None = None,
 ) -> IngestOutcome:
-    """Store an upload through `put` and catalog it; the staged copy is deleted whatever happens.
+    """Finish writing an upload to the store, judge it, and register its record; nothing is locked yet.
 
-    Before anything is locked, the verdict checks the declared digest, sniffs and probes the staged copy
-    (refusing non-media with 415) and looks for the same bytes already stored (returning that record).
+    The verdict checks the declared digest, sniffs and probes the staged copy (refusing non-media with 415)
+    and looks for the same bytes already stored (returning that record). A refusal or a duplicate discards
+    the new bytes and the staged copy; any other failure (the store's, say) keeps the staged copy, so the
+    client can finish again without sending the file again.
     """
     require(actor, Permission.UPLOAD_EVIDENCE)
-    judged: list[Judgement] = []
-    hashed: list[str] = [staged.sha256] if staged.sha256 else []
-
-    def accept(blob: StoredBlob) -> None:
-        hashed.append(blob.sha256)
-        verify_expected(blob.sha256, meta.sha256)
-        judged.append(judge())
+    subject = str(submission_id or staged.sha256 or "upload")
+    try:
+        content_type = require_media_head(read_head(staged.path))  # refused bytes never reach the store
+        pending, blob = finish_write(store, staged, piped=piped, content_type=content_type,
+                                     expected_sha256=meta.sha256)
+    except (ChecksumMismatch, UnsupportedMedia) as error:
+        if piped is not None:
+            piped.discard()
+        _refuse(session=session, actor=actor, error=error, subject=subject, staged=staged, meta=meta, now=now)
+        raise
+    except BaseException:
+        if piped is not None:
+            piped.discard()
+        raise
+    crash_point(rules.crash_at, "ingest.after_finish")
+    try:
+        judged = judge()
         existing = find_by_sha256(session=session, sha256=blob.sha256)
         if existing is not None:
-            raise _AlreadyStored(existing)
-        # Let go of the catalog while the store locks the object: on SQLite this read holds the writer lock,
-        # and eight recorders finishing together would queue every catalog request behind their S3 calls.
-        session.rollback()
-
-    # The store enforces the lock against its own clock, so never count from a `now` in the past.
-    retain_until = max(now, utcnow()) + rules.minimum_retention
-    try:
-        # Sniff before storing: refused bytes should not even reach the store unlocked.
-        content_type = require_media_head(read_head(staged.path))
-        blob = put(retain_until, content_type, accept)
-    except _AlreadyStored as already:
-        return _duplicate(session=session, actor=actor, existing=already.existing, meta=meta,
-                          subject=str(submission_id or already.existing.sha256), now=now)
-    except (ChecksumMismatch, UnsupportedMedia) as error:
-        subject = str(submission_id or (hashed[0] if hashed else "upload"))
-        reject_upload(session=session, actor=actor, error=error, subject_id=subject, meta=meta, now=now)
+            pending.discard()
+            staged.path.unlink(missing_ok=True)
+            return _duplicate(session=session, actor=actor, existing=existing, meta=meta,
+                              subject=str(submission_id or existing.sha256), now=now)
+        outcome = _register(session=session, actor=actor, store=store, rules=rules, blob=blob, probe=judged.probe,
+                            exif=judged.exif, meta=meta, now=now)
+    except UnsupportedMedia as error:
+        pending.discard()
+        _refuse(session=session, actor=actor, error=error, subject=subject, staged=staged, meta=meta, now=now)
         raise
-    finally:
+    except BaseException:
+        pending.discard()
+        raise
+    return replace(outcome, pending=pending)
+
+
+def _refuse(*, session: Session, actor: Actor, error: ChecksumMismatch | UnsupportedMedia, subject: str,
+            staged: StagedFile, meta: UploadMetadata, now: datetime) -> None:
+    staged.path.unlink(missing_ok=True)
+    reject_upload(session=session, actor=actor, error=error, subject_id=subject, meta=meta, now=now)
+
+
+def lock_ingested(*, store: BlobStore, outcome: IngestOutcome, staged: StagedFile | None) -> None:
+    """Lock the original once its record is committed (again, harmlessly, for a duplicate); drop the staged copy.
+
+    Every acknowledgement follows this, so an acknowledged upload is always locked in the store.
+    """
+    evidence = outcome.evidence
+    if outcome.pending is not None:
+        outcome.pending.lock(evidence.store_retain_until)
+    else:
+        store.lock(evidence.storage_key, evidence.version_id, evidence.store_retain_until)
+    if staged is not None:
         staged.path.unlink(missing_ok=True)
-    return _register(session=session, actor=actor, store=store, rules=rules, blob=blob, probe=judged[0].probe,
-                     exif=judged[0].exif, meta=meta, retain_until=retain_until, now=now)
 
 
 def _register(
     *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, blob: StoredBlob, probe: MediaProbe,
-    exif: dict[str, object], meta: UploadMetadata, retain_until: datetime, now: datetime,
+    exif: dict[str, object], meta: UploadMetadata, now: datetime,
 ) -> IngestOutcome:
+    # The store enforces the lock against its own clock, so never count from a `now` in the past.
+    retain_until = max(now, utcnow()) + rules.minimum_retention
     tags = build_tags(session=session, meta=meta)
     _capture_window(tags, probe, exif)
     media_info = {**probe.info, "exif": exif, "damage": probe.damage or None}

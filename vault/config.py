@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
     export_compute_sm3: bool = False
     export_copy_retention_days: int = 30 * 365
+    # Resumable uploads: the staging folder every API instance must share (default: under home), and how long
+    # a PATCH waits for an earlier PATCH of the same upload to let go before it answers 423 Locked.
+    staging_dir: Path | None = None
+    upload_lock_wait_seconds: float = 5.0
+    # The reconciler: finished writes younger than the grace may still be on their way to the catalog.
+    reconcile_grace_seconds: int = 3600
+    reconcile_lookback_days: int = 7
+    reconcile_interval_minutes: int = 15
+    # Test-only kill switch: the process kills itself at the named point (see vault/faults.py). Never set it.
+    crash_at: str | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -85,8 +95,8 @@ class Settings(BaseSettings):
 
     @property
     def uploads_dir(self) -> Path:
-        """Return the folder where resumable uploads are staged (same filesystem as the local store)."""
-        return self.home / "uploads"
+        """Return the folder where uploads are staged: shared by every API instance (EVAULT_STAGING_DIR)."""
+        return self.staging_dir or self.home / "uploads"
 
     @property
     def objects_dir(self) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -11,6 +10,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -31,19 +31,20 @@ from ingest.metadata import UploadMetadata, parse_header_metadata, parse_metadat
 from ingest.models import Upload, UploadState
 from ingest.probe import SNIFF_BYTES, sniff_media_type
 from ingest.rules import IngestRules
-from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged
+from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged, lock_ingested
 from ingest.staging import StagingWriter, pump, rehash
-from ingest.storing import StagedFile, piped_put, streams_while_receiving
+from ingest.storing import StagedFile, streams_while_receiving
+from ingest.uploads.locking import release_marker, until_released
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
-from vault.db import utcnow
-from vault.errors import ChecksumMismatch, Conflict, TooLarge
+from vault.errors import ChecksumMismatch, Conflict, StorageError, TooLarge
 from vault.evidence.models import Evidence
 from vault.evidence.service import find_by_sha256
+from vault.faults import crash_point
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.storage.pipe import StorePipe
+from vault.storage.base import PendingBlob
 
 if TYPE_CHECKING:
     from _hashlib import HASH
@@ -53,13 +54,24 @@ log = structlog.get_logger(__name__)
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 
 
+@dataclass
+class _Piped:
+    """A write to the store fed while an upload arrives, and how many bytes of the upload it carried."""
+
+    pending: PendingBlob
+    offset: int = 0
+    broken: bool = False
+
+
 class _Progress:
-    """SHA-256 state and store pipes of open uploads, valid for this process only (neither can be persisted)."""
+    """SHA-256 state and piped writes of open uploads, valid for this process only (neither can be persisted).
+
+    Another process (or host) that takes over an upload re-reads the shared staged file instead.
+    """
 
     def __init__(self) -> None:
         self._states: dict[uuid.UUID, tuple[int, HASH]] = {}
-        self._locks: dict[uuid.UUID, asyncio.Lock] = {}
-        self._pipes: dict[uuid.UUID, StorePipe] = {}
+        self._pipes: dict[uuid.UUID, _Piped] = {}
         self._mutex = threading.Lock()
 
     def digest_at(self, upload_id: uuid.UUID, offset: int, path: Path) -> HASH:
@@ -78,49 +90,30 @@ class _Progress:
         with self._mutex:
             self._states[upload_id] = (offset, digest)
 
-    def pipe_at(self, upload_id: uuid.UUID, offset: int) -> StorePipe | None:
-        """Return the upload's store pipe if it carried exactly the first offset bytes; abandon a stale one."""
+    def take_pipe(self, upload_id: uuid.UUID, offset: int) -> _Piped | None:
+        """Remove and return the piped write if it carried exactly the first offset bytes; discard a stale one."""
         with self._mutex:
-            pipe = self._pipes.get(upload_id)
-            if pipe is None or (pipe.offset == offset and pipe.usable):
-                return pipe
-            del self._pipes[upload_id]
-        pipe.abandon(f"the pipe carried {pipe.offset} bytes but the upload stands at {offset}")
+            piped = self._pipes.pop(upload_id, None)
+        if piped is None or (piped.offset == offset and not piped.broken):
+            return piped
+        piped.pending.discard()
         return None
 
-    def attach_pipe(self, upload_id: uuid.UUID, pipe: StorePipe) -> None:
-        """Keep the pipe streaming this upload to the store between PATCH requests."""
+    def keep_pipe(self, upload_id: uuid.UUID, piped: _Piped) -> None:
+        """Keep the piped write between PATCH requests."""
         with self._mutex:
             stale = self._pipes.get(upload_id)
-            self._pipes[upload_id] = pipe
-        if stale is not None and stale is not pipe:
-            stale.abandon("a new pipe replaced it")
-
-    def take_pipe(self, upload_id: uuid.UUID, offset: int) -> StorePipe | None:
-        """Remove and return the pipe if it carried exactly the first offset bytes (the whole upload)."""
-        pipe = self.pipe_at(upload_id, offset)
-        with self._mutex:
-            self._pipes.pop(upload_id, None)
-        return pipe
-
-    def drop_pipe(self, upload_id: uuid.UUID, reason: str, *, wait: bool = False) -> None:
-        """Abandon the upload's pipe: its bytes no longer match what is staged."""
-        with self._mutex:
-            pipe = self._pipes.pop(upload_id, None)
-        if pipe is not None:
-            pipe.abandon(reason, wait=wait)
+            self._pipes[upload_id] = piped
+        if stale is not None and stale is not piped:
+            stale.pending.discard()
 
     def forget(self, upload_id: uuid.UUID) -> None:
-        """Drop what is kept for a finished or terminated upload (waiting until the store discarded a pipe's bytes)."""
-        self.drop_pipe(upload_id, "the upload was finished or terminated", wait=True)
+        """Drop what is kept for a finished or terminated upload, discarding a piped write's unlocked bytes."""
         with self._mutex:
+            piped = self._pipes.pop(upload_id, None)
             self._states.pop(upload_id, None)
-            self._locks.pop(upload_id, None)
-
-    def lock(self, upload_id: uuid.UUID) -> asyncio.Lock:
-        """Return the lock serializing PATCHes of one upload in this process."""
-        with self._mutex:
-            return self._locks.setdefault(upload_id, asyncio.Lock())
+        if piped is not None:
+            piped.pending.discard()
 
 
 PROGRESS = _Progress()
@@ -128,20 +121,26 @@ _PROBES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest-probe")
 
 
 class _Forward:
-    """Hands each staged batch on to a store pipe, opened at the upload's first bytes if they sniff as media."""
+    """Hands each staged batch on to a write to the store, begun at the upload's first bytes if they sniff as media."""
 
-    def __init__(self, open_pipe: Callable[[str], StorePipe] | None, pipe: StorePipe | None = None) -> None:
-        self.pipe = pipe
-        self._open_pipe = open_pipe
+    def __init__(self, begin: Callable[[str], PendingBlob] | None, piped: _Piped | None = None) -> None:
+        self.piped = piped
+        self._begin = begin
 
     def __call__(self, batch: list[bytes]) -> None:
-        if self._open_pipe is not None:
-            open_pipe, self._open_pipe = self._open_pipe, None
+        if self._begin is not None:
+            begin, self._begin = self._begin, None
             media_type = sniff_media_type(_head_of(batch))
             if media_type is not None:  # non-media is refused from the staged copy: never send it to the store
-                self.pipe = open_pipe(media_type)
-        if self.pipe is not None:
-            self.pipe.push(batch)
+                self.piped = _Piped(begin(media_type))
+        piped = self.piped
+        if piped is not None and not piped.broken:
+            try:
+                piped.pending.write(batch)
+                piped.offset += sum(len(chunk) for chunk in batch)
+            except StorageError as error:  # the staged copy goes to the store instead, when the upload ends
+                piped.broken = True
+                log.warning("ingest.pipe_broken", reason=error.message)
 
 
 def _head_of(batch: list[bytes]) -> bytes:
@@ -158,19 +157,16 @@ def _hashes_staging(context: VaultContext) -> bool:
     return not streams_while_receiving(context.store)
 
 
-def _pipe_opener(context: VaultContext, *, label: str, max_size: int,
-                 length: int | None) -> Callable[[str], StorePipe] | None:
-    """Return how to open a pipe to the store, or None when the store gains nothing from one (local disk)."""
+def _write_opener(context: VaultContext, *, max_size: int, length: int | None) -> Callable[[str], PendingBlob] | None:
+    """Return how to begin a write to the store, or None when the store gains nothing from one (local disk)."""
     store = context.store
     if not streams_while_receiving(store):
         return None
-    retain_until = utcnow() + IngestRules.of(context.settings).minimum_retention
 
-    def open_pipe(media_type: str) -> StorePipe:
-        return StorePipe(store, retain_until=retain_until, max_size=max_size, length=length, content_type=media_type,
-                         label=label)
+    def begin(media_type: str) -> PendingBlob:
+        return store.begin_put(content_type=media_type, max_size=max_size, length=length)
 
-    return open_pipe
+    return begin
 
 
 def staging_path(context: VaultContext, upload_id: uuid.UUID) -> Path:
@@ -258,44 +254,46 @@ async def append_to_upload(
     *, session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID, offset: int,
     chunks: AsyncIterator[bytes], checksum_header: str | None, now: datetime,
 ) -> Upload:
-    """Append a PATCH body at offset and fsync it; the caller commits the new durable offset."""
+    """Append a PATCH body at offset and fsync it; the caller holds the upload's lock and commits the offset."""
     checksum = parse_checksum(checksum_header)
-    async with PROGRESS.lock(upload_id):
-        upload = await anyio.to_thread.run_sync(lambda: get_upload(session=session, actor=actor, upload_id=upload_id))
-        if upload.state == UploadState.COMPLETED and offset == upload.length:
-            return upload
-        path = staging_path(context, upload.id)
-        start, length = current_offset(context=context, upload=upload), upload.length
-        if offset != start or upload.state != UploadState.RECEIVING:
-            raise UploadOffsetMismatch(f"the upload stands at offset {start}, not {offset}", details={"offset": start})
-        # End the read transaction: on SQLite it would hold the writer lock for the whole transfer.
-        session.rollback()
-        hashing = _hashes_staging(context)
-        sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path) if hashing else None
-        pipe = await anyio.to_thread.run_sync(PROGRESS.pipe_at, upload_id, start)
-        opener = _pipe_opener(context, label=str(upload_id), max_size=length, length=length) if start == 0 else None
-        forward = _Forward(opener, pipe)
-        request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
-        with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest,
-                           hash_bytes=hashing) as writer:
-            try:
-                completed = await pump(chunks, writer, forward=forward)
-                if checksum and request_digest is not None and (
-                        not completed or not hmac.compare_digest(request_digest.digest(), checksum[1])):
-                    raise ChunkChecksumMismatch("the PATCH body does not match Upload-Checksum; it was discarded",
-                                                details={"offset": start})
-            except (TooLarge, ChunkChecksumMismatch):
-                await anyio.to_thread.run_sync(writer.rewind, start)
-                PROGRESS.drop_pipe(upload_id, "the PATCH was refused and its bytes cut off again")
-                raise
-            except BaseException:
-                PROGRESS.drop_pipe(upload_id, "the PATCH failed")
-                raise
-            if forward.pipe is not None:
-                PROGRESS.attach_pipe(upload_id, forward.pipe)
-            if hashing:
-                PROGRESS.remember(upload_id, writer.offset, writer.sha256)
-            end = writer.offset
+    upload = await anyio.to_thread.run_sync(lambda: get_upload(session=session, actor=actor, upload_id=upload_id))
+    if upload.state == UploadState.COMPLETED and offset == upload.length:
+        return upload
+    path = staging_path(context, upload.id)
+    start, length = current_offset(context=context, upload=upload), upload.length
+    if offset != start or upload.state != UploadState.RECEIVING:
+        raise UploadOffsetMismatch(f"the upload stands at offset {start}, not {offset}", details={"offset": start})
+    # End the read transaction: on SQLite it would hold the writer lock for the whole transfer.
+    await anyio.to_thread.run_sync(session.rollback)
+    hashing = _hashes_staging(context)
+    sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path) if hashing else None
+    piped = PROGRESS.take_pipe(upload_id, start)
+    opener = _write_opener(context, max_size=length, length=length) if start == 0 else None
+    forward = _Forward(opener, piped)
+    request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
+    body = until_released(chunks, release_marker(context.settings.uploads_dir, upload_id))
+    with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest,
+                       hash_bytes=hashing) as writer:
+        try:
+            completed = await pump(body, writer, forward=forward)
+            if checksum and request_digest is not None and (
+                    not completed or not hmac.compare_digest(request_digest.digest(), checksum[1])):
+                raise ChunkChecksumMismatch("the PATCH body does not match Upload-Checksum; it was discarded",
+                                            details={"offset": start})
+        except (TooLarge, ChunkChecksumMismatch):
+            await anyio.to_thread.run_sync(writer.rewind, start)
+            if forward.piped is not None:
+                forward.piped.pending.discard()
+            raise
+        except BaseException:
+            if forward.piped is not None:
+                forward.piped.pending.discard()
+            raise
+        if forward.piped is not None:
+            PROGRESS.keep_pipe(upload_id, forward.piped)
+        if hashing:
+            PROGRESS.remember(upload_id, writer.offset, writer.sha256)
+        end = writer.offset
     # In a worker thread: on SQLite this begins a write transaction, and waiting for the lock on the event
     # loop would stall the very request (finishing in a thread) that holds it.
     upload = await anyio.to_thread.run_sync(lambda: _record_offset(session, actor, upload_id, end, now))
@@ -316,7 +314,11 @@ def _declared(upload: Upload) -> UploadMetadata:
 
 def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, upload_id: uuid.UUID,
                     now: datetime) -> IngestOutcome:
-    """Turn a fully received upload into a record (idempotent); refusals delete it and keep nothing."""
+    """Turn a fully received upload into a record (idempotent; the caller holds the upload's lock and commits).
+
+    Refusals delete the upload and keep nothing. A failure of the store keeps every staged byte: finishing
+    again (an empty PATCH at the full offset, or the reconciler) needs nothing sent again.
+    """
     upload = get_upload(session=session, actor=actor, upload_id=upload_id)
     if upload.state == UploadState.COMPLETED:
         return outcome_of(session=session, upload=upload)
@@ -325,14 +327,14 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
     path = staging_path(context, upload.id)
     # A network store hashes the bytes as it receives them; only a local store needs the digest of staging.
     digest = PROGRESS.digest_at(upload.id, upload.offset, path).hexdigest() if _hashes_staging(context) else None
-    meta = _declared(upload)
-    staged = StagedFile(path, digest, upload.length)
+    staged = StagedFile(path=path, size=upload.length, sha256=digest)
     rules = IngestRules.of(context.settings)
+    piped = PROGRESS.take_pipe(upload.id, upload.length)
     try:
         outcome = ingest_upload(
             session=session, actor=actor, store=context.store, rules=rules, staged=staged,
-            put=piped_put(context.store, PROGRESS.take_pipe(upload.id, upload.length), staged),
-            judge=lambda: judge_staged(path, rules), meta=meta, now=now, submission_id=upload.id)
+            piped=piped.pending if piped is not None else None, judge=lambda: judge_staged(path, rules),
+            meta=_declared(upload), now=now, submission_id=upload.id)
     except UnsupportedMedia:
         _discard(session=session, context=context, upload=upload)
         raise
@@ -346,6 +348,14 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
     session.flush()
     PROGRESS.forget(upload.id)
     return outcome
+
+
+def lock_finalized(*, context: VaultContext, outcome: IngestOutcome, upload_id: uuid.UUID) -> None:
+    """After the record is committed: lock the original in the store and drop the staged copy."""
+    crash_point(context.settings.crash_at, "ingest.after_commit")
+    lock_ingested(store=context.store, outcome=outcome,
+                  staged=StagedFile(path=staging_path(context, upload_id), size=0))
+    crash_point(context.settings.crash_at, "ingest.after_lock")
 
 
 def outcome_of(*, session: Session, upload: Upload) -> IngestOutcome:
@@ -378,8 +388,9 @@ def terminate_upload(*, session: Session, actor: Actor, context: VaultContext, u
 async def receive_single(
     *, session: Session, actor: Actor, context: VaultContext, headers: dict[str, str],
     chunks: AsyncIterator[bytes], content_length: int | None, now: datetime,
-) -> IngestOutcome:
-    """Stage a one-request upload (Evault-Meta-* headers) while hashing it, then ingest it."""
+) -> tuple[IngestOutcome, StagedFile]:
+    """Stage a one-request upload (Evault-Meta-* headers) while hashing it, then ingest it; the caller commits
+    and then calls lock_ingested with the staged file returned."""
     require(actor, Permission.UPLOAD_EVIDENCE)
     meta = parse_metadata(parse_header_metadata(headers))
     maximum = context.settings.max_upload_bytes
@@ -387,25 +398,31 @@ async def receive_single(
         raise TooLarge(f"the upload exceeds the maximum size of {maximum} bytes", details={"max_size": maximum})
     session.rollback()  # release the SQLite writer lock taken by authentication while the body streams
     path = context.settings.uploads_dir / f"single-{uuid.uuid4().hex}"
-    forward = _Forward(_pipe_opener(context, label=path.name, max_size=maximum, length=content_length))
+    forward = _Forward(_write_opener(context, max_size=maximum, length=content_length))
     # A network store hashes the bytes and makes them durable itself; the staged copy is then only there to probe.
     local = _hashes_staging(context)
     try:
         with StagingWriter(path, limit=maximum, hash_bytes=local, durable=local) as writer:
             if not await pump(chunks, writer, forward=forward) or writer.offset == 0:
                 raise UnsupportedMedia("the request body was empty or cut short; nothing was stored")
-            staged = StagedFile(path, writer.sha256.hexdigest() if local else None, writer.offset)
+            staged = StagedFile(path=path, size=writer.offset, sha256=writer.sha256.hexdigest() if local else None)
     except BaseException:
         path.unlink(missing_ok=True)
-        if forward.pipe is not None:  # answer only once the store has discarded the partial upload
-            pipe = forward.pipe
-            await anyio.to_thread.run_sync(lambda: pipe.abandon("the request ended before its body was complete",
-                                                                wait=True))
+        if forward.piped is not None:  # answer only once the store has discarded the partial upload
+            pending = forward.piped.pending
+            await anyio.to_thread.run_sync(pending.discard)
         raise
     rules = IngestRules.of(context.settings)
     judge: Callable[[], Judgement] = partial(judge_staged, path, rules)
-    if forward.pipe is not None:  # probe now, while the pipe's last parts are still on their way to the store
+    piped = forward.piped
+    if piped is not None:  # probe now, while the piped write's last parts are still on their way to the store
         judge = _PROBES.submit(judge_staged, path, rules).result
-    return await anyio.to_thread.run_sync(lambda: ingest_upload(
-        session=session, actor=actor, store=context.store, rules=rules, staged=staged,
-        put=piped_put(context.store, forward.pipe, staged), judge=judge, meta=meta, now=now))
+    try:
+        outcome = await anyio.to_thread.run_sync(lambda: ingest_upload(
+            session=session, actor=actor, store=context.store, rules=rules, staged=staged,
+            piped=piped.pending if piped is not None and not piped.broken else None, judge=judge, meta=meta,
+            now=now))
+    except BaseException:
+        path.unlink(missing_ok=True)  # no upload to resume: the client sends the request again
+        raise
+    return outcome, staged

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ingest.metadata import parse_metadata
 from ingest.rules import IngestRules
-from ingest.service import IngestOutcome, ingest_staged
+from ingest.service import IngestOutcome, ingest_staged, lock_ingested
 from ingest.storing import StagedFile
 from tests.conftest import Person
 from tests.media import make_photo, make_video, truncate
@@ -121,16 +121,18 @@ def stage(context: VaultContext, path: Path) -> StagedFile:
     target = context.settings.uploads_dir / f"test-{uuid.uuid4().hex}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, target)
-    return StagedFile(target, sha256_of(path), path.stat().st_size)
+    return StagedFile(path=target, size=path.stat().st_size, sha256=sha256_of(path))
 
 
 def ingest_file(context: VaultContext, person: Person, path: Path, *, now: datetime, **meta: str) -> IngestOutcome:
-    """Ingest one file through the service and commit, as the routes do."""
+    """Ingest one file through the service, commit, then lock the original, as the routes do."""
+    staged = stage(context, path)
     with context.sessions() as session:
         outcome = ingest_staged(session=session, actor=person.actor, store=context.store,
-                                rules=IngestRules.of(context.settings), staged=stage(context, path),
+                                rules=IngestRules.of(context.settings), staged=staged,
                                 meta=parse_metadata({"filename": path.name, **meta}), now=now)
         session.commit()
+        lock_ingested(store=context.store, outcome=outcome, staged=staged)
         return outcome
 
 

@@ -1,4 +1,4 @@
-"""How an upload reaches the store: a pipe that ran alongside, or the staged copy when the pipe broke off."""
+"""How an upload reaches the store: the write that ran alongside, or the staged copy when that one broke off."""
 
 from __future__ import annotations
 
@@ -9,27 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from ingest.storing import StagedFile, piped_put, staged_put
+from ingest.storing import StagedFile, finish_write
 from tests.conftest import stored_objects
 from vault.context import VaultContext
 from vault.errors import ObjectLocked
 from vault.storage.base import StoredBlob
-from vault.storage.pipe import StorePipe
 
 
 def staged_copy(context: VaultContext, source: Path, *, hashed: bool = True) -> StagedFile:
     context.settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     target = Path(shutil.copy(source, context.settings.uploads_dir / "staged"))
     digest = hashlib.sha256(target.read_bytes()).hexdigest() if hashed else None
-    return StagedFile(target, digest, target.stat().st_size)
+    return StagedFile(path=target, size=target.stat().st_size, sha256=digest)
 
 
 def soon() -> datetime:
     return datetime.now(UTC) + timedelta(hours=1)
-
-
-def accept_all(blob: StoredBlob) -> None:
-    pass
 
 
 def assert_stored_whole(context: VaultContext, blob: StoredBlob, source: Path) -> None:
@@ -38,40 +33,48 @@ def assert_stored_whole(context: VaultContext, blob: StoredBlob, source: Path) -
         context.store.delete(blob.key, blob.version_id)
 
 
-def test_a_pipe_that_carried_the_whole_upload_is_what_gets_stored(context: VaultContext,
-                                                                  media: dict[str, Path]) -> None:
+def test_a_write_that_carried_the_whole_upload_is_what_gets_stored(context: VaultContext,
+                                                                   media: dict[str, Path]) -> None:
     staged = staged_copy(context, media["clip"])
-    pipe = StorePipe(context.store, retain_until=soon(), length=staged.size)
-    pipe.push([staged.path.read_bytes()])
-    blob = piped_put(context.store, pipe, staged)(soon(), "video/mp4", accept_all)
-    assert blob.sha256 == staged.sha256
+    piped = context.store.begin_put(length=staged.size)
+    piped.write([staged.path.read_bytes()])
+    pending, blob = finish_write(context.store, staged, piped=piped, content_type="video/mp4",
+                                 expected_sha256=None)
+    assert pending is piped and blob.sha256 == staged.sha256
+    pending.lock(soon())
     assert_stored_whole(context, blob, media["clip"])
     assert len(stored_objects(context.store)) == 1
 
 
-def test_a_broken_pipe_falls_back_to_the_staged_copy(context: VaultContext, media: dict[str, Path]) -> None:
+def test_a_broken_write_falls_back_to_the_staged_copy(context: VaultContext, media: dict[str, Path]) -> None:
     staged = staged_copy(context, media["clip"], hashed=False)
-    pipe = StorePipe(context.store, retain_until=soon())
-    pipe.push([staged.path.read_bytes()[:1000]])
-    pipe.abandon("the server restarted in between")
-    blob = piped_put(context.store, pipe, staged)(soon(), "video/mp4", accept_all)
+    piped = context.store.begin_put()
+    piped.write([staged.path.read_bytes()[:1000]])
+    piped.discard()  # as when the server restarted in between
+    pending, blob = finish_write(context.store, staged, piped=piped, content_type="video/mp4",
+                                 expected_sha256=None)
+    pending.lock(soon())
     assert blob.sha256 == hashlib.sha256(media["clip"].read_bytes()).hexdigest()
     assert_stored_whole(context, blob, media["clip"])
-    assert len(stored_objects(context.store)) == 1  # the abandoned partial upload left nothing
+    assert len(stored_objects(context.store)) == 1  # the abandoned partial write left nothing
 
 
-def test_a_pipe_that_carried_other_bytes_than_staged_is_discarded_for_the_staged_copy(
+def test_a_write_that_carried_other_bytes_than_staged_is_discarded_for_the_staged_copy(
         context: VaultContext, media: dict[str, Path]) -> None:
     staged = staged_copy(context, media["clip"])
-    pipe = StorePipe(context.store, retain_until=soon())
-    pipe.push([media["clip2"].read_bytes()])
-    blob = piped_put(context.store, pipe, staged)(soon(), "video/mp4", accept_all)
+    piped = context.store.begin_put()
+    piped.write([media["clip2"].read_bytes()])
+    pending, blob = finish_write(context.store, staged, piped=piped, content_type="video/mp4",
+                                 expected_sha256=None)
+    pending.lock(soon())
     assert_stored_whole(context, blob, media["clip"])
     assert len(stored_objects(context.store)) == 1
 
 
-def test_without_a_pipe_the_staged_copy_is_stored(context: VaultContext, media: dict[str, Path]) -> None:
+def test_without_a_piped_write_the_staged_copy_is_stored(context: VaultContext, media: dict[str, Path]) -> None:
     staged = staged_copy(context, media["photo"])
-    blob = staged_put(context.store, staged)(soon(), "image/jpeg", accept_all)
+    pending, blob = finish_write(context.store, staged, piped=None, content_type="image/jpeg",
+                                 expected_sha256=staged.sha256)
+    pending.lock(soon())
     assert blob.sha256 == staged.sha256
     assert_stored_whole(context, blob, media["photo"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import uuid
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from vault.identities.actor import Actor
 from vault.identities.authz import Permission, has_permission, require
 from vault.identities.models import User
 from vault.keys import DataCipher
+from vault.storage.base import LockAfterCommit
 
 log = structlog.get_logger(__name__)
 
@@ -295,13 +295,20 @@ def retained_document(plan: ExportPlan, result: BundleResult) -> bytes:
 
 def finalize_export(
     *, session: Session, actor: Actor, context: VaultContext, plan: ExportPlan, result: BundleResult, now: datetime
-) -> ExportCopy:
-    """Keep the retained copy (复制留存) write-once in the store and catalog, and log the export as created."""
+) -> tuple[ExportCopy, LockAfterCommit]:
+    """Keep the retained copy (复制留存) in the store and catalog, and log the export as created.
+
+    The copy is written unlocked; the caller commits, then applies the returned lock.
+    """
     require(actor, Permission.EXPORT_EVIDENCE)
     retain_until = now + timedelta(days=context.settings.export_copy_retention_days)
-    blob = context.store.put_stream(
-        io.BytesIO(retained_document(plan, result)), retain_until=retain_until, content_type="application/json"
-    )
+    pending = context.store.begin_put(content_type="application/json")
+    try:
+        pending.write([retained_document(plan, result)])
+        blob = pending.finish()
+    except BaseException:
+        pending.discard()
+        raise
     copy = ExportCopy(
         id=plan.export_id,
         case_id=plan.case_id,
@@ -350,7 +357,7 @@ def finalize_export(
             "timestamped": result.timestamp is not None,
         },
     )
-    return copy
+    return copy, LockAfterCommit(pending, retain_until)
 
 
 def get_export(*, session: Session, actor: Actor, export_id: uuid.UUID) -> ExportCopy:

@@ -58,7 +58,7 @@ class ExportRun:
         assert writer.result is not None and writer.tail is not None
         # Jobs own their session: the request's session has already committed the export events.
         with transaction(self.context.sessions) as session:
-            finalize_export(
+            _copy, lock = finalize_export(
                 session=session,
                 actor=self.actor,
                 context=self.context,
@@ -66,6 +66,7 @@ class ExportRun:
                 result=writer.result,
                 now=self.clock(),
             )
+        lock.apply()
         self.result = writer.result
         log.info("export.completed", export_id=str(self.plan.export_id), sha256=writer.result.bundle_sha256)
         yield writer.tail

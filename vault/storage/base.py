@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from vault.errors import ChecksumMismatch, LengthMismatch, TooLarge
@@ -44,14 +45,74 @@ class BlobStat:
     lock_mode: LockMode | None
 
 
-Accept = Callable[[StoredBlob], None]
-"""A last verdict on stored, hashed bytes before the store locks them; raising discards them."""
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a backend can do, so that callers ask the store instead of checking its class."""
+
+    presigned_links: bool  # serves short-lived direct URLs (presign_get returns one)
+    server_side_locks: bool  # the server itself enforces retention and holds (S3 Object Lock)
+    local_paths: bool  # objects are files on this host (local_path returns one; staged files are adopted)
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One object version as the store lists it, for reconciling the store with the catalog."""
+
+    key: str
+    version_id: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A fully received, fsynced file to store as it is; sha256 is its digest if already computed."""
+
+    path: Path
+    size: int
+    sha256: str | None = None
+
+
+class PendingBlob(Protocol):
+    """An object being written: bytes in, then finished (durable, hashed, unlocked), then locked or discarded.
+
+    Between finish() and lock() the caller judges the bytes and commits its record; nothing is locked that
+    no record refers to, and a crash in between leaves an unlocked object that the reconciler can remove.
+    """
+
+    def write(self, chunks: Sequence[bytes]) -> None:
+        """Append chunks; raise TooLarge or LengthMismatch past the limit or the declared length."""
+        ...
+
+    def finish(self, *, expected_sha256: str | None = None) -> StoredBlob:
+        """Make the bytes durable and return their digest; a mismatch discards them and raises."""
+        ...
+
+    def lock(self, retain_until: datetime) -> StoredBlob:
+        """Lock the finished object until retain_until and confirm the lock."""
+        ...
+
+    def discard(self) -> None:
+        """Remove the unlocked bytes (idempotent; never touches a locked object)."""
+        ...
 
 
 class BlobStore(Protocol):
     """Write-once object storage for originals and derived files."""
 
     name: str
+    capabilities: StoreCapabilities
+
+    def begin_put(
+        self,
+        *,
+        content_type: str = "application/octet-stream",
+        max_size: int | None = None,
+        length: int | None = None,
+        source: FileSource | None = None,
+    ) -> PendingBlob:
+        """Start writing an object (from chunks written to it, or from a whole file); nothing is locked yet."""
+        ...
 
     def put_stream(
         self,
@@ -61,15 +122,13 @@ class BlobStore(Protocol):
         expected_sha256: str | None = None,
         max_size: int | None = None,
         content_type: str = "application/octet-stream",
-        accept: Accept | None = None,
         length: int | None = None,
     ) -> StoredBlob:
-        """Store a stream write-once, hashing it in the same pass; lock it until retain_until.
+        """Store a stream and lock it at once (for objects no catalog row must precede); see put_whole."""
+        ...
 
-        `accept`, if given, is called with the hashed blob before it is locked; whatever it raises
-        propagates and leaves nothing behind, as do ChecksumMismatch, TooLarge and LengthMismatch (the
-        stream was shorter or longer than a declared `length`).
-        """
+    def lock(self, key: str, version_id: str, retain_until: datetime) -> None:
+        """Lock a finished object until at least retain_until and confirm it (idempotent)."""
         ...
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -96,9 +155,49 @@ class BlobStore(Protocol):
         """Return a short-lived direct URL, or None if the backend cannot serve one."""
         ...
 
+    def local_path(self, key: str, version_id: str) -> Path | None:
+        """Return the stored file itself (read-only) when objects are local files, else None."""
+        ...
+
+    def list_versions(self) -> Iterator[StoredVersion]:
+        """Yield every finished object version the store holds (locked or not)."""
+        ...
+
+    def abort_incomplete(self, *, older_than: datetime) -> int:
+        """Remove writes never finished that began before older_than (multipart parts, temp files); count them."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError if the store cannot be reached."""
         ...
+
+
+@dataclass(frozen=True)
+class LockAfterCommit:
+    """A finished, unlocked write and the lock it gets once the catalog row naming it is committed."""
+
+    pending: PendingBlob
+    retain_until: datetime
+
+    def apply(self) -> StoredBlob:
+        """Lock the object now that its row is committed."""
+        return self.pending.lock(self.retain_until)
+
+
+def put_whole(
+    store: BlobStore, stream: BinaryIO, *, retain_until: datetime, expected_sha256: str | None = None,
+    max_size: int | None = None, content_type: str = "application/octet-stream", length: int | None = None,
+) -> StoredBlob:
+    """Write a whole stream through begin_put, then finish and lock it; any failure discards the bytes."""
+    pending = store.begin_put(content_type=content_type, max_size=max_size, length=length)
+    try:
+        while chunk := stream.read(CHUNK_SIZE):
+            pending.write([chunk])
+        pending.finish(expected_sha256=expected_sha256)
+        return pending.lock(retain_until)
+    except BaseException:
+        pending.discard()
+        raise
 
 
 class HashingReader:
@@ -145,3 +244,12 @@ def verify_expected(actual_sha256: str, expected_sha256: str | None) -> None:
             "the received bytes do not match the declared SHA-256; nothing was stored",
             details={"declared": expected_sha256.lower(), "received": actual_sha256},
         )
+
+
+def check_limits(size: int, *, max_size: int | None, length: int | None) -> None:
+    """Refuse a write that takes an object past its size limit or its declared length."""
+    if max_size is not None and size > max_size:
+        raise TooLarge(f"upload exceeds the maximum size of {max_size} bytes", details={"max_size": max_size})
+    if length is not None and size > length:
+        raise LengthMismatch(f"the stream ran past its declared length of {length} bytes; nothing was stored",
+                             details={"declared": length})

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from vault.errors import NotFound, ObjectLocked, RetentionShortening, StorageError
 from vault.storage.base import (
     CHUNK_SIZE,
-    Accept,
     BlobStat,
-    HashingReader,
+    FileSource,
     LockMode,
+    StoreCapabilities,
     StoredBlob,
+    StoredVersion,
+    check_limits,
+    put_whole,
     verify_expected,
     verify_length,
 )
+from vault.storage.pipe import PipeBroken
 
 VERSION = "1"  # content addressing makes every key immutable, so each key has exactly one version
 
@@ -45,9 +53,14 @@ def _fsync_dir(path: Path) -> None:
 
 
 class LocalBlobStore:
-    """Stores each object once under its SHA-256 and enforces retention and holds itself."""
+    """Stores each object once under its SHA-256 and enforces retention and holds itself.
+
+    A write goes to `.incoming/` (a `.part` file while it arrives, a `<sha256>.<token>.ready` file once
+    finished) and moves to its content-addressed place, read-only, only when it is locked.
+    """
 
     name = "local"
+    capabilities = StoreCapabilities(presigned_links=False, server_side_locks=False, local_paths=True)
 
     def __init__(self, root: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self.root = root
@@ -62,54 +75,71 @@ class LocalBlobStore:
     def _lock_path(self, key: str) -> Path:
         return self._path(key).with_suffix(".lock.json")
 
-    def put_stream(
-        self,
-        stream: BinaryIO,
-        *,
-        retain_until: datetime,
-        expected_sha256: str | None = None,
-        max_size: int | None = None,
-        content_type: str = "application/octet-stream",
-        accept: Accept | None = None,
-        length: int | None = None,
-    ) -> StoredBlob:
-        """Write to a temp file, fsync, rename into place by hash, fsync the folder, make it read-only."""
+    def begin_put(
+        self, *, content_type: str = "application/octet-stream", max_size: int | None = None,
+        length: int | None = None, source: FileSource | None = None,
+    ) -> LocalPendingBlob:
+        """Start a write into `.incoming/`; a source file with a known digest is linked in, not copied."""
         self._tmp.mkdir(parents=True, exist_ok=True)
-        reader = HashingReader(stream, max_size=max_size)
-        fd, tmp_name = tempfile.mkstemp(dir=self._tmp)
-        tmp_path = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                while chunk := reader.read(CHUNK_SIZE):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            sha256 = reader.hexdigest()
-            verify_length(reader.size, length)
-            verify_expected(sha256, expected_sha256)
-            return self.adopt_file(tmp_path, sha256=sha256, size=reader.size, retain_until=retain_until,
-                                   accept=accept)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        return LocalPendingBlob(self, max_size=max_size, length=length, source=source)
 
-    def adopt_file(self, path: Path, *, sha256: str, size: int, retain_until: datetime,
-                   accept: Accept | None = None) -> StoredBlob:
-        """Move an already hashed and fsynced file (on the same filesystem) into the store, if `accept` agrees."""
-        blob = StoredBlob(key=sha256, version_id=VERSION, size=size, sha256=sha256)
-        if accept is not None:
-            accept(blob)
-        final = self._path(sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():
-            path.unlink(missing_ok=True)  # identical bytes are already stored write-once
-        else:
-            os.chmod(path, 0o444)
-            os.rename(path, final)
-            _fsync_dir(final.parent)
-        current = self._read_lock(sha256)
+    def put_stream(
+        self, stream: BinaryIO, *, retain_until: datetime, expected_sha256: str | None = None,
+        max_size: int | None = None, content_type: str = "application/octet-stream", length: int | None = None,
+    ) -> StoredBlob:
+        """Store a stream and lock it at once."""
+        return put_whole(self, stream, retain_until=retain_until, expected_sha256=expected_sha256,
+                         max_size=max_size, content_type=content_type, length=length)
+
+    def lock(self, key: str, version_id: str, retain_until: datetime) -> None:
+        """Move a finished write into its place (if not there yet) and lock it until at least retain_until."""
+        if version_id != VERSION:
+            raise NotFound(f"no object {key} (version {version_id}) in the local store")
+        self._place(key, None)
+        current = self._read_lock(key)
         if current.retain_until is None or retain_until > current.retain_until:
-            self._write_lock(sha256, retain_until=retain_until, legal_hold=current.legal_hold)
-        return blob
+            self._write_lock(key, retain_until=retain_until, legal_hold=current.legal_hold)
+
+    def _place(self, key: str, ready: Path | None) -> None:
+        """Rename a finished write (this one, or any with the key's digest) into its content-addressed place."""
+        final = self._path(key)
+        if final.exists():
+            if ready is not None:
+                ready.unlink(missing_ok=True)  # identical bytes are already stored write-once
+            return
+        if ready is None or not ready.exists():
+            found = sorted(self._tmp.glob(f"{key}.*.ready")) if self._tmp.exists() else []
+            if not found:
+                raise NotFound(f"no finished write of {key} to lock", details={"key": key})
+            ready = found[0]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(ready, 0o444)
+        os.rename(ready, final)
+        _fsync_dir(final.parent)
+        _fsync_dir(self._tmp)
+
+    def local_path(self, key: str, version_id: str) -> Path:
+        """Return the stored file itself (read-only on disk), for tools such as ffmpeg that must seek in it."""
+        return self._existing(key, version_id)
+
+    def list_versions(self) -> Iterator[StoredVersion]:
+        """Yield every object in its place (finished writes still in `.incoming/` are not listed)."""
+        for path in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*")):
+            if len(path.name) == 64 and not path.suffix:
+                info = path.stat()
+                yield StoredVersion(key=path.name, version_id=VERSION, size=info.st_size,
+                                    modified=datetime.fromtimestamp(info.st_mtime, UTC))
+
+    def abort_incomplete(self, *, older_than: datetime) -> int:
+        """Remove `.incoming/` files (interrupted or never locked writes) last changed before older_than."""
+        if not self._tmp.exists():
+            return 0
+        removed = 0
+        for path in self._tmp.iterdir():
+            if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _read_lock(self, key: str) -> _Lock:
         path = self._lock_path(key)
@@ -134,10 +164,6 @@ class LocalBlobStore:
         if version_id != VERSION or not path.exists():
             raise NotFound(f"no object {key} (version {version_id}) in the local store")
         return path
-
-    def read_only_path(self, key: str, version_id: str) -> Path:
-        """Return the stored file itself (read-only on disk), for tools such as ffmpeg that must seek in it."""
-        return self._existing(key, version_id)
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes start..end (inclusive) of the stored object."""
@@ -184,16 +210,17 @@ class LocalBlobStore:
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> None:
         """Place or release a legal hold."""
         current = self.stat(key, version_id)
-        assert current.retain_until is not None  # every stored object has a lock file
+        if current.retain_until is None:
+            raise ObjectLocked(f"object {key} is not locked yet; a hold needs a locked object", details={"key": key})
         self._write_lock(key, retain_until=current.retain_until, legal_hold=on)
 
     def delete(self, key: str, version_id: str) -> None:
-        """Delete the object once retention has passed and no hold is on."""
+        """Delete the object once retention has passed (or it was never locked) and no hold is on."""
         current = self.stat(key, version_id)
         if current.legal_hold:
             raise ObjectLocked(f"object {key} is under legal hold", details={"key": key})
-        if current.retain_until is None or self._clock() < current.retain_until:
-            until = current.retain_until.isoformat() if current.retain_until else "unknown"
+        if current.retain_until is not None and self._clock() < current.retain_until:
+            until = current.retain_until.isoformat()
             raise ObjectLocked(f"object {key} is retained until {until}", details={"key": key, "retain_until": until})
         path = self._path(key)
         os.chmod(path, 0o644)
@@ -214,3 +241,103 @@ class LocalBlobStore:
             probe.close()
         except OSError as exc:
             raise StorageError(f"local store at {self.root} is not writable: {exc.strerror}") from exc
+
+
+class LocalPendingBlob:
+    """One write into the local store's `.incoming/` folder (see LocalBlobStore)."""
+
+    def __init__(self, store: LocalBlobStore, *, max_size: int | None, length: int | None,
+                 source: FileSource | None) -> None:
+        self._store = store
+        self._max_size = max_size
+        self._length = length
+        self._source = source
+        self._token = uuid.uuid4().hex
+        self._part = store._tmp / f"{self._token}.part"
+        self._ready: Path | None = None
+        self._handle: BinaryIO | None = None
+        self._sha256 = hashlib.sha256()
+        self._size = 0
+        self._blob: StoredBlob | None = None
+        self._discarded = False
+
+    def write(self, chunks: Sequence[bytes]) -> None:
+        """Append chunks to the `.part` file, hashing and counting them."""
+        if self._discarded:
+            raise PipeBroken("the write was discarded")
+        if self._source is not None or self._blob is not None:
+            raise StorageError("this write takes no more bytes")
+        if self._handle is None:
+            self._handle = cast(BinaryIO, self._part.open("xb"))
+        for chunk in chunks:
+            check_limits(self._size + len(chunk), max_size=self._max_size, length=self._length)
+            self._handle.write(chunk)
+            self._sha256.update(chunk)
+            self._size += len(chunk)
+
+    def finish(self, *, expected_sha256: str | None = None) -> StoredBlob:
+        """Fsync the bytes and name them by their digest in `.incoming/`; a mismatch discards them."""
+        if self._discarded:
+            raise PipeBroken("the write was discarded")
+        try:
+            sha256, size = self._finish_source() if self._source is not None else self._finish_part()
+            verify_length(size, self._length)
+            verify_expected(sha256, expected_sha256)
+        except BaseException:
+            self.discard()
+            raise
+        self._blob = StoredBlob(key=sha256, version_id=VERSION, size=size, sha256=sha256)
+        return self._blob
+
+    def _finish_part(self) -> tuple[str, int]:
+        if self._handle is None:
+            self._handle = cast(BinaryIO, self._part.open("xb"))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        sha256 = self._sha256.hexdigest()
+        self._ready = self._store._tmp / f"{sha256}.{self._token}.ready"
+        os.rename(self._part, self._ready)
+        _fsync_dir(self._store._tmp)
+        return sha256, self._size
+
+    def _finish_source(self) -> tuple[str, int]:
+        source = self._source
+        assert source is not None
+        if source.sha256 is None:  # hash it while copying
+            self._source = None
+            with source.path.open("rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    self.write([chunk])
+            return self._finish_part()
+        check_limits(source.size, max_size=self._max_size, length=self._length)
+        self._ready = self._store._tmp / f"{source.sha256}.{self._token}.ready"
+        try:
+            os.link(source.path, self._ready)  # the staged file stays until its record is committed
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise StorageError(f"local store could not take the staged file: {exc.strerror}") from exc
+            shutil.copyfile(source.path, self._ready)
+            with self._ready.open("rb") as copied:
+                os.fsync(copied.fileno())
+        _fsync_dir(self._store._tmp)
+        return source.sha256, source.size
+
+    def lock(self, retain_until: datetime) -> StoredBlob:
+        """Move the finished write into its place and lock it."""
+        if self._blob is None:
+            raise StorageError("finish the write before locking it")
+        self._store._place(self._blob.key, self._ready)
+        self._ready = None
+        self._store.lock(self._blob.key, VERSION, retain_until)
+        return self._blob
+
+    def discard(self) -> None:
+        """Remove this write's own files; an object already in its place is never touched."""
+        self._discarded = self._blob is None or self._ready is not None
+        if self._handle is not None and not self._handle.closed:
+            self._handle.close()
+        self._part.unlink(missing_ok=True)
+        if self._ready is not None:
+            self._ready.unlink(missing_ok=True)
+            self._ready = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
@@ -27,14 +28,19 @@ from vault.errors import (
 )
 from vault.storage.base import (
     CHUNK_SIZE,
-    Accept,
     BlobStat,
+    FileSource,
     HashingReader,
     LockMode,
+    StoreCapabilities,
     StoredBlob,
+    StoredVersion,
+    check_limits,
+    put_whole,
     verify_expected,
     verify_length,
 )
+from vault.storage.pipe import ChunkQueue
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +159,7 @@ class S3BlobStore:
     """Stores originals write-once in an Object Lock bucket, each addressed by key and version id."""
 
     name = "s3"
+    capabilities = StoreCapabilities(presigned_links=True, server_side_locks=True, local_paths=False)
 
     def __init__(
         self,
@@ -194,79 +201,96 @@ class S3BlobStore:
             raise StorageError(f"bucket {self.bucket} has a default retention rule; remove it",
                                details={"mode": config.mode, "duration": config.duration})
 
+    def begin_put(
+        self, *, content_type: str = "application/octet-stream", max_size: int | None = None,
+        length: int | None = None, source: FileSource | None = None,
+    ) -> S3PendingBlob:
+        """Start an unlocked upload under a fresh key; chunks stream to the bucket on their own thread."""
+        return S3PendingBlob(self, content_type=content_type, max_size=max_size, length=length, source=source)
+
     def put_stream(
-        self,
-        stream: BinaryIO,
-        *,
-        retain_until: datetime,
-        expected_sha256: str | None = None,
-        max_size: int | None = None,
-        content_type: str = "application/octet-stream",
-        accept: Accept | None = None,
-        length: int | None = None,
+        self, stream: BinaryIO, *, retain_until: datetime, expected_sha256: str | None = None,
+        max_size: int | None = None, content_type: str = "application/octet-stream", length: int | None = None,
     ) -> StoredBlob:
-        """Upload unlocked while hashing, check the digest and the caller's verdict, then lock and confirm."""
-        until = _lock_date(retain_until)
-        if until <= self._clock():
-            raise InvalidInput("retain_until must be in the future", details={"retain_until": until.isoformat()})
-        key = f"{self._prefix}{uuid.uuid4().hex}"
-        hashing = HashingReader(stream, max_size=max_size)
-        reader = _PartReader(hashing)
-        try:
-            with _translated("store the upload", key=key):
-                # The reader satisfies minio's read() protocol; BinaryIO is only the declared type. A known
-                # length spares minio a copy of every part (it reads one byte ahead to find the end otherwise).
-                result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader),
-                                                 length=-1 if length is None else length,
-                                                 part_size=part_size_for(length or max_size),
-                                                 content_type=content_type)
-        except StorageError:
-            if reader.error is not None:  # minio aborted because the stream failed: report why it failed
-                raise reader.error from None
-            if reader.exhausted:  # minio refuses a stream that ends before the declared length
-                verify_length(hashing.size, length)
-            raise
-        version_id = result.version_id
-        if not version_id:
+        """Store a stream and lock it at once."""
+        if _lock_date(retain_until) <= self._clock():
+            raise InvalidInput("retain_until must be in the future", details={"retain_until": retain_until.isoformat()})
+        return put_whole(self, stream, retain_until=retain_until, expected_sha256=expected_sha256,
+                         max_size=max_size, content_type=content_type, length=length)
+
+    def upload_unlocked(self, key: str, reader: _PartReader, *, length: int | None, max_size: int | None,
+                        content_type: str) -> str:
+        """Upload a reader's bytes to key without any lock and return the new version id."""
+        with _translated("store the upload", key=key):
+            # The reader satisfies minio's read() protocol; BinaryIO is only the declared type. A known
+            # length spares minio a copy of every part (it reads one byte ahead to find the end otherwise).
+            result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader),
+                                             length=-1 if length is None else length,
+                                             part_size=part_size_for(length or max_size), content_type=content_type)
+        if not result.version_id:
             raise StorageError(f"bucket {self.bucket} returned no version id; is Object Lock enabled?",
                                details={"key": key})
-        blob = StoredBlob(key=key, version_id=version_id, size=hashing.size, sha256=hashing.hexdigest())
-        try:
-            ran_on = length is not None and reader.read(1)  # minio stops at the declared length
-            if reader.error is not None:
-                raise reader.error
-            if ran_on:
-                raise LengthMismatch(f"the stream ran past its declared length of {length} bytes; nothing was stored",
-                                     details={"declared": length})
-            verify_expected(blob.sha256, expected_sha256)
-            if accept is not None:
-                accept(blob)
-            if until <= self._clock():
-                raise InvalidInput("retain_until passed during the upload", details={"retain_until": until.isoformat()})
-            self._lock_new(key, version_id, until)
-        except BaseException:
-            self._discard(key, version_id)
-            raise
-        log.info("storage.s3.stored", key=key, version_id=version_id, size=blob.size, sha256=blob.sha256,
-                 retain_until=until.isoformat())
-        return blob
+        return result.version_id
 
-    def _lock_new(self, key: str, version_id: str, until: datetime) -> None:
+    def lock(self, key: str, version_id: str, retain_until: datetime) -> None:
+        """Lock a finished object until at least retain_until (keeping a longer lock) and confirm it by HEAD."""
+        until = _lock_date(retain_until)
+        current = self.stat(key, version_id)
+        if current.retain_until is not None and current.retain_until >= until:
+            return
+        if current.retain_until is None:
+            self._lock_new(key, version_id, until, legal_hold=current.legal_hold)
+        else:
+            self.set_retention(key, version_id, until)
+
+    def local_path(self, key: str, version_id: str) -> None:
+        """Return None: objects live in the bucket."""
+        return None
+
+    def list_versions(self) -> Iterator[StoredVersion]:
+        """Yield every object version under the store's prefix (delete markers left out)."""
+        with _translated("list the bucket", bucket=self.bucket):
+            for item in self._client.list_objects(self.bucket, prefix=self._prefix, recursive=True,
+                                                  include_version=True):
+                if item.is_delete_marker or item.object_name is None or not item.version_id:
+                    continue
+                yield StoredVersion(key=item.object_name, version_id=item.version_id, size=item.size or 0,
+                                    modified=item.last_modified or self._clock())
+
+    def abort_incomplete(self, *, older_than: datetime) -> int:
+        """Abort multipart uploads under the prefix that began before older_than; their parts are freed."""
+        aborted = 0
+        with _translated("list incomplete uploads", bucket=self.bucket):
+            # minio offers no public call for these two S3 operations; both are plain, stable S3 API calls.
+            listing = self._client._list_multipart_uploads(self.bucket, prefix=self._prefix, max_uploads=1000)
+            for upload in listing.uploads:
+                started = upload.initiated_time
+                if started is not None and started < older_than and upload.object_name and upload.upload_id:
+                    self._client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
+                    aborted += 1
+        return aborted
+
+    def _lock_new(self, key: str, version_id: str, until: datetime, *, legal_hold: bool = False) -> None:
         # Lock headers sent with a multipart upload are dropped silently, so lock the version afterwards.
+        if until <= self._clock():
+            raise InvalidInput("retain_until passed during the upload, before the object could be locked",
+                               details={"retain_until": until.isoformat()})
         with _translated("lock the new object", key=key, version_id=version_id):
             self._client.set_object_retention(self.bucket, key, Retention(self._lock_mode.value, until),
                                               version_id=version_id)
-            self._client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
+            if not legal_hold:
+                self._client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
         headers, _ = self._head(key, version_id)
         seen = {name: headers.get(name) for name in (_MODE, _RETAIN_UNTIL, _LEGAL_HOLD)}
         retain = seen[_RETAIN_UNTIL]
         if seen[_MODE] != self._lock_mode.value or retain is None or _parse_date(retain) != until \
-                or seen[_LEGAL_HOLD] != "OFF":
+                or seen[_LEGAL_HOLD] != ("ON" if legal_hold else "OFF"):
             raise StorageError("the object store did not confirm the lock on the new object",
                                details={"key": key, "version_id": version_id, "wanted": until.isoformat(), **seen})
 
     def _discard(self, key: str, version_id: str) -> None:
-        """Remove a rejected, still unlocked upload; never mask the error that caused it."""
+        """Remove a rejected, still unlocked upload; never mask the error that caused it (the reconciler
+        removes what a failure here leaves)."""
         try:
             with _translated("discard the rejected upload", key=key, version_id=version_id):
                 self._client.remove_object(self.bucket, key, version_id=version_id)
@@ -367,3 +391,121 @@ def _required(version_id: str) -> str:
     if not version_id:
         raise NotFound("a stored object is always addressed by its version id", details={"version_id": version_id})
     return version_id
+
+
+class S3PendingBlob:
+    """One unlocked upload to the bucket: chunks go through a ChunkQueue to put_object on its own thread."""
+
+    def __init__(self, store: S3BlobStore, *, content_type: str, max_size: int | None, length: int | None,
+                 source: FileSource | None) -> None:
+        self.key = f"{store._prefix}{uuid.uuid4().hex}"
+        self._store = store
+        self._content_type = content_type
+        self._max_size = max_size
+        self._length = length
+        self._source = source
+        self._queue: ChunkQueue | None = None
+        self._thread: threading.Thread | None = None
+        self._reader: _PartReader | None = None
+        self._hashing: HashingReader | None = None
+        self._version_id: str | None = None
+        self._error: BaseException | None = None
+        self._written = 0
+        self._blob: StoredBlob | None = None
+
+    @property
+    def offset(self) -> int:
+        """How many bytes were handed to this upload."""
+        return self._written
+
+    @property
+    def usable(self) -> bool:
+        """True while the upload still takes bytes."""
+        return self._blob is None and self._error is None and (self._queue is None or self._queue.usable)
+
+    def write(self, chunks: Sequence[bytes]) -> None:
+        """Hand chunks to the upload thread (blocking while its buffer is full)."""
+        if self._source is not None or self._blob is not None:
+            raise StorageError("this write takes no more bytes")
+        check_limits(self._written + sum(len(c) for c in chunks), max_size=self._max_size, length=self._length)
+        if self._queue is None:
+            self._queue = ChunkQueue()
+            self._thread = threading.Thread(target=self._upload, args=(self._queue,), daemon=True,
+                                            name=f"s3-upload {self.key}")
+            self._thread.start()
+        self._queue.push(chunks)
+        self._written += sum(len(c) for c in chunks)
+
+    def _upload(self, stream: ChunkQueue | BinaryIO) -> None:
+        self._hashing = HashingReader(cast(BinaryIO, stream), max_size=self._max_size)
+        self._reader = _PartReader(self._hashing)
+        try:
+            self._version_id = self._store.upload_unlocked(self.key, self._reader, length=self._length,
+                                                           max_size=self._max_size, content_type=self._content_type)
+        except BaseException as exc:  # raised in finish(), in the caller's thread
+            self._error = exc
+        finally:
+            if isinstance(stream, ChunkQueue):
+                stream.consumer_done()
+
+    def finish(self, *, expected_sha256: str | None = None) -> StoredBlob:
+        """End the stream, wait for the upload and check length and digest; nothing is locked yet."""
+        try:
+            self._complete()
+            assert self._hashing is not None and self._version_id is not None
+            blob = StoredBlob(key=self.key, version_id=self._version_id, size=self._hashing.size,
+                              sha256=self._hashing.hexdigest())
+            verify_length(blob.size, self._length)
+            verify_expected(blob.sha256, expected_sha256)
+        except BaseException:
+            self.discard()
+            raise
+        self._blob = blob
+        return blob
+
+    def _complete(self) -> None:
+        if self._source is not None:
+            with self._source.path.open("rb") as handle:
+                self._upload(handle)
+                self._check_upload()
+            return
+        if self._queue is None:
+            self.write([])  # an empty stream still starts (and fails) an upload
+        assert self._queue is not None and self._thread is not None
+        self._queue.end()
+        self._thread.join()
+        self._check_upload()
+
+    def _check_upload(self) -> None:
+        reader, hashing = self._reader, self._hashing
+        assert reader is not None and hashing is not None
+        if self._error is not None:
+            if reader.error is not None:  # minio aborted because the stream failed: report why it failed
+                raise reader.error from None
+            if reader.exhausted:  # minio refuses a stream that ends before the declared length
+                verify_length(hashing.size, self._length)
+            raise self._error
+        if self._length is not None and reader.read(1):  # minio stops at the declared length
+            raise LengthMismatch(f"the stream ran past its declared length of {self._length} bytes; "
+                                 "nothing was stored", details={"declared": self._length})
+        if reader.error is not None:
+            raise reader.error
+
+    def lock(self, retain_until: datetime) -> StoredBlob:
+        """Lock the finished version (COMPLIANCE, or the store's mode) and confirm it by HEAD."""
+        if self._blob is None:
+            raise StorageError("finish the upload before locking it")
+        self._store._lock_new(self._blob.key, self._blob.version_id, _lock_date(retain_until))
+        log.info("storage.s3.stored", key=self.key, version_id=self._blob.version_id, size=self._blob.size,
+                 sha256=self._blob.sha256, retain_until=retain_until.isoformat())
+        return self._blob
+
+    def discard(self) -> None:
+        """Stop the upload and remove the unlocked version, if one was made."""
+        if self._queue is not None:
+            self._queue.abandon("the write was discarded")
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        if self._version_id is not None:
+            self._store._discard(self.key, self._version_id)
+            self._version_id = None
