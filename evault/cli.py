@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
     import uvicorn
 
     from evault.app import create_app
+    from evault.reconcile import reconcile_in_background
     from evault.scheduler import start_scheduler
 
     settings = cli_settings(log_level=None)
@@ -63,6 +65,7 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
         raise click.ClickException(f"no vault at {settings.home.resolve()}; run `evault init` first")
     context = open_vault(settings)
     context.check_store()
+    reconcile_in_background(context)
     click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
     scheduler = start_scheduler(context) if embedded_scheduler else None
     try:
@@ -72,16 +75,32 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
             scheduler.shutdown(wait=False)
 
 
+@main.command("reconcile")
+@click.option("--full", is_flag=True, help="Check every stored object, not only the last days' (slow on large stores).")
+@friendly_errors
+def reconcile_command(full: bool) -> None:
+    """Finish stranded uploads, lock committed objects, remove unreferenced ones; print what was done (JSON)."""
+    from evault.reconcile import reconcile
+
+    context = open_vault(cli_settings())
+    try:
+        click.echo(json.dumps(reconcile(context, full=full), ensure_ascii=False, indent=1))
+    finally:
+        context.close()
+
+
 @main.command()
 @friendly_errors
 def worker() -> None:
     """Run the scheduled jobs (retention sweep, fixity audit, lock reconciliation, ...) until stopped."""
+    from evault.reconcile import reconcile_in_background
     from evault.scheduler import run_worker
 
     settings = cli_settings(log_level=None)
     context = open_vault(settings)
     try:
         context.check_store()
+        reconcile_in_background(context)
         click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
         run_worker(context)
     finally:

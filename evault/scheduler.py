@@ -20,6 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from evault.reconcile import reconcile
 from ingest.jobs import backfill_sm3, make_derivatives, sweep_staging
 from retention.jobs import RETENTION_JOBS
 from retention.models import JobLease
@@ -80,6 +81,7 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("ingest_make_derivatives", _batch(make_derivatives, limit=INGEST_BATCH), ten_minutes,
                 {"minute": "3-59/10"}),
         JobSpec("access_close_idle_playback", _close_idle_playback, ten_minutes, {"minute": "5-59/10"}),
+        JobSpec("reconcile", reconcile, timedelta(minutes=15), {"minute": "7-59/15"}),
     ]
 
 

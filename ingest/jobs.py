@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import ffmpeg
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
 
 from ingest.derivatives import MEDIA_TYPES, needs_proxy, needs_thumbnail, render
-from ingest.models import Upload
+from ingest.uploads import recovery
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -178,18 +178,5 @@ def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: Sequence[Deriva
 
 def sweep_staging(context: VaultContext, *, older_than: timedelta = timedelta(days=2),
                   now: datetime | None = None) -> int:
-    """Delete staged files no upload row owns (single requests cut off by a crash) once they are old; return count."""
-    folder = context.settings.uploads_dir
-    if not folder.exists():
-        return 0
-    with context.sessions() as session:
-        owned = {str(upload_id) for upload_id in session.scalars(select(Upload.id))}
-    cutoff = (now or utcnow()) - older_than
-    removed = 0
-    for path in folder.iterdir():
-        modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        if path.is_file() and path.name not in owned and modified < cutoff:
-            path.unlink(missing_ok=True)
-            log.info("ingest.staging.swept", name=path.name)
-            removed += 1
-    return removed
+    """Delete staged files no receiving upload owns (strays once older than older_than); return the count."""
+    return recovery.sweep_staging(context, older_than=older_than, now=now)

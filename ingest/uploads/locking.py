@@ -64,7 +64,8 @@ class HeldLock:
                 Path(self._file_lock.lock_file).unlink(missing_ok=True)
 
 
-def _try_acquire(context: VaultContext, upload_id: uuid.UUID) -> HeldLock | None:
+def try_upload_lock(context: VaultContext, upload_id: uuid.UUID) -> HeldLock | None:
+    """Take the upload's lock if nobody holds it, without asking a holder to let go."""
     key = _advisory_key(upload_id)
     if context.engine.dialect.name == "postgresql":
         connection = context.engine.connect()
@@ -90,7 +91,7 @@ def _try_acquire(context: VaultContext, upload_id: uuid.UUID) -> HeldLock | None
 
 def acquire_upload_lock(context: VaultContext, upload_id: uuid.UUID) -> HeldLock:
     """Take the upload's lock, asking a holder to let go and waiting up to the setting; UploadLocked if it won't."""
-    held = _try_acquire(context, upload_id)
+    held = try_upload_lock(context, upload_id)
     if held is not None:
         return held
     marker = release_marker(context.settings.uploads_dir, upload_id)
@@ -100,7 +101,7 @@ def acquire_upload_lock(context: VaultContext, upload_id: uuid.UUID) -> HeldLock
     try:
         while time.monotonic() < deadline:
             time.sleep(POLL_SECONDS)
-            held = _try_acquire(context, upload_id)
+            held = try_upload_lock(context, upload_id)
             if held is not None:
                 return held
     finally:

@@ -159,8 +159,8 @@ class BlobStore(Protocol):
         """Return the stored file itself (read-only) when objects are local files, else None."""
         ...
 
-    def list_versions(self) -> Iterator[StoredVersion]:
-        """Yield every finished object version the store holds (locked or not)."""
+    def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
+        """Yield every finished object version the store holds, locked or not (written since `since`, if given)."""
         ...
 
     def abort_incomplete(self, *, older_than: datetime) -> int:

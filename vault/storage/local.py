@@ -80,7 +80,10 @@ class LocalBlobStore:
         length: int | None = None, source: FileSource | None = None,
     ) -> LocalPendingBlob:
         """Start a write into `.incoming/`; a source file with a known digest is linked in, not copied."""
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"local store at {self.root} is not writable: {exc.strerror}") from exc
         return LocalPendingBlob(self, max_size=max_size, length=length, source=source)
 
     def put_stream(
@@ -122,13 +125,19 @@ class LocalBlobStore:
         """Return the stored file itself (read-only on disk), for tools such as ffmpeg that must seek in it."""
         return self._existing(key, version_id)
 
-    def list_versions(self) -> Iterator[StoredVersion]:
-        """Yield every object in its place (finished writes still in `.incoming/` are not listed)."""
-        for path in sorted(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*")):
-            if len(path.name) == 64 and not path.suffix:
-                info = path.stat()
-                yield StoredVersion(key=path.name, version_id=VERSION, size=info.st_size,
-                                    modified=datetime.fromtimestamp(info.st_mtime, UTC))
+    def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
+        """Yield stored objects and finished writes not yet locked into place (changed since `since`, if given)."""
+        candidates = list(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"))
+        if self._tmp.exists():
+            candidates += self._tmp.glob("*.ready")
+        for path in sorted(candidates):
+            key = path.name.split(".")[0]
+            if len(key) != 64 or path.name.endswith(".lock.json"):
+                continue
+            info = path.stat()
+            modified = datetime.fromtimestamp(info.st_mtime, UTC)
+            if since is None or modified >= since:
+                yield StoredVersion(key=key, version_id=VERSION, size=info.st_size, modified=modified)
 
     def abort_incomplete(self, *, older_than: datetime) -> int:
         """Remove `.incoming/` files (interrupted or never locked writes) last changed before older_than."""

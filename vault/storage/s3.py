@@ -247,15 +247,23 @@ class S3BlobStore:
         """Return None: objects live in the bucket."""
         return None
 
-    def list_versions(self) -> Iterator[StoredVersion]:
-        """Yield every object version under the store's prefix (delete markers left out)."""
+    def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
+        """Yield the object versions under the prefix (only the days from `since` on, if given)."""
+        prefixes = [self._prefix]
+        if since is not None:
+            days = (self._clock().date() - since.astimezone(UTC).date()).days
+            prefixes = [f"{self._prefix}{since.astimezone(UTC).date() + timedelta(days=n):%Y/%m/%d}/"
+                        for n in range(max(days, 0) + 1)]
         with _translated("list the bucket", bucket=self.bucket):
-            for item in self._client.list_objects(self.bucket, prefix=self._prefix, recursive=True,
-                                                  include_version=True):
-                if item.is_delete_marker or item.object_name is None or not item.version_id:
-                    continue
-                yield StoredVersion(key=item.object_name, version_id=item.version_id, size=item.size or 0,
-                                    modified=item.last_modified or self._clock())
+            for prefix in prefixes:
+                for item in self._client.list_objects(self.bucket, prefix=prefix, recursive=True,
+                                                      include_version=True):
+                    if item.is_delete_marker or item.object_name is None or not item.version_id:
+                        continue
+                    modified = item.last_modified or self._clock()
+                    if since is None or modified >= since:
+                        yield StoredVersion(key=item.object_name, version_id=item.version_id, size=item.size or 0,
+                                            modified=modified)
 
     def abort_incomplete(self, *, older_than: datetime) -> int:
         """Abort multipart uploads under the prefix that began before older_than; their parts are freed."""
@@ -398,7 +406,8 @@ class S3PendingBlob:
 
     def __init__(self, store: S3BlobStore, *, content_type: str, max_size: int | None, length: int | None,
                  source: FileSource | None) -> None:
-        self.key = f"{store._prefix}{uuid.uuid4().hex}"
+        # A day in the key lets the reconciler list only the days it looks back over.
+        self.key = f"{store._prefix}{store._clock():%Y/%m/%d}/{uuid.uuid4().hex}"
         self._store = store
         self._content_type = content_type
         self._max_size = max_size
