@@ -62,6 +62,19 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class HolidayCalendarYear(Base):
+    """One year of the State Council's holiday notice (节假日安排) as the agency loaded it; a reload replaces it."""
+
+    __tablename__ = "holiday_calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list[str]] = mapped_column(JSON)
+    working_days: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    loaded_by: Mapped[str] = mapped_column(String(128))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RetentionState(Base):
     """The computed retention of one record, kept in step with its facts and with the store's lock."""
 

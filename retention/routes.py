@@ -7,15 +7,19 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
-from retention import disposition, holds, reclassification, service
-from retention.report import build_report
+from retention import disposition, holds, holidays, reclassification, service
+from retention.report import build_report, list_archiving_deadlines
 from retention.schemas import (
+    ArchivingLine,
+    CalendarYearPublic,
+    CalendarYearSummary,
     CertificatePublic,
     DisposalCreate,
     DisposalPublic,
     HoldCreate,
     HoldPublic,
     HoldRelease,
+    HolidayNoticeIn,
     MarkerCreate,
     PolicyChange,
     PolicyVersionPublic,
@@ -26,6 +30,7 @@ from retention.schemas import (
 )
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.db import utcnow
+from vault.errors import InvalidInput
 
 router = APIRouter(prefix="/api/retention", tags=["retention"])
 
@@ -35,6 +40,42 @@ def report(session: SessionDep, actor: ActorDep, context: ContextDep) -> ReportP
     """What is due, coming due, held, overdue for archiving (归档), and failed fixity."""
     built = build_report(session=session, actor=actor, now=utcnow(), zone=context.settings.zone)
     return ReportPublic.model_validate(asdict(built))
+
+
+@router.get("/archiving-deadlines", response_model=list[ArchivingLine])
+def archiving_deadlines(session: SessionDep, actor: ActorDep, context: ContextDep) -> list[ArchivingLine]:
+    """Every closed case's archiving deadline (归档期限) in working days; provisional ones say why."""
+    lines = list_archiving_deadlines(session=session, actor=actor, now=utcnow(), zone=context.settings.zone)
+    return [ArchivingLine.model_validate(asdict(line)) for line in lines]
+
+
+@router.get("/calendar", response_model=list[CalendarYearSummary])
+def calendar_years(session: SessionDep, actor: ActorDep) -> list[CalendarYearSummary]:
+    """The years whose holidays are known: loaded by the agency, or in chinese_calendar."""
+    return [CalendarYearSummary.model_validate(y) for y in holidays.known_years(session=session, actor=actor)]
+
+
+@router.get("/calendar/{year}", response_model=CalendarYearPublic)
+def calendar_year(year: int, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """One year's weekdays off and working weekends, and where they come from."""
+    return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=year))
+
+
+@router.post("/calendar", response_model=CalendarYearPublic, status_code=201)
+def load_calendar(body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """Load one year of the State Council's holiday notice (admin or records manager); logged."""
+    notice = holidays.parse_notice(body.model_dump())
+    holidays.load_holiday_year(session=session, actor=actor, notice=notice, now=utcnow())
+    session.commit()
+    return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=notice.year))
+
+
+@router.put("/calendar/{year}", response_model=CalendarYearPublic)
+def replace_calendar(year: int, body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """Load or replace the notice of the year named in the path."""
+    if body.year != year:
+        raise InvalidInput(f"the notice is for {body.year}, not {year}", details={"year": body.year})
+    return load_calendar(body, session, actor)
 
 
 @router.get("/policy", response_model=list[PolicyVersionPublic])

@@ -57,6 +57,7 @@ class CustodyAction(StrEnum):
     ACCESS_DENIED = "access:denied"
     ACCESS_REVOKED = "access:revoked"
     POLICY_CHANGED = "policy:changed"
+    CALENDAR_LOADED = "calendar:loaded"
     EXPORT_CREATED = "export:created"
     AUDIT_VERIFIED = "audit:verified"
     UPLOAD_CREATED = "upload:created"
