@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -164,12 +164,11 @@ def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | No
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"{change}: the value must be JSON") from exc
     now = utcnow()
-    start = (datetime.combine(datetime.fromisoformat(effective).date(), time(), tzinfo=now.tzinfo)
-             if effective else now)
+    try:
+        start = datetime.combine(date.fromisoformat(effective), time(), tzinfo=now.tzinfo) if effective else now
+    except ValueError:
+        raise click.BadParameter(f"{effective}: expected a date YYYY-MM-DD", param_hint="--effective") from None
     with acting_session(acting_as(ctx)) as (_, session, actor):
-        if "case_file_years" in parsed:
-            parsed["case_file_years"] = {**service.current_policy(session, start).case_file_years,
-                                         **parsed["case_file_years"]}
         row = service.set_policy(session=session, actor=actor, changes=parsed, effective_from=start, note=note,
                                  now=now)
         click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")

@@ -20,7 +20,7 @@ from retention.policy import (
     add_years,
     compute_retention,
 )
-from vault.cases.models import Case
+from vault.cases.models import Case, CaseType
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import InvalidInput, NotFound
@@ -45,32 +45,65 @@ def current_policy(session: Session, now: datetime) -> RetentionPolicy:
     return RetentionPolicy.from_rules(row.version, row.effective_from, row.rules) if row else SHIPPED_POLICY
 
 
-def _validate_rules(rules: dict[str, Any]) -> None:
+WHOLE_NUMBER_SETTINGS = ("routine_inspection_months", "default_years", "reminder_days", "fixity_cycle_days",
+                         "indefinite_store_years", "archiving_working_days")
+MAX_SETTING = 1000
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a whole number", details={name: value})
+    if not 1 <= value <= MAX_SETTING:
+        raise InvalidInput(f"{name} must be from 1 to {MAX_SETTING}", details={name: value})
+    return value
+
+
+def _case_file_changes(value: Any) -> dict[str, int | None]:
+    if not isinstance(value, dict):
+        raise InvalidInput("case_file_years must map case types to years (null: permanent)",
+                           details={"case_file_years": value})
+    valid = [t.value for t in CaseType]
+    if unknown := sorted(set(value) - set(valid)):
+        raise InvalidInput(f"unknown case types in case_file_years: {', '.join(unknown)}", details={"valid": valid})
+    for case_type, years in value.items():
+        if years is not None and (isinstance(years, bool) or not isinstance(years, int) or years < 1):
+            raise InvalidInput(f"case-file retention (案卷保存期限) of {case_type} must be at least 1 year or null",
+                               details={case_type: years})
+    return dict(value)
+
+
+def _merged_rules(base: RetentionPolicy, changes: Any) -> dict[str, Any]:
+    """Return base's rules with the changes laid over them, case_file_years merged per case type."""
+    if not isinstance(changes, dict):
+        raise InvalidInput("changes must map policy settings to values")
+    rules = base.rules()
+    if unknown := sorted(set(changes) - set(rules)):
+        raise InvalidInput(f"unknown policy settings: {', '.join(unknown)}", details={"valid": list(rules)})
+    for name, value in changes.items():
+        if name == "case_file_years":
+            rules[name] = {**rules[name], **_case_file_changes(value)}
+        else:
+            rules[name] = _whole_number(name, value)
     for name, minimum in STATUTORY_MINIMUM.items():
-        if int(rules[name]) < minimum:
+        if rules[name] < minimum:
             raise InvalidInput(f"{name} may not go below the statutory minimum of {minimum}", details={name: minimum})
-    for name in ("reminder_days", "fixity_cycle_days", "indefinite_store_years", "archiving_working_days"):
-        if int(rules[name]) < 1:
-            raise InvalidInput(f"{name} must be a positive number")
-    for case_type, years in rules["case_file_years"].items():
-        if years is not None and int(years) < 1:
-            raise InvalidInput(f"case-file retention (案卷保存期限) of {case_type} must be at least 1 year or null")
+    return rules
 
 
 def set_policy(
     *, session: Session, actor: Actor, changes: dict[str, Any], effective_from: datetime, note: str, now: datetime
 ) -> PolicyVersion:
-    """Add a policy version effective from a date (never backdated); stored records never shorten because of it."""
+    """Add a policy version effective from a date (never backdated); stored records never shorten because of it.
+
+    Only the settings named change; case_file_years changes per case type, keeping the others.
+    """
     require(actor, Permission.MANAGE_RETENTION)
+    if effective_from.tzinfo is None:
+        raise InvalidInput("effective_from needs a time zone, e.g. 2027-01-01T00:00:00+08:00")
     if effective_from < now:
         raise InvalidInput("a policy version cannot take effect in the past", details={"now": now.isoformat()})
     base = current_policy(session, max(now, effective_from))
-    unknown = set(changes) - set(base.rules())
-    if unknown:
-        raise InvalidInput(f"unknown policy settings: {', '.join(sorted(unknown))}",
-                           details={"valid": list(base.rules())})
-    rules = {**base.rules(), **changes}
-    _validate_rules(rules)
+    rules = _merged_rules(base, changes)
     latest = session.scalar(select(func.max(PolicyVersion.version))) or 0
     row = PolicyVersion(version=latest + 1, effective_from=effective_from, rules=rules, note=note,
                         created_by=actor.name, created_at=now)
