@@ -11,9 +11,9 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from retention import disposition, holds, holidays, reclassification, service
+from retention import disposition, holds, holidays, policy_approval, reclassification, service
 from retention.jobs import RETENTION_JOBS
-from retention.models import MarkerKind, RetentionClass
+from retention.models import MarkerKind, PolicyChangeRequest, RetentionClass
 from retention.report import ArchivingDeadline, RetentionReport, build_report, list_archiving_deadlines
 from vault.cases.service import find_case
 from vault.cli_support import acting_as, acting_session, cli_settings, friendly_errors
@@ -146,6 +146,9 @@ def policy_show(ctx: click.Context) -> None:
         click.echo(json.dumps(service.current_policy(session, utcnow()).rules(), ensure_ascii=False, indent=2))
         for row in service.policy_history(session=session, actor=actor):
             click.echo(f"version {row.version}\tfrom {row.effective_from.isoformat()}\tby {row.created_by}\t{row.note}")
+        for request in policy_approval.list_policy_requests(session=session, actor=actor):
+            click.echo(f"pending {request.id}\tshortens {', '.join(request.shortened)}\tby {request.requested_by}\t"
+                       f"{json.dumps(request.changes, ensure_ascii=False)}")
 
 
 @policy_group.command("set")
@@ -171,7 +174,36 @@ def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | No
     with acting_session(acting_as(ctx)) as (_, session, actor):
         row = service.set_policy(session=session, actor=actor, changes=parsed, effective_from=start, note=note,
                                  now=now)
+        if isinstance(row, PolicyChangeRequest):
+            click.echo(f"policy change {row.id} shortens {', '.join(row.shortened)}: it waits for a second person "
+                       f"(`evault retention policy approve {row.id}`)")
+        else:
+            click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")
+
+
+@policy_group.command("approve")
+@click.argument("request_id", type=click.UUID)
+@click.pass_context
+@friendly_errors
+def policy_approve(ctx: click.Context, request_id: uuid.UUID) -> None:
+    """Approve a policy change that shortens a retention default (a second person)."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        row = policy_approval.approve_policy_change(session=session, actor=actor, request_id=request_id,
+                                                    now=utcnow())
         click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")
+
+
+@policy_group.command("reject")
+@click.argument("request_id", type=click.UUID)
+@click.option("--reason", required=True)
+@click.pass_context
+@friendly_errors
+def policy_reject(ctx: click.Context, request_id: uuid.UUID, reason: str) -> None:
+    """Reject (or withdraw) a pending policy change."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        policy_approval.reject_policy_change(session=session, actor=actor, request_id=request_id, reason=reason,
+                                             now=utcnow())
+        click.echo(f"policy change {request_id} rejected")
 
 
 def _target(session: Session, record: uuid.UUID | None, case_number: str | None) -> tuple[uuid.UUID | None, Any]:

@@ -139,8 +139,8 @@ def archiving_deadline_report(context: VaultContext, *, now: datetime | None = N
     summary.outcomes["provisional"] = sum(d.provisional for d in overdue)
     summary.details["overdue_cases"] = [
         {"case_number": d.case_number, "deadline": d.deadline.isoformat(),
-         "overdue_working_days": d.overdue_working_days, "provisional": d.provisional,
-         "provisional_reason": d.provisional_reason}
+         "overdue_working_days": d.overdue_working_days,
+         **({"provisional": True, "provisional_reason": d.provisional_reason} if d.provisional else {})}
         for d in overdue[:100]
     ]
     return summary

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from retention import disposition, holds, holidays, reclassification, service
+from retention import disposition, holds, holidays, policy_approval, reclassification, service
+from retention.models import PolicyChangeRequest
 from retention.report import build_report, list_archiving_deadlines
 from retention.schemas import (
     ArchivingLine,
@@ -22,6 +23,8 @@ from retention.schemas import (
     HolidayNoticeIn,
     MarkerCreate,
     PolicyChange,
+    PolicyRequestPublic,
+    PolicyRequestReject,
     PolicyVersionPublic,
     ReclassificationCreate,
     ReclassificationPublic,
@@ -84,13 +87,42 @@ def policy_history(session: SessionDep, actor: ActorDep) -> list[PolicyVersionPu
     return [PolicyVersionPublic.model_validate(v) for v in service.policy_history(session=session, actor=actor)]
 
 
-@router.post("/policy", response_model=PolicyVersionPublic, status_code=201)
-def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep) -> PolicyVersionPublic:
-    """Add a policy version effective from a date; stored records never shorten because of it."""
+@router.post("/policy", response_model=PolicyVersionPublic | PolicyRequestPublic, status_code=201)
+def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep,
+               response: Response) -> PolicyVersionPublic | PolicyRequestPublic:
+    """Add a policy version (201); one that shortens a retention default waits for a second person (202)."""
     row = service.set_policy(session=session, actor=actor, changes=body.changes, effective_from=body.effective_from,
                              note=body.note, now=utcnow())
     session.commit()
+    if isinstance(row, PolicyChangeRequest):
+        response.status_code = 202
+        return PolicyRequestPublic.model_validate(row)
     return PolicyVersionPublic.model_validate(row)
+
+
+@router.get("/policy/requests", response_model=list[PolicyRequestPublic])
+def policy_requests(session: SessionDep, actor: ActorDep, pending_only: bool = True) -> list[PolicyRequestPublic]:
+    """Policy changes that shorten a retention default, waiting for (or decided by) a second person."""
+    rows = policy_approval.list_policy_requests(session=session, actor=actor, pending_only=pending_only)
+    return [PolicyRequestPublic.model_validate(r) for r in rows]
+
+
+@router.post("/policy/requests/{request_id}/approve", response_model=PolicyVersionPublic, status_code=201)
+def approve_policy_change(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> PolicyVersionPublic:
+    """Approve a shortening (a second person): it becomes a policy version."""
+    row = policy_approval.approve_policy_change(session=session, actor=actor, request_id=request_id, now=utcnow())
+    session.commit()
+    return PolicyVersionPublic.model_validate(row)
+
+
+@router.post("/policy/requests/{request_id}/reject", response_model=PolicyRequestPublic)
+def reject_policy_change(request_id: uuid.UUID, body: PolicyRequestReject, session: SessionDep,
+                         actor: ActorDep) -> PolicyRequestPublic:
+    """Reject (or withdraw) a pending shortening."""
+    row = policy_approval.reject_policy_change(session=session, actor=actor, request_id=request_id,
+                                               reason=body.reason, now=utcnow())
+    session.commit()
+    return PolicyRequestPublic.model_validate(row)
 
 
 @router.get("/evidence/{evidence_id}", response_model=RetentionPublic)

@@ -49,6 +49,30 @@ class PolicyVersionPublic(BaseModel):
     created_at: datetime
 
 
+class PolicyRequestPublic(BaseModel):
+    """A policy change that shortens a retention default and waits for a second person's approval."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    changes: dict[str, Any]
+    shortened: list[str]
+    effective_from: datetime
+    note: str
+    requested_by: str
+    requested_at: datetime
+    status: RequestStatus
+    decided_by: str | None
+    decided_at: datetime | None
+    version: int | None
+
+
+class PolicyRequestReject(BaseModel):
+    """Why a policy change is rejected or withdrawn."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class MarkerCreate(BaseModel):
     """A long-term preservation (长期保存) marker on a record or a case."""
 

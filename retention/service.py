@@ -10,7 +10,15 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retention.models import LegalHold, MarkerKind, PolicyVersion, QueueState, RetentionMarker, RetentionState
+from retention.models import (
+    LegalHold,
+    MarkerKind,
+    PolicyChangeRequest,
+    PolicyVersion,
+    QueueState,
+    RetentionMarker,
+    RetentionState,
+)
 from retention.policy import (
     SHIPPED_POLICY,
     CaseFacts,
@@ -32,6 +40,9 @@ from vault.storage.base import BlobStore
 log = structlog.get_logger(__name__)
 
 STATUTORY_MINIMUM = {"routine_inspection_months": 6, "default_years": 5}
+# Settings that decide how long records are kept: shortening one needs a second person's approval.
+RETENTION_SETTINGS = frozenset({"routine_inspection_months", "default_years", "case_file_years",
+                                "indefinite_store_years"})
 
 
 def current_policy(session: Session, now: datetime) -> RetentionPolicy:
@@ -92,28 +103,60 @@ def _merged_rules(base: RetentionPolicy, changes: Any) -> dict[str, Any]:
 
 def set_policy(
     *, session: Session, actor: Actor, changes: dict[str, Any], effective_from: datetime, note: str, now: datetime
-) -> PolicyVersion:
+) -> PolicyVersion | PolicyChangeRequest:
     """Add a policy version effective from a date (never backdated); stored records never shorten because of it.
 
-    Only the settings named change; case_file_years changes per case type, keeping the others.
+    Only the settings named change; case_file_years changes per case type, keeping the others. A change that
+    shortens a retention default is not applied: it becomes a request a second person approves.
     """
     require(actor, Permission.MANAGE_RETENTION)
+    base, _ = _checked_change(session, changes, effective_from, now)
+    shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
+    if set(shortened) & RETENTION_SETTINGS:
+        request = PolicyChangeRequest(changes=changes, shortened=shortened, effective_from=effective_from, note=note,
+                                      requested_by_id=actor.id, requested_by=actor.name, requested_at=now)
+        session.add(request)
+        session.flush()
+        record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGE_REQUESTED, subject_type="policy",
+                     subject_id=str(request.id), now=now,
+                     details={"request_id": str(request.id), "effective_from": effective_from.isoformat(),
+                              "changes": changes, "shortened": shortened, "note": note})
+        return request
+    return add_policy_version(session=session, actor=actor, changes=changes, effective_from=effective_from,
+                              note=note, now=now)
+
+
+def _checked_change(session: Session, changes: Any, effective_from: datetime,
+                    now: datetime) -> tuple[RetentionPolicy, dict[str, Any]]:
     if effective_from.tzinfo is None:
         raise InvalidInput("effective_from needs a time zone, e.g. 2027-01-01T00:00:00+08:00")
     if effective_from < now:
         raise InvalidInput("a policy version cannot take effect in the past", details={"now": now.isoformat()})
     base = current_policy(session, max(now, effective_from))
-    rules = _merged_rules(base, changes)
+    return base, _merged_rules(base, changes)
+
+
+def add_policy_version(
+    *, session: Session, actor: Actor, changes: dict[str, Any], effective_from: datetime, note: str, now: datetime,
+    approval: dict[str, Any] | None = None,
+) -> PolicyVersion:
+    """Store a checked policy version and log it (set_policy decides whether it needs approval first).
+
+    An approved change is credited to whoever asked for it; the approver is the actor of its custody event.
+    """
+    base, rules = _checked_change(session, changes, effective_from, now)
     latest = session.scalar(select(func.max(PolicyVersion.version))) or 0
+    author = approval["requested_by"] if approval else actor.name
     row = PolicyVersion(version=latest + 1, effective_from=effective_from, rules=rules, note=note,
-                        created_by=actor.name, created_at=now)
+                        created_by=author, created_at=now)
     session.add(row)
     session.flush()
     shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
     record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGED, subject_type="policy",
                  subject_id=str(row.version), now=now,
                  details={"version": row.version, "effective_from": effective_from.isoformat(), "changes": changes,
-                          "previous_version": base.version, "shortened": shortened, "note": note})
+                          "previous_version": base.version, "shortened": shortened, "note": note,
+                          **({"approval": approval} if approval else {})})
     return row
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evault.cli import main
@@ -23,6 +24,7 @@ from retention.service import current_policy, recompute_retention
 from tests.retention.conftest import People, new_case, put_record
 from vault.cases.models import CaseStatus, CaseType
 from vault.cases.service import change_case_status
+from vault.custody.models import CustodyEvent
 from vault.storage.base import BlobStore
 
 
@@ -119,3 +121,61 @@ def test_the_command_line_merges_one_type_and_refuses_bad_values_in_one_line(tmp
         refused = run(env, "--as", "archive", "retention", "policy", "set", *args)
         assert refused.exit_code == 2 and message in refused.output, (args, refused.output)
         assert "Traceback" not in refused.output
+
+
+def test_shortening_a_default_waits_for_a_second_person_and_is_logged(
+        client: TestClient, session: Session, people: People) -> None:
+    # Shortening a retention needs an approval and is logged (DOMAIN.md, Retention; `000` 第十六、十七条).
+    start = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+
+    def post(who: Any, changes: dict[str, Any]) -> Any:
+        return client.post("/api/retention/policy", headers=who.headers,
+                           json={"changes": changes, "effective_from": start, "note": "agency rule"})
+
+    assert post(people.manager, {"routine_inspection_months": 12}).status_code == 201  # longer: applies at once
+    asked = post(people.manager, {"routine_inspection_months": 7})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "pending" and asked.json()["shortened"] == ["routine_inspection_months"]
+    mixed = post(people.manager, {"default_years": 8, "case_file_years": {"licensing": 20}})
+    assert mixed.status_code == 202 and mixed.json()["shortened"] == ["case_file_years"]
+    history = client.get("/api/retention/policy", headers=people.auditor.headers).json()
+    assert [v["rules"]["routine_inspection_months"] for v in history] == [12]
+
+    approve = f"/api/retention/policy/requests/{asked.json()['id']}/approve"
+    same = client.post(approve, headers=people.manager.headers)
+    assert same.status_code == 403 and same.json()["error"]["code"] == "second_person_required"
+    assert client.post(approve, headers=people.officer.headers).status_code == 403
+    approved = client.post(approve, headers=people.approver.headers)
+    assert approved.status_code == 201, approved.text
+    assert approved.json()["rules"]["routine_inspection_months"] == 7
+    assert approved.json()["created_by"] == people.manager.user.name
+    assert client.post(approve, headers=people.second_manager.headers).json()["error"]["code"] == "request_not_pending"
+
+    rejected = client.post(f"/api/retention/policy/requests/{mixed.json()['id']}/reject",
+                           headers=people.second_manager.headers, json={"reason": "licensing is 30 years"})
+    assert rejected.status_code == 200 and rejected.json()["status"] == "rejected"
+    assert client.get("/api/retention/policy/requests", headers=people.auditor.headers).json() == []
+    events = session.execute(select(CustodyEvent.action, CustodyEvent.actor_name).where(
+        CustodyEvent.action.like("policy:%")).order_by(CustodyEvent.log_index)).all()
+    assert [tuple(e) for e in events] == [
+        ("policy:changed", people.manager.user.name), ("policy:change_requested", people.manager.user.name),
+        ("policy:change_requested", people.manager.user.name), ("policy:changed", people.approver.user.name),
+        ("policy:change_rejected", people.second_manager.user.name)]
+
+
+def test_the_command_line_shortening_needs_a_second_person(tmp_path: Path, database_url: str) -> None:
+    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url, "EVAULT_LOG_JSON": "false"}
+    assert run(env, "init").exit_code == 0
+    for name in ("archive", "archive2"):
+        assert run(env, "users", "add", name, "--role", "records_manager").exit_code == 0
+    assert "policy version 1" in run(env, "--as", "archive", "retention", "policy", "set",
+                                     "routine_inspection_months=12").output
+    asked = run(env, "--as", "archive", "retention", "policy", "set", "routine_inspection_months=7")
+    assert asked.exit_code == 0 and "waits for a second person" in asked.output
+    request_id = asked.output.split()[2]
+    assert f"pending {request_id}" in run(env, "--as", "archive", "retention", "policy", "show").output
+    refused = run(env, "--as", "archive", "retention", "policy", "approve", request_id)
+    assert refused.exit_code == 2 and "second person" in refused.output
+    approved = run(env, "--as", "archive2", "retention", "policy", "approve", request_id)
+    assert approved.exit_code == 0 and "policy version 2" in approved.output
+    assert '"routine_inspection_months": 7' in run(env, "--as", "archive", "retention", "policy", "show").output

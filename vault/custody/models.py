@@ -57,6 +57,8 @@ class CustodyAction(StrEnum):
     ACCESS_DENIED = "access:denied"
     ACCESS_REVOKED = "access:revoked"
     POLICY_CHANGED = "policy:changed"
+    POLICY_CHANGE_REQUESTED = "policy:change_requested"
+    POLICY_CHANGE_REJECTED = "policy:change_rejected"
     CALENDAR_LOADED = "calendar:loaded"
     EXPORT_CREATED = "export:created"
     AUDIT_VERIFIED = "audit:verified"
