@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from retention.errors import SecondPersonRequired
 from retention.models import MarkerKind, PolicyChangeRequest, PolicyVersion, RequestStatus, RetentionClass
-from retention.policy_approval import approve_policy_change
 from retention.policy import add_months, add_years
+from retention.policy_approval import approve_policy_change
 from retention.reclassification import approve_reclassification, request_reclassification
 from retention.service import mark_long_term, policy_history, recompute_retention, set_policy
 from tests.retention.conftest import People, new_case, put_record
