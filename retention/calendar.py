@@ -23,7 +23,7 @@ PROVISIONAL_REASON = (
 )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def calendar_covers(year: int) -> bool:
     """Return whether the installed holiday calendar knows the official holidays of this year."""
     try:

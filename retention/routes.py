@@ -87,7 +87,8 @@ def policy_history(session: SessionDep, actor: ActorDep) -> list[PolicyVersionPu
     return [PolicyVersionPublic.model_validate(v) for v in service.policy_history(session=session, actor=actor)]
 
 
-@router.post("/policy", response_model=PolicyVersionPublic | PolicyRequestPublic, status_code=201)
+@router.post("/policy", response_model=PolicyVersionPublic | PolicyRequestPublic, status_code=201,
+             responses={202: {"model": PolicyRequestPublic, "description": "shortens a default: awaits approval"}})
 def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep,
                response: Response) -> PolicyVersionPublic | PolicyRequestPublic:
     """Add a policy version (201); one that shortens a retention default waits for a second person (202)."""
