@@ -337,9 +337,11 @@ from ingest.cli import upload as ingest_upload  # noqa: E402
 main.add_command(ingest_upload)
 main.add_command(ingest_dock)
 
+from retention.cli import calendar_group  # noqa: E402
 from retention.cli import retention as retention_group  # noqa: E402
 
 main.add_command(retention_group)
+main.add_command(calendar_group)
 
 from vault.exports.cli import export_command, verify_bundle_command  # noqa: E402
 

@@ -11,6 +11,7 @@ from ingest.metadata import ENFORCEMENT_ACTIVITIES, UploadMetadata
 from ingest.models import IngestRecord
 from ingest.rules import IngestRules, handover_deadline
 from vault.cases.models import Case, Party
+from vault.cases.numbers import canonical_case_number
 from vault.cases.service import find_parties
 from vault.evidence.models import Evidence
 from vault.evidence.service import EvidenceTags, clear_flag, raise_flag
@@ -36,10 +37,10 @@ TAG_FLAGS = frozenset({UNTAGGED_CASE, UNKNOWN_CASE, UNTAGGED_PARTY, UNKNOWN_PART
 
 
 def resolve_case(*, session: Session, case_number: str | None) -> Case | None:
-    """Return the case with this case number (案号), or None when none is given or none matches."""
+    """Return the case with this case number (案号) in any variant, or None when none is given or none matches."""
     if not case_number:
         return None
-    return session.scalar(select(Case).where(Case.case_number == case_number.strip()))
+    return session.scalar(select(Case).where(Case.case_number == canonical_case_number(case_number)))
 
 
 def resolve_party(*, session: Session, name: str | None, case: Case | None) -> Party | None:

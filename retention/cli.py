@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
-from retention import disposition, holds, reclassification, service
+from retention import disposition, holds, holidays, policy_approval, reclassification, service
 from retention.jobs import RETENTION_JOBS
-from retention.models import MarkerKind, RetentionClass
-from retention.report import RetentionReport, build_report
+from retention.models import MarkerKind, PolicyChangeRequest, RetentionClass
+from retention.report import ArchivingDeadline, RetentionReport, build_report, list_archiving_deadlines
 from vault.cases.service import find_case
 from vault.cli_support import acting_as, acting_session, cli_settings, friendly_errors
 from vault.context import build_context
@@ -37,8 +38,13 @@ def _print_report(report: RetentionReport) -> None:
             click.echo(f"  {line.evidence_id}\t{line.case_number or '-'}\t{day(line.retain_until)}\t{line.note}")
     click.echo(f"\noverdue for archiving (归档, {len(report.overdue_archiving)} cases):")
     for item in report.overdue_archiving:
-        click.echo(f"  {item.case_number}\tclosed {item.closed_on}\tdeadline {item.deadline}\t"
-                   f"{item.overdue_working_days} working days overdue\t({item.calendar_note})")
+        _print_deadline(item)
+
+
+def _print_deadline(item: ArchivingDeadline) -> None:
+    flag = "PROVISIONAL deadline " if item.provisional else "deadline "
+    click.echo(f"  {item.case_number}\tclosed {item.closed_on}\t{flag}{item.deadline}\t"
+               f"{item.overdue_working_days} working days overdue\t({item.calendar_note})")
 
 
 @retention.command("report")
@@ -48,6 +54,57 @@ def report_command(ctx: click.Context) -> None:
     """Show what is due, held, overdue for archiving, and failed fixity."""
     with acting_session(acting_as(ctx)) as (context, session, actor):
         _print_report(build_report(session=session, actor=actor, now=utcnow(), zone=context.settings.zone))
+
+
+@retention.command("deadlines")
+@click.pass_context
+@friendly_errors
+def deadlines_command(ctx: click.Context) -> None:
+    """Show every closed case's archiving deadline (归档期限); provisional ones say why."""
+    with acting_session(acting_as(ctx)) as (context, session, actor):
+        lines = list_archiving_deadlines(session=session, actor=actor, now=utcnow(), zone=context.settings.zone)
+        click.echo(f"archiving deadlines (归档期限, {len(lines)} closed cases):")
+        for line in lines:
+            _print_deadline(line)
+
+
+@click.group("calendar")
+def calendar_group() -> None:
+    """Working days (工作日): load the State Council's holiday notice for a year, and show a year."""
+
+
+@calendar_group.command("load")
+@click.argument("notice_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+@friendly_errors
+def calendar_load(ctx: click.Context, notice_file: Path) -> None:
+    """Load (or replace) one year of holidays from a JSON notice file (see docs/holiday-calendar-2025.json)."""
+    try:
+        text = notice_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {notice_file}: {exc}") from None
+    notice = holidays.parse_notice_text(text)
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        holidays.load_holiday_year(session=session, actor=actor, notice=notice, now=utcnow())
+    click.echo(f"{notice.year}: {len(notice.holidays)} days off and {len(notice.working_days)} make-up working days "
+               f"loaded from {notice.source}")
+
+
+@calendar_group.command("show")
+@click.argument("year", type=int)
+@click.pass_context
+@friendly_errors
+def calendar_show(ctx: click.Context, year: int) -> None:
+    """Show a year's weekdays off and working weekends as deadlines count them, and where they come from."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        shown = holidays.describe_year(session=session, actor=actor, year=year)
+    if shown.provisional:
+        click.echo(f"{year}: no holiday calendar; deadlines in {year} count Monday-Friday only and are PROVISIONAL "
+                   "until the State Council's notice is loaded (`evault calendar load FILE`)")
+        return
+    click.echo(f"{year}: {shown.source}")
+    click.echo("weekdays off (放假): " + (", ".join(d.isoformat() for d in shown.holidays) or "none"))
+    click.echo("working weekends (调休上班): " + (", ".join(d.isoformat() for d in shown.working_days) or "none"))
 
 
 @retention.command("run")
@@ -89,6 +146,9 @@ def policy_show(ctx: click.Context) -> None:
         click.echo(json.dumps(service.current_policy(session, utcnow()).rules(), ensure_ascii=False, indent=2))
         for row in service.policy_history(session=session, actor=actor):
             click.echo(f"version {row.version}\tfrom {row.effective_from.isoformat()}\tby {row.created_by}\t{row.note}")
+        for request in policy_approval.list_policy_requests(session=session, actor=actor):
+            click.echo(f"pending {request.id}\tshortens {', '.join(request.shortened)}\tby {request.requested_by}\t"
+                       f"{json.dumps(request.changes, ensure_ascii=False)}")
 
 
 @policy_group.command("set")
@@ -107,15 +167,43 @@ def policy_set(ctx: click.Context, changes: tuple[str, ...], effective: str | No
         except json.JSONDecodeError as exc:
             raise click.BadParameter(f"{change}: the value must be JSON") from exc
     now = utcnow()
-    start = (datetime.combine(datetime.fromisoformat(effective).date(), time(), tzinfo=now.tzinfo)
-             if effective else now)
+    try:
+        start = datetime.combine(date.fromisoformat(effective), time(), tzinfo=now.tzinfo) if effective else now
+    except ValueError:
+        raise click.BadParameter(f"{effective}: expected a date YYYY-MM-DD", param_hint="--effective") from None
     with acting_session(acting_as(ctx)) as (_, session, actor):
-        if "case_file_years" in parsed:
-            parsed["case_file_years"] = {**service.current_policy(session, start).case_file_years,
-                                         **parsed["case_file_years"]}
         row = service.set_policy(session=session, actor=actor, changes=parsed, effective_from=start, note=note,
                                  now=now)
+        if isinstance(row, PolicyChangeRequest):
+            click.echo(f"policy change {row.id} shortens {', '.join(row.shortened)}: it waits for a second person "
+                       f"(`evault retention policy approve {row.id}`)")
+        else:
+            click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")
+
+
+@policy_group.command("approve")
+@click.argument("request_id", type=click.UUID)
+@click.pass_context
+@friendly_errors
+def policy_approve(ctx: click.Context, request_id: uuid.UUID) -> None:
+    """Approve a policy change that shortens a retention default (a second person)."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        row = policy_approval.approve_policy_change(session=session, actor=actor, request_id=request_id,
+                                                    now=utcnow())
         click.echo(f"policy version {row.version} effective from {row.effective_from.isoformat()}")
+
+
+@policy_group.command("reject")
+@click.argument("request_id", type=click.UUID)
+@click.option("--reason", required=True)
+@click.pass_context
+@friendly_errors
+def policy_reject(ctx: click.Context, request_id: uuid.UUID, reason: str) -> None:
+    """Reject (or withdraw) a pending policy change."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        policy_approval.reject_policy_change(session=session, actor=actor, request_id=request_id, reason=reason,
+                                             now=utcnow())
+        click.echo(f"policy change {request_id} rejected")
 
 
 def _target(session: Session, record: uuid.UUID | None, case_number: str | None) -> tuple[uuid.UUID | None, Any]:

@@ -62,6 +62,38 @@ class PolicyVersion(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PolicyChangeRequest(Base):
+    """A policy change that shortens a retention default, waiting for a second person (as disposal does)."""
+
+    __tablename__ = "retention_policy_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    shortened: Mapped[list[str]] = mapped_column(JSON)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, 16), default=RequestStatus.PENDING)
+    decided_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    version: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class HolidayCalendarYear(Base):
+    """One year of the State Council's holiday notice (节假日安排) as the agency loaded it; a reload replaces it."""
+
+    __tablename__ = "holiday_calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holidays: Mapped[list[str]] = mapped_column(JSON)
+    working_days: Mapped[list[str]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    loaded_by: Mapped[str] = mapped_column(String(128))
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class RetentionState(Base):
     """The computed retention of one record, kept in step with its facts and with the store's lock."""
 

@@ -62,8 +62,13 @@ class RetentionPolicy:
 
     @classmethod
     def from_rules(cls, version: int, effective_from: datetime, rules: Mapping[str, Any]) -> RetentionPolicy:
-        """Build a policy from stored rules, shipped defaults filling anything missing."""
+        """Build a policy from stored rules, shipped defaults filling anything missing.
+
+        Case types shipped after the rules were saved get their shipped case-file retention underneath.
+        """
         known = {k: v for k, v in rules.items() if k in cls.__dataclass_fields__ and k not in {"version"}}
+        if isinstance(known.get("case_file_years"), Mapping):
+            known["case_file_years"] = {**SHIPPED_CASE_FILE_YEARS, **known["case_file_years"]}
         return replace(cls(), version=version, effective_from=effective_from, **known)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.calendar import add_working_days, fallback_years, working_days_between
+from retention.holidays import working_calendar
 from retention.models import LegalHold, QueueState, RetentionState
 from retention.runner import JobSummary
 from retention.service import current_policy
@@ -44,6 +44,8 @@ class ArchivingDeadline:
     deadline: date
     overdue_working_days: int
     calendar_note: str
+    provisional: bool = False
+    provisional_reason: str | None = None
 
 
 @dataclass
@@ -60,20 +62,31 @@ class RetentionReport:
 
 def archiving_deadlines(session: Session, now: datetime, zone: tzinfo = UTC,
                         *, overdue_only: bool = False) -> list[ArchivingDeadline]:
-    """Return the archiving deadline of every closed, not yet archived case (30 working days by default)."""
+    """Return the archiving deadline of every closed, not yet archived case (30 working days by default).
+
+    A deadline or overdue count that crosses a year whose holidays nothing knows is marked provisional, with why.
+    """
     days = current_policy(session, now).archiving_working_days
+    calendar = working_calendar(session)
     today = now.astimezone(zone).date()
     lines = []
     for case in session.scalars(select(Case).where(Case.status == CaseStatus.CLOSED).order_by(Case.closed_at)):
         closed_on = (case.closed_at or case.opened_at).astimezone(zone).date()
-        deadline = add_working_days(closed_on, days)
-        overdue = max(0, working_days_between(deadline, today))
-        guessed = fallback_years(closed_on, max(deadline, today))
-        note = (f"weekends-only counting for {', '.join(map(str, guessed))}: the holiday calendar has no data yet"
-                if guessed else "official holiday calendar (法定节假日及调休)")
+        deadline = calendar.add_working_days(closed_on, days)
+        overdue = max(0, calendar.working_days_between(deadline, today))
+        reason = calendar.provisional_reason(closed_on, max(deadline, today))
+        note = reason or "official holiday calendar (法定节假日及调休)"
         if overdue or not overdue_only:
-            lines.append(ArchivingDeadline(case.id, case.case_number, closed_on, deadline, overdue, note))
+            lines.append(ArchivingDeadline(case.id, case.case_number, closed_on, deadline, overdue, note,
+                                           provisional=reason is not None, provisional_reason=reason))
     return lines
+
+
+def list_archiving_deadlines(*, session: Session, actor: Actor, now: datetime,
+                             zone: tzinfo = UTC) -> list[ArchivingDeadline]:
+    """Return every closed case's archiving deadline (归档期限), overdue or not."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    return archiving_deadlines(session, now, zone)
 
 
 def _lines(session: Session, where: list[object], note: str | None = None) -> list[RecordLine]:
@@ -123,9 +136,11 @@ def archiving_deadline_report(context: VaultContext, *, now: datetime | None = N
     with context.sessions() as session:
         overdue = archiving_deadlines(session, moment, context.settings.zone, overdue_only=True)
     summary.outcomes["overdue"] = len(overdue)
+    summary.outcomes["provisional"] = sum(d.provisional for d in overdue)
     summary.details["overdue_cases"] = [
         {"case_number": d.case_number, "deadline": d.deadline.isoformat(),
-         "overdue_working_days": d.overdue_working_days}
+         "overdue_working_days": d.overdue_working_days,
+         **({"provisional": True, "provisional_reason": d.provisional_reason} if d.provisional else {})}
         for d in overdue[:100]
     ]
     return summary

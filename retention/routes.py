@@ -5,19 +5,26 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from retention import disposition, holds, reclassification, service
-from retention.report import build_report
+from retention import disposition, holds, holidays, policy_approval, reclassification, service
+from retention.models import PolicyChangeRequest
+from retention.report import build_report, list_archiving_deadlines
 from retention.schemas import (
+    ArchivingLine,
+    CalendarYearPublic,
+    CalendarYearSummary,
     CertificatePublic,
     DisposalCreate,
     DisposalPublic,
     HoldCreate,
     HoldPublic,
     HoldRelease,
+    HolidayNoticeIn,
     MarkerCreate,
     PolicyChange,
+    PolicyRequestPublic,
+    PolicyRequestReject,
     PolicyVersionPublic,
     ReclassificationCreate,
     ReclassificationPublic,
@@ -26,6 +33,7 @@ from retention.schemas import (
 )
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.db import utcnow
+from vault.errors import InvalidInput
 
 router = APIRouter(prefix="/api/retention", tags=["retention"])
 
@@ -37,19 +45,85 @@ def report(session: SessionDep, actor: ActorDep, context: ContextDep) -> ReportP
     return ReportPublic.model_validate(asdict(built))
 
 
+@router.get("/archiving-deadlines", response_model=list[ArchivingLine])
+def archiving_deadlines(session: SessionDep, actor: ActorDep, context: ContextDep) -> list[ArchivingLine]:
+    """Every closed case's archiving deadline (归档期限) in working days; provisional ones say why."""
+    lines = list_archiving_deadlines(session=session, actor=actor, now=utcnow(), zone=context.settings.zone)
+    return [ArchivingLine.model_validate(asdict(line)) for line in lines]
+
+
+@router.get("/calendar", response_model=list[CalendarYearSummary])
+def calendar_years(session: SessionDep, actor: ActorDep) -> list[CalendarYearSummary]:
+    """The years whose holidays are known: loaded by the agency, or in chinese_calendar."""
+    return [CalendarYearSummary.model_validate(y) for y in holidays.known_years(session=session, actor=actor)]
+
+
+@router.get("/calendar/{year}", response_model=CalendarYearPublic)
+def calendar_year(year: int, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """One year's weekdays off and working weekends, and where they come from."""
+    return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=year))
+
+
+@router.post("/calendar", response_model=CalendarYearPublic, status_code=201)
+def load_calendar(body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """Load one year of the State Council's holiday notice (admin or records manager); logged."""
+    notice = holidays.parse_notice(body.model_dump())
+    holidays.load_holiday_year(session=session, actor=actor, notice=notice, now=utcnow())
+    session.commit()
+    return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=notice.year))
+
+
+@router.put("/calendar/{year}", response_model=CalendarYearPublic)
+def replace_calendar(year: int, body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
+    """Load or replace the notice of the year named in the path."""
+    if body.year != year:
+        raise InvalidInput(f"the notice is for {body.year}, not {year}", details={"year": body.year})
+    return load_calendar(body, session, actor)
+
+
 @router.get("/policy", response_model=list[PolicyVersionPublic])
 def policy_history(session: SessionDep, actor: ActorDep) -> list[PolicyVersionPublic]:
     """Every policy version, oldest first (none: the shipped defaults apply)."""
     return [PolicyVersionPublic.model_validate(v) for v in service.policy_history(session=session, actor=actor)]
 
 
-@router.post("/policy", response_model=PolicyVersionPublic, status_code=201)
-def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep) -> PolicyVersionPublic:
-    """Add a policy version effective from a date; stored records never shorten because of it."""
+@router.post("/policy", response_model=PolicyVersionPublic | PolicyRequestPublic, status_code=201,
+             responses={202: {"model": PolicyRequestPublic, "description": "shortens a default: awaits approval"}})
+def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep,
+               response: Response) -> PolicyVersionPublic | PolicyRequestPublic:
+    """Add a policy version (201); one that shortens a retention default waits for a second person (202)."""
     row = service.set_policy(session=session, actor=actor, changes=body.changes, effective_from=body.effective_from,
                              note=body.note, now=utcnow())
     session.commit()
+    if isinstance(row, PolicyChangeRequest):
+        response.status_code = 202
+        return PolicyRequestPublic.model_validate(row)
     return PolicyVersionPublic.model_validate(row)
+
+
+@router.get("/policy/requests", response_model=list[PolicyRequestPublic])
+def policy_requests(session: SessionDep, actor: ActorDep, pending_only: bool = True) -> list[PolicyRequestPublic]:
+    """Policy changes that shorten a retention default, waiting for (or decided by) a second person."""
+    rows = policy_approval.list_policy_requests(session=session, actor=actor, pending_only=pending_only)
+    return [PolicyRequestPublic.model_validate(r) for r in rows]
+
+
+@router.post("/policy/requests/{request_id}/approve", response_model=PolicyVersionPublic, status_code=201)
+def approve_policy_change(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> PolicyVersionPublic:
+    """Approve a shortening (a second person): it becomes a policy version."""
+    row = policy_approval.approve_policy_change(session=session, actor=actor, request_id=request_id, now=utcnow())
+    session.commit()
+    return PolicyVersionPublic.model_validate(row)
+
+
+@router.post("/policy/requests/{request_id}/reject", response_model=PolicyRequestPublic)
+def reject_policy_change(request_id: uuid.UUID, body: PolicyRequestReject, session: SessionDep,
+                         actor: ActorDep) -> PolicyRequestPublic:
+    """Reject (or withdraw) a pending shortening."""
+    row = policy_approval.reject_policy_change(session=session, actor=actor, request_id=request_id,
+                                               reason=body.reason, now=utcnow())
+    session.commit()
+    return PolicyRequestPublic.model_validate(row)
 
 
 @router.get("/evidence/{evidence_id}", response_model=RetentionPublic)

@@ -49,6 +49,30 @@ class PolicyVersionPublic(BaseModel):
     created_at: datetime
 
 
+class PolicyRequestPublic(BaseModel):
+    """A policy change that shortens a retention default and waits for a second person's approval."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    changes: dict[str, Any]
+    shortened: list[str]
+    effective_from: datetime
+    note: str
+    requested_by: str
+    requested_at: datetime
+    status: RequestStatus
+    decided_by: str | None
+    decided_at: datetime | None
+    version: int | None
+
+
+class PolicyRequestReject(BaseModel):
+    """Why a policy change is rejected or withdrawn."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class MarkerCreate(BaseModel):
     """A long-term preservation (长期保存) marker on a record or a case."""
 
@@ -169,6 +193,42 @@ class ArchivingLine(BaseModel):
     deadline: date
     overdue_working_days: int
     calendar_note: str
+    provisional: bool = Field(description="true when a year the count crosses has no holiday calendar")
+    provisional_reason: str | None
+
+
+class HolidayNoticeIn(BaseModel):
+    """One year of the State Council's holiday notice: dates `YYYY-MM-DD` or ranges `YYYY-MM-DD..YYYY-MM-DD`."""
+
+    year: int
+    source: str = Field(description="the notice's title and document number")
+    holidays: list[str] = Field(description="days off (放假), weekends inside a holiday may be listed too")
+    working_days: list[str] = Field(default_factory=list, description="make-up working days (调休上班)")
+
+
+class CalendarYearPublic(BaseModel):
+    """A year's holidays as deadlines count them; `provisional` when nothing knows them (weekdays only)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    source: str | None
+    provisional: bool
+    holidays: list[date] = Field(description="weekdays that are not working days")
+    working_days: list[date] = Field(description="Saturdays and Sundays that are working days (调休)")
+    loaded_by: str | None
+    loaded_at: datetime | None
+
+
+class CalendarYearSummary(BaseModel):
+    """A year whose holidays are known, and where from."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    year: int
+    source: str | None
+    loaded_by: str | None
+    loaded_at: datetime | None
 
 
 class ReportPublic(BaseModel):

@@ -10,7 +10,15 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from retention.models import LegalHold, MarkerKind, PolicyVersion, QueueState, RetentionMarker, RetentionState
+from retention.models import (
+    LegalHold,
+    MarkerKind,
+    PolicyChangeRequest,
+    PolicyVersion,
+    QueueState,
+    RetentionMarker,
+    RetentionState,
+)
 from retention.policy import (
     SHIPPED_POLICY,
     CaseFacts,
@@ -20,7 +28,7 @@ from retention.policy import (
     add_years,
     compute_retention,
 )
-from vault.cases.models import Case
+from vault.cases.models import Case, CaseType
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import InvalidInput, NotFound
@@ -32,6 +40,9 @@ from vault.storage.base import BlobStore
 log = structlog.get_logger(__name__)
 
 STATUTORY_MINIMUM = {"routine_inspection_months": 6, "default_years": 5}
+# Settings that decide how long records are kept: shortening one needs a second person's approval.
+RETENTION_SETTINGS = frozenset({"routine_inspection_months", "default_years", "case_file_years",
+                                "indefinite_store_years"})
 
 
 def current_policy(session: Session, now: datetime) -> RetentionPolicy:
@@ -45,42 +56,107 @@ def current_policy(session: Session, now: datetime) -> RetentionPolicy:
     return RetentionPolicy.from_rules(row.version, row.effective_from, row.rules) if row else SHIPPED_POLICY
 
 
-def _validate_rules(rules: dict[str, Any]) -> None:
+WHOLE_NUMBER_SETTINGS = ("routine_inspection_months", "default_years", "reminder_days", "fixity_cycle_days",
+                         "indefinite_store_years", "archiving_working_days")
+MAX_SETTING = 1000
+
+
+def _whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be a whole number", details={name: value})
+    if not 1 <= value <= MAX_SETTING:
+        raise InvalidInput(f"{name} must be from 1 to {MAX_SETTING}", details={name: value})
+    return value
+
+
+def _case_file_changes(value: Any) -> dict[str, int | None]:
+    if not isinstance(value, dict):
+        raise InvalidInput("case_file_years must map case types to years (null: permanent)",
+                           details={"case_file_years": value})
+    valid = [t.value for t in CaseType]
+    if unknown := sorted(set(value) - set(valid)):
+        raise InvalidInput(f"unknown case types in case_file_years: {', '.join(unknown)}", details={"valid": valid})
+    for case_type, years in value.items():
+        if years is not None and (isinstance(years, bool) or not isinstance(years, int) or years < 1):
+            raise InvalidInput(f"case-file retention (案卷保存期限) of {case_type} must be at least 1 year or null",
+                               details={case_type: years})
+    return dict(value)
+
+
+def _merged_rules(base: RetentionPolicy, changes: Any) -> dict[str, Any]:
+    """Return base's rules with the changes laid over them, case_file_years merged per case type."""
+    if not isinstance(changes, dict):
+        raise InvalidInput("changes must map policy settings to values")
+    rules = base.rules()
+    if unknown := sorted(set(changes) - set(rules)):
+        raise InvalidInput(f"unknown policy settings: {', '.join(unknown)}", details={"valid": list(rules)})
+    for name, value in changes.items():
+        if name == "case_file_years":
+            rules[name] = {**rules[name], **_case_file_changes(value)}
+        else:
+            rules[name] = _whole_number(name, value)
     for name, minimum in STATUTORY_MINIMUM.items():
-        if int(rules[name]) < minimum:
+        if rules[name] < minimum:
             raise InvalidInput(f"{name} may not go below the statutory minimum of {minimum}", details={name: minimum})
-    for name in ("reminder_days", "fixity_cycle_days", "indefinite_store_years", "archiving_working_days"):
-        if int(rules[name]) < 1:
-            raise InvalidInput(f"{name} must be a positive number")
-    for case_type, years in rules["case_file_years"].items():
-        if years is not None and int(years) < 1:
-            raise InvalidInput(f"case-file retention (案卷保存期限) of {case_type} must be at least 1 year or null")
+    return rules
 
 
 def set_policy(
     *, session: Session, actor: Actor, changes: dict[str, Any], effective_from: datetime, note: str, now: datetime
-) -> PolicyVersion:
-    """Add a policy version effective from a date (never backdated); stored records never shorten because of it."""
+) -> PolicyVersion | PolicyChangeRequest:
+    """Add a policy version effective from a date (never backdated); stored records never shorten because of it.
+
+    Only the settings named change; case_file_years changes per case type, keeping the others. A change that
+    shortens a retention default is not applied: it becomes a request a second person approves.
+    """
     require(actor, Permission.MANAGE_RETENTION)
+    base, _ = _checked_change(session, changes, effective_from, now)
+    shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
+    if set(shortened) & RETENTION_SETTINGS:
+        request = PolicyChangeRequest(changes=changes, shortened=shortened, effective_from=effective_from, note=note,
+                                      requested_by_id=actor.id, requested_by=actor.name, requested_at=now)
+        session.add(request)
+        session.flush()
+        record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGE_REQUESTED, subject_type="policy",
+                     subject_id=str(request.id), now=now,
+                     details={"request_id": str(request.id), "effective_from": effective_from.isoformat(),
+                              "changes": changes, "shortened": shortened, "note": note})
+        return request
+    return add_policy_version(session=session, actor=actor, changes=changes, effective_from=effective_from,
+                              note=note, now=now)
+
+
+def _checked_change(session: Session, changes: Any, effective_from: datetime,
+                    now: datetime) -> tuple[RetentionPolicy, dict[str, Any]]:
+    if effective_from.tzinfo is None:
+        raise InvalidInput("effective_from needs a time zone, e.g. 2027-01-01T00:00:00+08:00")
     if effective_from < now:
         raise InvalidInput("a policy version cannot take effect in the past", details={"now": now.isoformat()})
     base = current_policy(session, max(now, effective_from))
-    unknown = set(changes) - set(base.rules())
-    if unknown:
-        raise InvalidInput(f"unknown policy settings: {', '.join(sorted(unknown))}",
-                           details={"valid": list(base.rules())})
-    rules = {**base.rules(), **changes}
-    _validate_rules(rules)
+    return base, _merged_rules(base, changes)
+
+
+def add_policy_version(
+    *, session: Session, actor: Actor, changes: dict[str, Any], effective_from: datetime, note: str, now: datetime,
+    approval: dict[str, Any] | None = None,
+) -> PolicyVersion:
+    """Store a checked policy version and log it (set_policy decides whether it needs approval first).
+
+    An approved change is credited to whoever asked for it; the approver is the actor of its custody event.
+    """
+    base, rules = _checked_change(session, changes, effective_from, now)
     latest = session.scalar(select(func.max(PolicyVersion.version))) or 0
+    author = approval["requested_by"] if approval else actor.name
     row = PolicyVersion(version=latest + 1, effective_from=effective_from, rules=rules, note=note,
-                        created_by=actor.name, created_at=now)
+                        created_by=author, created_at=now)
     session.add(row)
     session.flush()
     shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
     record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGED, subject_type="policy",
                  subject_id=str(row.version), now=now,
                  details={"version": row.version, "effective_from": effective_from.isoformat(), "changes": changes,
-                          "previous_version": base.version, "shortened": shortened, "note": note})
+                          "previous_version": base.version, "shortened": shortened, "note": note,
+                          **({"approval": approval} if approval else {})})
     return row
 
 

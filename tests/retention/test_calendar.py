@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from retention.calendar import add_working_days, calendar_covers, fallback_years, is_working_day, working_days_between
+from retention.calendar import (
+    NoticeYear,
+    WorkingCalendar,
+    add_working_days,
+    calendar_covers,
+    fallback_years,
+    is_working_day,
+    working_days_between,
+)
 
 
 def test_national_day_week_is_off_and_the_make_up_saturday_is_a_working_day() -> None:
@@ -27,3 +35,31 @@ def test_years_beyond_the_library_fall_back_to_weekends_and_say_so() -> None:
     assert not is_working_day(date(2099, 1, 3))  # a Saturday
     assert add_working_days(date(2099, 1, 2), 1) == date(2099, 1, 5)
     assert fallback_years(date(2098, 12, 1), date(2099, 2, 1)) == [2098, 2099]
+
+
+# `003` 第十九条: records are archived within 30 working days (工作日) of the case closing. chinese_calendar stops at
+# 2026, so a deadline in 2027 must come from the agency's loaded notice, or be marked provisional.
+TEST_NOTICE_2027 = NoticeYear(  # made-up test data in the notice's shape, not the real 2027 notice
+    holidays=frozenset({date(2027, 1, 1), *(date(2027, 2, d) for d in range(5, 12))}),
+    working_days=frozenset({date(2027, 2, 13)}), source="test notice for 2027")
+
+
+def test_a_deadline_in_a_year_nothing_knows_is_provisional_and_says_why() -> None:
+    calendar = WorkingCalendar()
+    deadline = calendar.add_working_days(date(2026, 11, 25), 30)
+    assert deadline == date(2027, 1, 6)  # New Year's Day 2027 counted as a working day: weekdays only
+    assert calendar.provisional_years(date(2026, 11, 25), deadline) == [2027]
+    reason = calendar.provisional_reason(date(2026, 11, 25), deadline)
+    assert reason is not None and reason.startswith("provisional: no holiday calendar for 2027")
+    assert calendar.provisional_reason(date(2026, 1, 5), date(2026, 2, 27)) is None  # 2026 is in chinese_calendar
+
+
+def test_a_loaded_notice_moves_2027_deadlines_over_its_holidays_and_make_up_days() -> None:
+    calendar = WorkingCalendar({2027: TEST_NOTICE_2027})
+    assert calendar.add_working_days(date(2026, 11, 25), 30) == date(2027, 1, 7)  # 1 January is off
+    assert not calendar.is_working_day(date(2027, 2, 8))  # a Monday inside the holiday
+    assert calendar.is_working_day(date(2027, 2, 13))  # a Saturday, make-up working day (调休)
+    assert calendar.add_working_days(date(2027, 2, 4), 2) == date(2027, 2, 13)
+    assert calendar.working_days_between(date(2027, 2, 4), date(2027, 2, 15)) == 3  # 12th, 13th, 15th
+    assert calendar.provisional_reason(date(2026, 11, 25), date(2027, 12, 31)) is None
+    assert calendar.source_of(2027) == "holiday notice loaded by the agency: test notice for 2027"

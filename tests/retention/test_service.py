@@ -10,8 +10,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from retention.errors import SecondPersonRequired
-from retention.models import MarkerKind, PolicyVersion, RequestStatus, RetentionClass
+from retention.models import MarkerKind, PolicyChangeRequest, PolicyVersion, RequestStatus, RetentionClass
 from retention.policy import add_months, add_years
+from retention.policy_approval import approve_policy_change
 from retention.reclassification import approve_reclassification, request_reclassification
 from retention.service import mark_long_term, policy_history, recompute_retention, set_policy
 from tests.retention.conftest import People, new_case, put_record
@@ -76,8 +77,10 @@ def test_a_policy_change_is_versioned_and_never_silently_shortens_stored_records
     set_policy(session=session, actor=people.manager.actor, changes={"default_years": 8}, effective_from=now,
                note="agency rule 2025-7", now=now)
     assert recompute_retention(session, record, now).retain_until == add_years(captured, 8)
-    set_policy(session=session, actor=people.manager.actor, changes={"default_years": 6},
-               effective_from=now + timedelta(days=1), note="back to six", now=now)
+    pending = set_policy(session=session, actor=people.manager.actor, changes={"default_years": 6},
+                         effective_from=now + timedelta(days=1), note="back to six", now=now)
+    assert isinstance(pending, PolicyChangeRequest) and pending.shortened == ["default_years"]
+    approve_policy_change(session=session, actor=people.second_manager.actor, request_id=pending.id, now=now)
     state = recompute_retention(session, record, now + timedelta(days=2))
     assert state.retain_until == add_years(captured, 8) and "never shortens itself" in state.reason
     assert state.policy_version == 2

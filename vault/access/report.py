@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from vault.access.models import AccessRequest, AccessRequestRecord
 from vault.access.playback import close_idle_playback
+from vault.cases.numbers import canonical_case_number
 from vault.cases.service import find_case
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.service import latest_checkpoint, record_event
@@ -75,7 +76,7 @@ class TrailFilter:
         if self.evidence_id:
             return f"record {self.evidence_id}"
         if self.case_number:
-            return f"case (案号) {self.case_number}"
+            return f"case (案号) {canonical_case_number(self.case_number)}"
         if self.user_name:
             return f"user {self.user_name}"
         return "all records"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from vault.cases.masking import mask_address, mask_bank_account, mask_id_number, mask_phone
 from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind
+from vault.cases.numbers import canonical_case_number
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.db import utcnow
@@ -33,9 +34,10 @@ def parse_case_type(value: str) -> CaseType:
 
 
 def normalize_case_number(value: str) -> str:
-    """Trim a case number (案号) and refuse empty, over-long or control-character ones."""
-    number = value.strip()
-    if not number or len(number) > MAX_CASE_NUMBER_LENGTH or any(ord(c) < 32 for c in number):
+    """Return the canonical case number (案号); refuse empty, over-long or control-character ones."""
+    stripped = value.strip()
+    number = canonical_case_number(stripped)
+    if not number or len(number) > MAX_CASE_NUMBER_LENGTH or any(ord(c) < 32 for c in stripped):
         raise InvalidInput("a case number (案号) must be 1-128 printable characters, e.g. 阜应急罚字〔2023〕40号")
     return number
 
@@ -49,11 +51,12 @@ def add_case(
     title: str = "",
     opened_at: datetime | None = None,
 ) -> Case:
-    """Create a case; case numbers are unique."""
+    """Create a case under its canonical case number; variants of an existing number conflict."""
     require(actor, Permission.MANAGE_CASES)
     number = normalize_case_number(case_number)
     if session.scalar(select(Case).where(Case.case_number == number)):
-        raise Conflict(f"case number (案号) {number} already exists", details={"case_number": number})
+        raise Conflict(f"case number (案号) {number} already exists",
+                       details={"case_number": number, "given": case_number})
     case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow())
     session.add(case)
     session.flush()
@@ -70,8 +73,8 @@ def add_case(
 
 
 def find_case(*, session: Session, case_number: str) -> Case:
-    """Return the case with this case number (案号)."""
-    case = session.scalar(select(Case).where(Case.case_number == case_number.strip()))
+    """Return the case with this case number (案号), written in any bracket, width or spacing variant."""
+    case = session.scalar(select(Case).where(Case.case_number == canonical_case_number(case_number)))
     if case is None:
         raise NotFound(f"no case with case number (案号) {case_number}", details={"case_number": case_number})
     return case

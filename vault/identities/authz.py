@@ -27,6 +27,7 @@ class Permission(StrEnum):
     EXPORT_EVIDENCE = "export_evidence"
     READ_AUDIT_LOG = "read_audit_log"
     REVEAL_PERSONAL_DATA = "reveal_personal_data"
+    MANAGE_CALENDAR = "manage_calendar"
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -50,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EXPORT_EVIDENCE,
             Permission.REQUEST_ACCESS,
             Permission.REVEAL_PERSONAL_DATA,
+            Permission.MANAGE_CALENDAR,
         }
     ),
     Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG}),
@@ -60,6 +62,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_CASES,
             Permission.MANAGE_PARTIES,
             Permission.READ_CASES,
+            Permission.MANAGE_CALENDAR,
         }
     ),
 }
