@@ -90,6 +90,18 @@ class VaultApi:
             raise ServerRefused(response.status_code, "protocol_error", "the vault's HEAD carried no Upload-Offset")
         return int(offset)
 
+    def finish_upload(self, upload_url: str, length: int, headers: dict[str, str]) -> str:
+        """Finish an upload whose bytes are all on the vault (an empty PATCH at its length); return the evidence id.
+
+        The vault keeps every staged byte when its store fails at the end, so finishing needs nothing sent again.
+        """
+        response = self.request("PATCH", upload_url, headers={
+            **headers, "Upload-Offset": str(length), "Content-Type": "application/offset+octet-stream"})
+        evidence_id = response.headers.get("Evault-Evidence-Id")
+        if not evidence_id:
+            raise ServerRefused(response.status_code, "protocol_error", "the vault did not name the stored record")
+        return str(evidence_id)
+
     def upload_receipt(self, upload_url: str) -> Any:
         """Fetch the signed receipt of a completed tus upload."""
         return self.request("GET", upload_url.rstrip("/") + "/receipt").json()

@@ -7,7 +7,7 @@ from typing import Any
 
 # Statuses worth retrying with backoff: the server or the link may recover. 460 is a tus chunk checksum mismatch
 # (bytes damaged in transit), 409 an offset mismatch: both are fixed by asking the server for its offset again.
-TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 460, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 409, 423, 425, 429, 460, 500, 502, 503, 504})
 
 HINTS = {
     401: "the vault did not accept the API token: set EVAULT_TOKEN to a valid token (`evault tokens create`)",

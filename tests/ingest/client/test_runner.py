@@ -22,7 +22,10 @@ from ingest.client.runner import IngestClient
 from ingest.client.tags import Tags
 from ingest.client.tus import resume_key
 from tests.ingest.client.conftest import CASE, CERTS, PARTY, Officers, api_get
+from vault.context import VaultContext
 from vault.keys import Signer
+from vault.storage.local import LocalBlobStore
+from vault.storage.s3 import S3BlobStore
 
 TAGS = Tags(case_number=CASE, party=PARTY, handlers=CERTS, activity="inspection", recorder_serial="DSJ-V8-0042",
             party_informed=True)
@@ -201,3 +204,23 @@ def test_a_bad_token_is_refused_before_any_work(client_factory: Callable[..., In
     with pytest.raises(ServerRefused) as refused:
         client_factory(token="evt_not-a-real-token")
     assert refused.value.status == 401 and "EVAULT_TOKEN" in refused.value.message
+
+
+def test_a_store_outage_at_the_end_is_finished_on_the_next_run_without_sending_the_file_again(
+    client_factory: Callable[..., IngestClient], recorder: Path, context: VaultContext, tmp_path: Path,
+    vault_url: str, officers: Officers,
+) -> None:
+    working = context.store
+    blocker = tmp_path / "unmounted"
+    blocker.write_bytes(b"")
+    context.store = LocalBlobStore(blocker / "objects") if isinstance(working, LocalBlobStore) else S3BlobStore(
+        endpoint="127.0.0.1:9", access_key="evaultci", secret_key="unreachable-key", bucket="evidence")
+    files = expand_paths([recorder])[:1]
+    try:  # the vault's store goes away while the officer uploads
+        failed = client_factory(retries=0).upload(files, TAGS)
+    finally:
+        context.store = working
+    assert failed[0].error is not None and failed[0].evidence_id is None
+    outcomes = client_factory().upload(files, TAGS)
+    assert outcomes[0].error is None and outcomes[0].resumed_from == files[0].stat().st_size
+    assert evidence_ids(vault_url, officers) == [str(outcomes[0].evidence_id)]
