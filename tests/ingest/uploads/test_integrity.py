@@ -34,7 +34,7 @@ from tests.conftest import Person, stored_objects
 from vault.config import Settings
 from vault.context import VaultContext, build_context
 from vault.errors import ObjectLocked
-from vault.evidence.models import Evidence
+from vault.evidence.models import Derivative, Evidence
 from vault.storage.base import BlobStore
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import S3BlobStore
@@ -214,6 +214,7 @@ def audit(context: VaultContext) -> dict[str, int]:
     store = context.store
     with context.sessions() as session:
         referenced = {(e.storage_key, e.version_id) for e in session.scalars(select(Evidence))}
+        referenced |= {(d.storage_key, d.version_id) for d in session.scalars(select(Derivative))}
         stuck = len(session.scalars(select(Upload.id).where(Upload.state == UploadState.RECEIVING,
                                                             Upload.offset == Upload.length)).all())
     locked_orphans = unlocked = 0
