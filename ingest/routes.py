@@ -21,7 +21,7 @@ from ingest.rules import IngestRules
 from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
 from ingest.service import IngestOutcome, lock_ingested
 from ingest.uploads import service as uploads
-from ingest.uploads.locking import acquire_upload_lock, upload_lock
+from ingest.uploads.locking import acquire_upload_lock, body_until_released, release_marker, upload_lock
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.cases.service import lookup_case
 from vault.context import VaultContext
@@ -120,9 +120,10 @@ async def append_upload(
     held = await anyio.to_thread.run_sync(acquire_upload_lock, context, upload_id)
     ended = False
     try:  # the lock is held until the new offset (and the record, for the last PATCH) is committed
+        body = body_until_released(request.receive, release_marker(context.settings.uploads_dir, upload_id))
         upload = await uploads.append_to_upload(session=session, actor=actor, context=context, upload_id=upload_id,
-                                                offset=offset, chunks=request.stream(),
-                                                checksum_header=upload_checksum, now=utcnow())
+                                                offset=offset, chunks=body, checksum_header=upload_checksum,
+                                                now=utcnow())
         await anyio.to_thread.run_sync(session.commit)
         headers = {"Upload-Offset": str(upload.offset)}
         if upload.offset == upload.length:

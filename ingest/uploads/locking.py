@@ -20,6 +20,7 @@ import structlog
 from filelock import FileLock, Timeout
 from sqlalchemy import Connection, text
 from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from ingest.errors import UploadLocked
 from vault.context import VaultContext
@@ -125,20 +126,26 @@ class HolderReleased(ClientDisconnect):
     """A newer request asked this one to let go: like a client that went away, what arrived stands."""
 
 
-async def until_released(chunks: AsyncIterator[bytes], marker: Path) -> AsyncIterator[bytes]:
-    """Pass a request body through, stopping with HolderReleased once the release marker appears."""
-    iterator = chunks.__aiter__()
+async def body_until_released(receive: Receive, marker: Path) -> AsyncIterator[bytes]:
+    """Yield a request body from the ASGI receive channel, stopping with HolderReleased once the marker appears.
+
+    Waiting for the next message times out every WATCH_SECONDS to look for the marker, so a holder whose client
+    has stalled lets go too; a cancelled receive() loses nothing (the server keeps the bytes for the next call).
+    """
     while True:
-        next_chunk = asyncio.ensure_future(iterator.__anext__())
-        while not next_chunk.done():
-            await asyncio.wait({next_chunk}, timeout=WATCH_SECONDS)
-            if not next_chunk.done() and marker.exists():
-                next_chunk.cancel()
-                raise HolderReleased(str(marker))
         try:
-            chunk = next_chunk.result()
-        except StopAsyncIteration:
+            async with asyncio.timeout(WATCH_SECONDS):
+                message = await receive()
+        except TimeoutError:
+            if marker.exists():
+                raise HolderReleased(str(marker)) from None
+            continue
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body = message.get("body", b"")
+        if body:
+            yield body
+        if not message.get("more_body", False):
             return
-        yield chunk
         if marker.exists():
             raise HolderReleased(str(marker))

@@ -34,7 +34,6 @@ from ingest.rules import IngestRules
 from ingest.service import IngestOutcome, Judgement, ingest_upload, judge_staged, lock_ingested
 from ingest.staging import StagingWriter, pump, rehash
 from ingest.storing import StagedFile, streams_while_receiving
-from ingest.uploads.locking import release_marker, until_released
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -271,11 +270,10 @@ async def append_to_upload(
     opener = _write_opener(context, max_size=length, length=length) if start == 0 else None
     forward = _Forward(opener, piped)
     request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
-    body = until_released(chunks, release_marker(context.settings.uploads_dir, upload_id))
     with StagingWriter(path, offset=start, sha256=sha256, limit=length, request_digest=request_digest,
                        hash_bytes=hashing) as writer:
         try:
-            completed = await pump(body, writer, forward=forward)
+            completed = await pump(chunks, writer, forward=forward)
             if checksum and request_digest is not None and (
                     not completed or not hmac.compare_digest(request_digest.digest(), checksum[1])):
                 raise ChunkChecksumMismatch("the PATCH body does not match Upload-Checksum; it was discarded",
