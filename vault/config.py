@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     s3_bucket: str = "evidence"
     s3_secure: bool = False
     s3_lock_mode: LockMode = LockMode.COMPLIANCE
+    # A store that hangs fails a request within about this many seconds (connect, read and retries together).
+    s3_timeout_seconds: float = 10.0
+    # `evault init` sets a bucket rule aborting multipart uploads left incomplete for this many days.
+    s3_abort_multipart_days: int = 1
     agency_name: str = "示例市应急管理局 (Example City Emergency Management Bureau)"
     timezone: str = "Asia/Shanghai"
     max_upload_bytes: int = 64 * 1024**3
@@ -62,6 +66,10 @@ class Settings(BaseSettings):
     # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
     export_compute_sm3: bool = False
     export_copy_retention_days: int = 30 * 365
+    # Scheduled jobs: a running worker refreshes its lease this often; a lease silent for longer than the
+    # takeover time belongs to a dead worker, and another worker takes the run over.
+    job_heartbeat_seconds: float = 30.0
+    job_takeover_seconds: float = 180.0
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
