@@ -22,6 +22,7 @@ def _s3_store(settings: Settings) -> S3BlobStore:
         bucket=settings.s3_bucket,
         secure=settings.s3_secure,
         lock_mode=settings.s3_lock_mode,
+        timeout_seconds=settings.s3_timeout_seconds,
     )
 
 

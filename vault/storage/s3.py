@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
@@ -17,6 +17,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import MinioException, S3Error
 from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 from minio.retention import Retention
+from urllib3 import BaseHTTPResponse
 
 from vault.errors import (
     InvalidInput,
@@ -37,14 +38,14 @@ from vault.storage.base import (
     verify_expected,
     verify_length,
 )
+from vault.storage.reading import PrimedStream
 
 log = structlog.get_logger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024  # like aws s3 cp: the last part's upload is the tail left once the stream ends
 MAX_PARTS = 10_000  # the S3 limit on parts per upload
 MAX_PRESIGN_SECONDS = 900
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 10.0
 ABORT_MULTIPART_RULE = "evault-abort-incomplete-multipart"
 
 _MODE = "x-amz-object-lock-mode"
@@ -59,14 +60,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _http_client() -> urllib3.PoolManager:
-    """Build a pool that fails fast on an unreachable endpoint (minio's default waits 5 minutes)."""
+def _http_client(timeout_seconds: float) -> urllib3.PoolManager:
+    """Build a pool whose requests, retries included, fail within about timeout_seconds (minio's default: 5 min)."""
+    # Three connection attempts share the budget; a read that times out is not retried, so a gateway that
+    # accepts and never answers costs one read timeout; server-sent Retry-After waits are not honoured.
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        timeout=urllib3.Timeout(connect=timeout_seconds / 3, read=timeout_seconds),
         maxsize=10,
         cert_reqs="CERT_REQUIRED",
         ca_certs=certifi.where(),
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        retries=urllib3.Retry(total=2, connect=2, read=0, status=2, other=0, backoff_factor=0.2,
+                              status_forcelist=(500, 502, 503, 504), respect_retry_after_header=False),
     )
 
 
@@ -169,6 +173,7 @@ class S3BlobStore:
         lock_mode: LockMode = LockMode.COMPLIANCE,
         prefix: str = "originals/",
         clock: Callable[[], datetime] = _utcnow,
+        timeout_seconds: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.bucket = bucket
         self._region = region
@@ -176,7 +181,7 @@ class S3BlobStore:
         self._prefix = prefix
         self._clock = clock
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
-                             region=region, http_client=_http_client())
+                             region=region, http_client=_http_client(timeout_seconds))
 
     def ensure_bucket(self, *, abort_multipart_days: int = 1) -> None:
         """Create the bucket with Object Lock, or check an existing one; then keep an abort-multipart rule on it.
@@ -301,18 +306,17 @@ class S3BlobStore:
             log.error("storage.s3.discard_failed", key=key, version_id=version_id, error=exc.message)
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield the bytes [start, end] (inclusive, like HTTP ranges) of a stored object in chunks."""
+        """Open the bytes [start, end] (inclusive, like HTTP ranges) of a stored object and return them in chunks.
+
+        The request is sent and the first chunk read before this returns: an outage or a missing object raises here.
+        """
         if start < 0 or (end is not None and end < start):
             raise InvalidInput("invalid byte range", details={"start": start, "end": end})
         length = 0 if end is None else end - start + 1
         with _translated("read the object", key=key, version_id=version_id):
             response = self._client.get_object(self.bucket, key, offset=start, length=length,
                                                version_id=_required(version_id))
-            try:
-                yield from response.stream(CHUNK_SIZE)
-            finally:
-                response.close()
-                response.release_conn()
+        return PrimedStream(_chunks(response, key, version_id))
 
     def _head(self, key: str, version_id: str) -> tuple[dict[str, str], int]:
         with _translated("read the object's metadata", key=key, version_id=version_id):
@@ -406,6 +410,15 @@ def _could_expire(rule: Rule, evidence_prefix: str) -> bool:
         return False  # abort-incomplete-multipart only: it removes parts, never a stored object
     prefixes = _rule_prefixes(rule)
     return prefixes is None or any(evidence_prefix.startswith(p) or p.startswith(evidence_prefix) for p in prefixes)
+
+
+def _chunks(response: BaseHTTPResponse, key: str, version_id: str) -> Generator[bytes, None, None]:
+    try:
+        with _translated("read the object", key=key, version_id=version_id):
+            yield from response.stream(CHUNK_SIZE)
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def part_size_for(size: int | None) -> int:
