@@ -81,6 +81,13 @@ class Settings(BaseSettings):
                 raise ValueError("EVAULT_S3_SECRET_KEY is a placeholder; set a real secret")
         return self
 
+    @model_validator(mode="after")
+    def _refuse_takeover_of_live_jobs(self) -> Settings:
+        if self.job_heartbeat_seconds <= 0 or self.job_takeover_seconds < 2 * self.job_heartbeat_seconds:
+            raise ValueError("EVAULT_JOB_TAKEOVER_SECONDS must be at least twice EVAULT_JOB_HEARTBEAT_SECONDS (> 0), "
+                             "or live jobs would be taken over")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """Return the configured database URL, or the embedded SQLite file under home."""

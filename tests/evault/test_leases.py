@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from evault.scheduler import JobSpec, build_scheduler, execute_once, take_over_dead_runs
@@ -124,3 +126,8 @@ def test_a_live_worker_keeps_its_run_however_long_it_takes(settings: Settings, s
     rows = [(r.attempt, r.worker, r.outcome, r.summary) for r in leases(context)]
     context.close()
     assert rows == [(1, "busy", "succeeded", {"waited": True})]
+
+
+def test_a_takeover_time_that_would_steal_live_jobs_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValidationError, match="at least twice"):
+        Settings(home=settings.home, job_heartbeat_seconds=60, job_takeover_seconds=90)
