@@ -65,7 +65,8 @@ def test_an_unreadable_local_object_is_a_clean_error_not_a_broken_stream(
         pytest.skip("the folder store's own files: the S3 runs cover outages above")
     url, headers = f"/api/evidence/{clip}/original", people.reviewer.headers
     assert client.get(url, headers=headers).content == media.mp4.read_bytes()
-    path = context.store.read_only_path(*_original(context, clip))
+    key = _original_key(context, clip)
+    path = next(p for p in context.store.root.rglob(key) if p.is_file())  # the object's own file on disk
     os.chmod(path, 0o644)
     path.unlink()
     path.mkdir()  # a broken disk: the object's path no longer opens as a file
@@ -75,8 +76,8 @@ def test_an_unreadable_local_object_is_a_clean_error_not_a_broken_stream(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
-def _original(context: VaultContext, evidence_id: uuid.UUID) -> tuple[str, str]:
+def _original_key(context: VaultContext, evidence_id: uuid.UUID) -> str:
     with context.sessions() as session:
         evidence = session.get(Evidence, evidence_id)
         assert evidence is not None
-        return evidence.storage_key, evidence.version_id
+        return evidence.storage_key
