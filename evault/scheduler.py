@@ -1,6 +1,6 @@
-"""Scheduled jobs: APScheduler 3.x with its job store in the catalog database, and a lease row per run so
-that, however many workers run (`evault serve` embeds one, `evault worker` is the production one), exactly
-one of them executes each scheduled run of each job."""
+"""Scheduled jobs: APScheduler 3.x fires them in every worker (`evault serve` embeds one, `evault worker` is the
+production one), and a lease row per run in the catalog makes exactly one worker execute each scheduled run of each
+job. A lease carries a heartbeat, so a run whose worker died is taken over by another within minutes."""
 
 from __future__ import annotations
 
@@ -14,23 +14,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from apscheduler.triggers.interval import IntervalTrigger
 
+from evault.leases import FAILED, SUCCEEDED, Claim, Heartbeat, claim_slot, finish_lease, take_over_dead
 from evault.reconcile import reconcile
 from ingest.jobs import backfill_sm3, make_derivatives, sweep_staging
 from retention.jobs import RETENTION_JOBS
-from retention.models import JobLease
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
 from vault.db import transaction, utcnow
 
 log = structlog.get_logger(__name__)
 
-JOBSTORE_TABLE = "evault_scheduler_jobs"
+WATCHDOG = "lease_watchdog"
 INGEST_BATCH = 500
 JobCallable = Callable[[VaultContext], dict[str, Any]]
 
@@ -47,7 +45,6 @@ class JobSpec:
     run: JobCallable
     period: timedelta
     cron: dict[str, str] = field(default_factory=dict)
-    stale_after: timedelta = timedelta(hours=6)
 
 
 def _batch(function: Callable[..., int], **kwargs: Any) -> JobCallable:
@@ -85,17 +82,6 @@ def default_jobs() -> list[JobSpec]:
     ]
 
 
-@dataclass
-class _Runtime:
-    context: VaultContext | None = None
-    worker: str = ""
-    specs: dict[str, JobSpec] = field(default_factory=dict)
-
-
-# The job store keeps only "evault.scheduler:run_job" and a job name; the process supplies context and code.
-_RUNTIME = _Runtime()
-
-
 def default_worker_name() -> str:
     """Return this process's worker name (host:pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -106,30 +92,29 @@ def slot_of(period: timedelta, moment: datetime) -> int:
     return int(moment.timestamp() // period.total_seconds())
 
 
+def _takeover_after(context: VaultContext) -> timedelta:
+    return timedelta(seconds=context.settings.job_takeover_seconds)
+
+
 def claim_run(context: VaultContext, spec: JobSpec, worker: str, now: datetime) -> int | None:
     """Insert the lease row of this run; return its id, or None if another worker holds this run (or one running)."""
-    slot = slot_of(spec.period, now)
+    claim = claim_slot(context.sessions, job_name=spec.name, slot=slot_of(spec.period, now), worker=worker, now=now,
+                       takeover_after=_takeover_after(context))
+    return None if claim is None else claim.lease_id
+
+
+def _run_claimed(context: VaultContext, spec: JobSpec, claim: Claim, worker: str) -> dict[str, Any] | None:
+    log.info("scheduler.run_started", job=spec.name, worker=worker, lease_id=claim.lease_id, attempt=claim.attempt)
     try:
-        with transaction(context.sessions) as session:
-            running = session.scalar(select(JobLease.id).where(
-                JobLease.job_name == spec.name, JobLease.outcome == "running",
-                JobLease.started_at > now - spec.stale_after, JobLease.slot != slot).limit(1))
-            if running is not None:
-                return None
-            lease = JobLease(job_name=spec.name, slot=slot, worker=worker, started_at=now, outcome="running",
-                             summary={})
-            session.add(lease)
-            session.flush()
-            return lease.id
-    except IntegrityError:
+        with Heartbeat(context.sessions, claim, every=context.settings.job_heartbeat_seconds):
+            summary = spec.run(context)
+    except Exception as exc:  # a failed run is recorded on its lease; the scheduler keeps going
+        log.error("scheduler.run_failed", job=spec.name, worker=worker, error=type(exc).__name__, exc_info=exc)
+        finish_lease(context.sessions, claim, FAILED, {"error": type(exc).__name__, "message": str(exc)[:500]})
         return None
-
-
-def _finish(context: VaultContext, lease_id: int, outcome: str, summary: dict[str, Any]) -> None:
-    with transaction(context.sessions) as session:
-        lease = session.get(JobLease, lease_id)
-        if lease is not None:
-            lease.finished_at, lease.outcome, lease.summary = utcnow(), outcome, summary
+    finish_lease(context.sessions, claim, SUCCEEDED, summary)
+    log.info("scheduler.run_finished", job=spec.name, worker=worker, lease_id=claim.lease_id)
+    return summary
 
 
 def execute_once(
@@ -137,48 +122,39 @@ def execute_once(
 ) -> dict[str, Any] | None:
     """Run one scheduled run of a job if this worker wins its lease; return the summary, or None if skipped."""
     moment = now or utcnow()
-    lease_id = claim_run(context, spec, worker, moment)
-    if lease_id is None:
+    claim = claim_slot(context.sessions, job_name=spec.name, slot=slot_of(spec.period, moment), worker=worker,
+                       now=moment, takeover_after=_takeover_after(context))
+    if claim is None:
         log.info("scheduler.run_skipped", job=spec.name, worker=worker, slot=slot_of(spec.period, moment))
         return None
-    log.info("scheduler.run_started", job=spec.name, worker=worker, lease_id=lease_id)
-    try:
-        summary = spec.run(context)
-    except Exception as exc:  # a failed run is recorded on its lease; the scheduler keeps going
-        log.error("scheduler.run_failed", job=spec.name, worker=worker, error=type(exc).__name__, exc_info=exc)
-        _finish(context, lease_id, "failed", {"error": type(exc).__name__, "message": str(exc)[:500]})
-        return None
-    _finish(context, lease_id, "succeeded", summary)
-    log.info("scheduler.run_finished", job=spec.name, worker=worker, lease_id=lease_id)
-    return summary
+    return _run_claimed(context, spec, claim, worker)
 
 
-def run_job(name: str) -> None:
-    """Entry point the job store refers to: run the named job in this process, under its lease."""
-    spec = _RUNTIME.specs.get(name)
-    if _RUNTIME.context is None or spec is None:
-        log.warning("scheduler.unknown_job", job=name)
-        return
-    execute_once(_RUNTIME.context, spec, worker=_RUNTIME.worker)
+def take_over_dead_runs(
+    context: VaultContext, specs: list[JobSpec], *, worker: str, now: datetime | None = None
+) -> dict[str, dict[str, Any] | None]:
+    """Take over and run every run of these jobs whose worker stopped its heartbeat; return summaries by job."""
+    by_name = {spec.name: spec for spec in specs}
+    claims = take_over_dead(context.sessions, job_names=sorted(by_name), worker=worker, now=now or utcnow(),
+                            takeover_after=_takeover_after(context))
+    return {claim.job_name: _run_claimed(context, by_name[claim.job_name], claim, worker) for claim in claims}
 
 
 def build_scheduler(
     context: VaultContext, *, worker: str | None = None, specs: list[JobSpec] | None = None
 ) -> BackgroundScheduler:
-    """Configure (not start) a scheduler whose jobs live in the catalog database."""
+    """Configure (not start) a scheduler firing each job and a watchdog that takes over dead workers' runs."""
     jobs = default_jobs() if specs is None else specs
-    _RUNTIME.context = context
-    _RUNTIME.worker = worker or default_worker_name()
-    _RUNTIME.specs = {spec.name: spec for spec in jobs}
+    name = worker or default_worker_name()
     zone = context.settings.zone
+    # The job store is in memory: the lease rows in the catalog are what make each run happen exactly once.
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=context.engine, tablename=JOBSTORE_TABLE)},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
-        timezone=zone,
-    )
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}, timezone=zone)
     for spec in jobs:
-        scheduler.add_job("evault.scheduler:run_job", CronTrigger(timezone=zone, **spec.cron), args=[spec.name],
-                          id=spec.name, name=spec.name, replace_existing=True)
+        scheduler.add_job(execute_once, CronTrigger(timezone=zone, **spec.cron), args=[context, spec],
+                          kwargs={"worker": name}, id=spec.name, name=spec.name)
+    scheduler.add_job(take_over_dead_runs, IntervalTrigger(seconds=context.settings.job_heartbeat_seconds),
+                      args=[context, jobs], kwargs={"worker": name}, id=WATCHDOG, name=WATCHDOG)
     return scheduler
 
 
@@ -186,9 +162,10 @@ def start_scheduler(
     context: VaultContext, *, worker: str | None = None, specs: list[JobSpec] | None = None
 ) -> BackgroundScheduler:
     """Start the scheduler in a background thread (embedded in `evault serve`, or in `evault worker`)."""
-    scheduler = build_scheduler(context, worker=worker, specs=specs)
+    name = worker or default_worker_name()
+    scheduler = build_scheduler(context, worker=name, specs=specs)
     scheduler.start()
-    log.info("scheduler.started", worker=_RUNTIME.worker, jobs=sorted(_RUNTIME.specs))
+    log.info("scheduler.started", worker=name, jobs=sorted(job.id for job in scheduler.get_jobs()))
     return scheduler
 
 
@@ -198,9 +175,10 @@ def run_worker(context: VaultContext, *, stop: threading.Event | None = None) ->
     if stop is None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda _signum, _frame: stopping.set())
-    scheduler = start_scheduler(context)
+    name = default_worker_name()
+    scheduler = start_scheduler(context, worker=name)
     try:
         stopping.wait()
     finally:
         scheduler.shutdown(wait=True)
-        log.info("scheduler.stopped", worker=_RUNTIME.worker)
+        log.info("scheduler.stopped", worker=name)

@@ -10,6 +10,8 @@ from vault.context import VaultContext, build_context
 from vault.db import transaction
 from vault.identities.service import bootstrap_admin
 from vault.keys import create_keys
+from vault.storage.base import BlobStore
+from vault.storage.factory import prepare_blob_store
 
 
 @dataclass(frozen=True)
@@ -21,20 +23,21 @@ class InitResult:
     admin_token: str | None
 
 
-def open_vault(settings: Settings) -> VaultContext:
+def open_vault(settings: Settings, *, store: BlobStore | None = None) -> VaultContext:
     """Open an initialised vault, migrating its database to the newest schema."""
-    context = build_context(settings)
+    context = build_context(settings, store=store)
     context.check_database()
     upgrade_database(context.engine)
     return context
 
 
 def initialise(settings: Settings, *, admin_name: str = "admin") -> InitResult:
-    """Create home, keys, schema and first admin; safe to run again."""
+    """Prepare the store, then create home, keys, schema and first admin; safe to run again."""
+    store = prepare_blob_store(settings)  # first: a bucket refused here leaves nothing else half-made
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.objects_dir.mkdir(parents=True, exist_ok=True)
     created = create_keys(settings.keys_dir)
-    context = open_vault(settings)
+    context = open_vault(settings, store=store)
     try:
         context.check_store()
         with transaction(context.sessions) as session:

@@ -215,16 +215,19 @@ class RetentionCursor(Base):
 
 
 class JobLease(Base):
-    """One scheduled run of one job; the unique (job, slot) row makes exactly one worker execute it."""
+    """One attempt at one scheduled run of one job; the unique (job, slot, attempt) row makes exactly one worker
+    execute it, and a fresh `heartbeat_at` shows that worker is still alive (else the run is taken over)."""
 
     __tablename__ = "job_leases"
-    __table_args__ = (UniqueConstraint("job_name", "slot", name="uq_job_leases_job_slot"),)
+    __table_args__ = (UniqueConstraint("job_name", "slot", "attempt", name="uq_job_leases_job_slot_attempt"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     job_name: Mapped[str] = mapped_column(String(64))
     slot: Mapped[int] = mapped_column(BigInteger)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
     worker: Mapped[str] = mapped_column(String(128))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     outcome: Mapped[str] = mapped_column(String(16), default="running")
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     s3_bucket: str = "evidence"
     s3_secure: bool = False
     s3_lock_mode: LockMode = LockMode.COMPLIANCE
+    # A store that hangs fails a request within about this many seconds (connect, read and retries together).
+    s3_timeout_seconds: float = 10.0
+    # `evault init` sets a bucket rule aborting multipart uploads left incomplete for this many days.
+    s3_abort_multipart_days: int = 1
     agency_name: str = "示例市应急管理局 (Example City Emergency Management Bureau)"
     timezone: str = "Asia/Shanghai"
     max_upload_bytes: int = 64 * 1024**3
@@ -69,9 +73,12 @@ class Settings(BaseSettings):
     # The reconciler: finished writes younger than the grace may still be on their way to the catalog.
     reconcile_grace_seconds: int = 3600
     reconcile_lookback_days: int = 7
-    reconcile_interval_minutes: int = 15
     # Test-only kill switch: the process kills itself at the named point (see vault/faults.py). Never set it.
     crash_at: str | None = None
+    # Scheduled jobs: a running worker refreshes its lease this often; a lease silent for longer than the
+    # takeover time belongs to a dead worker, and another worker takes the run over.
+    job_heartbeat_seconds: float = 30.0
+    job_takeover_seconds: float = 180.0
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -81,6 +88,13 @@ class Settings(BaseSettings):
                 raise ValueError("EVAULT_S3_ACCESS_KEY and EVAULT_S3_SECRET_KEY are required when EVAULT_STORE=s3")
             if secret.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("EVAULT_S3_SECRET_KEY is a placeholder; set a real secret")
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_takeover_of_live_jobs(self) -> Settings:
+        if self.job_heartbeat_seconds <= 0 or self.job_takeover_seconds < 2 * self.job_heartbeat_seconds:
+            raise ValueError("EVAULT_JOB_TAKEOVER_SECONDS must be at least twice EVAULT_JOB_HEARTBEAT_SECONDS (> 0), "
+                             "or live jobs would be taken over")
         return self
 
     @property

@@ -10,6 +10,7 @@ class VaultError(Exception):
 
     code = "vault_error"
     status = 400
+    retry_after: int | None = None  # seconds a client should wait before retrying (sent as Retry-After)
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -59,6 +60,7 @@ class StorageError(VaultError):
 
     code = "storage_unavailable"
     status = 503
+    retry_after = 5
 
 
 class ObjectLocked(VaultError):

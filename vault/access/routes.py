@@ -192,17 +192,21 @@ def content_disposition(kind: str, filename: str) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _body(store: BlobStore, plan: ContentPlan) -> Iterator[bytes]:
+def _digested(chunks: Iterator[bytes], plan: ContentPlan) -> Iterator[bytes]:
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+    if not hmac.compare_digest(digest.hexdigest(), plan.sha256):
+        log.error("content.digest_mismatch", evidence_id=str(plan.evidence_id), variant=plan.variant.value)
+
+
+def _open_body(store: BlobStore, plan: ContentPlan) -> Iterator[bytes]:
+    """Open the bytes to send; a store outage raises here (503), before any status line goes out."""
     rng = plan.byte_range
     if rng.length <= 0:
-        return
-    digest = hashlib.sha256() if not rng.partial else None
-    for chunk in store.open_range(plan.key, plan.version_id, start=rng.start, end=rng.end):
-        if digest is not None:
-            digest.update(chunk)
-        yield chunk
-    if digest is not None and not hmac.compare_digest(digest.hexdigest(), plan.sha256):
-        log.error("content.digest_mismatch", evidence_id=str(plan.evidence_id), variant=plan.variant.value)
+        return iter(())
+    return store.open_range(plan.key, plan.version_id, start=rng.start, end=rng.end)
 
 
 def _serve(
@@ -220,8 +224,14 @@ def _serve(
             error_body(exc.code, exc.message, exc.details), status_code=416,
             headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
         )
-    session.commit()
+    chunks = _open_body(context.store, plan)  # before the read is logged: a read that cannot start is not one
+    try:
+        session.commit()
+    except BaseException:
+        getattr(chunks, "close", lambda: None)()
+        raise
     rng = plan.byte_range
+    body = chunks if rng.partial else _digested(chunks, plan)
     kind = "attachment" if plan.variant == Variant.DOWNLOAD else "inline"
     headers = {
         "Accept-Ranges": "bytes",
@@ -235,7 +245,7 @@ def _serve(
     if rng.partial:
         headers["Content-Range"] = rng.content_range()
     return StreamingResponse(
-        _body(context.store, plan), status_code=206 if rng.partial else 200, media_type=plan.media_type,
+        body, status_code=206 if rng.partial else 200, media_type=plan.media_type,
         headers=headers,
     )
 

@@ -32,6 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _vault_error(request: Request, exc: VaultError) -> JSONResponse:
         log.info("request.refused", code=exc.code, status=exc.status, path=request.url.path)
         headers = {"X-Request-ID": _request_id(request) or ""}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

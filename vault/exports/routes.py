@@ -11,7 +11,7 @@ from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.db import utcnow
 from vault.exports import service
 from vault.exports.schemas import ExportCreate, ExportPublic
-from vault.exports.stream import ExportRun
+from vault.exports.stream import ExportRun, open_sources
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 
@@ -25,6 +25,7 @@ def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, cont
     """Build an evidence bundle under an approved grant and stream it; the export is logged and a copy retained."""
     request = service.ExportRequest(body.case_number, body.purpose, body.recipient, body.evidence_ids)
     plan = service.prepare_export(session=session, actor=actor, context=context, request=request, now=utcnow())
+    open_sources(context, plan)  # an outage is a 503 now, and the export is not logged as made
     session.commit()
     return StreamingResponse(
         ExportRun(context=context, actor=actor, plan=plan),

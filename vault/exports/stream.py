@@ -20,6 +20,14 @@ from vault.identities.actor import Actor
 log = structlog.get_logger(__name__)
 
 
+def open_sources(context: VaultContext, plan: ExportPlan) -> None:
+    """Read the first byte of every original the bundle streams, so a store outage answers 503 before it starts."""
+    for record in plan.records:
+        if record.size > 0:
+            chunks = context.store.open_range(record.storage_key, record.version_id, start=0, end=0)
+            getattr(chunks, "close", lambda: None)()
+
+
 def bundle_writer(context: VaultContext, plan: ExportPlan) -> BundleWriter:
     """Return a writer for the plan configured from settings (TSA, SM3 policy)."""
     settings = context.settings

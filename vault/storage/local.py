@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from vault.storage.base import (
     verify_length,
 )
 from vault.storage.pipe import PipeBroken
+from vault.storage.reading import PrimedStream
 
 VERSION = "1"  # content addressing makes every key immutable, so each key has exactly one version
 
@@ -42,6 +43,10 @@ class _Lock:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _unreadable(key: str, exc: OSError) -> StorageError:
+    return StorageError(f"stored object {key} cannot be read: {exc.strerror}", details={"key": key})
 
 
 def _fsync_dir(path: Path) -> None:
@@ -175,23 +180,30 @@ class LocalBlobStore:
         return path
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield bytes start..end (inclusive) of the stored object."""
+        """Open bytes start..end (inclusive) of the stored object; an unreadable file raises here, not mid-stream."""
         path = self._existing(key, version_id)
-        size = path.stat().st_size
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise _unreadable(key, exc) from exc
+        size = os.fstat(handle.fileno()).st_size
         last = size - 1 if end is None else min(end, size - 1)
 
-        def chunks() -> Iterator[bytes]:
-            with path.open("rb") as handle:
-                handle.seek(start)
-                remaining = last - start + 1
-                while remaining > 0:
-                    chunk = handle.read(min(CHUNK_SIZE, remaining))
-                    if not chunk:
-                        break
-                    remaining -= len(chunk)
-                    yield chunk
+        def chunks() -> Generator[bytes, None, None]:
+            with handle:
+                try:
+                    handle.seek(start)
+                    remaining = last - start + 1
+                    while remaining > 0:
+                        chunk = handle.read(min(CHUNK_SIZE, remaining))
+                        if not chunk:
+                            break
+                        remaining -= len(chunk)
+                        yield chunk
+                except OSError as exc:
+                    raise _unreadable(key, exc) from exc
 
-        return chunks()
+        return PrimedStream(chunks())
 
     def stat(self, key: str, version_id: str) -> BlobStat:
         """Return size and the lock this store enforces."""

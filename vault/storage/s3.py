@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
@@ -14,8 +14,11 @@ import certifi
 import structlog
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.error import MinioException, S3Error
+from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
 from minio.retention import Retention
+from urllib3 import BaseHTTPResponse
 
 from vault.errors import (
     InvalidInput,
@@ -41,14 +44,15 @@ from vault.storage.base import (
     verify_length,
 )
 from vault.storage.pipe import ChunkQueue
+from vault.storage.reading import PrimedStream
 
 log = structlog.get_logger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024  # like aws s3 cp: the last part's upload is the tail left once the stream ends
 MAX_PARTS = 10_000  # the S3 limit on parts per upload
 MAX_PRESIGN_SECONDS = 900
-CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 10.0
+ABORT_MULTIPART_RULE = "evault-abort-incomplete-multipart"
 
 _MODE = "x-amz-object-lock-mode"
 _RETAIN_UNTIL = "x-amz-object-lock-retain-until-date"
@@ -62,14 +66,17 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _http_client() -> urllib3.PoolManager:
-    """Build a pool that fails fast on an unreachable endpoint (minio's default waits 5 minutes)."""
+def _http_client(timeout_seconds: float) -> urllib3.PoolManager:
+    """Build a pool whose requests, retries included, fail within about timeout_seconds (minio's default: 5 min)."""
+    # Three connection attempts share the budget; a read that times out is not retried, so a gateway that
+    # accepts and never answers costs one read timeout; server-sent Retry-After waits are not honoured.
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        timeout=urllib3.Timeout(connect=timeout_seconds / 3, read=timeout_seconds),
         maxsize=10,
         cert_reqs="CERT_REQUIRED",
         ca_certs=certifi.where(),
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        retries=urllib3.Retry(total=2, connect=2, read=0, status=2, other=0, backoff_factor=0.2,
+                              status_forcelist=(500, 502, 503, 504), respect_retry_after_header=False),
     )
 
 
@@ -173,6 +180,7 @@ class S3BlobStore:
         lock_mode: LockMode = LockMode.COMPLIANCE,
         prefix: str = "originals/",
         clock: Callable[[], datetime] = _utcnow,
+        timeout_seconds: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.bucket = bucket
         self._region = region
@@ -180,22 +188,46 @@ class S3BlobStore:
         self._prefix = prefix
         self._clock = clock
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
-                             region=region, http_client=_http_client())
+                             region=region, http_client=_http_client(timeout_seconds))
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket with Object Lock if missing; refuse an existing bucket without it."""
+    def ensure_bucket(self, *, abort_multipart_days: int = 1) -> None:
+        """Create the bucket with Object Lock, or check an existing one; then keep an abort-multipart rule on it.
+
+        Refuses, before changing anything, a bucket without Object Lock, with a default retention rule, or with a
+        lifecycle rule that could expire or move evidence.
+        """
         with _translated("create the bucket", bucket=self.bucket):
-            if not self._client.bucket_exists(self.bucket):
+            exists = self._client.bucket_exists(self.bucket)
+            if not exists:
                 self._client.make_bucket(self.bucket, location=self._region, object_lock=True)
-                return
+                log.info("storage.s3.bucket_created", bucket=self.bucket)
+        if exists:
+            self._check_object_lock()
+        with _translated("read the lifecycle configuration", bucket=self.bucket):
+            lifecycle = self._client.get_bucket_lifecycle(self.bucket)
+        rules = [] if lifecycle is None else list(lifecycle.rules)
+        kept = [rule for rule in rules if rule.rule_id != ABORT_MULTIPART_RULE]
+        expiring = [rule.rule_id or "(unnamed)" for rule in kept if _could_expire(rule, self._prefix)]
+        if expiring:
+            raise StorageError(
+                f"bucket {self.bucket} has lifecycle rules that could expire or move evidence: "
+                f"{', '.join(expiring)}; remove them (only abort-incomplete-multipart rules are allowed)",
+                details={"bucket": self.bucket, "rules": expiring})
+        wanted = [*kept, _abort_multipart_rule(abort_multipart_days)]
+        if wanted != rules:
+            with _translated("set the lifecycle configuration", bucket=self.bucket):
+                self._client.set_bucket_lifecycle(self.bucket, LifecycleConfig(wanted))
+            log.info("storage.s3.lifecycle_set", bucket=self.bucket, abort_multipart_days=abort_multipart_days)
+
+    def _check_object_lock(self) -> None:
         try:
             with _translated("read the Object Lock configuration", bucket=self.bucket):
                 config = self._client.get_object_lock_config(self.bucket)
         except StorageError as exc:
             if exc.details.get("server_code") != "ObjectLockConfigurationNotFoundError":
                 raise
-            raise StorageError(f"bucket {self.bucket} exists without Object Lock enabled",
-                               details=exc.details) from exc
+            raise StorageError(f"bucket {self.bucket} exists without Object Lock enabled; evidence needs a bucket "
+                               "created with Object Lock", details=exc.details) from exc
         if config.mode is not None:
             # A default rule would lock a rejected upload before we could remove it.
             raise StorageError(f"bucket {self.bucket} has a default retention rule; remove it",
@@ -306,18 +338,17 @@ class S3BlobStore:
             log.error("storage.s3.discard_failed", key=key, version_id=version_id, error=exc.message)
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
-        """Yield the bytes [start, end] (inclusive, like HTTP ranges) of a stored object in chunks."""
+        """Open the bytes [start, end] (inclusive, like HTTP ranges) of a stored object and return them in chunks.
+
+        The request is sent and the first chunk read before this returns: an outage or a missing object raises here.
+        """
         if start < 0 or (end is not None and end < start):
             raise InvalidInput("invalid byte range", details={"start": start, "end": end})
         length = 0 if end is None else end - start + 1
         with _translated("read the object", key=key, version_id=version_id):
             response = self._client.get_object(self.bucket, key, offset=start, length=length,
                                                version_id=_required(version_id))
-            try:
-                yield from response.stream(CHUNK_SIZE)
-            finally:
-                response.close()
-                response.release_conn()
+        return PrimedStream(_chunks(response, key, version_id))
 
     def _head(self, key: str, version_id: str) -> tuple[dict[str, str], int]:
         with _translated("read the object's metadata", key=key, version_id=version_id):
@@ -384,7 +415,42 @@ class S3BlobStore:
         with _translated("reach the bucket", bucket=self.bucket):
             exists = self._client.bucket_exists(self.bucket)
         if not exists:
-            raise StorageError(f"bucket {self.bucket} does not exist", details={"bucket": self.bucket})
+            raise StorageError(f"bucket {self.bucket} does not exist; `evault init` creates it with Object Lock",
+                               details={"bucket": self.bucket})
+
+
+def _abort_multipart_rule(days: int) -> Rule:
+    return Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=ABORT_MULTIPART_RULE,
+                abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(days_after_initiation=days))
+
+
+def _rule_prefixes(rule: Rule) -> list[str] | None:
+    """Return the key prefixes a rule is limited to; None when it could reach any key (no filter, or tags only)."""
+    found = rule.rule_filter
+    if found is None:
+        return None
+    prefix = found.and_operator.prefix if found.and_operator is not None else found.prefix
+    return None if prefix is None else [prefix]
+
+
+def _could_expire(rule: Rule, evidence_prefix: str) -> bool:
+    """Say whether an enabled rule expires, deletes or transitions objects under the evidence prefix."""
+    if rule.status != ENABLED:
+        return False
+    acts = (rule.expiration, rule.noncurrent_version_expiration, rule.transition, rule.noncurrent_version_transition)
+    if not any(action is not None for action in acts):
+        return False  # abort-incomplete-multipart only: it removes parts, never a stored object
+    prefixes = _rule_prefixes(rule)
+    return prefixes is None or any(evidence_prefix.startswith(p) or p.startswith(evidence_prefix) for p in prefixes)
+
+
+def _chunks(response: BaseHTTPResponse, key: str, version_id: str) -> Generator[bytes, None, None]:
+    try:
+        with _translated("read the object", key=key, version_id=version_id):
+            yield from response.stream(CHUNK_SIZE)
+    finally:
+        response.close()
+        response.release_conn()
 
 
 def part_size_for(size: int | None) -> int:
