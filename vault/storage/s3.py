@@ -283,7 +283,7 @@ class S3BlobStore:
         """Yield the object versions under the prefix (only the days from `since` on, if given)."""
         prefixes = [self._prefix]
         if since is not None:
-            days = (self._clock().date() - since.astimezone(UTC).date()).days
+            days = (_utcnow().date() - since.astimezone(UTC).date()).days
             prefixes = [f"{self._prefix}{since.astimezone(UTC).date() + timedelta(days=n):%Y/%m/%d}/"
                         for n in range(max(days, 0) + 1)]
         with _translated("list the bucket", bucket=self.bucket):
@@ -473,7 +473,7 @@ class S3PendingBlob:
     def __init__(self, store: S3BlobStore, *, content_type: str, max_size: int | None, length: int | None,
                  source: FileSource | None) -> None:
         # A day in the key lets the reconciler list only the days it looks back over.
-        self.key = f"{store._prefix}{store._clock():%Y/%m/%d}/{uuid.uuid4().hex}"
+        self.key = f"{store._prefix}{_utcnow():%Y/%m/%d}/{uuid.uuid4().hex}"
         self._store = store
         self._content_type = content_type
         self._max_size = max_size

@@ -270,26 +270,33 @@ def broken_store(store: BlobStore, tmp_path: Path) -> BlobStore:
     return LocalBlobStore(blocker / "objects")
 
 
-def test_a_store_failure_on_the_last_patch_keeps_every_byte(
-        context: VaultContext, client: TestClient, officer: Person, footage: Path, tmp_path: Path) -> None:
-    data = footage.read_bytes()
+def send_during_an_outage(context: VaultContext, officer: Person, data: bytes, name: str,
+                          tmp_path: Path) -> tuple[str, Any, Any]:
+    """Send a whole upload while the store is away; return its location, the last PATCH's answer and a HEAD."""
     outage = build_context(context.settings, store=broken_store(context.store, tmp_path))
     try:
         with TestClient(create_app(outage), raise_server_exceptions=False) as during:
-            encoded = base64.b64encode(footage.name.encode()).decode()
+            encoded = base64.b64encode(name.encode()).decode()
             created = during.post("/api/uploads", headers={**TUS, **officer.headers, "Upload-Length": str(len(data)),
                                                            "Upload-Metadata": f"filename {encoded}"})
-            location = created.headers["Location"]
-            headers = {**TUS, **officer.headers, "Content-Type": "application/offset+octet-stream"}
-            failed = during.patch(location, headers={**headers, "Upload-Offset": "0"}, content=data)
-            assert failed.status_code == 503 and failed.json()["error"]["code"] == "storage_unavailable"
-            status = during.head(location, headers={**TUS, **officer.headers})
+            location = str(created.headers["Location"])
+            failed = during.patch(location, content=data, headers={
+                **TUS, **officer.headers, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+            return location, failed, during.head(location, headers={**TUS, **officer.headers})
     finally:
         outage.close()
+
+
+def test_a_store_failure_on_the_last_patch_keeps_every_byte(
+        context: VaultContext, client: TestClient, officer: Person, footage: Path, tmp_path: Path) -> None:
+    data = footage.read_bytes()
+    location, failed, status = send_during_an_outage(context, officer, data, footage.name, tmp_path)
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "storage_unavailable"
     assert status.headers["Upload-Offset"] == str(len(data))  # every byte is still staged
     assert "Evault-Evidence-Id" not in status.headers
     assert stored_objects(context.store) == []
-    finished = client.patch(location, headers={**headers, "Upload-Offset": str(len(data))}, content=b"")
+    finished = client.patch(location, content=b"", headers={
+        **TUS, **officer.headers, "Content-Type": "application/offset+octet-stream", "Upload-Offset": str(len(data))})
     assert finished.status_code == 204, finished.text  # finishing again needs nothing sent again
     evidence = stored_record(context, hashlib.sha256(data).hexdigest())
     assert str(evidence.id) == finished.headers["Evault-Evidence-Id"]
@@ -300,17 +307,7 @@ def test_a_store_failure_on_the_last_patch_keeps_every_byte(
 def test_the_reconciler_finishes_an_upload_whose_store_was_away(
         vault: Vault, context: VaultContext, officer: Person, footage: Path, tmp_path: Path) -> None:
     data = footage.read_bytes()
-    outage = build_context(context.settings, store=broken_store(context.store, tmp_path))
-    try:
-        with TestClient(create_app(outage), raise_server_exceptions=False) as during:
-            encoded = base64.b64encode(footage.name.encode()).decode()
-            created = during.post("/api/uploads", headers={**TUS, **officer.headers, "Upload-Length": str(len(data)),
-                                                           "Upload-Metadata": f"filename {encoded}"})
-            headers = {**TUS, **officer.headers, "Content-Type": "application/offset+octet-stream",
-                       "Upload-Offset": "0"}
-            assert during.patch(created.headers["Location"], headers=headers, content=data).status_code == 503
-    finally:
-        outage.close()
+    assert send_during_an_outage(context, officer, data, footage.name, tmp_path)[1].status_code == 503
     summary = vault.reconcile()
     assert summary["uploads_finished"] == 1
     assert_locked(context.store, stored_record(context, hashlib.sha256(data).hexdigest()))
