@@ -17,8 +17,19 @@ log = structlog.get_logger(__name__)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """Return the error body every endpoint uses."""
-    return {"error": {"code": code, "message": message, "details": details}}
+    """Return the error body every endpoint uses; text it echoes from the request is made encodable first."""
+    return {"error": {"code": code, "message": _encodable(message), "details": _encodable(details)}}
+
+
+def _encodable(value: Any) -> Any:
+    """Escape lone surrogates a refusal may quote from the request, so the refusal itself can be sent as UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    return value
 
 
 def _request_id(request: Request) -> str | None:
