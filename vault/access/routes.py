@@ -31,6 +31,7 @@ from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import error_body
 from vault.db import utcnow
 from vault.storage.base import BlobStore
+from vault.text import safe_file_name
 
 log = structlog.get_logger(__name__)
 
@@ -188,6 +189,7 @@ def export_trail(
 
 def content_disposition(kind: str, filename: str) -> str:
     """Return a Content-Disposition value with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187)."""
+    filename = safe_file_name(filename, fallback="file")  # the browser writes it to a disk: one bounded component
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename) or "file"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
