@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ingest import receipts
 from ingest.continuity import list_discontinuities
-from ingest.errors import InvalidTusRequest, TusVersionUnsupported, WrongContentType
+from ingest.errors import InvalidHeader, InvalidTusRequest, TusVersionUnsupported, WrongContentType
 from ingest.jobs import make_thumbnail
 from ingest.retagging import retag_evidence
 from ingest.rules import IngestRules
@@ -22,10 +23,12 @@ from ingest.uploads import service as uploads
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.cases.service import lookup_case
 from vault.db import utcnow
+from vault.errors import VaultError
 from vault.evidence.schemas import EvidencePublic
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class TusRoute(APIRoute):
@@ -51,11 +54,12 @@ def _check_tus(version: str | None) -> None:
         raise TusVersionUnsupported(f"send Tus-Resumable: {TUS_VERSION}", details={"supported": [TUS_VERSION]})
 
 
-def _integer(value: str | None, name: str) -> int | None:
+def _integer(value: str | None, name: str, refusal: type[VaultError] = InvalidTusRequest) -> int | None:
+    # str.isdigit() also accepts "²" or "٣", which int() then refuses; 19 digits keep it within a BIGINT.
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidTusRequest(f"{name} must be a non-negative integer", details={"header": name})
+    if not _DIGITS.fullmatch(value):
+        raise refusal(f"{name} must be a non-negative integer in ASCII digits", details={"header": name})
     return int(value)
 
 
@@ -150,10 +154,10 @@ async def upload_evidence(
     request: Request, session: SessionDep, actor: ActorDep, context: ContextDep, background: BackgroundTasks
 ) -> Any:
     """Upload one file in a single streamed request (Evault-Meta-* headers); 200 for bytes already stored."""
-    length = request.headers.get("content-length")
+    length = _integer(request.headers.get("content-length"), "Content-Length", InvalidHeader)
     outcome = await uploads.receive_single(
         session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
-        content_length=int(length) if length and length.isdigit() else None, now=utcnow())
+        content_length=length, now=utcnow())
     await anyio.to_thread.run_sync(session.commit)
     if not outcome.duplicate:
         background.add_task(make_thumbnail, context, outcome.evidence.id)  # after the response: acks stay fast
