@@ -25,6 +25,7 @@ from vault.cases.service import lookup_case
 from vault.db import utcnow
 from vault.errors import VaultError
 from vault.evidence.schemas import EvidencePublic
+from vault.text import Name
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -183,8 +184,8 @@ def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: 
 
 
 @router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic])
-def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: str | None = None,
-                   recorder_serial: str | None = None) -> list[DiscontinuityPublic]:
+def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: Name | None = None,
+                   recorder_serial: Name | None = None) -> list[DiscontinuityPublic]:
     """List gaps and overlaps between consecutive segments, per case and/or recorder."""
     case = lookup_case(session=session, actor=actor, case_number=case_number) if case_number else None
     found = list_discontinuities(session=session, actor=actor, case=case, recorder_serial=recorder_serial,

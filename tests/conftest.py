@@ -230,6 +230,8 @@ def wire(context: VaultContext) -> Iterator[WireClient]:
     reaches the app as a client or proxy would send it; httpx's ASGI transport passes the bytes through.
     """
     with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(context)), base_url="http://testserver")
+        # Like a real server, a failure inside the app answers 500 rather than raising into the test.
+        transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         yield WireClient(portal, client)
         portal.call(client.aclose)

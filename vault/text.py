@@ -48,6 +48,8 @@ Paragraph = Annotated[str, StringConstraints(max_length=4000), AfterValidator(ch
 """A reason or note on a decision."""
 LongText = Annotated[str, StringConstraints(max_length=8000), AfterValidator(check_text)]
 """Free notes on a record."""
+Document = Annotated[str, StringConstraints(max_length=2_000_000), AfterValidator(check_text)]
+"""A whole text document sent as the body, such as a CSV import."""
 
 
 def safe_file_name(name: str, *, fallback: str = "original", max_bytes: int = MAX_NAME_BYTES) -> str:

@@ -31,7 +31,7 @@ from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import error_body
 from vault.db import utcnow
 from vault.storage.base import BlobStore
-from vault.text import safe_file_name
+from vault.text import Code, Name, safe_file_name
 
 log = structlog.get_logger(__name__)
 
@@ -138,8 +138,8 @@ def access_trail(
     actor: ActorDep,
     context: ContextDep,
     evidence_id: uuid.UUID | None = None,
-    case_number: str | None = None,
-    user: str | None = None,
+    case_number: Name | None = None,
+    user: Name | None = None,
 ) -> list[TrailEntryPublic]:
     """Return the access trail of a record, a case or a user (auditors)."""
     events = report.access_trail(
@@ -161,13 +161,13 @@ def access_trail(
 
 @router.get("/trail.{fmt}", response_model=None)
 def export_trail(
-    fmt: str,
+    fmt: Code,
     session: SessionDep,
     actor: ActorDep,
     context: ContextDep,
     evidence_id: uuid.UUID | None = None,
-    case_number: str | None = None,
-    user: str | None = None,
+    case_number: Name | None = None,
+    user: Name | None = None,
 ) -> Response:
     """Export the access trail as CSV or as a printable HTML report (auditors)."""
     body = report.export_trail(

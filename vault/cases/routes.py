@@ -11,6 +11,7 @@ from vault.cases import service
 from vault.cases.models import CaseStatus, Party
 from vault.cases.schemas import CaseCreate, CasePublic, CaseStatusChange, PartyCreate, PartyPublic
 from vault.keys import DataCipher
+from vault.text import Name
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -27,7 +28,7 @@ def add_case(body: CaseCreate, session: SessionDep, actor: ActorDep) -> CasePubl
 
 @router.get("/cases", response_model=list[CasePublic])
 def list_cases(
-    session: SessionDep, actor: ActorDep, status: CaseStatus | None = None, case_number: str | None = None
+    session: SessionDep, actor: ActorDep, status: CaseStatus | None = None, case_number: Name | None = None
 ) -> list[CasePublic]:
     """List cases, or find one by its case number (案号)."""
     if case_number is not None:

@@ -11,6 +11,7 @@ from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.custody import service
 from vault.custody.schemas import CheckpointPublic, CustodyEventPublic, LogVerdictPublic
 from vault.errors import NotFound
+from vault.text import Name
 
 router = APIRouter(prefix="/api/custody", tags=["custody"])
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/custody", tags=["custody"])
 def list_events(
     session: SessionDep,
     actor: ActorDep,
-    subject_id: str | None = None,
+    subject_id: Name | None = None,
     case_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     after_index: int = -1,

@@ -10,13 +10,14 @@ from vault.api.deps import ActorDep, SessionDep
 from vault.cases.service import lookup_case
 from vault.evidence import service
 from vault.evidence.schemas import EvidencePublic
+from vault.text import Name
 
 router = APIRouter(prefix="/api/evidence", tags=["evidence"])
 
 
 @router.get("", response_model=list[EvidencePublic])
 def list_evidence(
-    session: SessionDep, actor: ActorDep, case_number: str | None = None, limit: int = 100, offset: int = 0
+    session: SessionDep, actor: ActorDep, case_number: Name | None = None, limit: int = 100, offset: int = 0
 ) -> list[EvidencePublic]:
     """List records the caller may see (officers: their own uploads)."""
     case = lookup_case(session=session, actor=actor, case_number=case_number) if case_number else None

@@ -12,6 +12,7 @@ from vault.db import utcnow
 from vault.exports import service
 from vault.exports.schemas import ExportCreate, ExportPublic
 from vault.exports.stream import ExportRun
+from vault.text import Name
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 
@@ -37,7 +38,7 @@ def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, cont
 
 
 @router.get("", response_model=list[ExportPublic])
-def list_exports(session: SessionDep, actor: ActorDep, case_number: str | None = None) -> list[ExportPublic]:
+def list_exports(session: SessionDep, actor: ActorDep, case_number: Name | None = None) -> list[ExportPublic]:
     """List retained copies (records managers and auditors), optionally of one case."""
     return [ExportPublic.of(c) for c in service.list_exports(session=session, actor=actor, case_number=case_number)]
 

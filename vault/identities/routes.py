@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body
 
 from vault.api.deps import ActorDep, SessionDep
@@ -14,6 +16,7 @@ from vault.identities.schemas import (
     UserCreate,
     UserPublic,
 )
+from vault.text import Document, Name
 
 router = APIRouter(prefix="/api", tags=["identities"])
 
@@ -46,7 +49,7 @@ def create_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserP
 
 
 @router.post("/users/{name}/tokens", response_model=TokenIssued, status_code=201)
-def create_token(name: str, body: TokenCreate, session: SessionDep, actor: ActorDep) -> TokenIssued:
+def create_token(name: Name, body: TokenCreate, session: SessionDep, actor: ActorDep) -> TokenIssued:
     """Issue an API token for a user; the secret is returned once."""
     user = service.get_user(session=session, name=name)
     secret = service.issue_token(session=session, actor=actor, user=user, label=body.label)
@@ -71,7 +74,7 @@ def add_handler(body: HandlerCreate, session: SessionDep, actor: ActorDep) -> Ha
 
 @router.post("/handlers/import", response_model=list[HandlerPublic], status_code=201)
 def import_handlers(
-    session: SessionDep, actor: ActorDep, csv_text: str = Body(..., media_type="text/csv")
+    session: SessionDep, actor: ActorDep, csv_text: Annotated[Document, Body(media_type="text/csv")]
 ) -> list[HandlerPublic]:
     """Import handlers from CSV (certificate_number,name,unit,category,valid_from,valid_until,status)."""
     handlers = service.import_handlers_csv(session=session, actor=actor, text=csv_text)

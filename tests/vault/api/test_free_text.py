@@ -84,6 +84,15 @@ def test_query_parameters_with_a_nul_are_refused_or_match_nothing(
         assert response.status_code in {404, 422}, (path, response.text)
 
 
+def test_a_csv_import_with_a_nul_is_refused(client: TestClient, make_person: Callable[..., Person]) -> None:
+    admin = make_person(Role.ADMIN)
+    csv = ("certificate_number,name,unit,category,valid_from,valid_until,status\n"
+           "C7,王\x00五,局,,2024-01-01,2030-01-01,valid\n")
+    response = client.post("/api/handlers/import", content=csv.encode(),
+                           headers={**admin.headers, "Content-Type": "text/csv"})
+    assert_error(response, 422, "invalid_request")
+
+
 def test_the_shared_rule() -> None:
     assert text_problem("执法记录 ok\n") is None
     assert text_problem("a\x00") == "contains a NUL character"
