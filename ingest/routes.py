@@ -21,6 +21,7 @@ from ingest.rules import IngestRules
 from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
 from ingest.uploads import service as uploads
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.cases.service import lookup_case
 from vault.db import utcnow
 from vault.errors import VaultError
@@ -73,7 +74,7 @@ def tus_options(context: ContextDep) -> Response:
         "Tus-Checksum-Algorithm": ",".join(sorted(uploads.CHECKSUM_ALGORITHMS))})
 
 
-@tus.post("", status_code=201)
+@tus.post("", status_code=201, responses=SIGNED_IN | error_responses(400, 409, 412, 413, 415))
 def create_upload(
     session: SessionDep, actor: ActorDep, context: ContextDep,
     upload_length: Annotated[str | None, Header()] = None, upload_metadata: Annotated[str | None, Header()] = None,
@@ -91,7 +92,7 @@ def create_upload(
     return Response(status_code=201, headers=headers)
 
 
-@tus.head("/{upload_id}")
+@tus.head("/{upload_id}", responses=SIGNED_IN | error_responses(404))
 def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Response:
     """Report how many bytes of an upload are durable (tus core)."""
     upload = uploads.get_upload(session=session, actor=actor, upload_id=upload_id)
@@ -102,7 +103,8 @@ def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, co
     return Response(status_code=200, headers=headers)
 
 
-@tus.patch("/{upload_id}", status_code=204)
+@tus.patch("/{upload_id}", status_code=204,
+           responses=SIGNED_IN | error_responses(400, 404, 409, 412, 413, 415, 423, 460))
 async def append_upload(
     upload_id: uuid.UUID, request: Request, session: SessionDep, actor: ActorDep, context: ContextDep,
     background: BackgroundTasks,
@@ -131,7 +133,7 @@ async def append_upload(
     return Response(status_code=204, headers=headers)
 
 
-@tus.delete("/{upload_id}", status_code=204)
+@tus.delete("/{upload_id}", status_code=204, responses=SIGNED_IN | error_responses(404, 409, 412))
 def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
                      tus_resumable: Annotated[str | None, Header()] = None) -> Response:
     """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
@@ -141,7 +143,7 @@ def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep,
     return Response(status_code=204)
 
 
-@tus.get("/{upload_id}/receipt", response_model=SignedReceipt)
+@tus.get("/{upload_id}/receipt", response_model=SignedReceipt, responses=SIGNED_IN | error_responses(404, 409))
 def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
     """Return the signed ingest receipt of a completed upload."""
     return receipts.upload_receipt(session=session, actor=actor, signer=context.signer, upload_id=upload_id)
@@ -150,7 +152,8 @@ def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, c
 router.include_router(tus)
 
 
-@router.post("/api/evidence", status_code=201, response_model=SignedReceipt)
+@router.post("/api/evidence", status_code=201, response_model=SignedReceipt,
+             responses=SIGNED_IN | error_responses(400, 409, 413, 415))
 async def upload_evidence(
     request: Request, session: SessionDep, actor: ActorDep, context: ContextDep, background: BackgroundTasks
 ) -> Any:
@@ -166,13 +169,15 @@ async def upload_evidence(
     return JSONResponse(body, status_code=200 if outcome.duplicate else 201)
 
 
-@router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt)
+@router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt,
+            responses=SIGNED_IN | error_responses(404))
 def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
     """Return a signed receipt for a stored record."""
     return receipts.evidence_receipt(session=session, actor=actor, signer=context.signer, evidence_id=evidence_id)
 
 
-@router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic)
+@router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic,
+              responses=SIGNED_IN | error_responses(404, 409))
 def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: ActorDep,
           context: ContextDep) -> EvidencePublic:
     """Complete or correct a record's tags; each change is logged and the flags are re-evaluated."""
@@ -183,7 +188,7 @@ def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: 
     return EvidencePublic.of(evidence)
 
 
-@router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic])
+@router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic], responses=SIGNED_IN | error_responses(404))
 def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: Name | None = None,
                    recorder_serial: Name | None = None) -> list[DiscontinuityPublic]:
     """List gaps and overlaps between consecutive segments, per case and/or recorder."""

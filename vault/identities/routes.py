@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from vault.api.deps import ActorDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.identities import service
 from vault.identities.schemas import (
     HandlerCreate,
@@ -18,7 +19,7 @@ from vault.identities.schemas import (
 )
 from vault.text import Document, Name
 
-router = APIRouter(prefix="/api", tags=["identities"])
+router = APIRouter(prefix="/api", tags=["identities"], responses=SIGNED_IN)
 
 
 @router.get("/me", response_model=UserPublic)
@@ -33,7 +34,7 @@ def list_users(session: SessionDep, actor: ActorDep) -> list[UserPublic]:
     return [UserPublic.model_validate(u) for u in service.list_users(session=session, actor=actor)]
 
 
-@router.post("/users", response_model=UserPublic, status_code=201)
+@router.post("/users", response_model=UserPublic, status_code=201, responses=error_responses(404, 409))
 def create_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserPublic:
     """Create a user (admin)."""
     user = service.create_user(
@@ -48,7 +49,7 @@ def create_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserP
     return UserPublic.model_validate(user)
 
 
-@router.post("/users/{name}/tokens", response_model=TokenIssued, status_code=201)
+@router.post("/users/{name}/tokens", response_model=TokenIssued, status_code=201, responses=error_responses(404))
 def create_token(name: Name, body: TokenCreate, session: SessionDep, actor: ActorDep) -> TokenIssued:
     """Issue an API token for a user; the secret is returned once."""
     user = service.get_user(session=session, name=name)
@@ -63,7 +64,7 @@ def list_handlers(session: SessionDep, actor: ActorDep) -> list[HandlerPublic]:
     return [HandlerPublic.model_validate(h) for h in service.list_handlers(session=session)]
 
 
-@router.post("/handlers", response_model=HandlerPublic, status_code=201)
+@router.post("/handlers", response_model=HandlerPublic, status_code=201, responses=error_responses(409))
 def add_handler(body: HandlerCreate, session: SessionDep, actor: ActorDep) -> HandlerPublic:
     """Register a handler and their certificate (admin)."""
     data = service.parse_handler({k: str(v.value if hasattr(v, "value") else v) for k, v in body.model_dump().items()})
@@ -72,7 +73,7 @@ def add_handler(body: HandlerCreate, session: SessionDep, actor: ActorDep) -> Ha
     return HandlerPublic.model_validate(handler)
 
 
-@router.post("/handlers/import", response_model=list[HandlerPublic], status_code=201)
+@router.post("/handlers/import", response_model=list[HandlerPublic], status_code=201, responses=error_responses(409))
 def import_handlers(
     session: SessionDep, actor: ActorDep, csv_text: Annotated[Document, Body(media_type="text/csv")]
 ) -> list[HandlerPublic]:
