@@ -23,6 +23,7 @@ _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
 E = TypeVar("E", bound=StrEnum)
 _LIMITS = {"case_number": 128, "party": 256, "recorder_serial": 128, "late_reason": 2000, "notes": 8000}
+_MAX_VALUE = max(_LIMITS.values())
 
 
 class Activity(StrEnum):
@@ -118,9 +119,10 @@ def _percent_decoded(name: str, key: str, value: str) -> str:
 
 
 def _check_storable(raw: Mapping[str, str]) -> None:
-    """Refuse a value the catalog cannot keep (a NUL): even a key the vault ignores is stored with the upload."""
+    """Refuse a value the catalog cannot keep (a NUL, or past any bound): even an ignored key is stored."""
     for key, value in raw.items():
-        problem = text_problem(value)
+        problem = text_problem(value) or (f"is longer than {_MAX_VALUE} characters" if len(value) > _MAX_VALUE
+                                          else None)
         if problem:
             raise InvalidMetadata(f"metadata value of '{key}' {problem}", details={"key": key})
 

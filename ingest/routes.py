@@ -57,7 +57,7 @@ def _check_tus(version: str | None) -> None:
 
 
 def _integer(value: str | None, name: str, refusal: type[VaultError] = InvalidTusRequest) -> int | None:
-    # str.isdigit() also accepts "²" or "٣", which int() then refuses; 19 digits keep it within a BIGINT.
+    # str.isdigit() passes "²", which int() refuses, and int() reads "٣" as 3: only ASCII digits are a number here.
     if value is None:
         return None
     if not _DIGITS.fullmatch(value):

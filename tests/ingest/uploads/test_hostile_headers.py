@@ -71,6 +71,7 @@ def test_a_well_formed_checksum_that_does_not_match_is_still_460(client: TestCli
     b"filename " + "\u00b2".encode("latin-1"),  # a raw Latin-1 byte where base64 belongs
     b"filename YS5tcDQ=,note " + base64.b64encode(b"a\x00b"),  # NUL, even in a key the vault ignores
     b"filename YS5tcDQ=,no\x01te YQ==",
+    b"filename YS5tcDQ=,note " + base64.b64encode(b"x" * 9000),  # past every bound, even in an ignored key
 ])
 def test_malformed_tus_metadata_is_422(wire: WireClient, officer: Person, header: bytes) -> None:
     headers = {**tus_headers(officer), "Upload-Length": "10", "Upload-Metadata": header}
