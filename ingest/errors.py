@@ -56,6 +56,13 @@ class InvalidTusRequest(VaultError):
     status = 400
 
 
+class InvalidHeader(VaultError):
+    """A request header is malformed (a Content-Length that is not ASCII digits)."""
+
+    code = "invalid_header"
+    status = 400
+
+
 class WrongContentType(VaultError):
     """A tus PATCH must be sent as application/offset+octet-stream."""
 

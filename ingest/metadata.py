@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,14 +13,17 @@ from urllib.parse import unquote
 
 from ingest.errors import InvalidFilename, InvalidMetadata
 from vault.evidence.models import Confidentiality
+from vault.text import text_problem
 
 MAX_FILENAME = 255
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
 E = TypeVar("E", bound=StrEnum)
 _LIMITS = {"case_number": 128, "party": 256, "recorder_serial": 128, "late_reason": 2000, "notes": 8000}
+_MAX_VALUE = max(_LIMITS.values())
 
 
 class Activity(StrEnum):
@@ -69,7 +71,7 @@ def check_filename(name: str) -> str:
         problem = f"is longer than {MAX_FILENAME} characters"
     elif "/" in name or "\\" in name or _DRIVE.match(name):
         problem = "contains a path; send the bare file name"
-    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+    elif _has_control(name):
         problem = "contains control characters"
     if problem:
         raise InvalidFilename(f"the file name {problem}", details={"filename": name[:MAX_FILENAME]})
@@ -83,14 +85,15 @@ def parse_tus_metadata(header: str | None) -> dict[str, str]:
         parts = pair.strip().split(" ")
         if parts == [""]:
             continue
-        if len(parts) > 2 or not parts[0].isascii() or parts[0] in result:
+        key = parts[0]
+        if len(parts) > 2 or not key.isascii() or _has_control(key) or key in result:
             raise InvalidMetadata("Upload-Metadata must be comma-separated `key base64value` pairs, each key once")
         try:
             raw = base64.b64decode(parts[1], validate=True) if len(parts) == 2 else b""
-            result[parts[0]] = raw.decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise InvalidMetadata(f"metadata value of '{parts[0]}' is not base64 of UTF-8 text",
-                                  details={"key": parts[0]}) from None
+            result[key] = raw.decode("utf-8")
+        except (ValueError, UnicodeDecodeError):  # binascii.Error and non-ASCII input are both ValueErrors
+            raise InvalidMetadata(f"metadata value of '{key}' is not base64 of UTF-8 text",
+                                  details={"key": key}) from None
     return result
 
 
@@ -101,11 +104,31 @@ def parse_header_metadata(headers: Mapping[str, str], prefix: str = "evault-meta
         lowered = name.lower()
         if lowered.startswith(prefix):
             key = lowered[len(prefix):].replace("-", "_")
-            try:
-                result[key] = unquote(value, encoding="utf-8", errors="strict")
-            except UnicodeDecodeError:
-                raise InvalidMetadata(f"header {name} is not percent-encoded UTF-8", details={"key": key}) from None
+            result[key] = _percent_decoded(name, key, value)
     return result
+
+
+def _percent_decoded(name: str, key: str, value: str) -> str:
+    """Decode a percent-encoded UTF-8 header value; a stray `%` or a raw non-ASCII byte is refused, not kept."""
+    try:
+        if not value.isascii() or _BAD_PERCENT.search(value):
+            raise ValueError(value)
+        return unquote(value, encoding="utf-8", errors="strict")
+    except ValueError:  # UnicodeDecodeError is one
+        raise InvalidMetadata(f"header {name} is not percent-encoded UTF-8", details={"key": key}) from None
+
+
+def _check_storable(raw: Mapping[str, str]) -> None:
+    """Refuse a value the catalog cannot keep (a NUL, or past any bound): even an ignored key is stored."""
+    for key, value in raw.items():
+        problem = text_problem(value) or (f"is longer than {_MAX_VALUE} characters" if len(value) > _MAX_VALUE
+                                          else None)
+        if problem:
+            raise InvalidMetadata(f"metadata value of '{key}' {problem}", details={"key": key})
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def parse_text(raw: Mapping[str, str], key: str, *, multiline: bool = False) -> str | None:
@@ -116,7 +139,7 @@ def parse_text(raw: Mapping[str, str], key: str, *, multiline: bool = False) -> 
     if len(value) > _LIMITS.get(key, 256):
         raise InvalidMetadata(f"'{key}' is longer than {_LIMITS.get(key, 256)} characters", details={"key": key})
     allowed = {"\n", "\r", "\t"} if multiline else set()
-    if any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in value):
+    if _has_control("".join(c for c in value if c not in allowed)):
         raise InvalidMetadata(f"'{key}' contains control characters", details={"key": key})
     return value
 
@@ -178,6 +201,7 @@ def parse_metadata(raw: Mapping[str, str]) -> UploadMetadata:
     end = parse_moment(raw.get("capture_end"), "capture_end")
     if start and end and end < start:
         raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
+    _check_storable(raw)
     return UploadMetadata(
         filename=filename,
         sha256=sha256.lower() if sha256 else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ingest import receipts
 from ingest.continuity import list_discontinuities
-from ingest.errors import InvalidTusRequest, TusVersionUnsupported, UnsupportedMedia, WrongContentType
+from ingest.errors import InvalidHeader, InvalidTusRequest, TusVersionUnsupported, UnsupportedMedia, WrongContentType
 from ingest.jobs import make_thumbnail
 from ingest.retagging import retag_evidence
 from ingest.rules import IngestRules
@@ -23,15 +24,18 @@ from ingest.service import IngestOutcome, lock_ingested
 from ingest.uploads import service as uploads
 from ingest.uploads.locking import acquire_upload_lock, body_until_released, release_marker, upload_lock
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.cases.service import lookup_case
 from vault.context import VaultContext
 from vault.db import utcnow
-from vault.errors import ChecksumMismatch
+from vault.errors import ChecksumMismatch, VaultError
 from vault.evidence.schemas import EvidencePublic
 from vault.identities.actor import Actor
+from vault.text import Name
 
 TUS_VERSION = "1.0.0"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class TusRoute(APIRoute):
@@ -57,11 +61,12 @@ def _check_tus(version: str | None) -> None:
         raise TusVersionUnsupported(f"send Tus-Resumable: {TUS_VERSION}", details={"supported": [TUS_VERSION]})
 
 
-def _integer(value: str | None, name: str) -> int | None:
+def _integer(value: str | None, name: str, refusal: type[VaultError] = InvalidTusRequest) -> int | None:
+    # str.isdigit() passes "²", which int() refuses, and int() reads "٣" as 3: only ASCII digits are a number here.
     if value is None:
         return None
-    if not value.isdigit():
-        raise InvalidTusRequest(f"{name} must be a non-negative integer", details={"header": name})
+    if not _DIGITS.fullmatch(value):
+        raise refusal(f"{name} must be a non-negative integer in ASCII digits", details={"header": name})
     return int(value)
 
 
@@ -74,7 +79,7 @@ def tus_options(context: ContextDep) -> Response:
         "Tus-Checksum-Algorithm": ",".join(sorted(uploads.CHECKSUM_ALGORITHMS))})
 
 
-@tus.post("", status_code=201)
+@tus.post("", status_code=201, responses=SIGNED_IN | error_responses(400, 409, 412, 413, 415))
 def create_upload(
     session: SessionDep, actor: ActorDep, context: ContextDep,
     upload_length: Annotated[str | None, Header()] = None, upload_metadata: Annotated[str | None, Header()] = None,
@@ -92,7 +97,7 @@ def create_upload(
     return Response(status_code=201, headers=headers)
 
 
-@tus.head("/{upload_id}")
+@tus.head("/{upload_id}", responses=SIGNED_IN | error_responses(404))
 def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Response:
     """Report how many bytes of an upload are durable (tus core)."""
     upload = uploads.get_upload(session=session, actor=actor, upload_id=upload_id)
@@ -103,7 +108,8 @@ def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, co
     return Response(status_code=200, headers=headers)
 
 
-@tus.patch("/{upload_id}", status_code=204)
+@tus.patch("/{upload_id}", status_code=204,
+           responses=SIGNED_IN | error_responses(400, 404, 409, 412, 413, 415, 423, 460))
 async def append_upload(
     upload_id: uuid.UUID, request: Request, session: SessionDep, actor: ActorDep, context: ContextDep,
     background: BackgroundTasks,
@@ -150,7 +156,7 @@ def _finish(session: Session, actor: Actor, context: VaultContext, upload_id: uu
     return outcome
 
 
-@tus.delete("/{upload_id}", status_code=204)
+@tus.delete("/{upload_id}", status_code=204, responses=SIGNED_IN | error_responses(404, 409, 412))
 def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
                      tus_resumable: Annotated[str | None, Header()] = None) -> Response:
     """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
@@ -161,7 +167,7 @@ def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep,
     return Response(status_code=204)
 
 
-@tus.get("/{upload_id}/receipt", response_model=SignedReceipt)
+@tus.get("/{upload_id}/receipt", response_model=SignedReceipt, responses=SIGNED_IN | error_responses(404, 409))
 def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
     """Return the signed ingest receipt of a completed upload."""
     return receipts.upload_receipt(session=session, actor=actor, signer=context.signer, upload_id=upload_id)
@@ -170,15 +176,16 @@ def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, c
 router.include_router(tus)
 
 
-@router.post("/api/evidence", status_code=201, response_model=SignedReceipt)
+@router.post("/api/evidence", status_code=201, response_model=SignedReceipt,
+             responses=SIGNED_IN | error_responses(400, 409, 413, 415))
 async def upload_evidence(
     request: Request, session: SessionDep, actor: ActorDep, context: ContextDep, background: BackgroundTasks
 ) -> Any:
     """Upload one file in a single streamed request (Evault-Meta-* headers); 200 for bytes already stored."""
-    length = request.headers.get("content-length")
+    length = _integer(request.headers.get("content-length"), "Content-Length", InvalidHeader)
     outcome, staged = await uploads.receive_single(
         session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
-        content_length=int(length) if length and length.isdigit() else None, now=utcnow())
+        content_length=length, now=utcnow())
     await anyio.to_thread.run_sync(session.commit)
     await anyio.to_thread.run_sync(lambda: lock_ingested(store=context.store, outcome=outcome, staged=staged))
     if not outcome.duplicate:
@@ -187,13 +194,15 @@ async def upload_evidence(
     return JSONResponse(body, status_code=200 if outcome.duplicate else 201)
 
 
-@router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt)
+@router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt,
+            responses=SIGNED_IN | error_responses(404))
 def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
     """Return a signed receipt for a stored record."""
     return receipts.evidence_receipt(session=session, actor=actor, signer=context.signer, evidence_id=evidence_id)
 
 
-@router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic)
+@router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic,
+              responses=SIGNED_IN | error_responses(404, 409))
 def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: ActorDep,
           context: ContextDep) -> EvidencePublic:
     """Complete or correct a record's tags; each change is logged and the flags are re-evaluated."""
@@ -204,9 +213,9 @@ def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: 
     return EvidencePublic.of(evidence)
 
 
-@router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic])
-def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: str | None = None,
-                   recorder_serial: str | None = None) -> list[DiscontinuityPublic]:
+@router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic], responses=SIGNED_IN | error_responses(404))
+def recording_gaps(session: SessionDep, actor: ActorDep, context: ContextDep, case_number: Name | None = None,
+                   recorder_serial: Name | None = None) -> list[DiscontinuityPublic]:
     """List gaps and overlaps between consecutive segments, per case and/or recorder."""
     case = lookup_case(session=session, actor=actor, case_number=case_number) if case_number else None
     found = list_discontinuities(session=session, actor=actor, case=case, recorder_serial=recorder_serial,

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.continuity import Discontinuity
+from vault.text import Code, LongText, Name, Reason, Title
 
 
 class ReceiptBody(BaseModel):
@@ -34,19 +35,19 @@ class TagsUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    case_number: str | None = None
-    party: str | None = None
-    handlers: list[str] | None = None
-    activity: str | None = None
-    recorder_serial: str | None = None
-    capture_start: str | None = None
-    capture_end: str | None = None
+    case_number: Name | None = None
+    party: Title | None = None
+    handlers: list[Code] | None = Field(default=None, max_length=64)
+    activity: Code | None = None
+    recorder_serial: Name | None = None
+    capture_start: Code | None = None
+    capture_end: Code | None = None
     party_informed: bool | None = None
-    field_return_at: str | None = None
-    late_reason: str | None = None
-    notes: str | None = None
-    confidentiality: str | None = None
-    reason: str = Field(default="", max_length=2000, description="why the tags change (kept in the custody log)")
+    field_return_at: Code | None = None
+    late_reason: Reason | None = None
+    notes: LongText | None = None
+    confidentiality: Code | None = None
+    reason: Reason = Field(default="", description="why the tags change (kept in the custody log)")
 
 
 class DiscontinuityPublic(BaseModel):

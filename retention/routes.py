@@ -32,10 +32,11 @@ from retention.schemas import (
     RetentionPublic,
 )
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.db import utcnow
 from vault.errors import InvalidInput
 
-router = APIRouter(prefix="/api/retention", tags=["retention"])
+router = APIRouter(prefix="/api/retention", tags=["retention"], responses=SIGNED_IN)
 
 
 @router.get("/report", response_model=ReportPublic)
@@ -88,7 +89,8 @@ def policy_history(session: SessionDep, actor: ActorDep) -> list[PolicyVersionPu
 
 
 @router.post("/policy", response_model=PolicyVersionPublic | PolicyRequestPublic, status_code=201,
-             responses={202: {"model": PolicyRequestPublic, "description": "shortens a default: awaits approval"}})
+             responses={202: {"model": PolicyRequestPublic, "description": "shortens a default: awaits approval"},
+                        **error_responses(409)})
 def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep,
                response: Response) -> PolicyVersionPublic | PolicyRequestPublic:
     """Add a policy version (201); one that shortens a retention default waits for a second person (202)."""
@@ -126,7 +128,7 @@ def reject_policy_change(request_id: uuid.UUID, body: PolicyRequestReject, sessi
     return PolicyRequestPublic.model_validate(row)
 
 
-@router.get("/evidence/{evidence_id}", response_model=RetentionPublic)
+@router.get("/evidence/{evidence_id}", response_model=RetentionPublic, responses=error_responses(404))
 def get_retention(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep,
                   context: ContextDep) -> RetentionPublic:
     """A record's retention, with the reason it is kept."""
@@ -136,7 +138,7 @@ def get_retention(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep,
     return RetentionPublic.model_validate(state)
 
 
-@router.post("/markers", status_code=201)
+@router.post("/markers", status_code=201, responses=error_responses(404, 409))
 def mark(body: MarkerCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> dict[str, int]:
     """Mark a record or a case for long-term preservation (长期保存)."""
     marker = service.mark_long_term(session=session, actor=actor, kind=body.kind, note=body.note, now=utcnow(),
@@ -153,7 +155,7 @@ def list_holds(session: SessionDep, actor: ActorDep, active_only: bool = True) -
                                                                     active_only=active_only)]
 
 
-@router.post("/holds", response_model=HoldPublic, status_code=201)
+@router.post("/holds", response_model=HoldPublic, status_code=201, responses=error_responses(404, 409))
 def place_hold(body: HoldCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> HoldPublic:
     """Place a legal hold on a record or a whole case."""
     hold = holds.place_hold(session=session, actor=actor, reason=body.reason, now=utcnow(), store=context.store,
@@ -162,7 +164,7 @@ def place_hold(body: HoldCreate, session: SessionDep, actor: ActorDep, context: 
     return HoldPublic.model_validate(hold)
 
 
-@router.post("/holds/{hold_id}/release", response_model=HoldPublic)
+@router.post("/holds/{hold_id}/release", response_model=HoldPublic, responses=error_responses(404, 409))
 def release_hold(hold_id: uuid.UUID, body: HoldRelease, session: SessionDep, actor: ActorDep,
                  context: ContextDep) -> HoldPublic:
     """Release a legal hold."""
@@ -172,7 +174,8 @@ def release_hold(hold_id: uuid.UUID, body: HoldRelease, session: SessionDep, act
     return HoldPublic.model_validate(hold)
 
 
-@router.post("/evidence/{evidence_id}/reclassify", response_model=ReclassificationPublic, status_code=201)
+@router.post("/evidence/{evidence_id}/reclassify", response_model=ReclassificationPublic, status_code=201,
+             responses=error_responses(404, 409))
 def reclassify(evidence_id: uuid.UUID, body: ReclassificationCreate, session: SessionDep, actor: ActorDep,
                context: ContextDep) -> ReclassificationPublic:
     """Reclassify a record; a shortening stays pending until a second person approves it."""
@@ -183,7 +186,8 @@ def reclassify(evidence_id: uuid.UUID, body: ReclassificationCreate, session: Se
     return ReclassificationPublic.model_validate(request)
 
 
-@router.post("/reclassifications/{request_id}/approve", response_model=RetentionPublic)
+@router.post("/reclassifications/{request_id}/approve", response_model=RetentionPublic,
+             responses=error_responses(404, 409))
 def approve_reclassification(request_id: uuid.UUID, session: SessionDep, actor: ActorDep,
                              context: ContextDep) -> RetentionPublic:
     """Approve a pending shortening (a second person)."""
@@ -199,7 +203,7 @@ def list_disposals(session: SessionDep, actor: ActorDep) -> list[DisposalPublic]
     return [DisposalPublic.model_validate(r) for r in disposition.list_requests(session=session, actor=actor)]
 
 
-@router.post("/disposals", response_model=DisposalPublic, status_code=201)
+@router.post("/disposals", response_model=DisposalPublic, status_code=201, responses=error_responses(404, 409))
 def propose_disposal(body: DisposalCreate, session: SessionDep, actor: ActorDep,
                      context: ContextDep) -> DisposalPublic:
     """Propose destroying a due record (records manager)."""
@@ -210,7 +214,7 @@ def propose_disposal(body: DisposalCreate, session: SessionDep, actor: ActorDep,
     return DisposalPublic.model_validate(request)
 
 
-@router.post("/disposals/{request_id}/approve", response_model=CertificatePublic)
+@router.post("/disposals/{request_id}/approve", response_model=CertificatePublic, responses=error_responses(404, 409))
 def approve_disposal(request_id: uuid.UUID, session: SessionDep, actor: ActorDep,
                      context: ContextDep) -> CertificatePublic:
     """Approve (a second person) and carry out a disposal; returns the signed certificate."""
@@ -221,7 +225,7 @@ def approve_disposal(request_id: uuid.UUID, session: SessionDep, actor: ActorDep
     return CertificatePublic.model_validate(certificate)
 
 
-@router.get("/certificates/{evidence_id}", response_model=CertificatePublic)
+@router.get("/certificates/{evidence_id}", response_model=CertificatePublic, responses=error_responses(404))
 def get_certificate(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> CertificatePublic:
     """The disposal certificate of a destroyed record."""
     return CertificatePublic.model_validate(disposition.get_certificate(session=session, actor=actor,

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from retention.models import MarkerKind, QueueState, RequestStatus, RetentionClass
+from vault.text import Paragraph
 
 
 class RetentionPublic(BaseModel):
@@ -33,7 +34,7 @@ class PolicyChange(BaseModel):
 
     changes: dict[str, Any]
     effective_from: datetime
-    note: str = ""
+    note: Paragraph = ""
 
 
 class PolicyVersionPublic(BaseModel):
@@ -79,7 +80,7 @@ class MarkerCreate(BaseModel):
     evidence_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
     kind: MarkerKind
-    note: str = ""
+    note: Paragraph = ""
 
 
 class HoldCreate(BaseModel):
@@ -87,13 +88,13 @@ class HoldCreate(BaseModel):
 
     evidence_id: uuid.UUID | None = None
     case_id: uuid.UUID | None = None
-    reason: str = Field(min_length=1)
+    reason: Paragraph = Field(min_length=1)
 
 
 class HoldRelease(BaseModel):
     """Why a hold ends."""
 
-    reason: str = Field(min_length=1)
+    reason: Paragraph = Field(min_length=1)
 
 
 class HoldPublic(BaseModel):
@@ -116,7 +117,7 @@ class ReclassificationCreate(BaseModel):
     """Reclassify a record."""
 
     to_class: RetentionClass
-    reason: str = Field(min_length=1)
+    reason: Paragraph = Field(min_length=1)
 
 
 class ReclassificationPublic(BaseModel):
@@ -136,7 +137,7 @@ class DisposalCreate(BaseModel):
     """A proposal to destroy a due record."""
 
     evidence_id: uuid.UUID
-    reason: str = "retention ended"
+    reason: Paragraph = "retention ended"
 
 
 class DisposalPublic(BaseModel):

@@ -9,9 +9,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -204,3 +208,30 @@ def now() -> datetime:
 def days(n: int) -> timedelta:
     """Return n days."""
     return timedelta(days=n)
+
+
+class WireClient:
+    """A blocking HTTP client whose requests reach the app byte for byte, as through a real server."""
+
+    def __init__(self, portal: BlockingPortal, client: httpx.AsyncClient) -> None:
+        self._portal = portal
+        self._client = client
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request and return the whole response."""
+        return self._portal.call(partial(self._client.request, method, url, **kwargs))
+
+
+@pytest.fixture
+def wire(context: VaultContext) -> Iterator[WireClient]:
+    """Return a client that sends header values as the raw bytes given.
+
+    The Starlette TestClient re-encodes every header value as UTF-8, so a Latin-1 byte such as 0xB2 ("²") never
+    reaches the app as a client or proxy would send it; httpx's ASGI transport passes the bytes through.
+    """
+    with start_blocking_portal() as portal:
+        # Like a real server, a failure inside the app answers 500 rather than raising into the test.
+        transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        yield WireClient(portal, client)
+        portal.call(client.aclose)

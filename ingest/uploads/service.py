@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import threading
@@ -236,17 +235,22 @@ def current_offset(*, context: VaultContext, upload: Upload) -> int:
 
 
 def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
-    """Parse a tus Upload-Checksum header (`algorithm base64digest`)."""
+    """Parse a tus Upload-Checksum header (`algorithm base64digest`); a malformed one is 400, never 460."""
     if header is None:
         return None
     algorithm, _, encoded = header.strip().partition(" ")
     if algorithm not in CHECKSUM_ALGORITHMS:
         raise InvalidTusRequest(f"checksum algorithm '{algorithm}' is not supported",
                                 details={"supported": sorted(CHECKSUM_ALGORITHMS)})
+    size = CHECKSUM_ALGORITHMS[algorithm]().digest_size
     try:
-        return algorithm, base64.b64decode(encoded.strip(), validate=True)
-    except binascii.Error:
-        raise InvalidTusRequest("Upload-Checksum must be `algorithm base64digest`") from None
+        digest = base64.b64decode(encoded.strip(), validate=True)
+    except ValueError:  # binascii.Error, and non-ASCII text
+        digest = b""
+    if len(digest) != size:
+        raise InvalidTusRequest(f"Upload-Checksum must be `{algorithm} <base64 of the {size}-byte digest>`",
+                                details={"header": "Upload-Checksum"})
+    return algorithm, digest
 
 
 async def append_to_upload(

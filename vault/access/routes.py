@@ -28,17 +28,18 @@ from vault.access.schemas import (
     TrailEntryPublic,
 )
 from vault.api.deps import ActorDep, ContextDep, SessionDep
-from vault.api.errors import error_body
+from vault.api.errors import SIGNED_IN, error_body, error_responses
 from vault.db import utcnow
 from vault.storage.base import BlobStore
+from vault.text import Code, Name, safe_file_name
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(prefix="/api/access", tags=["access"])
-content_router = APIRouter(prefix="/api/evidence", tags=["access"])
+router = APIRouter(prefix="/api/access", tags=["access"], responses=SIGNED_IN)
+content_router = APIRouter(prefix="/api/evidence", tags=["access"], responses=SIGNED_IN)
 
 
-@router.post("/requests", response_model=AccessRequestPublic, status_code=201)
+@router.post("/requests", response_model=AccessRequestPublic, status_code=201, responses=error_responses(404, 409))
 def create_request(
     body: AccessRequestCreate, session: SessionDep, actor: ActorDep, context: ContextDep
 ) -> AccessRequestPublic:
@@ -69,13 +70,14 @@ def list_requests(
     return [AccessRequestPublic.of(r, now) for r in service.list_requests(session=session, actor=actor, status=status)]
 
 
-@router.get("/requests/{request_id}", response_model=AccessRequestPublic)
+@router.get("/requests/{request_id}", response_model=AccessRequestPublic, responses=error_responses(404))
 def get_request(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> AccessRequestPublic:
     """Return one request and its decision."""
     return AccessRequestPublic.of(service.get_request(session=session, actor=actor, request_id=request_id), utcnow())
 
 
-@router.post("/requests/{request_id}/approve", response_model=AccessGrantPublic, status_code=201)
+@router.post("/requests/{request_id}/approve", response_model=AccessGrantPublic, status_code=201,
+             responses=error_responses(404, 409))
 def approve_request(
     request_id: uuid.UUID, body: ApproveBody, session: SessionDep, actor: ActorDep
 ) -> AccessGrantPublic:
@@ -95,7 +97,7 @@ def approve_request(
     return AccessGrantPublic.of(grant, now)
 
 
-@router.post("/requests/{request_id}/deny", response_model=AccessRequestPublic)
+@router.post("/requests/{request_id}/deny", response_model=AccessRequestPublic, responses=error_responses(404, 409))
 def deny_request(request_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessRequestPublic:
     """Deny a request with a reason."""
     now = utcnow()
@@ -112,13 +114,13 @@ def list_grants(session: SessionDep, actor: ActorDep, include_inactive: bool = F
     return [AccessGrantPublic.of(g, now) for g in grants]
 
 
-@router.get("/grants/{grant_id}", response_model=AccessGrantPublic)
+@router.get("/grants/{grant_id}", response_model=AccessGrantPublic, responses=error_responses(404))
 def get_grant(grant_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
     """Return one grant."""
     return AccessGrantPublic.of(service.get_grant(session=session, actor=actor, grant_id=grant_id), utcnow())
 
 
-@router.post("/grants/{grant_id}/revoke", response_model=AccessGrantPublic)
+@router.post("/grants/{grant_id}/revoke", response_model=AccessGrantPublic, responses=error_responses(404, 409))
 def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
     """Revoke a grant early (approvers)."""
     now = utcnow()
@@ -131,14 +133,14 @@ def _trail_filter(evidence_id: uuid.UUID | None, case_number: str | None, user: 
     return report.TrailFilter(evidence_id=evidence_id, case_number=case_number, user_name=user)
 
 
-@router.get("/trail", response_model=list[TrailEntryPublic])
+@router.get("/trail", response_model=list[TrailEntryPublic], responses=error_responses(404))
 def access_trail(
     session: SessionDep,
     actor: ActorDep,
     context: ContextDep,
     evidence_id: uuid.UUID | None = None,
-    case_number: str | None = None,
-    user: str | None = None,
+    case_number: Name | None = None,
+    user: Name | None = None,
 ) -> list[TrailEntryPublic]:
     """Return the access trail of a record, a case or a user (auditors)."""
     events = report.access_trail(
@@ -158,15 +160,15 @@ def access_trail(
     ]
 
 
-@router.get("/trail.{fmt}", response_model=None)
+@router.get("/trail.{fmt}", response_model=None, responses=error_responses(404))
 def export_trail(
-    fmt: str,
+    fmt: Code,
     session: SessionDep,
     actor: ActorDep,
     context: ContextDep,
     evidence_id: uuid.UUID | None = None,
-    case_number: str | None = None,
-    user: str | None = None,
+    case_number: Name | None = None,
+    user: Name | None = None,
 ) -> Response:
     """Export the access trail as CSV or as a printable HTML report (auditors)."""
     body = report.export_trail(
@@ -188,6 +190,7 @@ def export_trail(
 
 def content_disposition(kind: str, filename: str) -> str:
     """Return a Content-Disposition value with an ASCII fallback and the UTF-8 name (RFC 6266 / 8187)."""
+    filename = safe_file_name(filename, fallback="file")  # the browser writes it to a disk: one bounded component
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename) or "file"
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
@@ -253,42 +256,46 @@ def _serve(
 RangeHeader = Annotated[str | None, Header(alias="Range")]
 
 
-@content_router.get("/{evidence_id}/play", response_class=StreamingResponse)
+@content_router.get("/{evidence_id}/play", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
 def play(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
          range_header: RangeHeader = None) -> Response:
     """Stream the original if a browser can play it, else its proxy; honours Range (seeking)."""
     return _serve(Variant.PLAY, evidence_id, session, actor, context, range_header)
 
 
-@content_router.get("/{evidence_id}/original", response_class=StreamingResponse)
+@content_router.get("/{evidence_id}/original", response_class=StreamingResponse,
+                    responses=error_responses(404, 410, 416))
 def original(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
              range_header: RangeHeader = None) -> Response:
     """Stream the original (video, audio or photo) inline under a grant; honours Range."""
     return _serve(Variant.ORIGINAL, evidence_id, session, actor, context, range_header)
 
 
-@content_router.get("/{evidence_id}/proxy", response_class=StreamingResponse)
+@content_router.get("/{evidence_id}/proxy", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
 def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
           range_header: RangeHeader = None) -> Response:
     """Stream the browser proxy (a derived file, never the original) under a grant; honours Range."""
     return _serve(Variant.PROXY, evidence_id, session, actor, context, range_header)
 
 
-@content_router.get("/{evidence_id}/thumbnail", response_class=StreamingResponse)
+@content_router.get("/{evidence_id}/thumbnail", response_class=StreamingResponse,
+                    responses=error_responses(404, 410, 416))
 def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
               range_header: RangeHeader = None) -> Response:
     """Return the thumbnail under a grant."""
     return _serve(Variant.THUMBNAIL, evidence_id, session, actor, context, range_header)
 
 
-@content_router.get("/{evidence_id}/download", response_class=StreamingResponse)
+@content_router.get("/{evidence_id}/download", response_class=StreamingResponse,
+                    responses=error_responses(404, 410, 416))
 def download(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
              range_header: RangeHeader = None) -> Response:
     """Download the original bit for bit under a view-and-download grant, with its Repr-Digest (RFC 9530)."""
     return _serve(Variant.DOWNLOAD, evidence_id, session, actor, context, range_header)
 
 
-@content_router.post("/{evidence_id}/links", response_model=LinkPublic, status_code=201)
+@content_router.post("/{evidence_id}/links", response_model=LinkPublic, status_code=201,
+                     responses=error_responses(404, 409, 410))
 def issue_link(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
                variant: Variant = Variant.PLAY) -> LinkPublic:
     """Issue a presigned direct URL (S3 stores) valid at most presign_seconds, after the grant check."""

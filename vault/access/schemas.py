@@ -9,17 +9,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vault.access.models import PURPOSE_LABELS, AccessGrant, AccessMode, AccessPurpose, AccessRequest, RequestStatus
+from vault.text import Name, Paragraph
 
 
 class AccessRequestCreate(BaseModel):
     """An access request: records (evidence_ids) or a whole case (case_number), purpose, mode, duration, reason."""
 
     evidence_ids: list[uuid.UUID] | None = None
-    case_number: str | None = None
+    case_number: Name | None = None
     purpose: AccessPurpose
     mode: AccessMode = AccessMode.VIEW
     duration_hours: int = Field(ge=1)
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Paragraph = Field(min_length=1)
 
 
 class ApproveBody(BaseModel):
@@ -28,13 +29,13 @@ class ApproveBody(BaseModel):
     evidence_ids: list[uuid.UUID] | None = None
     mode: AccessMode | None = None
     duration_hours: int | None = Field(default=None, ge=1)
-    note: str = Field(default="", max_length=4000)
+    note: Paragraph = ""
 
 
 class ReasonBody(BaseModel):
     """A denial or revocation, with its reason."""
 
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Paragraph = Field(min_length=1)
 
 
 class AccessGrantPublic(BaseModel):

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -17,8 +18,60 @@ log = structlog.get_logger(__name__)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """Return the error body every endpoint uses."""
-    return {"error": {"code": code, "message": message, "details": details}}
+    """Return the error body every endpoint uses; text it echoes from the request is made encodable first."""
+    return {"error": {"code": code, "message": _encodable(message), "details": _encodable(details)}}
+
+
+def _encodable(value: Any) -> Any:
+    """Escape lone surrogates a refusal may quote from the request, so the refusal itself can be sent as UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(item) for item in value]
+    return value
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable machine-readable code, a message for people, and structured details."""
+
+    code: str = Field(description="machine-readable reason, e.g. `upload_offset_mismatch`")
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every refusal and failure."""
+
+    error: ErrorDetail
+
+
+_MEANING = {
+    400: "A header, parameter or body cannot be parsed",
+    401: "No valid API token or OpenID Connect token",
+    403: "The signed-in user's role or grant does not allow this",
+    404: "No such thing, or not visible to this user",
+    409: "Conflicts with what is stored (a duplicate, a wrong offset, a state that does not allow it)",
+    410: "The record was disposed of",
+    412: "The tus version is missing or not supported",
+    413: "Larger than the configured maximum",
+    415: "Not a recording or photo, or the wrong content type",
+    416: "The requested byte range is outside the file",
+    422: "The request body, a parameter or upload metadata is invalid",
+    423: "Another request is writing to this upload; retry shortly",
+    460: "The bytes do not match the declared checksum",
+    503: "The catalog database, the object store or a service it needs is unavailable; retry shortly",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return OpenAPI `responses` that declare each status with the shared error body."""
+    return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
+
+
+# What any route that needs a signed-in user can answer (400: a body FastAPI cannot parse at all).
+SIGNED_IN = error_responses(400, 401, 403, 422, 503)
 
 
 def _request_id(request: Request) -> str | None:

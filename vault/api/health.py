@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from vault.api.deps import ContextDep
-from vault.api.errors import error_body
+from vault.api.errors import error_body, error_responses
 from vault.errors import VaultError
 
 router = APIRouter(tags=["health"])
@@ -20,7 +20,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", response_model=None)
+@router.get("/ready", response_model=None, responses=error_responses(503))
 def ready(context: ContextDep) -> dict[str, Any] | JSONResponse:
     """Say whether the database and the blob store both answer."""
     checks: dict[str, str] = {}

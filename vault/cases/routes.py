@@ -7,15 +7,17 @@ import uuid
 from fastapi import APIRouter
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.cases import service
 from vault.cases.models import CaseStatus, Party
 from vault.cases.schemas import CaseCreate, CasePublic, CaseStatusChange, PartyCreate, PartyPublic
 from vault.keys import DataCipher
+from vault.text import Name
 
-router = APIRouter(prefix="/api", tags=["cases"])
+router = APIRouter(prefix="/api", tags=["cases"], responses=SIGNED_IN)
 
 
-@router.post("/cases", response_model=CasePublic, status_code=201)
+@router.post("/cases", response_model=CasePublic, status_code=201, responses=error_responses(409))
 def add_case(body: CaseCreate, session: SessionDep, actor: ActorDep) -> CasePublic:
     """Create a case."""
     case = service.add_case(
@@ -25,9 +27,9 @@ def add_case(body: CaseCreate, session: SessionDep, actor: ActorDep) -> CasePubl
     return CasePublic.model_validate(case)
 
 
-@router.get("/cases", response_model=list[CasePublic])
+@router.get("/cases", response_model=list[CasePublic], responses=error_responses(404))
 def list_cases(
-    session: SessionDep, actor: ActorDep, status: CaseStatus | None = None, case_number: str | None = None
+    session: SessionDep, actor: ActorDep, status: CaseStatus | None = None, case_number: Name | None = None
 ) -> list[CasePublic]:
     """List cases, or find one by its case number (案号)."""
     if case_number is not None:
@@ -35,13 +37,13 @@ def list_cases(
     return [CasePublic.model_validate(c) for c in service.list_cases(session=session, actor=actor, status=status)]
 
 
-@router.get("/cases/{case_id}", response_model=CasePublic)
+@router.get("/cases/{case_id}", response_model=CasePublic, responses=error_responses(404))
 def get_case(case_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> CasePublic:
     """Return one case."""
     return CasePublic.model_validate(service.get_case(session=session, actor=actor, case_id=case_id))
 
 
-@router.post("/cases/{case_id}/status", response_model=CasePublic)
+@router.post("/cases/{case_id}/status", response_model=CasePublic, responses=error_responses(404, 409))
 def change_status(case_id: uuid.UUID, body: CaseStatusChange, session: SessionDep, actor: ActorDep) -> CasePublic:
     """Close, archive or reopen a case."""
     case = service.get_case(session=session, actor=actor, case_id=case_id)
@@ -60,7 +62,7 @@ def _public(party: Party, cipher: DataCipher) -> PartyPublic:
     )
 
 
-@router.post("/parties", response_model=PartyPublic, status_code=201)
+@router.post("/parties", response_model=PartyPublic, status_code=201, responses=error_responses(404, 409))
 def add_party(body: PartyCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> PartyPublic:
     """Create a party, optionally linked to a case."""
     case = service.find_case(session=session, case_number=body.case_number) if body.case_number else None

@@ -8,16 +8,15 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from vault.cases.models import CaseStatus, CaseType, PartyKind
+from vault.text import Code, Line, Name, Title
 
 
 class CaseCreate(BaseModel):
     """A new case."""
 
-    case_number: str = Field(
-        min_length=1, max_length=128, description="case number (案号), e.g. 阜应急罚字〔2023〕40号"
-    )
+    case_number: Name = Field(min_length=1, description="case number (案号), e.g. 阜应急罚字〔2023〕40号")
     case_type: CaseType
-    title: str = ""
+    title: Line = ""
 
 
 class CaseStatusChange(BaseModel):
@@ -56,13 +55,13 @@ class PartyCreate(BaseModel):
     """A new party (当事人); personal data is encrypted at rest and shown masked."""
 
     kind: PartyKind
-    name: str = Field(min_length=1, max_length=256)
-    legal_representative: str = ""
-    id_number: str | None = Field(default=None, max_length=64)
-    phone: str | None = Field(default=None, max_length=32)
-    address: str | None = Field(default=None, max_length=512)
-    bank_account: str | None = Field(default=None, max_length=64)
-    case_number: str | None = Field(default=None, description="link the party to this case (案号)")
+    name: Title = Field(min_length=1)
+    legal_representative: Name = ""
+    id_number: Code | None = None
+    phone: Code | None = Field(default=None, max_length=32)
+    address: Line | None = None
+    bank_account: Code | None = None
+    case_number: Name | None = Field(default=None, description="link the party to this case (案号)")
 
 
 class PartyPublic(BaseModel):

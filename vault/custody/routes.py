@@ -8,18 +8,20 @@ from typing import Any
 from fastapi import APIRouter
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.custody import service
 from vault.custody.schemas import CheckpointPublic, CustodyEventPublic, LogVerdictPublic
 from vault.errors import NotFound
+from vault.text import Name
 
 router = APIRouter(prefix="/api/custody", tags=["custody"])
 
 
-@router.get("/events", response_model=list[CustodyEventPublic])
+@router.get("/events", response_model=list[CustodyEventPublic], responses=SIGNED_IN)
 def list_events(
     session: SessionDep,
     actor: ActorDep,
-    subject_id: str | None = None,
+    subject_id: Name | None = None,
     case_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
     after_index: int = -1,
@@ -38,7 +40,7 @@ def list_events(
     return [CustodyEventPublic.model_validate(e) for e in events]
 
 
-@router.get("/checkpoint", response_model=CheckpointPublic)
+@router.get("/checkpoint", response_model=CheckpointPublic, responses=SIGNED_IN | error_responses(404))
 def latest_checkpoint(session: SessionDep, actor: ActorDep) -> CheckpointPublic:
     """Return the newest signed checkpoint."""
     checkpoint = service.latest_checkpoint(session)
@@ -53,13 +55,13 @@ def public_key(context: ContextDep) -> dict[str, str]:
     return {"key_id": context.signer.key_id, "algorithm": "Ed25519", "pem": context.signer.public_pem()}
 
 
-@router.get("/proof/{log_index}")
+@router.get("/proof/{log_index}", responses=SIGNED_IN | error_responses(404))
 def inclusion_proof(log_index: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
     """Return an inclusion proof for one entry against the newest checkpoint (auditors)."""
     return service.prove_inclusion(session=session, actor=actor, log_index=log_index)
 
 
-@router.get("/consistency")
+@router.get("/consistency", responses=SIGNED_IN | error_responses(404))
 def consistency_proof(
     old_size: int, session: SessionDep, actor: ActorDep, new_size: int | None = None
 ) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def consistency_proof(
     return service.prove_consistency(session=session, actor=actor, old_size=old_size, new_size=new_size)
 
 
-@router.get("/verify", response_model=LogVerdictPublic)
+@router.get("/verify", response_model=LogVerdictPublic, responses=SIGNED_IN)
 def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
     """Re-check every entry and checkpoint (auditors)."""
     verdict = service.audit_log(session=session, actor=actor, public_key_raw=context.signer.public_raw)

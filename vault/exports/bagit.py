@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 import zipfile
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.exports.hashing import MultiHasher
+from vault.text import safe_file_name
 
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 PAYLOAD_ALGORITHMS = ("sha256", "sha512")
-# Characters a manifest path may not hold unescaped (RFC 8493 §2.1.3) or that `sha256sum -c` would mangle.
-_UNSAFE = set("/\\%\r\n\t\"'`$") | {chr(c) for c in range(32)} | {"\x7f"}
 
 
 def safe_name(name: str, *, fallback: str = "original") -> str:
-    """Return a file name usable in a bag path: one component, no separators, no escapes, NFC."""
-    cleaned = "".join("_" if c in _UNSAFE else c for c in unicodedata.normalize("NFC", name)).strip(" .")
-    return cleaned[:200] or fallback
+    """Return a file name usable in a bag path: one component, no separators or escapes, NFC, at most 255 bytes."""
+    return safe_file_name(name, fallback=fallback)
 
 
 def manifest_text(entries: Iterable[tuple[str, str]]) -> bytes:

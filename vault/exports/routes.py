@@ -8,18 +8,21 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.db import utcnow
 from vault.exports import service
 from vault.exports.schemas import ExportCreate, ExportPublic
 from vault.exports.stream import ExportRun, open_sources
+from vault.text import Name
 
-router = APIRouter(prefix="/api/exports", tags=["exports"])
+router = APIRouter(prefix="/api/exports", tags=["exports"], responses=SIGNED_IN)
 
 
 @router.post(
     "",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "The bundle, a BagIt bag in a ZIP64 file"}},
+    responses={200: {"content": {"application/zip": {}}, "description": "The bundle, a BagIt bag in a ZIP64 file"},
+               **error_responses(404, 409, 410)},
 )
 def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> StreamingResponse:
     """Build an evidence bundle under an approved grant and stream it; the export is logged and a copy retained."""
@@ -37,13 +40,13 @@ def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, cont
     )
 
 
-@router.get("", response_model=list[ExportPublic])
-def list_exports(session: SessionDep, actor: ActorDep, case_number: str | None = None) -> list[ExportPublic]:
+@router.get("", response_model=list[ExportPublic], responses=error_responses(404))
+def list_exports(session: SessionDep, actor: ActorDep, case_number: Name | None = None) -> list[ExportPublic]:
     """List retained copies (records managers and auditors), optionally of one case."""
     return [ExportPublic.of(c) for c in service.list_exports(session=session, actor=actor, case_number=case_number)]
 
 
-@router.get("/{export_id}", response_model=ExportPublic)
+@router.get("/{export_id}", response_model=ExportPublic, responses=error_responses(404))
 def get_export(export_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ExportPublic:
     """Return one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
     return ExportPublic.of(service.get_export(session=session, actor=actor, export_id=export_id))

@@ -8,14 +8,15 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from vault.exports.models import ExportCopy, ExportPurpose
+from vault.text import Line, Name
 
 
 class ExportCreate(BaseModel):
     """Ask for a bundle of a case's records (all stored records when evidence_ids is omitted)."""
 
-    case_number: str = Field(description="Case number (案号), e.g. 阜应急罚字〔2023〕40号")
+    case_number: Name = Field(description="Case number (案号), e.g. 阜应急罚字〔2023〕40号")
     purpose: ExportPurpose
-    recipient: str = Field(description="Who receives the bundle (接收方), e.g. the court or reconsideration body")
+    recipient: Line = Field(description="Who receives the bundle (接收方), e.g. the court or reconsideration body")
     evidence_ids: list[uuid.UUID] | None = None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Body
 
 from vault.api.deps import ActorDep, SessionDep
+from vault.api.errors import SIGNED_IN, error_responses
 from vault.identities import service
 from vault.identities.schemas import (
     HandlerCreate,
@@ -14,8 +17,9 @@ from vault.identities.schemas import (
     UserCreate,
     UserPublic,
 )
+from vault.text import Document, Name
 
-router = APIRouter(prefix="/api", tags=["identities"])
+router = APIRouter(prefix="/api", tags=["identities"], responses=SIGNED_IN)
 
 
 @router.get("/me", response_model=UserPublic)
@@ -30,7 +34,7 @@ def list_users(session: SessionDep, actor: ActorDep) -> list[UserPublic]:
     return [UserPublic.model_validate(u) for u in service.list_users(session=session, actor=actor)]
 
 
-@router.post("/users", response_model=UserPublic, status_code=201)
+@router.post("/users", response_model=UserPublic, status_code=201, responses=error_responses(404, 409))
 def create_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserPublic:
     """Create a user (admin)."""
     user = service.create_user(
@@ -45,8 +49,8 @@ def create_user(body: UserCreate, session: SessionDep, actor: ActorDep) -> UserP
     return UserPublic.model_validate(user)
 
 
-@router.post("/users/{name}/tokens", response_model=TokenIssued, status_code=201)
-def create_token(name: str, body: TokenCreate, session: SessionDep, actor: ActorDep) -> TokenIssued:
+@router.post("/users/{name}/tokens", response_model=TokenIssued, status_code=201, responses=error_responses(404))
+def create_token(name: Name, body: TokenCreate, session: SessionDep, actor: ActorDep) -> TokenIssued:
     """Issue an API token for a user; the secret is returned once."""
     user = service.get_user(session=session, name=name)
     secret = service.issue_token(session=session, actor=actor, user=user, label=body.label)
@@ -60,7 +64,7 @@ def list_handlers(session: SessionDep, actor: ActorDep) -> list[HandlerPublic]:
     return [HandlerPublic.model_validate(h) for h in service.list_handlers(session=session)]
 
 
-@router.post("/handlers", response_model=HandlerPublic, status_code=201)
+@router.post("/handlers", response_model=HandlerPublic, status_code=201, responses=error_responses(409))
 def add_handler(body: HandlerCreate, session: SessionDep, actor: ActorDep) -> HandlerPublic:
     """Register a handler and their certificate (admin)."""
     data = service.parse_handler({k: str(v.value if hasattr(v, "value") else v) for k, v in body.model_dump().items()})
@@ -69,9 +73,9 @@ def add_handler(body: HandlerCreate, session: SessionDep, actor: ActorDep) -> Ha
     return HandlerPublic.model_validate(handler)
 
 
-@router.post("/handlers/import", response_model=list[HandlerPublic], status_code=201)
+@router.post("/handlers/import", response_model=list[HandlerPublic], status_code=201, responses=error_responses(409))
 def import_handlers(
-    session: SessionDep, actor: ActorDep, csv_text: str = Body(..., media_type="text/csv")
+    session: SessionDep, actor: ActorDep, csv_text: Annotated[Document, Body(media_type="text/csv")]
 ) -> list[HandlerPublic]:
     """Import handlers from CSV (certificate_number,name,unit,category,valid_from,valid_until,status)."""
     handlers = service.import_handlers_csv(session=session, actor=actor, text=csv_text)

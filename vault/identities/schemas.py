@@ -8,15 +8,16 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from vault.identities.models import CertificateStatus, Role
+from vault.text import Code, Name, Title
 
 
 class UserCreate(BaseModel):
     """A new user."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: Name = Field(min_length=1)
     role: Role
-    display_name: str = ""
-    handler_certificate: str | None = Field(default=None, description="certificate number (执法证号) to link")
+    display_name: Name = ""
+    handler_certificate: Code | None = Field(default=None, description="certificate number (执法证号) to link")
 
 
 class UserPublic(BaseModel):
@@ -36,7 +37,7 @@ class UserPublic(BaseModel):
 class TokenCreate(BaseModel):
     """A request for a new API token."""
 
-    label: str = Field(default="", max_length=128)
+    label: Name = ""
 
 
 class TokenIssued(BaseModel):
@@ -48,10 +49,10 @@ class TokenIssued(BaseModel):
 class HandlerCreate(BaseModel):
     """A handler and their enforcement certificate (执法证)."""
 
-    certificate_number: str = Field(min_length=1, max_length=64, description="certificate number (执法证号)")
-    name: str = Field(min_length=1, max_length=128)
-    unit: str = ""
-    category: str = ""
+    certificate_number: Code = Field(min_length=1, description="certificate number (执法证号)")
+    name: Name = Field(min_length=1)
+    unit: Title = ""
+    category: Name = ""
     valid_from: date
     valid_until: date
     status: CertificateStatus = CertificateStatus.VALID

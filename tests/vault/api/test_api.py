@@ -161,3 +161,22 @@ def test_a_busy_database_is_503_not_500(client: TestClient, context: VaultContex
     response = client.get("/api/me", headers=admin.headers)
     assert_error(response, 503, "database_unavailable")
     assert response.headers["retry-after"] == "2"
+
+
+def test_openapi_declares_the_error_responses_with_the_shared_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert error["properties"]["error"]["$ref"].endswith("/ErrorDetail")
+    assert set(spec["components"]["schemas"]["ErrorDetail"]["required"]) == {"code", "message"}
+    declared = {(path, method): {int(s) for s in op["responses"] if s.isdigit() and int(s) >= 400}
+                for path, ops in spec["paths"].items() for method, op in ops.items()}
+    assert {401, 403, 422} <= declared[("/api/cases", "post")] and 409 in declared[("/api/cases", "post")]
+    assert {400, 404, 409, 412, 413, 415, 423, 460} <= declared[("/api/uploads/{upload_id}", "patch")]
+    assert {400, 412, 413, 415, 422} <= declared[("/api/uploads", "post")]
+    assert {404, 416} <= declared[("/api/evidence/{evidence_id}/download", "get")]
+    assert not declared[("/api/custody/public-key", "get")] and declared[("/ready", "get")] == {503}
+    for (path, method), statuses in declared.items():
+        for status in statuses:
+            body = spec["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ErrorBody"}, (path, method, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
