@@ -59,13 +59,13 @@ def calendar_years(session: SessionDep, actor: ActorDep) -> list[CalendarYearSum
     return [CalendarYearSummary.model_validate(y) for y in holidays.known_years(session=session, actor=actor)]
 
 
-@router.get("/calendar/{year}", response_model=CalendarYearPublic)
+@router.get("/calendar/{year}", response_model=CalendarYearPublic, responses=error_responses(404))
 def calendar_year(year: int, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
     """One year's weekdays off and working weekends, and where they come from."""
     return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=year))
 
 
-@router.post("/calendar", response_model=CalendarYearPublic, status_code=201)
+@router.post("/calendar", response_model=CalendarYearPublic, status_code=201, responses=error_responses(409))
 def load_calendar(body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
     """Load one year of the State Council's holiday notice (admin or records manager); logged."""
     notice = holidays.parse_notice(body.model_dump())
@@ -74,7 +74,7 @@ def load_calendar(body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -
     return CalendarYearPublic.model_validate(holidays.describe_year(session=session, actor=actor, year=notice.year))
 
 
-@router.put("/calendar/{year}", response_model=CalendarYearPublic)
+@router.put("/calendar/{year}", response_model=CalendarYearPublic, responses=error_responses(409))
 def replace_calendar(year: int, body: HolidayNoticeIn, session: SessionDep, actor: ActorDep) -> CalendarYearPublic:
     """Load or replace the notice of the year named in the path."""
     if body.year != year:
@@ -110,7 +110,8 @@ def policy_requests(session: SessionDep, actor: ActorDep, pending_only: bool = T
     return [PolicyRequestPublic.model_validate(r) for r in rows]
 
 
-@router.post("/policy/requests/{request_id}/approve", response_model=PolicyVersionPublic, status_code=201)
+@router.post("/policy/requests/{request_id}/approve", response_model=PolicyVersionPublic, status_code=201,
+             responses=error_responses(404, 409))
 def approve_policy_change(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> PolicyVersionPublic:
     """Approve a shortening (a second person): it becomes a policy version."""
     row = policy_approval.approve_policy_change(session=session, actor=actor, request_id=request_id, now=utcnow())
@@ -118,7 +119,8 @@ def approve_policy_change(request_id: uuid.UUID, session: SessionDep, actor: Act
     return PolicyVersionPublic.model_validate(row)
 
 
-@router.post("/policy/requests/{request_id}/reject", response_model=PolicyRequestPublic)
+@router.post("/policy/requests/{request_id}/reject", response_model=PolicyRequestPublic,
+             responses=error_responses(404, 409))
 def reject_policy_change(request_id: uuid.UUID, body: PolicyRequestReject, session: SessionDep,
                          actor: ActorDep) -> PolicyRequestPublic:
     """Reject (or withdraw) a pending shortening."""
