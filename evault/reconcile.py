@@ -25,13 +25,14 @@ def reconcile(context: VaultContext, *, full: bool = False) -> dict[str, Any]:
     settings = context.settings
     now = utcnow()
     grace = timedelta(seconds=settings.reconcile_grace_seconds)
-    uploads = recover_uploads(context, now=now, grace=grace)
+    uploads = recover_uploads(context, now=now, grace=grace, idle=timedelta(hours=settings.upload_expiry_hours))
     with context.sessions() as session:
         store = reconcile_store(session=session, store=context.store, now=now, grace=grace,
                                 lookback=None if full else timedelta(days=settings.reconcile_lookback_days),
                                 export_copy_days=settings.export_copy_retention_days)
     summary: dict[str, Any] = {
-        "uploads_finished": uploads.finished, "uploads_refused": uploads.refused, "uploads_failed": uploads.failed,
+        "uploads_finished": uploads.finished, "uploads_expired": uploads.expired, "uploads_refused": uploads.refused,
+        "uploads_failed": uploads.failed,
         "staging_files_removed": uploads.swept, **{f"store_{k}": v for k, v in store.summary().items()},
     }
     log.info("reconcile.finished", full=full, **summary)

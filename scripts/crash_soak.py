@@ -226,7 +226,9 @@ def main() -> None:
     server.process.terminate()
     server.process.wait()
     before = audit(env, acknowledged)
-    reconciled = json.loads(evault({**env, "EVAULT_RECONCILE_GRACE_SECONDS": "0"}, "reconcile"))
+    # Every client has finished: an upload still receiving is one whose Location died with the server.
+    reconciled = json.loads(evault({**env, "EVAULT_RECONCILE_GRACE_SECONDS": "0", "EVAULT_UPLOAD_EXPIRY_HOURS": "0"},
+                                   "reconcile"))
     after = audit(env, acknowledged)
     print(json.dumps({"store": os.environ.get("EVAULT_STORE", "local"), "uploads": args.uploads,
                       "kills": server.kills, "seconds": round(elapsed, 1), "before_reconcile": before,

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # The reconciler: finished writes younger than the grace may still be on their way to the catalog.
     reconcile_grace_seconds: int = 3600
     reconcile_lookback_days: int = 7
+    # An unfinished upload no request touched for this long is abandoned: terminated, its staged bytes deleted.
+    upload_expiry_hours: float = 168.0
     # Test-only kill switch: the process kills itself at the named point (see vault/faults.py). Never set it.
     crash_at: str | None = None
     # Scheduled jobs: a running worker refreshes its lease this often; a lease silent for longer than the

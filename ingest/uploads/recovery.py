@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from ingest.models import Upload, UploadState
 from ingest.uploads.locking import try_upload_lock
-from ingest.uploads.service import finalize_upload, lock_finalized, staging_path
+from ingest.uploads.service import finalize_upload, lock_finalized, staging_path, terminate_upload
 from vault.context import VaultContext
 from vault.errors import VaultError
-from vault.identities.actor import Actor
+from vault.identities.actor import SYSTEM, Actor
 from vault.identities.models import User
 
 log = structlog.get_logger(__name__)
@@ -25,6 +25,7 @@ class UploadRecovery:
     """What finishing stranded uploads did."""
 
     finished: int = 0
+    expired: int = 0
     refused: int = 0
     failed: int = 0
     swept: int = 0
@@ -68,6 +69,28 @@ def finish_stranded_upload(context: VaultContext, upload_id: uuid.UUID, *, now: 
         held.release(upload_ended=ended)
 
 
+def expire_uploads(context: VaultContext, *, now: datetime, idle: timedelta) -> int:
+    """Terminate unfinished uploads no request has touched for `idle` (as tus expiration); return the count."""
+    with context.sessions() as session:
+        idle_ids = session.scalars(select(Upload.id).where(Upload.state == UploadState.RECEIVING,
+                                                           Upload.offset < Upload.length,
+                                                           Upload.updated_at < now - idle)).all()
+    expired = 0
+    for upload_id in idle_ids:
+        held = try_upload_lock(context, upload_id)
+        if held is None:
+            continue  # a request is writing to it right now: not idle after all
+        try:
+            with context.sessions() as session:
+                terminate_upload(session=session, actor=SYSTEM, context=context, upload_id=upload_id, now=now)
+                session.commit()
+        finally:
+            held.release(upload_ended=True)
+        log.info("reconcile.upload_expired", upload_id=str(upload_id))
+        expired += 1
+    return expired
+
+
 def sweep_staging(context: VaultContext, *, older_than: timedelta, now: datetime | None = None) -> int:
     """Delete staged files no receiving upload owns: ended uploads' files at once, strays once old; return count."""
     folder = context.settings.uploads_dir
@@ -91,9 +114,10 @@ def sweep_staging(context: VaultContext, *, older_than: timedelta, now: datetime
     return removed
 
 
-def recover_uploads(context: VaultContext, *, now: datetime, grace: timedelta) -> UploadRecovery:
-    """Finish every stranded upload, then sweep staged files nothing owns."""
+def recover_uploads(context: VaultContext, *, now: datetime, grace: timedelta, idle: timedelta) -> UploadRecovery:
+    """Finish every stranded upload, expire idle unfinished ones, then sweep staged files nothing owns."""
     report = UploadRecovery()
+    report.expired = expire_uploads(context, now=now, idle=idle)
     for upload_id in stranded_uploads(context):
         try:
             outcome = finish_stranded_upload(context, upload_id, now=now)

@@ -89,10 +89,11 @@ class Vault:
                 time.sleep(0.1)
         pytest.fail("server did not start")
 
-    def reconcile(self) -> dict[str, Any]:
+    def reconcile(self, **extra: str) -> dict[str, Any]:
         """Run `evault reconcile` with no grace, as the scheduled pass does once the grace has passed."""
         result = subprocess.run([sys.executable, "-m", "evault", "reconcile"], capture_output=True, text=True,
-                                env={**self.env, "EVAULT_RECONCILE_GRACE_SECONDS": "0"}, timeout=120, check=False)
+                                env={**self.env, "EVAULT_RECONCILE_GRACE_SECONDS": "0", **extra}, timeout=120,
+                                check=False)
         assert result.returncode == 0, result.stderr
         summary: dict[str, Any] = json.loads(result.stdout)
         return summary
@@ -312,3 +313,18 @@ def test_the_reconciler_finishes_an_upload_whose_store_was_away(
     assert summary["uploads_finished"] == 1
     assert_locked(context.store, stored_record(context, hashlib.sha256(data).hexdigest()))
     assert audit(context)["stuck_uploads"] == 0
+
+
+def test_an_abandoned_unfinished_upload_expires_and_leaves_no_staged_bytes(
+        vault: Vault, context: VaultContext, client: TestClient, officer: Person, footage: Path) -> None:
+    data = footage.read_bytes()
+    created = client.post("/api/uploads", headers={**TUS, **officer.headers, "Upload-Length": str(len(data)),
+                                                   "Upload-Metadata": "filename YS5tcDQ="})
+    location = created.headers["Location"]
+    half = client.patch(location, content=data[:len(data) // 2], headers={
+        **TUS, **officer.headers, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"})
+    assert half.status_code == 204
+    assert vault.reconcile()["uploads_expired"] == 0  # a week by default: the officer may still resume
+    assert vault.reconcile(EVAULT_UPLOAD_EXPIRY_HOURS="0")["uploads_expired"] == 1
+    assert client.head(location, headers={**TUS, **officer.headers}).status_code == 404
+    assert audit(context)["staging_files"] == 0
