@@ -94,7 +94,8 @@ create_user() {
     local dir=$1
     radosgw-admin -c "$dir/ceph.conf" user info --uid evaultci >/dev/null 2>&1 \
         || radosgw-admin -c "$dir/ceph.conf" user create --uid evaultci --display-name "Evidence Vault CI" \
-            --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY"
+            --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" --max-buckets 0  # 0: no limit (the default
+        # of 1,000 is less than a few test runs make: each test gets a bucket of its own)
 }
 
 osd_up() {
