@@ -126,26 +126,52 @@ class HolderReleased(ClientDisconnect):
     """A newer request asked this one to let go: like a client that went away, what arrived stands."""
 
 
+class _ReleaseWatch:
+    """Looks for the release marker every WATCH_SECONDS; interrupts the request only while it waits for bytes."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+        self.waiting = False
+        self.released = False
+        self._task = asyncio.current_task()
+
+    async def run(self) -> None:
+        while not self.released:
+            await asyncio.sleep(WATCH_SECONDS)
+            if self.marker.exists():
+                self.released = True
+                if self.waiting and self._task is not None:  # blocked in receive(): safe to interrupt
+                    self._task.cancel()
+
+
 async def body_until_released(receive: Receive, marker: Path) -> AsyncIterator[bytes]:
     """Yield a request body from the ASGI receive channel, stopping with HolderReleased once the marker appears.
 
-    Waiting for the next message times out every WATCH_SECONDS to look for the marker, so a holder whose client
-    has stalled lets go too; a cancelled receive() loses nothing (the server keeps the bytes for the next call).
+    A watcher looks for the marker four times a second, so a holder whose client has stalled lets go too. It
+    interrupts only a wait in receive(), which loses nothing: the server keeps any bytes for the next call.
     """
-    while True:
-        try:
-            async with asyncio.timeout(WATCH_SECONDS):
+    watch = _ReleaseWatch(marker)
+    watcher = asyncio.create_task(watch.run())
+    try:
+        while True:
+            watch.waiting = True
+            try:
                 message = await receive()
-        except TimeoutError:
-            if marker.exists():
-                raise HolderReleased(str(marker)) from None
-            continue
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        body = message.get("body", b"")
-        if body:
-            yield body
-        if not message.get("more_body", False):
-            return
-        if marker.exists():
-            raise HolderReleased(str(marker))
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if watch.released and task is not None and task.uncancel() == 0:
+                    raise HolderReleased(str(marker)) from None
+                raise
+            finally:
+                watch.waiting = False
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            body = message.get("body", b"")
+            if body:
+                yield body
+            if not message.get("more_body", False):
+                return
+            if watch.released:
+                raise HolderReleased(str(marker))
+    finally:
+        watcher.cancel()
