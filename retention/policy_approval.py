@@ -8,28 +8,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.errors import RequestNotPending, SecondPersonRequired
+from retention.approvals import pending_request, require_decider, require_second_person
 from retention.models import PolicyChangeRequest, PolicyVersion, RequestStatus
 from retention.service import add_policy_version
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
-from vault.errors import NotFound
 from vault.identities.actor import Actor
-from vault.identities.authz import Permission, has_permission, require
-
-
-def _pending(session: Session, request_id: uuid.UUID) -> PolicyChangeRequest:
-    request = session.get(PolicyChangeRequest, request_id)
-    if request is None:
-        raise NotFound(f"no policy change request {request_id}")
-    if request.status != RequestStatus.PENDING:
-        raise RequestNotPending(f"policy change request {request_id} is already {request.status.value}")
-    return request
-
-
-def _require_decider(actor: Actor) -> None:
-    if not has_permission(actor, Permission.MANAGE_RETENTION):
-        require(actor, Permission.APPROVE_DISPOSITION)
+from vault.identities.authz import Permission, require
 
 
 def list_policy_requests(*, session: Session, actor: Actor, pending_only: bool = True) -> list[PolicyChangeRequest]:
@@ -43,11 +28,8 @@ def list_policy_requests(*, session: Session, actor: Actor, pending_only: bool =
 
 def approve_policy_change(*, session: Session, actor: Actor, request_id: uuid.UUID, now: datetime) -> PolicyVersion:
     """Approve a shortening (a second person) and add it as a policy version, never earlier than now."""
-    request = _pending(session, request_id)
-    _require_decider(actor)
-    if actor.id is None or actor.id == request.requested_by_id:
-        raise SecondPersonRequired("shortening a retention default must be approved by a second person, "
-                                   "not the one who asked for it")
+    request = pending_request(session, PolicyChangeRequest, request_id, "policy change request")
+    require_second_person(actor, request.requested_by_id, "shortening a retention default")
     row = add_policy_version(session=session, actor=actor, changes=request.changes,
                              effective_from=max(request.effective_from, now), note=request.note, now=now,
                              approval={"request_id": str(request.id), "requested_by": request.requested_by,
@@ -61,8 +43,8 @@ def approve_policy_change(*, session: Session, actor: Actor, request_id: uuid.UU
 def reject_policy_change(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str,
                          now: datetime) -> PolicyChangeRequest:
     """Reject (or withdraw) a pending shortening; the policy stays as it is."""
-    request = _pending(session, request_id)
-    _require_decider(actor)
+    request = pending_request(session, PolicyChangeRequest, request_id, "policy change request")
+    require_decider(actor)
     request.status, request.decided_by, request.decided_at = RequestStatus.REJECTED, actor.name, now
     session.flush()
     record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGE_REJECTED, subject_type="policy",

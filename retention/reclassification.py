@@ -9,16 +9,15 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.errors import RequestNotPending, SecondPersonRequired
+from retention.approvals import pending_request, require_second_person
 from retention.models import Reclassification, RequestStatus, RetentionClass, RetentionMarker, RetentionState
 from retention.policy import RetentionDecision, compute_retention
 from retention.service import current_policy, get_evidence_for_retention, recompute_retention, record_facts
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
-from vault.errors import NotFound
 from vault.evidence.models import Evidence
 from vault.identities.actor import Actor
-from vault.identities.authz import Permission, has_permission, require
+from vault.identities.authz import Permission, require
 from vault.storage.base import BlobStore
 
 
@@ -65,29 +64,13 @@ def request_reclassification(
     return request
 
 
-def _pending(session: Session, request_id: uuid.UUID) -> Reclassification:
-    request = session.get(Reclassification, request_id)
-    if request is None:
-        raise NotFound(f"no reclassification request {request_id}")
-    if request.status != RequestStatus.PENDING:
-        raise RequestNotPending(f"reclassification {request_id} is already {request.status.value}")
-    return request
-
-
-def _require_second_person(actor: Actor, requested_by_id: uuid.UUID | None, what: str) -> None:
-    if not has_permission(actor, Permission.MANAGE_RETENTION):
-        require(actor, Permission.APPROVE_DISPOSITION)
-    if actor.id is None or actor.id == requested_by_id:
-        raise SecondPersonRequired(f"{what} must be approved by a second person, not the one who asked for it")
-
-
 def approve_reclassification(
     *, session: Session, actor: Actor, request_id: uuid.UUID, now: datetime, store: BlobStore | None = None,
     zone: tzinfo = UTC,
 ) -> RetentionState:
     """Approve a shortening (second person): the class changes, record markers and earlier floors are lifted."""
-    request = _pending(session, request_id)
-    _require_second_person(actor, request.requested_by_id, "shortening a retention")
+    request = pending_request(session, Reclassification, request_id, "reclassification")
+    require_second_person(actor, request.requested_by_id, "shortening a retention")
     evidence = get_evidence_for_retention(session, request.evidence_id)
     state = session.get(RetentionState, evidence.id)
     assert state is not None  # the request computed it
@@ -106,8 +89,8 @@ def reject_reclassification(
     *, session: Session, actor: Actor, request_id: uuid.UUID, reason: str, now: datetime
 ) -> Reclassification:
     """Reject a pending shortening; the retention stays as it is."""
-    request = _pending(session, request_id)
-    _require_second_person(actor, None, "rejecting a reclassification")
+    request = pending_request(session, Reclassification, request_id, "reclassification")
+    require_second_person(actor, None, "rejecting a reclassification")
     request.status, request.decided_by, request.decided_at = RequestStatus.REJECTED, actor.name, now
     session.flush()
     record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_RECLASSIFICATION_REJECTED,
