@@ -20,7 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from evault.leases import FAILED, SUCCEEDED, Claim, Heartbeat, claim_slot, finish_lease, take_over_dead
 from evault.reconcile import reconcile
-from ingest.jobs import backfill_sm3, make_derivatives, sweep_staging
+from ingest.jobs import backfill_sm3, make_derivatives
 from retention.jobs import RETENTION_JOBS
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
@@ -73,7 +73,6 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("lock_reconciliation", RETENTION_JOBS["lock_reconciliation"], day, {"hour": "3", "minute": "10"}),
         JobSpec("archiving_deadline_report", RETENTION_JOBS["archiving_deadline_report"], day,
                 {"hour": "7", "minute": "10"}),
-        JobSpec("ingest_sweep_staging", _batch(sweep_staging), day, {"hour": "4", "minute": "10"}),
         JobSpec("ingest_backfill_sm3", _batch(backfill_sm3, limit=INGEST_BATCH), hour, {"minute": "20"}),
         JobSpec("ingest_make_derivatives", _batch(make_derivatives, limit=INGEST_BATCH), ten_minutes,
                 {"minute": "3-59/10"}),

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import ffmpeg
@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
 
 from ingest.derivatives import MEDIA_TYPES, needs_proxy, needs_thumbnail, render
-from ingest.uploads import recovery
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -174,9 +173,3 @@ def derive(context: VaultContext, evidence_id: uuid.UUID, kinds: Sequence[Deriva
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return made
-
-
-def sweep_staging(context: VaultContext, *, older_than: timedelta = timedelta(days=2),
-                  now: datetime | None = None) -> int:
-    """Delete staged files no receiving upload owns (strays once older than older_than); return the count."""
-    return recovery.sweep_staging(context, older_than=older_than, now=now)

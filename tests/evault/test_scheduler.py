@@ -110,7 +110,7 @@ def test_two_real_schedulers_on_one_job_store_run_each_second_once(context: Vaul
 def test_the_job_list_wires_retention_ingest_and_access_jobs() -> None:
     names = {spec.name for spec in default_jobs()}
     assert names == {"retention_sweep", "fixity_audit", "lock_reconciliation", "archiving_deadline_report",
-                     "ingest_sweep_staging", "ingest_backfill_sm3", "ingest_make_derivatives",
+                     "ingest_backfill_sm3", "ingest_make_derivatives",
                      "access_close_idle_playback", "reconcile"}
 
 

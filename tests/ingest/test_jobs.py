@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from ingest import jobs
 from ingest.probe import probe_media
+from ingest.uploads.recovery import sweep_staging
 from tests.conftest import Person
 from tests.ingest.conftest import events_of, ingest_file, tus_create
 from vault.context import VaultContext
@@ -104,7 +105,7 @@ def test_sweep_removes_only_old_orphaned_staging_files(client: TestClient, conte
     location = tus_create(client, officer, 100, filename="a.mp4").headers["Location"]
     owned = folder / location.rsplit("/", 1)[1]
     assert owned.exists()
-    assert jobs.sweep_staging(context) == 0  # too young
+    assert sweep_staging(context, older_than=timedelta(days=2)) == 0  # too young
     later = datetime.now(UTC) + timedelta(days=3)
-    assert jobs.sweep_staging(context, now=later) == 1
+    assert sweep_staging(context, older_than=timedelta(days=2), now=later) == 1
     assert not orphan.exists() and owned.exists()
