@@ -270,7 +270,8 @@ async def append_to_upload(
     await anyio.to_thread.run_sync(session.rollback)
     hashing = _hashes_staging(context)
     sha256 = await anyio.to_thread.run_sync(PROGRESS.digest_at, upload_id, start, path) if hashing else None
-    piped = PROGRESS.take_pipe(upload_id, start)
+    # In a worker thread: discarding a stale piped write may wait for the store.
+    piped = await anyio.to_thread.run_sync(PROGRESS.take_pipe, upload_id, start)
     opener = _write_opener(context, max_size=length, length=length) if start == 0 else None
     forward = _Forward(opener, piped)
     request_digest = CHECKSUM_ALGORITHMS[checksum[0]]() if checksum else None
