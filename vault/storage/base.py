@@ -65,6 +65,16 @@ class StoredVersion:
 
 
 @dataclass(frozen=True)
+class StoredAnchor:
+    """A small write-once, locked object outside the catalog (a signed custody checkpoint), as read back."""
+
+    name: str
+    version_id: str
+    location: str  # where a person finds it: a file path, or s3://bucket/name?versionId=...
+    data: bytes
+
+
+@dataclass(frozen=True)
 class FileSource:
     """A fully received, fsynced file to store as it is; sha256 is its digest if already computed."""
 
@@ -169,6 +179,14 @@ class BlobStore(Protocol):
 
     def check(self) -> None:
         """Raise StorageError if the store cannot be reached."""
+        ...
+
+    def write_anchor(self, name: str, data: bytes, *, retain_until: datetime) -> StoredAnchor:
+        """Store data under name, locked until retain_until; the same bytes again are a no-op, others refused."""
+        ...
+
+    def list_anchors(self, prefix: str, *, limit: int | None = None) -> Iterator[StoredAnchor]:
+        """Yield the anchors under prefix in ascending name order (every stored version of each), read back."""
         ...
 
 

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from vault.errors import NotFound, ObjectLocked, RetentionShortening, StorageError
+from vault.errors import Conflict, NotFound, ObjectLocked, RetentionShortening, StorageError
 from vault.storage.base import (
     CHUNK_SIZE,
     BlobStat,
     FileSource,
     LockMode,
     StoreCapabilities,
+    StoredAnchor,
     StoredBlob,
     StoredVersion,
     check_limits,
@@ -57,6 +58,17 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_lock_file(path: Path, *, retain_until: datetime, legal_hold: bool) -> None:
+    body = json.dumps({"retain_until": retain_until.astimezone(UTC).isoformat(), "legal_hold": legal_hold})
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".lock-")
+    with os.fdopen(fd, "w") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp_name, path)
+    _fsync_dir(path.parent)
+
+
 class LocalBlobStore:
     """Stores each object once under its SHA-256 and enforces retention and holds itself.
 
@@ -71,6 +83,7 @@ class LocalBlobStore:
         self.root = root
         self._clock = clock
         self._tmp = root / ".incoming"
+        self._anchors = root / "anchors"
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
@@ -163,21 +176,62 @@ class LocalBlobStore:
         return _Lock(retain_until=datetime.fromisoformat(data["retain_until"]), legal_hold=bool(data["legal_hold"]))
 
     def _write_lock(self, key: str, *, retain_until: datetime, legal_hold: bool) -> None:
-        path = self._lock_path(key)
-        body = json.dumps({"retain_until": retain_until.astimezone(UTC).isoformat(), "legal_hold": legal_hold})
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".lock-")
-        with os.fdopen(fd, "w") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-        _fsync_dir(path.parent)
+        _write_lock_file(self._lock_path(key), retain_until=retain_until, legal_hold=legal_hold)
 
     def _existing(self, key: str, version_id: str) -> Path:
         path = self._path(key)
         if version_id != VERSION or not path.exists():
             raise NotFound(f"no object {key} (version {version_id}) in the local store")
         return path
+
+    def write_anchor(self, name: str, data: bytes, *, retain_until: datetime) -> StoredAnchor:
+        """Write `anchors/<name>` once (read-only, never deleted by this store) with its lock file beside it."""
+        path = self._anchor_path(name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".anchor-")
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp_name, 0o444)
+            try:
+                os.link(tmp_name, path)  # fails if the name exists: an anchor is never replaced
+            except FileExistsError:
+                if path.read_bytes() != data:
+                    raise Conflict(f"anchor {name} already holds different content", details={"name": name}) from None
+            else:
+                _write_lock_file(path.with_name(path.name + ".lock.json"), retain_until=retain_until, legal_hold=False)
+                _fsync_dir(path.parent)
+            finally:
+                os.unlink(tmp_name)
+        except OSError as exc:
+            raise StorageError(f"anchor {name} cannot be written: {exc.strerror}", details={"name": name}) from exc
+        return StoredAnchor(name=name, version_id=VERSION, location=str(path), data=data)
+
+    def list_anchors(self, prefix: str, *, limit: int | None = None) -> Iterator[StoredAnchor]:
+        """Yield anchors under prefix in ascending name order."""
+        folder = self._anchor_path(prefix + "x").parent
+        if not folder.is_dir():
+            return
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and not p.name.endswith(".json"))
+        stem = prefix.rpartition("/")[2]
+        for count, file_name in enumerate(n for n in names if n.startswith(stem)):
+            if limit is not None and count >= limit:
+                return
+            path = folder / file_name
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise _unreadable(str(path), exc) from exc
+            yield StoredAnchor(name=str(path.relative_to(self._anchors)), version_id=VERSION, location=str(path),
+                               data=data)
+
+    def _anchor_path(self, name: str) -> Path:
+        parts = name.split("/")
+        if not name or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+            raise NotFound(f"no anchor {name!r} in the local store")
+        return self._anchors.joinpath(*parts)
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Open bytes start..end (inclusive) of the stored object; an unreadable file raises here, not mid-stream."""

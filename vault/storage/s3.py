@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import uuid
@@ -21,6 +22,7 @@ from minio.retention import Retention
 from urllib3 import BaseHTTPResponse
 
 from vault.errors import (
+    Conflict,
     InvalidInput,
     LengthMismatch,
     NotFound,
@@ -36,6 +38,7 @@ from vault.storage.base import (
     HashingReader,
     LockMode,
     StoreCapabilities,
+    StoredAnchor,
     StoredBlob,
     StoredVersion,
     check_limits,
@@ -417,6 +420,48 @@ class S3BlobStore:
         if not exists:
             raise StorageError(f"bucket {self.bucket} does not exist; `evault init` creates it with Object Lock",
                                details={"bucket": self.bucket})
+
+    def write_anchor(self, name: str, data: bytes, *, retain_until: datetime) -> StoredAnchor:
+        """Put data under name in one request carrying its lock (single PUTs keep lock headers); confirm by HEAD."""
+        for existing in self.list_anchors(name):
+            if existing.name == name:
+                if existing.data != data:
+                    raise Conflict(f"anchor {name} already holds different content", details={"name": name})
+                return existing
+        until = _lock_date(retain_until)
+        with _translated("write the anchor", key=name):
+            result = self._client.put_object(self.bucket, name, io.BytesIO(data), len(data),
+                                             content_type="text/plain; charset=utf-8",
+                                             retention=Retention(self._lock_mode.value, until))
+        version_id = _required(result.version_id or "")
+        headers, _ = self._head(name, version_id)
+        if headers.get(_MODE) != self._lock_mode.value:
+            raise StorageError("the object store did not confirm the lock on the anchor",
+                               details={"name": name, "version_id": version_id})
+        return StoredAnchor(name=name, version_id=version_id, location=self._location(name, version_id), data=data)
+
+    def list_anchors(self, prefix: str, *, limit: int | None = None) -> Iterator[StoredAnchor]:
+        """Yield every version of each anchor under prefix, in ascending name order, read back."""
+        with _translated("list the anchors", bucket=self.bucket, prefix=prefix):
+            items = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
+            count = 0
+            for item in items:
+                if item.is_delete_marker or item.object_name is None or not item.version_id:
+                    continue
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                response = self._client.get_object(self.bucket, item.object_name, version_id=item.version_id)
+                try:
+                    data = response.read()
+                finally:
+                    response.close()
+                    response.release_conn()
+                yield StoredAnchor(name=item.object_name, version_id=item.version_id,
+                                   location=self._location(item.object_name, item.version_id), data=data)
+
+    def _location(self, name: str, version_id: str) -> str:
+        return f"s3://{self.bucket}/{name}?versionId={version_id}"
 
 
 def _abort_multipart_rule(days: int) -> Rule:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import stored_objects
-from vault.errors import ChecksumMismatch, LengthMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
+from vault.errors import ChecksumMismatch, Conflict, LengthMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
 from vault.storage.base import BlobStore, FileSource, StoredBlob
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import PART_SIZE as PART
@@ -259,3 +259,36 @@ def test_local_store_rejects_path_tricks_in_keys(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path / "objects")
     with pytest.raises(NotFound):
         store.stat("../../etc/passwd", "1")
+
+
+def test_an_anchor_is_written_once_locked_and_read_back_in_name_order(blob_store: BlobStore) -> None:
+    # Checkpoints are anchored outside the catalog as write-once, locked objects (issue 12).
+    first = blob_store.write_anchor("custody/checkpoints/002", b"two\n", retain_until=soon())
+    blob_store.write_anchor("custody/checkpoints/001", b"one\n", retain_until=soon())
+    blob_store.write_anchor("elsewhere/003", b"other\n", retain_until=soon())
+    listed = list(blob_store.list_anchors("custody/checkpoints/"))
+    assert [(a.name, a.data) for a in listed] == [("custody/checkpoints/001", b"one\n"),
+                                                  ("custody/checkpoints/002", b"two\n")]
+    assert first.location.endswith("custody/checkpoints/002") or "custody/checkpoints/002?versionId=" in first.location
+    assert [a.name for a in blob_store.list_anchors("custody/checkpoints/", limit=1)] == ["custody/checkpoints/001"]
+
+
+def test_an_anchor_is_never_replaced_by_different_bytes(blob_store: BlobStore) -> None:
+    blob_store.write_anchor("custody/checkpoints/7", b"seven\n", retain_until=soon())
+    blob_store.write_anchor("custody/checkpoints/7", b"seven\n", retain_until=soon())  # the same bytes: a no-op
+    with pytest.raises(Conflict):
+        blob_store.write_anchor("custody/checkpoints/7", b"forged\n", retain_until=soon())
+    assert [a.data for a in blob_store.list_anchors("custody/checkpoints/")] == [b"seven\n"]
+
+
+def test_the_store_refuses_to_delete_an_anchor(blob_store: BlobStore) -> None:
+    anchor = blob_store.write_anchor("custody/checkpoints/9", b"nine\n", retain_until=soon())
+    if isinstance(blob_store, LocalBlobStore):
+        path = Path(anchor.location)
+        assert not os.access(path, os.W_OK) or os.geteuid() == 0
+        assert path.stat().st_mode & 0o222 == 0
+        assert "retain_until" in path.with_name(path.name + ".lock.json").read_text()
+    else:
+        client = blob_store._client  # type: ignore[attr-defined]  # the test asks the bucket itself
+        with pytest.raises(Exception, match="(?i)AccessDenied|locked|retention"):
+            client.remove_object(blob_store.bucket, anchor.name, version_id=anchor.version_id)  # type: ignore[attr-defined]
