@@ -12,7 +12,7 @@ from evault.setup import initialise, open_vault
 from vault.cases import service as cases
 from vault.cases.models import CaseStatus, PartyKind
 from vault.cli_support import acting_session, cli_settings, friendly_errors
-from vault.custody.service import verify_log
+from vault.custody.service import verify_anchored_log
 from vault.identities import service as identities
 
 
@@ -315,16 +315,22 @@ def audit() -> None:
 @audit.command("verify")
 @friendly_errors
 def audit_verify() -> None:
-    """Re-check every custody entry and signed checkpoint; exit 1 naming the first bad entry."""
+    """Re-check every custody entry against the catalog's checkpoints and every anchored one; exit 1 naming each
+    broken entry or range."""
     settings = cli_settings()
     context = open_vault(settings)
     try:
         with context.sessions() as session:
-            verdict = verify_log(session=session, public_key_raw=context.signer.public_raw)
+            verdict = verify_anchored_log(session=session, anchors=context.anchors)
     finally:
         context.close()
+    for anchored in verdict.anchored:
+        click.echo(f"  {anchored}")
+    if verdict.unanchored:
+        click.echo(f"  {verdict.unanchored} newest checkpoints are not anchored yet (the anchor job catches up)")
     if verdict.ok:
-        click.echo(f"custody log OK: {verdict.entries} entries, {verdict.checkpoints} signed checkpoints verified")
+        click.echo(f"custody log OK: {verdict.entries} entries, {verdict.checkpoints} signed checkpoints and "
+                   f"{len(verdict.anchored)} anchored checkpoints verified")
         return
     for problem in verdict.problems:
         click.echo(f"custody log BROKEN: {problem}", err=True)

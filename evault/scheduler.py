@@ -24,6 +24,7 @@ from ingest.jobs import backfill_sm3, make_derivatives
 from retention.jobs import RETENTION_JOBS
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
+from vault.custody.jobs import anchor_checkpoints
 from vault.db import transaction, utcnow
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,7 @@ def default_jobs() -> list[JobSpec]:
                 {"minute": "3-59/10"}),
         JobSpec("access_close_idle_playback", _close_idle_playback, ten_minutes, {"minute": "5-59/10"}),
         JobSpec("reconcile", reconcile, timedelta(minutes=15), {"minute": "7-59/15"}),
+        JobSpec("custody_anchor", anchor_checkpoints, timedelta(minutes=1), {"minute": "*"}),
     ]
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     s3_timeout_seconds: float = 10.0
     # `evault init` sets a bucket rule aborting multipart uploads left incomplete for this many days.
     s3_abort_multipart_days: int = 1
+    # Custody log anchoring (issue 12): the checkpoint origin (key name) and how long anchors stay locked. Anchors
+    # prove the log for as long as any record it covers is kept, so they outlast the longest retention class.
+    log_origin: str = ""
+    anchor_retention_years: int = 100
     agency_name: str = "示例市应急管理局 (Example City Emergency Management Bureau)"
     timezone: str = "Asia/Shanghai"
     max_upload_bytes: int = 64 * 1024**3

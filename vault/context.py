@@ -9,7 +9,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from vault.config import Settings
-from vault.custody.service import install_checkpointing
+from vault.custody.anchoring import CheckpointAnchors, default_origin
+from vault.custody.service import confirm_log_matches_anchors, install_checkpointing
 from vault.db import make_engine, make_session_factory
 from vault.errors import StorageError, VaultError
 from vault.keys import DataCipher, Signer, load_data_cipher, load_signer
@@ -34,6 +35,7 @@ class VaultContext:
     store: BlobStore
     signer: Signer
     cipher: DataCipher
+    anchors: CheckpointAnchors
 
     def check_database(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
@@ -47,6 +49,14 @@ class VaultContext:
         """Raise StorageError unless the blob store answers."""
         self.store.check()
 
+    def check_custody_log(self) -> None:
+        """Raise CustodyLogInconsistent if the catalog lost or changed the newest anchored checkpoint."""
+        try:
+            with self.sessions() as session:
+                confirm_log_matches_anchors(session=session, anchors=self.anchors)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"the catalog database is unreachable: {type(exc).__name__}") from exc
+
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
@@ -56,15 +66,19 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
     """Open the database, the blob store and the keys named by settings."""
     engine = make_engine(settings.resolved_database_url)
     signer = load_signer(settings.keys_dir)
-    sessions = make_session_factory(engine, signer=signer)
+    blob_store = store or make_blob_store(settings)
+    anchors = CheckpointAnchors(store=blob_store, signer=signer, origin=settings.log_origin or default_origin(signer),
+                                retain_years=settings.anchor_retention_years)
+    sessions = make_session_factory(engine, anchors=anchors)
     install_checkpointing(sessions)
     return VaultContext(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        store=store or make_blob_store(settings),
+        store=blob_store,
         signer=signer,
         cipher=load_data_cipher(settings.keys_dir),
+        anchors=anchors,
     )
 
 

@@ -22,10 +22,11 @@ def health() -> dict[str, str]:
 
 @router.get("/ready", response_model=None, responses=error_responses(503))
 def ready(context: ContextDep) -> dict[str, Any] | JSONResponse:
-    """Say whether the database and the blob store both answer."""
+    """Say whether the database and the blob store answer, and the custody log still matches its anchors."""
     checks: dict[str, str] = {}
     failure: VaultError | None = None
-    for name, probe in (("database", context.check_database), ("store", context.check_store)):
+    for name, probe in (("database", context.check_database), ("store", context.check_store),
+                        ("custody_log", context.check_custody_log)):
         try:
             probe()
             checks[name] = "ok"

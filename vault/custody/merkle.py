@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -118,14 +118,17 @@ def _check_range(leaf_hashes: Sequence[bytes], size: int, what: str) -> None:
         raise ValueError(f"{what} {size} exceeds the {len(leaf_hashes)} leaves supplied")
 
 
-def _path(leaves: Sequence[bytes], m: int, lo: int, hi: int) -> list[bytes]:
+RangeHash = Callable[[int, int], bytes]  # MTH over leaves[lo:hi]
+
+
+def _path(mth: RangeHash, m: int, lo: int, hi: int) -> list[bytes]:
     """Return PATH(m, leaves[lo:hi]) from RFC 9162 §2.1.3.1."""
     if hi - lo == 1:
         return []
     k = _split(hi - lo)
     if m < k:
-        return [*_path(leaves, m, lo, lo + k), _mth(leaves, lo + k, hi)]
-    return [*_path(leaves, m - k, lo + k, hi), _mth(leaves, lo, lo + k)]
+        return [*_path(mth, m, lo, lo + k), mth(lo + k, hi)]
+    return [*_path(mth, m - k, lo + k, hi), mth(lo, lo + k)]
 
 
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, tree_size: int) -> list[bytes]:
@@ -133,18 +136,18 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, tree_size: int) ->
     if not 0 <= index < tree_size:
         raise ValueError(f"leaf index {index} is outside a tree of size {tree_size}")
     _check_range(leaf_hashes, tree_size, "tree size")
-    return _path(leaf_hashes, index, 0, tree_size)
+    return _path(lambda lo, hi: _mth(leaf_hashes, lo, hi), index, 0, tree_size)
 
 
-def _subproof(leaves: Sequence[bytes], m: int, lo: int, hi: int, complete: bool) -> list[bytes]:
+def _subproof(mth: RangeHash, m: int, lo: int, hi: int, complete: bool) -> list[bytes]:
     """Return SUBPROOF(m, leaves[lo:hi], b) from RFC 9162 §2.1.4.1."""
     n = hi - lo
     if m == n:
-        return [] if complete else [_mth(leaves, lo, hi)]
+        return [] if complete else [mth(lo, hi)]
     k = _split(n)
     if m <= k:
-        return [*_subproof(leaves, m, lo, lo + k, complete), _mth(leaves, lo + k, hi)]
-    return [*_subproof(leaves, m - k, lo + k, hi, False), _mth(leaves, lo, lo + k)]
+        return [*_subproof(mth, m, lo, lo + k, complete), mth(lo + k, hi)]
+    return [*_subproof(mth, m - k, lo + k, hi, False), mth(lo, lo + k)]
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
@@ -154,7 +157,61 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int
     _check_range(leaf_hashes, new_size, "new size")
     if old_size in (0, new_size):
         return []
-    return _subproof(leaf_hashes, old_size, 0, new_size, True)
+    return _subproof(lambda lo, hi: _mth(leaf_hashes, lo, hi), old_size, 0, new_size, True)
+
+
+class MerkleTree:
+    """Every level of the tree over the leaves appended so far: any root or proof then costs O(log² n) hashes."""
+
+    def __init__(self) -> None:
+        self._levels: list[list[bytes]] = [[]]
+
+    @property
+    def size(self) -> int:
+        """Return how many leaves were appended."""
+        return len(self._levels[0])
+
+    def append(self, leaf_hash: bytes) -> None:
+        """Append one already-hashed leaf, completing every perfect subtree it closes."""
+        if not _is_digest(leaf_hash):
+            raise ValueError(f"leaf hash must be a {HASH_SIZE}-byte digest")
+        self._levels[0].append(leaf_hash)
+        index, height = self.size - 1, 0
+        while index & 1:
+            level = self._levels[height]
+            if height + 1 == len(self._levels):
+                self._levels.append([])
+            self._levels[height + 1].append(node_hash(level[index - 1], level[index]))
+            index, height = index >> 1, height + 1
+
+    def _range_hash(self, lo: int, hi: int) -> bytes:
+        n = hi - lo
+        if n & (n - 1) == 0 and lo % n == 0:  # a perfect, aligned subtree: already computed
+            height = n.bit_length() - 1
+            return self._levels[height][lo >> height]
+        k = _split(n)
+        return node_hash(self._range_hash(lo, lo + k), self._range_hash(lo + k, hi))
+
+    def root(self, size: int | None = None) -> bytes:
+        """Return the root of the first `size` leaves (all of them by default)."""
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise ValueError(f"tree size {size} is outside 0..{self.size}")
+        return self._range_hash(0, size) if size else EMPTY_ROOT
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        """Return the audit path of leaf `index` in the first `tree_size` leaves."""
+        if not 0 <= index < tree_size <= self.size:
+            raise ValueError(f"leaf index {index} is outside a tree of size {tree_size}")
+        return _path(self._range_hash, index, 0, tree_size)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """Return the proof that the first `old_size` leaves are a prefix of the first `new_size`."""
+        if not 0 <= old_size <= new_size <= self.size:
+            raise ValueError(f"need 0 <= old_size <= new_size <= {self.size}, got {old_size} and {new_size}")
+        if old_size in (0, new_size):
+            return []
+        return _subproof(self._range_hash, old_size, 0, new_size, True)
 
 
 def verify_inclusion(

@@ -111,3 +111,5 @@ class Checkpoint(Base):
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[str] = mapped_column(String(32))
     signature: Mapped[str] = mapped_column(Text)
+    # The C2SP signed note (tlog-checkpoint) exactly as anchored; None for checkpoints signed before anchoring.
+    note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -51,8 +51,9 @@ def latest_checkpoint(session: SessionDep, actor: ActorDep) -> CheckpointPublic:
 
 @router.get("/public-key")
 def public_key(context: ContextDep) -> dict[str, str]:
-    """Return the vault's Ed25519 public key, for verifiers."""
-    return {"key_id": context.signer.key_id, "algorithm": "Ed25519", "pem": context.signer.public_pem()}
+    """Return the vault's Ed25519 public key, for verifiers, and the log's C2SP verifier key (vkey)."""
+    return {"key_id": context.signer.key_id, "algorithm": "Ed25519", "pem": context.signer.public_pem(),
+            "origin": context.anchors.origin, "vkey": context.anchors.key.vkey()}
 
 
 @router.get("/proof/{log_index}", responses=SIGNED_IN | error_responses(404))
@@ -72,7 +73,8 @@ def consistency_proof(
 @router.get("/verify", response_model=LogVerdictPublic, responses=SIGNED_IN)
 def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
     """Re-check every entry and checkpoint (auditors)."""
-    verdict = service.audit_log(session=session, actor=actor, public_key_raw=context.signer.public_raw)
+    verdict = service.audit_log(session=session, actor=actor, anchors=context.anchors)
     return LogVerdictPublic(
-        ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, problems=verdict.problems
+        ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, anchored=verdict.anchored,
+        unanchored=verdict.unanchored, problems=verdict.problems
     )

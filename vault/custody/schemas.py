@@ -36,6 +36,7 @@ class CheckpointPublic(BaseModel):
     signed_at: datetime
     key_id: str
     signature: str
+    note: str | None  # the C2SP tlog-checkpoint signed note, as anchored
 
 
 class LogVerdictPublic(BaseModel):
@@ -44,4 +45,6 @@ class LogVerdictPublic(BaseModel):
     ok: bool
     entries: int
     checkpoints: int
+    anchored: list[str]  # each anchored checkpoint the verdict relied on, and where it was found
+    unanchored: int  # catalog checkpoints newer than the newest anchor (the anchor job catches up within a minute)
     problems: list[str]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import uuid
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,14 +16,23 @@ import structlog
 from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.custody.anchoring import AnchoredCheckpoint, CheckpointAnchors, load_anchored
 from vault.custody.encoding import checkpoint_statement
-from vault.custody.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
+from vault.custody.merkle import (
+    Frontier,
+    MerkleTree,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    verify_consistency,
+)
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
+from vault.custody.note import CheckpointText, NoteError, NoteKey, SignedNote
 from vault.db import utcnow
-from vault.errors import NotFound
+from vault.errors import NotFound, VaultError
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.keys import Signer, canonical_json, verify_signature
+from vault.keys import canonical_json, verify_signature
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +56,7 @@ def canonical_entry(entry: CustodyEvent) -> bytes:
 
 
 def checkpoint_message(tree_size: int, root: bytes, signed_at: datetime) -> bytes:
-    """Return the bytes a checkpoint signature covers."""
+    """Return the bytes the signature of a checkpoint signed before anchoring (no note) covers."""
     return checkpoint_statement(tree_size, root, signed_at.isoformat(timespec="microseconds"))
 
 
@@ -89,46 +99,132 @@ def latest_checkpoint(session: Session) -> Checkpoint | None:
     return session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size.desc()).limit(1)).first()
 
 
-def write_checkpoint(*, session: Session, signer: Signer, now: datetime | None = None) -> Checkpoint | None:
-    """Sign a checkpoint covering every event appended since the last one."""
+def write_checkpoint(
+    *, session: Session, anchors: CheckpointAnchors, now: datetime | None = None
+) -> Checkpoint | None:
+    """Sign a checkpoint note over every event appended since the last one; the commit then anchors it.
+
+    Raises CustodyLogInconsistent, signing nothing, if the log disagrees with the newest anchored checkpoint.
+    """
     last = latest_checkpoint(session)
+    anchored = anchors.latest()
     frontier = Frontier.from_json(last.frontier) if last else Frontier.empty()
+    if last is not None and frontier.root().hex() != last.root_hash:
+        raise anchors.refuse(f"the catalog's checkpoint {last.tree_size} does not match its own frontier")
+    if anchored is not None and frontier.size >= anchored.tree_size:
+        _confirm_anchored_prefix(session, anchored, anchors)
     new_leaves = session.scalars(
         select(CustodyEvent.leaf_hash).where(CustodyEvent.log_index >= frontier.size).order_by(CustodyEvent.log_index)
     )
     for leaf in new_leaves:
         frontier = frontier.append(bytes.fromhex(leaf))
+        if anchored is not None and frontier.size == anchored.tree_size and frontier.root() != anchored.root:
+            raise anchors.refuse(_disagreement(anchored, frontier.size - 1))
+    if anchored is not None and frontier.size < anchored.tree_size:
+        raise anchors.refuse(_shortfall(anchored, frontier.size))
     if last is not None and frontier.size == last.tree_size:
         return None
-    signed_at = now or utcnow()
     root = frontier.root()
+    note = anchors.sign(frontier.size, root)
     checkpoint = Checkpoint(
         tree_size=frontier.size,
         root_hash=root.hex(),
         frontier=frontier.to_json(),
-        signed_at=signed_at,
-        key_id=signer.key_id,
-        signature=base64.b64encode(signer.sign(checkpoint_message(frontier.size, root, signed_at))).decode(),
+        signed_at=now or utcnow(),
+        key_id=anchors.signer.key_id,
+        signature=base64.b64encode(note.signatures[0].signature).decode(),
+        note=note.encode(),
     )
     session.add(checkpoint)
     session.flush()
+    session.info.setdefault("custody_unanchored", []).append(note)
     return checkpoint
 
 
+def _disagreement(anchored: AnchoredCheckpoint, last_index: int) -> str:
+    return (f"entries 0..{last_index} no longer match checkpoint {anchored.tree_size} anchored at "
+            f"{anchored.location}; an entry was altered, removed or reordered")
+
+
+def _shortfall(anchored: AnchoredCheckpoint, size: int) -> str:
+    return (f"the log holds {size} entries but checkpoint {anchored.tree_size} anchored at {anchored.location} "
+            f"covers {anchored.tree_size}: entries are missing from the log")
+
+
+def _confirm_anchored_prefix(session: Session, anchored: AnchoredCheckpoint, anchors: CheckpointAnchors) -> None:
+    """Check the catalog holds the anchored checkpoint, recomputing it from the entries if its row is gone."""
+    row = session.get(Checkpoint, anchored.tree_size)
+    if row is not None:
+        if row.root_hash != anchored.root.hex():
+            raise anchors.refuse(_disagreement(anchored, anchored.tree_size - 1))
+        return
+    frontier = Frontier.empty()
+    for leaf in _stream_leaves(session, anchored.tree_size):
+        frontier = frontier.append(leaf)
+    if frontier.size < anchored.tree_size:
+        raise anchors.refuse(_shortfall(anchored, frontier.size))
+    if frontier.root() != anchored.root:
+        raise anchors.refuse(_disagreement(anchored, anchored.tree_size - 1))
+
+
+def confirm_log_matches_anchors(*, session: Session, anchors: CheckpointAnchors) -> None:
+    """Raise CustodyLogInconsistent if the catalog has lost or changed the newest anchored checkpoint (/ready)."""
+    anchored = anchors.latest()
+    if anchored is not None:
+        _confirm_anchored_prefix(session, anchored, anchors)
+
+
+def anchor_committed(session: Session, anchors: CheckpointAnchors) -> None:
+    """Anchor the checkpoints a just-committed transaction signed; a store failure leaves them to the anchor job."""
+    for note in session.info.pop("custody_unanchored", []):
+        try:
+            anchors.anchor(note)
+        except VaultError as exc:
+            log.error("custody.anchor_failed", error=exc.message, checkpoint=note.text.split("\n")[1])
+
+
+def anchor_latest_checkpoint(*, session: Session, anchors: CheckpointAnchors) -> AnchoredCheckpoint | None:
+    """Anchor the newest catalog checkpoint if no anchor covers it yet (the catch-up after a failed anchoring)."""
+    last = latest_checkpoint(session)
+    anchored = anchors.latest()
+    if last is None or last.note is None or (anchored is not None and anchored.tree_size >= last.tree_size):
+        return anchored
+    if anchored is not None:
+        _confirm_anchored_prefix(session, anchored, anchors)
+    return anchors.anchor(SignedNote.parse(last.note))
+
+
 def install_checkpointing(factory: sessionmaker[Session]) -> None:
-    """Make every commit that appended events also sign a checkpoint, in the same transaction."""
+    """Make every commit that appended events sign a checkpoint in the same transaction, and anchor it after."""
 
     @event.listens_for(factory, "before_commit")
     def _checkpoint(session: Session) -> None:
         if session.info.pop("custody_dirty", False):
-            signer = session.info.get("signer")
-            if not isinstance(signer, Signer):
-                raise RuntimeError("session has custody events but no signer; build it with make_session_factory")
-            write_checkpoint(session=session, signer=signer)
+            anchors = session.info.get("anchors")
+            if not isinstance(anchors, CheckpointAnchors):
+                raise RuntimeError("session has custody events but no anchors; build it with build_context")
+            write_checkpoint(session=session, anchors=anchors)
+
+    @event.listens_for(factory, "after_commit")
+    def _anchor(session: Session) -> None:
+        anchors = session.info.get("anchors")
+        if isinstance(anchors, CheckpointAnchors):
+            anchor_committed(session, anchors)
 
     @event.listens_for(factory, "after_rollback")
     def _forget(session: Session) -> None:
         session.info.pop("custody_dirty", None)
+        session.info.pop("custody_unanchored", None)
+
+
+def _stream_leaves(session: Session, tree_size: int) -> Generator[bytes, None, None]:
+    rows = session.scalars(
+        select(CustodyEvent.leaf_hash).where(CustodyEvent.log_index < tree_size).order_by(CustodyEvent.log_index)
+        .execution_options(yield_per=5000)
+    )
+    with closing(rows):
+        for leaf in rows:
+            yield bytes.fromhex(leaf)
 
 
 def _leaf_hashes(session: Session, tree_size: int) -> list[bytes]:
@@ -181,10 +277,12 @@ def prove_consistency(*, session: Session, actor: Actor, old_size: int, new_size
 
 @dataclass
 class LogVerdict:
-    """The outcome of re-checking the whole log."""
+    """The outcome of re-checking the whole log: what was checked, what each check relied on, what is wrong."""
 
     entries: int = 0
     checkpoints: int = 0
+    anchored: list[str] = field(default_factory=list)
+    unanchored: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -194,55 +292,143 @@ class LogVerdict:
 
 
 def _stream_entries(session: Session) -> Generator[CustodyEvent, None, None]:
-    # A server-side cursor on PostgreSQL: close it even when verification stops at the first bad entry.
+    # A server-side cursor on PostgreSQL: close it even when the caller stops early.
     entries = session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index).execution_options(yield_per=1000))
     with closing(entries):
         yield from entries
 
 
-def audit_log(*, session: Session, actor: Actor, public_key_raw: bytes) -> LogVerdict:
-    """Verify the whole log on behalf of an auditor."""
+def audit_log(*, session: Session, actor: Actor, anchors: CheckpointAnchors) -> LogVerdict:
+    """Verify the whole log against its catalog checkpoints and every anchored checkpoint (auditors)."""
     require(actor, Permission.READ_AUDIT_LOG)
-    return verify_log(session=session, public_key_raw=public_key_raw)
+    return verify_anchored_log(session=session, anchors=anchors)
 
 
-def verify_log(*, session: Session, public_key_raw: bytes) -> LogVerdict:
-    """Recompute every leaf and every signed checkpoint; report the first entry that breaks."""
-    verdict = LogVerdict()
-    pending = iter(list(session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size))))
+def verify_anchored_log(*, session: Session, anchors: CheckpointAnchors) -> LogVerdict:
+    """Read every anchor from the store, then verify the whole log against the catalog and those anchors."""
+    anchored, problems = load_anchored(anchors.store, anchors.signer.public_raw)
+    return verify_log(session=session, public_key_raw=anchors.signer.public_raw, anchored=anchored,
+                      anchor_problems=problems)
+
+
+@dataclass
+class _Walk:
+    """State while walking the log once: the tree so far and the checkpoints still ahead."""
+
+    verdict: LogVerdict
+    public_key_raw: bytes
+    catalog: list[Checkpoint]
+    anchored: dict[int, AnchoredCheckpoint]
+    tree: MerkleTree = field(default_factory=MerkleTree)
+    signed_size: int = 0  # the last catalog checkpoint that verified
+    catalog_size: int = 0  # the last catalog checkpoint reached, verified or not
+    catalog_failed: bool = False
+    anchored_size: int = 0  # the last anchored checkpoint that matched
+    anchor_failed: AnchoredCheckpoint | None = None
+    later_failures: int = 0
+    broken: bool = False  # entries are missing: roots after the gap cannot be recomputed
+
+
+def verify_log(
+    *, session: Session, public_key_raw: bytes, anchored: Sequence[AnchoredCheckpoint] = (),
+    anchor_problems: Sequence[str] = (),
+) -> LogVerdict:
+    """Recompute every leaf and root; check them against catalog checkpoints and every anchored checkpoint."""
+    walk = _Walk(verdict=LogVerdict(problems=list(anchor_problems)), public_key_raw=public_key_raw,
+                 catalog=list(session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size))),
+                 anchored={a.tree_size: a for a in anchored})
+    catalog_sizes = {c.tree_size for c in walk.catalog}
+    pending = iter(walk.catalog)
     next_checkpoint = next(pending, None)
-    frontier = Frontier.empty()
-    previous_size = 0
     with closing(_stream_entries(session)) as entries:
         for entry in entries:
-            if entry.log_index != frontier.size:
-                verdict.problems.append(f"entry {frontier.size} is missing (next entry found is {entry.log_index})")
-                return verdict
-            if leaf_hash(canonical_entry(entry)).hex() != entry.leaf_hash:
-                verdict.problems.append(
-                    f"entry {entry.log_index} was altered: its content does not match its leaf hash"
-                )
-                return verdict
-            frontier = frontier.append(bytes.fromhex(entry.leaf_hash))
-            verdict.entries += 1
-            while next_checkpoint is not None and next_checkpoint.tree_size == frontier.size:
-                problem = _check_checkpoint(next_checkpoint, frontier.root(), public_key_raw, previous_size)
-                if problem:
-                    verdict.problems.append(problem)
-                    return verdict
-                verdict.checkpoints += 1
-                previous_size = next_checkpoint.tree_size
+            _check_entry(walk, entry)
+            while next_checkpoint is not None and next_checkpoint.tree_size <= walk.tree.size:
+                _check_catalog_checkpoint(walk, next_checkpoint)
                 next_checkpoint = next(pending, None)
-    if next_checkpoint is not None:
+            if walk.tree.size in walk.anchored:
+                _check_anchor(walk, walk.anchored[walk.tree.size])
+    _finish(walk, next_checkpoint, catalog_sizes)
+    return walk.verdict
+
+
+def _check_entry(walk: _Walk, entry: CustodyEvent) -> None:
+    verdict, size = walk.verdict, walk.tree.size
+    if entry.log_index != size and not walk.broken:
+        missing = _span(size, entry.log_index - 1)
+        verdict.problems.append(f"{missing} missing (the next entry found is {entry.log_index})")
+        walk.broken = True
+    if leaf_hash(canonical_entry(entry)).hex() != entry.leaf_hash:
+        verdict.problems.append(f"entry {entry.log_index} was altered: its content does not match its leaf hash")
+    walk.tree.append(bytes.fromhex(entry.leaf_hash))
+    verdict.entries += 1
+
+
+def _span(first: int, last: int) -> str:
+    return f"entry {first} is" if first == last else f"entries {first}..{last} are"
+
+
+def _check_catalog_checkpoint(walk: _Walk, checkpoint: Checkpoint) -> None:
+    walk.catalog_size = max(walk.catalog_size, checkpoint.tree_size)
+    if walk.broken or checkpoint.tree_size != walk.tree.size:
+        return
+    root = walk.tree.root()
+    if walk.catalog_failed and root.hex() != checkpoint.root_hash:
+        return  # every root after the first mismatch differs too; the first one names the range
+    problem = _check_checkpoint(checkpoint, root, walk.public_key_raw, walk.signed_size)
+    if problem:
+        walk.catalog_failed = walk.catalog_failed or root.hex() != checkpoint.root_hash
+        walk.verdict.problems.append(problem)
+        return
+    walk.verdict.checkpoints += 1
+    walk.signed_size = checkpoint.tree_size
+
+
+def _check_anchor(walk: _Walk, anchored: AnchoredCheckpoint) -> None:
+    verdict, size = walk.verdict, anchored.tree_size
+    if walk.broken:
+        return
+    if walk.tree.root() != anchored.root:
+        if walk.anchor_failed is None:
+            walk.anchor_failed = anchored
+            verdict.problems.append(
+                f"entries {walk.anchored_size}..{size - 1} do not match checkpoint {size} anchored at "
+                f"{anchored.location}: at least one of them was altered, removed or reordered")
+        else:
+            walk.later_failures += 1
+        return
+    if walk.anchor_failed is None and walk.anchored_size:
+        previous = walk.anchored[walk.anchored_size]
+        proof = walk.tree.consistency_proof(walk.anchored_size, size)
+        if not verify_consistency(old_size=walk.anchored_size, new_size=size, old_root=previous.root,
+                                  new_root=anchored.root, proof=proof):
+            verdict.problems.append(f"anchored checkpoints {walk.anchored_size} and {size} are not consistent")
+    verdict.anchored.append(f"checkpoint {size}: anchored at {anchored.location}")
+    walk.anchored_size = size
+
+
+def _finish(walk: _Walk, next_checkpoint: Checkpoint | None, catalog_sizes: set[int]) -> None:
+    verdict, size = walk.verdict, walk.tree.size
+    if walk.later_failures:
+        verdict.problems.append(f"{walk.later_failures} later anchored checkpoints fail with it")
+    beyond = [a for s, a in sorted(walk.anchored.items()) if s > size]
+    if beyond:
+        newest = beyond[-1]
+        verdict.problems.append(f"entries {size}..{newest.tree_size - 1} are missing: checkpoint {newest.tree_size} "
+                                f"is anchored at {newest.location} but the catalog holds {size} entries")
+    for anchored in sorted(walk.anchored.values(), key=lambda a: a.tree_size):
+        if anchored.tree_size not in catalog_sizes:
+            verdict.problems.append(f"checkpoint {anchored.tree_size} is anchored at {anchored.location} "
+                                    "but missing from the catalog")
+    if next_checkpoint is not None and not beyond:
         verdict.problems.append(
-            f"entries {frontier.size}..{next_checkpoint.tree_size - 1} are missing: "
+            f"entries {size}..{next_checkpoint.tree_size - 1} are missing: "
             f"checkpoint {next_checkpoint.tree_size} covers more entries than the log holds"
         )
-    elif frontier.size > previous_size:
-        verdict.problems.append(
-            f"entries {previous_size}..{frontier.size - 1} are not covered by any signed checkpoint"
-        )
-    return verdict
+    elif not walk.broken and size > walk.catalog_size and next_checkpoint is None:
+        verdict.problems.append(f"{_span(walk.catalog_size, size - 1)} not covered by any signed checkpoint")
+    newest_anchor = max(walk.anchored, default=0)
+    verdict.unanchored = sum(1 for s in catalog_sizes if s > newest_anchor)
 
 
 def _check_checkpoint(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes, previous_size: int) -> str | None:
@@ -251,10 +437,26 @@ def _check_checkpoint(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes
             f"entries {previous_size}..{checkpoint.tree_size - 1} do not match signed checkpoint "
             f"{checkpoint.tree_size}: an entry there was altered, removed or reordered"
         )
-    message = checkpoint_message(checkpoint.tree_size, root, checkpoint.signed_at)
-    if not verify_signature(public_key_raw, base64.b64decode(checkpoint.signature), message):
+    if not _checkpoint_signed(checkpoint, root, public_key_raw):
         return f"checkpoint {checkpoint.tree_size} has an invalid signature"
     return None
+
+
+def _checkpoint_signed(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes) -> bool:
+    if checkpoint.note is None:  # signed before anchoring existed
+        message = checkpoint_message(checkpoint.tree_size, root, checkpoint.signed_at)
+        return verify_signature(public_key_raw, base64.b64decode(checkpoint.signature), message)
+    try:
+        note = SignedNote.parse(checkpoint.note)
+        body = CheckpointText.parse(note.text)
+        key = NoteKey(name=body.origin, public_raw=public_key_raw)
+    except NoteError:
+        return False
+    try:
+        column = verify_signature(public_key_raw, base64.b64decode(checkpoint.signature), note.text.encode())
+    except binascii.Error:
+        return False
+    return column and body.tree_size == checkpoint.tree_size and body.root == root and note.verified_by(key) is not None
 
 
 def list_events(

@@ -19,8 +19,10 @@ from vault.access.service import refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
 from vault.context import VaultContext
+from vault.custody.anchoring import anchor_name
 from vault.custody.encoding import LOG_ORIGIN
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
+from vault.custody.note import CheckpointText, SignedNote
 from vault.custody.service import inclusion_bundle, record_event, write_checkpoint
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
@@ -187,14 +189,26 @@ def custody_proofs(session: Session, evidence_ids: Sequence[uuid.UUID], checkpoi
 
 def checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
     """Return a signed checkpoint as the bundle's custody/checkpoint.json carries it."""
+    if checkpoint.note is None:  # signed before checkpoints were anchored
+        return {
+            "origin": LOG_ORIGIN,
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash,
+            "signed_at": checkpoint.signed_at.isoformat(timespec="microseconds"),
+            "key_id": checkpoint.key_id,
+            "signature": checkpoint.signature,
+            "signed_message": "origin LF tree_size LF base64(root) LF signed_at LF, signed with Ed25519",
+        }
     return {
-        "origin": LOG_ORIGIN,
+        "origin": CheckpointText.parse(SignedNote.parse(checkpoint.note).text).origin,
         "tree_size": checkpoint.tree_size,
         "root_hash": checkpoint.root_hash,
         "signed_at": checkpoint.signed_at.isoformat(timespec="microseconds"),
         "key_id": checkpoint.key_id,
-        "signature": checkpoint.signature,
-        "signed_message": "origin LF tree_size LF base64(root) LF signed_at LF, signed with Ed25519",
+        "note": checkpoint.note,
+        "anchor": anchor_name(checkpoint.tree_size),
+        "signed_message": "a C2SP tlog-checkpoint signed note (c2sp.org/tlog-checkpoint), Ed25519, anchored as "
+                          "`anchor` in the vault's write-once store",
     }
 
 
@@ -225,7 +239,7 @@ def prepare_export(
     _check_grant_purpose(session, actor, grant, request.purpose, now, records)
     export_id = uuid.uuid4()
     _log_exported(session, actor, records, export_id, request.purpose, recipient, grant, now)
-    checkpoint = write_checkpoint(session=session, signer=context.signer, now=now)
+    checkpoint = write_checkpoint(session=session, anchors=context.anchors, now=now)
     assert checkpoint is not None  # events were just appended, so there is something to sign
     proofs = custody_proofs(session, ids, checkpoint)
     zone = context.settings.zone

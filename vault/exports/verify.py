@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from vault.custody.encoding import checkpoint_statement as checkpoint_message
 from vault.custody.merkle import leaf_hash, verify_inclusion
+from vault.custody.note import CheckpointText, NoteError, NoteKey, SignedNote
 from vault.exports import layout
 from vault.exports.hashing import MultiHasher
 from vault.exports.rfc3161 import verify_timestamp
@@ -243,15 +244,32 @@ def check_signature(bag: _Bag, report: BundleReport, key: Ed25519PublicKey) -> b
 
 def _check_checkpoint(bag: _Bag, report: BundleReport, key: Ed25519PublicKey) -> dict[str, Any] | None:
     checkpoint: dict[str, Any] = json.loads(bag.read(layout.CHECKPOINT_FILE))
-    root = bytes.fromhex(checkpoint["root_hash"])
-    message = checkpoint_message(int(checkpoint["tree_size"]), root, checkpoint["signed_at"])
-    try:
-        key.verify(base64.b64decode(checkpoint["signature"]), message)
-    except (InvalidSignature, ValueError):
-        report.add(layout.CHECKPOINT_FILE, False, f"checkpoint {checkpoint['tree_size']} has an invalid signature")
+    size = checkpoint["tree_size"]
+    if not _checkpoint_signed(checkpoint, key):
+        report.add(layout.CHECKPOINT_FILE, False, f"checkpoint {size} has an invalid signature")
         return None
-    report.add(layout.CHECKPOINT_FILE, True, f"signed checkpoint of the custody log, size {checkpoint['tree_size']}")
+    where = f", anchored as {checkpoint['anchor']}" if checkpoint.get("anchor") else ""
+    report.add(layout.CHECKPOINT_FILE, True, f"signed checkpoint of the custody log, size {size}{where}")
     return checkpoint
+
+
+def _checkpoint_signed(checkpoint: dict[str, Any], key: Ed25519PublicKey) -> bool:
+    root = bytes.fromhex(checkpoint["root_hash"])
+    if "note" not in checkpoint:  # a bundle made before checkpoints became C2SP notes
+        message = checkpoint_message(int(checkpoint["tree_size"]), root, checkpoint["signed_at"])
+        try:
+            key.verify(base64.b64decode(checkpoint["signature"]), message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+    try:
+        note = SignedNote.parse(checkpoint["note"])
+        body = CheckpointText.parse(note.text)
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        signed = note.verified_by(NoteKey(name=body.origin, public_raw=raw)) is not None
+    except NoteError:
+        return False
+    return signed and body.tree_size == int(checkpoint["tree_size"]) and body.root == root
 
 
 def check_custody(bag: _Bag, report: BundleReport, key: Ed25519PublicKey) -> list[dict[str, Any]]:

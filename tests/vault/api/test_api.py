@@ -24,7 +24,7 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     ready = client.get("/ready").json()
-    assert ready["status"] == "ready" and ready["checks"] == {"database": "ok", "store": "ok"}
+    assert ready["status"] == "ready" and ready["checks"] == {"database": "ok", "store": "ok", "custody_log": "ok"}
 
 
 def test_ready_is_503_when_the_store_is_down(client: TestClient, context: VaultContext,

@@ -16,9 +16,9 @@ from vault.cases.service import add_case
 from vault.context import VaultContext
 from vault.custody.merkle import leaf_hash, verify_consistency, verify_inclusion
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
+from vault.custody.note import CheckpointText, SignedNote
 from vault.custody.service import (
     canonical_entry,
-    checkpoint_message,
     inclusion_bundle,
     latest_checkpoint,
     prove_consistency,
@@ -47,7 +47,7 @@ def _disable_guards(session: Session) -> None:
     else:
         for name in ("custody_events_no_update", "custody_events_no_delete",
                      "custody_checkpoints_no_update", "custody_checkpoints_no_delete"):
-            session.execute(text(f"DROP TRIGGER {name}"))
+            session.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
 
 
 def test_event_commits_with_the_change_and_a_signed_checkpoint(context: VaultContext,
@@ -62,8 +62,13 @@ def test_event_commits_with_the_change_and_a_signed_checkpoint(context: VaultCon
         assert event.details["case_number"] == "阜应急罚字〔2023〕40号"
         checkpoint = latest_checkpoint(session)
         assert checkpoint is not None and checkpoint.tree_size == event.log_index + 1
-        message = checkpoint_message(checkpoint.tree_size, bytes.fromhex(checkpoint.root_hash), checkpoint.signed_at)
-        assert verify_signature(context.signer.public_raw, base64.b64decode(checkpoint.signature), message)
+        # The checkpoint is a C2SP tlog-checkpoint signed note, verifiable with the vault's key under its origin.
+        assert checkpoint.note is not None
+        note = SignedNote.parse(checkpoint.note)
+        body = CheckpointText.parse(note.text)
+        assert (body.tree_size, body.root.hex()) == (checkpoint.tree_size, checkpoint.root_hash)
+        assert note.verified_by(context.anchors.key) is not None
+        assert verify_signature(context.signer.public_raw, base64.b64decode(checkpoint.signature), note.text.encode())
 
 
 def test_a_failed_change_leaves_no_event(context: VaultContext, make_person: Callable[..., Person]) -> None:
@@ -136,7 +141,7 @@ def test_removed_entry_is_named(context: VaultContext) -> None:
         session.execute(text("DELETE FROM custody_events WHERE log_index = 6"))
         session.commit()
         verdict = verify_log(session=session, public_key_raw=context.signer.public_raw)
-    assert verdict.problems[0] == "entry 6 is missing (next entry found is 7)"
+    assert verdict.problems[0] == "entry 6 is missing (the next entry found is 7)"
 
 
 def test_reordered_entries_are_detected(context: VaultContext) -> None:

@@ -17,7 +17,9 @@ from evault.cli import main
 from tests.vault.exports.conftest import rewrite_bundle
 from vault.context import VaultContext
 from vault.custody import service as custody
+from vault.custody.anchoring import CHECKPOINT_PREFIX
 from vault.custody.models import CustodyAction, CustodyEvent
+from vault.custody.note import NoteKey, SignedNote
 from vault.exports import layout
 from vault.exports.service import checkpoint_json
 from vault.exports.verify import BundleReport, canonical_entry, checkpoint_message, verify_bundle
@@ -157,3 +159,16 @@ def test_verifier_imports_without_database_or_web_stack(module: str) -> None:
     code = f"import sys, {module}; print({heavy} & set(sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "set()"
+
+
+def test_the_bundle_carries_the_checkpoint_anchored_in_the_store(bundle: Path, context: VaultContext) -> None:
+    # Issue 12: a bundle carries an anchored checkpoint, a C2SP note any tlog tool reads with the vault's vkey.
+    with zipfile.ZipFile(bundle) as archive:
+        root = archive.namelist()[0].split("/", 1)[0]
+        carried = json.loads(archive.read(f"{root}/{layout.CHECKPOINT_FILE}"))
+    anchored = {a.name: a.data.decode() for a in context.store.list_anchors(CHECKPOINT_PREFIX)}
+    assert anchored[carried["anchor"]] == carried["note"]
+    note = SignedNote.parse(carried["note"])
+    assert note.verified_by(NoteKey.from_vkey(context.anchors.key.vkey())) is not None
+    report = verify_bundle(bundle)
+    assert any(f.ok and f"anchored as {carried['anchor']}" in f.message for f in report.findings)

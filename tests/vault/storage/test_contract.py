@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import stored_objects
-from vault.errors import ChecksumMismatch, Conflict, LengthMismatch, NotFound, ObjectLocked, RetentionShortening, TooLarge
+from vault.errors import (
+    ChecksumMismatch,
+    Conflict,
+    LengthMismatch,
+    NotFound,
+    ObjectLocked,
+    RetentionShortening,
+    TooLarge,
+)
 from vault.storage.base import BlobStore, FileSource, StoredBlob
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import PART_SIZE as PART
@@ -290,5 +298,5 @@ def test_the_store_refuses_to_delete_an_anchor(blob_store: BlobStore) -> None:
         assert "retain_until" in path.with_name(path.name + ".lock.json").read_text()
     else:
         client = blob_store._client  # type: ignore[attr-defined]  # the test asks the bucket itself
-        with pytest.raises(Exception, match="(?i)AccessDenied|locked|retention"):
+        with pytest.raises(Exception, match=r"(?i)AccessDenied|locked|retention"):
             client.remove_object(blob_store.bucket, anchor.name, version_id=anchor.version_id)  # type: ignore[attr-defined]
