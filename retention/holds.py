@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from retention.errors import RequestNotPending
 from retention.models import LegalHold, RetentionState
+from retention.recovery import stop_pending_destruction
 from retention.service import get_evidence_for_retention, is_held, recompute_retention, records_of_case
 from vault.cases.models import Case
 from vault.custody.models import CustodyAction
@@ -53,6 +54,8 @@ def place_hold(
         # The store's hold goes on first: if the commit then fails, the record is over-protected, never exposed.
         store.set_legal_hold(evidence.storage_key, evidence.version_id, True)
         recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
+        stop_pending_destruction(session=session, actor=actor, evidence=evidence, now=now,
+                                 reason=f"a legal hold was placed during the recovery window: {hold.reason}")
         record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_HOLD_PLACED, subject_type="evidence",
                      subject_id=evidence.id, case_id=evidence.case_id, now=now,
                      details={"hold_id": str(hold.id), "reason": reason, "on": "case" if case_id else "record"})
