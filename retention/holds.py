@@ -53,9 +53,10 @@ def place_hold(
             continue
         # The store's hold goes on first: if the commit then fails, the record is over-protected, never exposed.
         store.set_legal_hold(evidence.storage_key, evidence.version_id, True)
-        recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
+        # The request row first, then the retention state: the order the destruction job locks them in.
         stop_pending_destruction(session=session, actor=actor, evidence=evidence, now=now,
                                  reason=f"a legal hold was placed during the recovery window: {hold.reason}")
+        recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
         record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_HOLD_PLACED, subject_type="evidence",
                      subject_id=evidence.id, case_id=evidence.case_id, now=now,
                      details={"hold_id": str(hold.id), "reason": reason, "on": "case" if case_id else "record"})
