@@ -80,6 +80,8 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("access_close_idle_playback", _close_idle_playback, ten_minutes, {"minute": "5-59/10"}),
         JobSpec("reconcile", reconcile, timedelta(minutes=15), {"minute": "7-59/15"}),
         JobSpec("custody_anchor", anchor_checkpoints, timedelta(minutes=1), {"minute": "*"}),
+        # Hourly, so an approved disposal is destroyed within an hour of its recovery window ending.
+        JobSpec("disposal_destruction", RETENTION_JOBS["disposal_destruction"], hour, {"minute": "40"}),
     ]
 
 

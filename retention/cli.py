@@ -11,10 +11,10 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
-from retention import disposition, holds, holidays, policy_approval, reclassification, service
+from retention import disposition, holds, holidays, policy_approval, reclassification, recovery, service
 from retention.jobs import RETENTION_JOBS
-from retention.models import MarkerKind, PolicyChangeRequest, RetentionClass
-from retention.report import ArchivingDeadline, RetentionReport, build_report, list_archiving_deadlines
+from retention.models import DisposalStatus, MarkerKind, PolicyChangeRequest, RetentionClass
+from retention.report import ArchivingDeadline, RetentionReport, build_report, list_archiving_deadlines, local_time
 from vault.cases.service import find_case
 from vault.cli_support import acting_as, acting_session, cli_settings, friendly_errors
 from vault.context import build_context
@@ -36,6 +36,13 @@ def _print_report(report: RetentionReport) -> None:
         click.echo(f"\n{title}: {len(lines)}")
         for line in lines:
             click.echo(f"  {line.evidence_id}\t{line.case_number or '-'}\t{day(line.retain_until)}\t{line.note}")
+    click.echo(f"\npending destruction (cancellable until destroyed): {len(report.pending_destruction)}")
+    for pending in report.pending_destruction:
+        click.echo(f"  {pending.evidence_id}\t{pending.case_number or '-'}\tdestroyed after "
+                   f"{pending.destroy_after_local}\tapproved by {pending.approved_by}\trequest {pending.request_id}")
+    click.echo(f"\nkept (disposal cancelled): {len(report.kept)}")
+    for line in report.kept:
+        click.echo(f"  {line.evidence_id}\t{line.case_number or '-'}\t{day(line.retain_until)}\t{line.note}")
     click.echo(f"\noverdue for archiving (归档, {len(report.overdue_archiving)} cases):")
     for item in report.overdue_archiving:
         _print_deadline(item)
@@ -302,10 +309,45 @@ def propose_command(ctx: click.Context, evidence_id: uuid.UUID, reason: str) -> 
 @click.pass_context
 @friendly_errors
 def approve_command(ctx: click.Context, request_id: uuid.UUID) -> None:
-    """Approve (second person) and carry out a disposal; prints the signed certificate."""
+    """Approve a disposal (second person): pending destruction for the recovery window, then destroyed."""
     with acting_session(acting_as(ctx)) as (context, session, actor):
-        certificate = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
-                                                   store=context.store, signer=context.signer,
-                                                   zone=context.settings.zone)
+        request = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
+                                               store=context.store, signer=context.signer,
+                                               recovery_days=context.settings.disposal_recovery_days,
+                                               zone=context.settings.zone)
+        if request.status is DisposalStatus.PENDING_DESTRUCTION and request.destroy_after is not None:
+            click.echo(f"disposal request {request.id} approved: pending destruction, destroyed after "
+                       f"{local_time(request.destroy_after, context.settings.zone)} unless cancelled "
+                       f"(`evault retention cancel {request.id} --reason ...`)")
+            return
+        certificate = disposition.get_certificate(session=session, actor=actor, evidence_id=request.evidence_id)
         click.echo(certificate.body)
         click.echo(f"signature ({certificate.key_id}): {certificate.signature}")
+
+
+@retention.command("cancel")
+@click.argument("request_id", type=click.UUID)
+@click.option("--reason", required=True)
+@click.pass_context
+@friendly_errors
+def cancel_command(ctx: click.Context, request_id: uuid.UUID, reason: str) -> None:
+    """Cancel a disposal not carried out yet (records manager): the record is kept."""
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        request = recovery.cancel_disposal(session=session, actor=actor, request_id=request_id, reason=reason,
+                                           now=utcnow())
+        click.echo(f"disposal request {request.id} cancelled: record {request.evidence_id} is kept")
+
+
+@retention.command("disposals")
+@click.pass_context
+@friendly_errors
+def disposals_command(ctx: click.Context) -> None:
+    """List open disposals: awaiting approval, and pending destruction with the time they will be destroyed."""
+    with acting_session(acting_as(ctx)) as (context, session, actor):
+        rows = disposition.list_requests(session=session, actor=actor)
+        click.echo(f"open disposal requests: {len(rows)}")
+        for row in rows:
+            when = (f"destroyed after {local_time(row.destroy_after, context.settings.zone)}"
+                    if row.destroy_after else "awaiting approval")
+            click.echo(f"  {row.id}\t{row.evidence_id}\t{row.status.value}\t{when}\tproposed by {row.proposed_by}"
+                       f"\t{row.reason}")

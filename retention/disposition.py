@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import structlog
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retention.errors import DispositionRefused, RequestNotPending, SecondPersonRequired
-from retention.models import DisposalCertificate, DisposalRequest, QueueState, RequestStatus, RetentionState
+from retention.models import DisposalCertificate, DisposalRequest, DisposalStatus, QueueState, RetentionState
 from retention.service import get_evidence_for_retention, is_held, recompute_retention
 from vault.cases.models import Case, CaseStatus
 from vault.custody.models import CustodyAction
@@ -29,6 +29,8 @@ from vault.storage.base import BlobStore
 log = structlog.get_logger(__name__)
 
 CERTIFICATE_PREFIX = b"evault disposal certificate v1\n"
+# A disposal not yet carried out: waiting for approval, or approved and waiting out its recovery window.
+OPEN_STATUSES = (DisposalStatus.PENDING, DisposalStatus.PENDING_DESTRUCTION)
 
 
 def disposal_obstacles(
@@ -82,7 +84,7 @@ def propose_disposal(
     if reasons:
         raise _refuse(session, actor, evidence, reasons, now, "proposal")
     pending = session.scalar(select(DisposalRequest).where(DisposalRequest.evidence_id == evidence.id,
-                                                           DisposalRequest.status == RequestStatus.PENDING))
+                                                           DisposalRequest.status.in_(OPEN_STATUSES)))
     if pending is not None:
         return pending
     request = DisposalRequest(evidence_id=evidence.id, reason=reason, proposed_by_id=actor.id,
@@ -98,23 +100,50 @@ def propose_disposal(
 
 def approve_disposal(
     *, session: Session, actor: Actor, request_id: uuid.UUID, now: datetime, store: BlobStore, signer: Signer,
-    zone: tzinfo = UTC,
-) -> DisposalCertificate:
-    """Approve (a second person) and carry out a disposal; every guard is checked again right before deleting."""
+    recovery_days: int, zone: tzinfo = UTC,
+) -> DisposalRequest:
+    """Approve a disposal (a second person): every guard is checked, then it waits `recovery_days` as pending
+    destruction (cancellable meanwhile) before a scheduled job destroys it; with 0 days it is destroyed now."""
     require(actor, Permission.APPROVE_DISPOSITION)
-    request = session.get(DisposalRequest, request_id)
+    request = session.get(DisposalRequest, request_id, with_for_update=True)  # a cancel may race the approval
     if request is None:
         raise NotFound(f"no disposal request {request_id}")
-    if request.status != RequestStatus.PENDING:
+    if request.status != DisposalStatus.PENDING:
         raise RequestNotPending(f"disposal request {request_id} is already {request.status.value}")
     if actor.id is None or actor.id == request.proposed_by_id:
         raise SecondPersonRequired("a disposal must be approved by a second person, not the one who proposed it")
     evidence = get_evidence_for_retention(session, request.evidence_id)
+    destroy_after = now + timedelta(days=recovery_days)
     request.status, request.approved_by_id, request.approved_by, request.approved_at = (
-        RequestStatus.APPROVED, actor.id, actor.name, now)
+        DisposalStatus.APPROVED, actor.id, actor.name, now)
     session.flush()
     record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSAL_APPROVED, subject_type="evidence",
-                 subject_id=evidence.id, case_id=evidence.case_id, now=now, details={"request_id": str(request.id)})
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                 details={"request_id": str(request.id), "destroy_after": destroy_after.isoformat(),
+                          "recovery_days": recovery_days})
+    if recovery_days == 0:
+        carry_out_disposal(session=session, actor=actor, request=request, now=now, store=store, signer=signer,
+                           zone=zone)
+        return request
+    state = recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
+    reasons = disposal_obstacles(session, evidence, state, store, now)
+    if reasons:
+        request.status = DisposalStatus.REJECTED  # a fresh proposal and approval are needed once the reason is gone
+        session.flush()
+        raise _refuse(session, actor, evidence, reasons, now, "approval")
+    request.status, request.destroy_after = DisposalStatus.PENDING_DESTRUCTION, destroy_after
+    state.queue_state = QueueState.PENDING_DESTRUCTION  # the original and its store lock stay as they are
+    session.flush()
+    log.info("retention.disposal_pending", evidence_id=str(evidence.id), destroy_after=destroy_after.isoformat())
+    return request
+
+
+def carry_out_disposal(
+    *, session: Session, actor: Actor, request: DisposalRequest, now: datetime, store: BlobStore, signer: Signer,
+    zone: tzinfo = UTC,
+) -> DisposalCertificate:
+    """Destroy the record of an approved request and certify it; every guard is checked again right before deleting."""
+    evidence = get_evidence_for_retention(session, request.evidence_id)
     state = recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
     reasons = disposal_obstacles(session, evidence, state, store, now)
     if not reasons:
@@ -123,7 +152,8 @@ def approve_disposal(
         except ObjectLocked as exc:
             reasons = [f"the store refused: {exc.message}"]
     if reasons:
-        request.status = RequestStatus.REJECTED  # a fresh proposal and approval are needed once the reason is gone
+        request.status = DisposalStatus.REJECTED  # a fresh proposal and approval are needed once the reason is gone
+        state.queue_state = QueueState.ACTIVE
         session.flush()
         raise _refuse(session, actor, evidence, reasons, now, "execution")
     return _certify(session, actor, evidence, state, request, store, signer, now, store_result)
@@ -149,6 +179,8 @@ def _certify(session: Session, actor: Actor, evidence: Evidence, state: Retentio
         derivatives.append({"id": str(derivative.id), "kind": derivative.kind.value, "sha256": derivative.sha256,
                             "result": result})
     certificate_id = uuid.uuid4()
+    approved_by, approved_at = request.approved_by or actor.name, request.approved_at or now
+    destroy_after = request.destroy_after.isoformat() if request.destroy_after else None
     body = {
         "certificate_id": str(certificate_id), "evidence_id": str(evidence.id), "sha256": evidence.sha256,
         "sm3": evidence.sm3, "size": evidence.size, "store": evidence.storage_backend, "key": evidence.storage_key,
@@ -156,7 +188,8 @@ def _certify(session: Session, actor: Actor, evidence: Evidence, state: Retentio
         "retention_class": state.retention_class.value, "retention_basis": state.reason,
         "retain_until": state.retain_until.isoformat() if state.retain_until else None,
         "policy_version": state.policy_version, "proposed_by": request.proposed_by,
-        "proposed_at": request.proposed_at.isoformat(), "approved_by": actor.name, "approved_at": now.isoformat(),
+        "proposed_at": request.proposed_at.isoformat(), "approved_by": approved_by,
+        "approved_at": approved_at.isoformat(), "destroy_after": destroy_after, "disposed_by": actor.name,
         "disposed_at": now.isoformat(), "derivatives": derivatives,
     }
     text = canonical_json(body).decode()
@@ -164,12 +197,13 @@ def _certify(session: Session, actor: Actor, evidence: Evidence, state: Retentio
     certificate = DisposalCertificate(
         id=certificate_id, evidence_id=evidence.id, sha256=evidence.sha256, size=evidence.size,
         retention_class=state.retention_class.value, retention_basis=state.reason, policy_version=state.policy_version,
-        proposed_by=request.proposed_by, proposed_at=request.proposed_at, approved_by=actor.name, approved_at=now,
+        proposed_by=request.proposed_by, proposed_at=request.proposed_at, approved_by=approved_by,
+        approved_at=approved_at,
         disposed_at=now, body=text, key_id=signer.key_id, signature=signature)
     session.add(certificate)
     evidence.status = EvidenceStatus.DISPOSED
     state.queue_state = QueueState.DISPOSED
-    request.status = RequestStatus.EXECUTED
+    request.status = DisposalStatus.EXECUTED
     session.flush()
     record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_DISPOSED, subject_type="evidence",
                  subject_id=evidence.id, case_id=evidence.case_id, now=now,
@@ -200,11 +234,12 @@ def get_certificate(*, session: Session, actor: Actor, evidence_id: uuid.UUID) -
     return certificate
 
 
-def list_requests(*, session: Session, actor: Actor, status: RequestStatus | None = RequestStatus.PENDING,
+def list_requests(*, session: Session, actor: Actor, status: DisposalStatus | None = None,
                   limit: int = 500) -> list[DisposalRequest]:
-    """Return disposal requests, oldest first."""
+    """Return disposal requests of one status, oldest first; by default the open ones (awaiting approval or
+    pending destruction)."""
     require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
-    query = select(DisposalRequest).order_by(DisposalRequest.proposed_at).limit(limit)
-    if status is not None:
-        query = query.where(DisposalRequest.status == status)
+    statuses = (status,) if status is not None else OPEN_STATUSES
+    query = (select(DisposalRequest).where(DisposalRequest.status.in_(statuses))
+             .order_by(DisposalRequest.proposed_at).limit(limit))
     return list(session.scalars(query))

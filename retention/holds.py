@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from retention.errors import RequestNotPending
 from retention.models import LegalHold, RetentionState
+from retention.recovery import stop_pending_destruction
 from retention.service import get_evidence_for_retention, is_held, recompute_retention, records_of_case
 from vault.cases.models import Case
 from vault.custody.models import CustodyAction
@@ -52,6 +53,9 @@ def place_hold(
             continue
         # The store's hold goes on first: if the commit then fails, the record is over-protected, never exposed.
         store.set_legal_hold(evidence.storage_key, evidence.version_id, True)
+        # The request row first, then the retention state: the order the destruction job locks them in.
+        stop_pending_destruction(session=session, actor=actor, evidence=evidence, now=now,
+                                 reason=f"a legal hold was placed during the recovery window: {hold.reason}")
         recompute_retention(session, evidence, now, store=store, actor=actor, zone=zone)
         record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_HOLD_PLACED, subject_type="evidence",
                      subject_id=evidence.id, case_id=evidence.case_id, now=now,

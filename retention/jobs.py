@@ -8,6 +8,7 @@ from typing import Any
 
 from retention.fixity import fixity_audit
 from retention.reconciliation import lock_reconciliation
+from retention.recovery import destroy_due
 from retention.report import archiving_deadline_report
 from retention.sweep import retention_sweep
 from vault.context import VaultContext
@@ -33,6 +34,11 @@ def run_archiving_deadline_report(context: VaultContext, *, now: datetime | None
     return archiving_deadline_report(context, now=now).as_dict()
 
 
+def run_disposal_destruction(context: VaultContext, *, now: datetime | None = None) -> dict[str, Any]:
+    """Destroy and certify approved disposals whose recovery window has passed."""
+    return destroy_due(context, now=now).as_dict()
+
+
 JobFunction = Callable[[VaultContext], dict[str, Any]]
 
 RETENTION_JOBS: dict[str, JobFunction] = {
@@ -40,4 +46,5 @@ RETENTION_JOBS: dict[str, JobFunction] = {
     "fixity_audit": run_fixity_audit,
     "lock_reconciliation": run_lock_reconciliation,
     "archiving_deadline_report": run_archiving_deadline_report,
+    "disposal_destruction": run_disposal_destruction,
 }

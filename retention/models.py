@@ -38,6 +38,8 @@ class QueueState(StrEnum):
     DUE = "due"
     PROPOSED = "proposed"
     DISPOSED = "disposed"
+    PENDING_DESTRUCTION = "pending_destruction"
+    KEPT = "kept"  # a records manager cancelled its disposal: off the queue until retention changes or a new proposal
 
 
 class RequestStatus(StrEnum):
@@ -47,6 +49,18 @@ class RequestStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXECUTED = "executed"
+
+
+class DisposalStatus(StrEnum):
+    """Life of a disposal request: proposed, approved by a second person, then a recovery window before it is
+    carried out; refused (rejected) by a guard, or cancelled by a records manager before that."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    PENDING_DESTRUCTION = "pending_destruction"
+    CANCELLED = "cancelled"
 
 
 class PolicyVersion(Base):
@@ -111,7 +125,7 @@ class RetentionState(Base):
     floor_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     floor_permanent: Mapped[bool] = mapped_column(default=False)
     held: Mapped[bool] = mapped_column(default=False)
-    queue_state: Mapped[QueueState] = mapped_column(str_enum(QueueState, 16), default=QueueState.ACTIVE)
+    queue_state: Mapped[QueueState] = mapped_column(str_enum(QueueState, 32), default=QueueState.ACTIVE)
     reminded_for: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fixity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
@@ -167,9 +181,11 @@ class Reclassification(Base):
 
 
 class DisposalRequest(Base):
-    """A proposal to destroy a due record (销毁), and its approval by a second person."""
+    """A proposal to destroy a due record (销毁), its approval by a second person, and the recovery window after it:
+    approved, it waits until `destroy_after`, and a records manager may cancel it until then."""
 
     __tablename__ = "disposal_requests"
+    __table_args__ = (Index("ix_disposal_requests_due", "status", "destroy_after"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     evidence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("evidence.id"), index=True)
@@ -177,10 +193,14 @@ class DisposalRequest(Base):
     proposed_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     proposed_by: Mapped[str] = mapped_column(String(128))
     proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus, 16), default=RequestStatus.PENDING)
+    status: Mapped[DisposalStatus] = mapped_column(str_enum(DisposalStatus, 32), default=DisposalStatus.PENDING)
     approved_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     approved_by: Mapped[str | None] = mapped_column(String(128), default=None)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    destroy_after: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancelled_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DisposalCertificate(Base):

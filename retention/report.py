@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retention.holidays import working_calendar
-from retention.models import LegalHold, QueueState, RetentionState
+from retention.models import DisposalRequest, DisposalStatus, LegalHold, QueueState, RetentionState
 from retention.runner import JobSummary
 from retention.service import current_policy
 from vault.cases.models import Case, CaseStatus
@@ -48,6 +48,19 @@ class ArchivingDeadline:
     provisional_reason: str | None = None
 
 
+@dataclass(frozen=True)
+class PendingDestruction:
+    """An approved disposal waiting out its recovery window: it can still be cancelled until destroy_after."""
+
+    request_id: uuid.UUID
+    evidence_id: uuid.UUID
+    name: str
+    case_number: str | None
+    approved_by: str | None
+    destroy_after: datetime
+    destroy_after_local: str
+
+
 @dataclass
 class RetentionReport:
     """Every section of `evault retention report`."""
@@ -58,6 +71,8 @@ class RetentionReport:
     held: list[RecordLine] = field(default_factory=list)
     overdue_archiving: list[ArchivingDeadline] = field(default_factory=list)
     failed_fixity: list[RecordLine] = field(default_factory=list)
+    pending_destruction: list[PendingDestruction] = field(default_factory=list)
+    kept: list[RecordLine] = field(default_factory=list)
 
 
 def archiving_deadlines(session: Session, now: datetime, zone: tzinfo = UTC,
@@ -113,6 +128,38 @@ def _held_lines(session: Session) -> list[RecordLine]:
     return out
 
 
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """Return an instant as the agency's wall-clock time with its offset, e.g. 2025-04-07T10:00+08:00."""
+    return moment.astimezone(zone).isoformat(timespec="minutes")
+
+
+def pending_destructions(session: Session, zone: tzinfo = UTC) -> list[PendingDestruction]:
+    """Return every approved disposal still in its recovery window, soonest destroyed first."""
+    rows = session.execute(
+        select(DisposalRequest, Evidence.original_name, Case.case_number)
+        .join(Evidence, Evidence.id == DisposalRequest.evidence_id)
+        .outerjoin(Case, Case.id == Evidence.case_id)
+        .where(DisposalRequest.status == DisposalStatus.PENDING_DESTRUCTION)
+        .order_by(DisposalRequest.destroy_after).limit(LIMIT)
+    ).all()
+    return [PendingDestruction(r.id, r.evidence_id, name, number, r.approved_by, r.destroy_after,
+                               local_time(r.destroy_after, zone))
+            for r, name, number in rows if r.destroy_after is not None]
+
+
+def _kept_lines(session: Session, zone: tzinfo) -> list[RecordLine]:
+    lines = _lines(session, [RetentionState.queue_state == QueueState.KEPT])
+    cancels = session.scalars(select(DisposalRequest)
+                              .where(DisposalRequest.status == DisposalStatus.CANCELLED,
+                                     DisposalRequest.evidence_id.in_([line.evidence_id for line in lines]))
+                              .order_by(DisposalRequest.cancelled_at))
+    why = {c.evidence_id: f"disposal cancelled by {c.cancelled_by} at "
+                          f"{local_time(c.cancelled_at, zone) if c.cancelled_at else '?'}: {c.cancel_reason}"
+           for c in cancels}  # the latest cancellation of a record wins
+    return [RecordLine(line.evidence_id, line.name, line.case_number, line.retain_until,
+                       why.get(line.evidence_id, line.note)) for line in lines]
+
+
 def build_report(*, session: Session, actor: Actor, now: datetime, zone: tzinfo = UTC) -> RetentionReport:
     """Assemble the retention report from the stored states (run the sweep first for fresh figures)."""
     require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
@@ -126,6 +173,8 @@ def build_report(*, session: Session, actor: Actor, now: datetime, zone: tzinfo 
         held=_held_lines(session),
         overdue_archiving=archiving_deadlines(session, now, zone, overdue_only=True),
         failed_fixity=_lines(session, [RetentionState.fixity_ok.is_(False)], note="fixity audit failed (flagged)"),
+        pending_destruction=pending_destructions(session, zone),
+        kept=_kept_lines(session, zone),
     )
 
 

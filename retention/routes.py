@@ -7,14 +7,15 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Response
 
-from retention import disposition, holds, holidays, policy_approval, reclassification, service
-from retention.models import PolicyChangeRequest
+from retention import disposition, holds, holidays, policy_approval, reclassification, recovery, service
+from retention.models import DisposalStatus, PolicyChangeRequest
 from retention.report import build_report, list_archiving_deadlines
 from retention.schemas import (
     ArchivingLine,
     CalendarYearPublic,
     CalendarYearSummary,
     CertificatePublic,
+    DisposalCancel,
     DisposalCreate,
     DisposalPublic,
     HoldCreate,
@@ -200,9 +201,10 @@ def approve_reclassification(request_id: uuid.UUID, session: SessionDep, actor: 
 
 
 @router.get("/disposals", response_model=list[DisposalPublic])
-def list_disposals(session: SessionDep, actor: ActorDep) -> list[DisposalPublic]:
-    """Pending disposal requests."""
-    return [DisposalPublic.model_validate(r) for r in disposition.list_requests(session=session, actor=actor)]
+def list_disposals(session: SessionDep, actor: ActorDep, status: DisposalStatus | None = None) -> list[DisposalPublic]:
+    """Disposal requests of one status; by default the open ones (awaiting approval, or pending destruction)."""
+    rows = disposition.list_requests(session=session, actor=actor, status=status)
+    return [DisposalPublic.model_validate(r) for r in rows]
 
 
 @router.post("/disposals", response_model=DisposalPublic, status_code=201, responses=error_responses(404, 409))
@@ -216,15 +218,32 @@ def propose_disposal(body: DisposalCreate, session: SessionDep, actor: ActorDep,
     return DisposalPublic.model_validate(request)
 
 
-@router.post("/disposals/{request_id}/approve", response_model=CertificatePublic, responses=error_responses(404, 409))
-def approve_disposal(request_id: uuid.UUID, session: SessionDep, actor: ActorDep,
-                     context: ContextDep) -> CertificatePublic:
-    """Approve (a second person) and carry out a disposal; returns the signed certificate."""
-    certificate = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
-                                               store=context.store, signer=context.signer,
-                                               zone=context.settings.zone)
+@router.post("/disposals/{request_id}/approve", response_model=DisposalPublic,
+             responses={202: {"model": DisposalPublic, "description": "pending destruction: cancellable until "
+                                                                      "destroy_after"},
+                        **error_responses(404, 409)})
+def approve_disposal(request_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+                     response: Response) -> DisposalPublic:
+    """Approve a disposal (a second person): pending destruction for the recovery window (202), or, with no
+    window configured, carried out at once (200; the certificate is at /certificates/{evidence_id})."""
+    request = disposition.approve_disposal(session=session, actor=actor, request_id=request_id, now=utcnow(),
+                                           store=context.store, signer=context.signer,
+                                           recovery_days=context.settings.disposal_recovery_days,
+                                           zone=context.settings.zone)
     session.commit()
-    return CertificatePublic.model_validate(certificate)
+    if request.status is DisposalStatus.PENDING_DESTRUCTION:
+        response.status_code = 202
+    return DisposalPublic.model_validate(request)
+
+
+@router.post("/disposals/{request_id}/cancel", response_model=DisposalPublic, responses=error_responses(404, 409))
+def cancel_disposal(request_id: uuid.UUID, body: DisposalCancel, session: SessionDep,
+                    actor: ActorDep) -> DisposalPublic:
+    """Cancel a disposal not carried out yet (records manager, with a reason): the record is kept."""
+    request = recovery.cancel_disposal(session=session, actor=actor, request_id=request_id, reason=body.reason,
+                                       now=utcnow())
+    session.commit()
+    return DisposalPublic.model_validate(request)
 
 
 @router.get("/certificates/{evidence_id}", response_model=CertificatePublic, responses=error_responses(404))

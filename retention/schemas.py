@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from retention.models import MarkerKind, QueueState, RequestStatus, RetentionClass
+from retention.models import DisposalStatus, MarkerKind, QueueState, RequestStatus, RetentionClass
 from vault.text import Paragraph
 
 
@@ -150,9 +150,19 @@ class DisposalPublic(BaseModel):
     reason: str
     proposed_by: str
     proposed_at: datetime
-    status: RequestStatus
+    status: DisposalStatus
     approved_by: str | None
     approved_at: datetime | None
+    destroy_after: datetime | None = Field(description="pending destruction: destroyed after this, unless cancelled")
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+
+
+class DisposalCancel(BaseModel):
+    """Why a records manager cancels a disposal before it is carried out."""
+
+    reason: Paragraph = Field(min_length=1)
 
 
 class CertificatePublic(BaseModel):
@@ -183,6 +193,18 @@ class ReportLine(BaseModel):
     case_number: str | None
     retain_until: datetime | None
     note: str
+
+
+class PendingDestructionLine(BaseModel):
+    """An approved disposal in its recovery window; `destroy_after_local` is the agency's wall-clock time."""
+
+    request_id: uuid.UUID
+    evidence_id: uuid.UUID
+    name: str
+    case_number: str | None
+    approved_by: str | None
+    destroy_after: datetime
+    destroy_after_local: str
 
 
 class ArchivingLine(BaseModel):
@@ -243,3 +265,5 @@ class ReportPublic(BaseModel):
     held: list[ReportLine]
     overdue_archiving: list[ArchivingLine]
     failed_fixity: list[ReportLine]
+    pending_destruction: list[PendingDestructionLine]
+    kept: list[ReportLine] = Field(description="records whose disposal a records manager cancelled")

@@ -226,7 +226,8 @@ def _apply(state: RetentionState, decision: RetentionDecision, now: datetime) ->
         state.floor_until = decision.retain_until
     state.floor_permanent = state.floor_permanent or decision.permanent
     not_due = decision.retain_until is None or decision.retain_until > now
-    if state.queue_state in (QueueState.DUE, QueueState.PROPOSED) and not_due:
+    # A kept record (its disposal cancelled) follows its retention again once that moves on.
+    if state.queue_state in (QueueState.DUE, QueueState.PROPOSED, QueueState.KEPT) and not_due:
         state.queue_state = QueueState.ACTIVE
     return changed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vault.storage.base import LockMode
@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # takeover time belongs to a dead worker, and another worker takes the run over.
     job_heartbeat_seconds: float = 30.0
     job_takeover_seconds: float = 180.0
+    # Disposal (销毁): an approved disposal waits this many days, and a records manager may cancel it meanwhile.
+    # 0 turns the window off: approval destroys at once.
+    disposal_recovery_days: int = Field(default=7, ge=0, le=3650)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

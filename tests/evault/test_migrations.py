@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from evault.migrate import alembic_config, upgrade_database
+from retention.disposition import approve_disposal, propose_disposal
+from retention.models import DisposalRequest
+from tests.conftest import Person
+from tests.retention.conftest import People, due_records
 from vault.cases.models import Case, CaseType
-from vault.db import make_engine
+from vault.context import VaultContext
+from vault.db import make_engine, utcnow
 from vault.errors import Conflict
+from vault.identities.models import Role
+from vault.storage.base import BlobStore
 
 
 @pytest.fixture
@@ -53,3 +60,30 @@ def test_two_cases_that_would_become_one_stop_the_upgrade_naming_both(engine: En
         upgrade_database(engine)
     assert "'阜应急罚字〔2026〕7号'" in refused.value.message and "'阜应急罚字[2026]7号'" in refused.value.message
     assert _numbers(engine) == ["阜应急罚字(2026)8号", "阜应急罚字[2026]7号", "阜应急罚字〔2026〕7号"]  # untouched
+
+
+def test_the_disposal_window_downgrades_to_waiting_for_approval_and_back(
+    context: VaultContext, session: Session, store: BlobStore, make_person: Callable[..., Person]
+) -> None:
+    # An older release would destroy an approved disposal at once: in its schema it waits for approval again.
+    people = People(officer=make_person(Role.OFFICER, certificate="14010219001"),
+                    manager=make_person(Role.RECORDS_MANAGER), second_manager=make_person(Role.RECORDS_MANAGER),
+                    approver=make_person(Role.APPROVER), auditor=make_person(Role.AUDITOR))
+    [record] = due_records(session, store, people, 1)
+    request = propose_disposal(session=session, actor=people.manager.actor, evidence_id=record.id, reason="due",
+                               now=utcnow(), store=store)
+    approve_disposal(session=session, actor=people.approver.actor, request_id=request.id, now=utcnow(), store=store,
+                     signer=context.signer, recovery_days=7)
+    session.commit()
+    session.close()
+    url = context.settings.resolved_database_url
+    config = alembic_config(url)
+    with context.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0015_disposal_window-1")
+    with context.engine.connect() as connection:
+        row = connection.execute(text("SELECT status, approved_by FROM disposal_requests")).one()
+        state = connection.execute(text("SELECT queue_state FROM retention_states")).scalar_one()
+    assert (tuple(row), state) == (("pending", None), "proposed")
+    upgrade_database(context.engine)
+    assert session.get(DisposalRequest, request.id).destroy_after is None  # type: ignore[union-attr]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -94,3 +95,15 @@ def new_case(session: Session, manager: Person, *, case_type: CaseType = CaseTyp
     """Create an open case."""
     return add_case(session=session, actor=manager.actor, case_number=number, case_type=case_type,
                     opened_at=opened)
+
+
+def due_records(session: Session, store: BlobStore, people: People, count: int) -> list[Evidence]:
+    """Store routine inspection records whose retention has ended and whose store lock runs out in 2 seconds."""
+    now = datetime.now(UTC)
+    lock = now + timedelta(seconds=2)
+    records = [put_record(session, store, people.officer, captured=now - timedelta(days=400), lock_until=lock,
+                          activity="inspection") for _ in range(count)]
+    session.commit()
+    while datetime.now(UTC) <= lock + timedelta(milliseconds=200):
+        time.sleep(0.2)
+    return records

@@ -12,10 +12,17 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from retention.disposition import approve_disposal, certificate_body, propose_disposal, verify_certificate
+from retention.disposition import (
+    approve_disposal,
+    certificate_body,
+    get_certificate,
+    propose_disposal,
+    verify_certificate,
+)
 from retention.errors import DispositionRefused, SecondPersonRequired
 from retention.holds import place_hold, release_hold
-from retention.models import DisposalRequest, RequestStatus
+from retention.models import DisposalRequest, DisposalStatus
+from retention.recovery import destroy_due
 from retention.service import recompute_retention
 from tests.conftest import S3_ENDPOINT, make_s3_store
 from tests.retention.conftest import Clock, People, new_case, put_record
@@ -65,12 +72,20 @@ def test_end_to_end_disposal_on_the_configured_store(context: VaultContext, sess
                                now=datetime.now(UTC), store=store)
     with pytest.raises(SecondPersonRequired):
         approve_disposal(session=session, actor=people.manager.actor, request_id=request.id, now=datetime.now(UTC),
-                         store=store, signer=context.signer)
-    certificate = approve_disposal(session=session, actor=people.approver.actor, request_id=request.id,
-                                   now=datetime.now(UTC), store=store, signer=context.signer)
+                         store=store, signer=context.signer, recovery_days=7)
+    approved = approve_disposal(session=session, actor=people.approver.actor, request_id=request.id,
+                                now=datetime.now(UTC), store=store, signer=context.signer, recovery_days=7)
     session.commit()
+    # (issue 12, item 7) Approved, it waits out the recovery window with the original untouched ...
+    assert approved.status is DisposalStatus.PENDING_DESTRUCTION and approved.destroy_after is not None
+    assert store.stat(record.storage_key, record.version_id).size == record.size
+    assert destroy_due(context, now=approved.destroy_after - timedelta(seconds=1)).outcomes == {}
+    # ... and then the scheduled job destroys and certifies it.
+    assert destroy_due(context, now=approved.destroy_after).outcomes == {"disposed": 1}
+    session.expire_all()
+    certificate = get_certificate(session=session, actor=people.auditor.actor, evidence_id=record.id)
 
-    assert record.status is EvidenceStatus.DISPOSED
+    assert session.get(Evidence, record.id).status is EvidenceStatus.DISPOSED  # type: ignore[union-attr]
     for key, version in ((record.storage_key, record.version_id), (proxy.storage_key, proxy.version_id)):
         with pytest.raises(NotFound):
             store.stat(key, version)
@@ -78,6 +93,7 @@ def test_end_to_end_disposal_on_the_configured_store(context: VaultContext, sess
     assert (body["sha256"], body["size"], body["retention_class"]) == (record.sha256, record.size,
                                                                        "routine_inspection")
     assert body["proposed_by"] == people.manager.user.name and body["approved_by"] == people.approver.user.name
+    assert body["destroy_after"] == approved.destroy_after.isoformat() and body["disposed_by"] == "system"
     assert body["retention_basis"].startswith("kept until") and body["policy_version"] == 0
     assert body["derivatives"][0]["result"] == "deleted"
     assert verify_certificate(certificate, context.signer.public_raw)
@@ -125,9 +141,9 @@ def test_a_held_record_is_never_disposed_and_the_store_holds_it_too(
         assert store.stat(due_record.storage_key, due_record.version_id).legal_hold
         with pytest.raises(DispositionRefused, match="legal hold"):
             approve_disposal(session=session, actor=people.approver.actor, request_id=request.id, now=clock.now,
-                             store=store, signer=clocked_context.signer)
+                             store=store, signer=clocked_context.signer, recovery_days=7)
         session.commit()
-        assert session.get(DisposalRequest, request.id).status is RequestStatus.REJECTED  # type: ignore[union-attr]
+        assert session.get(DisposalRequest, request.id).status is DisposalStatus.REJECTED  # type: ignore[union-attr]
         with pytest.raises(DispositionRefused, match="legal hold"):
             propose_disposal(session=session, actor=people.manager.actor, evidence_id=due_record.id, reason="due",
                              now=clock.now, store=store)
@@ -140,7 +156,7 @@ def test_a_held_record_is_never_disposed_and_the_store_holds_it_too(
         again = propose_disposal(session=session, actor=people.manager.actor, evidence_id=due_record.id,
                                  reason="due", now=clock.now, store=store)
         approve_disposal(session=session, actor=people.approver.actor, request_id=again.id, now=clock.now,
-                         store=store, signer=clocked_context.signer)
+                         store=store, signer=clocked_context.signer, recovery_days=0)  # no window: destroyed now
         session.commit()
         assert session.get(Evidence, due_record.id).status is EvidenceStatus.DISPOSED  # type: ignore[union-attr]
 
@@ -183,7 +199,7 @@ def test_a_record_of_an_open_case_is_never_disposed(clocked_context: VaultContex
         session.commit()
         with pytest.raises(DispositionRefused, match="which is open, not archived"):
             approve_disposal(session=session, actor=people.approver.actor, request_id=request.id, now=clock.now,
-                             store=store, signer=clocked_context.signer)
+                             store=store, signer=clocked_context.signer, recovery_days=0)
         session.commit()
         assert session.get(Evidence, record.id).status is EvidenceStatus.STORED  # type: ignore[union-attr]
         assert b"".join(store.open_range(record.storage_key, record.version_id))

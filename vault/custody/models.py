@@ -76,6 +76,7 @@ class CustodyAction(StrEnum):
     EVIDENCE_RECLASSIFICATION_REJECTED = "evidence:reclassification_rejected"
     EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
     EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
+    EVIDENCE_DISPOSAL_CANCELLED = "evidence:disposal_cancelled"
 
 
 class CustodyEvent(Base):
