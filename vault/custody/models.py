@@ -76,6 +76,10 @@ class CustodyAction(StrEnum):
     EVIDENCE_RECLASSIFICATION_REJECTED = "evidence:reclassification_rejected"
     EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
     EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
+    HANDLER_CERTIFICATE_CHANGED = "handler:certificate_changed"
+    USER_DISABLED = "user:disabled"
+    USER_ENABLED = "user:enabled"
+    USER_ROLE_CHANGED = "user:role_changed"
 
 
 class CustodyEvent(Base):
