@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.custody.models import CustodyAction
@@ -290,7 +290,8 @@ def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID, now: da
 
 
 def _active_admins(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active)) or 0
+    # Locking the admin rows serialises two admins disabling each other at once on PostgreSQL.
+    return len(session.scalars(select(User.id).where(User.role == Role.ADMIN, User.active).with_for_update()).all())
 
 
 def _keep_an_admin(session: Session, user: User, what: str) -> None:
