@@ -61,7 +61,8 @@ def test_a_revocation_is_final_and_leaves_earlier_days_valid(session: Session, h
     change(session, handler, Kind.REVOKED, date(2025, 5, 1), reason="调离执法岗位，收回执法证")
     assert valid_days(handler, date(2025, 4, 30), date(2025, 5, 1), date(2026, 6, 1)) == [True, False, False]
     assert handler.status == CertificateStatus.REVOKED
-    for kind, fields in ((Kind.REINSTATED, {}), (Kind.SUSPENDED, {}), (Kind.RENEWED, {"valid_until": date(2030, 1, 1)})):
+    renewal = {"valid_until": date(2030, 1, 1)}
+    for kind, fields in ((Kind.REINSTATED, {}), (Kind.SUSPENDED, {}), (Kind.RENEWED, renewal)):
         with pytest.raises(Conflict, match="already revoked"):
             change(session, handler, kind, date(2025, 6, 1), **fields)
 

@@ -93,7 +93,8 @@ def test_the_last_active_admin_stays(session: Session, make_person: Callable[...
 
 def test_a_role_change_is_logged_and_takes_effect(session: Session, make_person: Callable[..., Person]) -> None:
     admin, officer = make_person(Role.ADMIN), make_person(Role.OFFICER)
-    change_user_role(session=session, actor=admin.actor, user=user_of(session, officer), role=Role.APPROVER, reason="任科长")
+    change_user_role(session=session, actor=admin.actor, user=user_of(session, officer), role=Role.APPROVER,
+                     reason="任科长")
     session.commit()
     assert authenticate_token(session=session, secret=officer.token).role == Role.APPROVER
     (event,) = logged(session, CustodyAction.USER_ROLE_CHANGED)
