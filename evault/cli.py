@@ -349,6 +349,12 @@ from retention.cli import retention as retention_group  # noqa: E402
 main.add_command(retention_group)
 main.add_command(calendar_group)
 
+from vault.identities.cli import HANDLER_COMMANDS, TOKEN_COMMANDS, USER_COMMANDS  # noqa: E402
+
+for _group, _commands in ((users, USER_COMMANDS), (tokens, TOKEN_COMMANDS), (handlers, HANDLER_COMMANDS)):
+    for _command in _commands:
+        _group.add_command(_command)
+
 from vault.exports.cli import export_command, verify_bundle_command  # noqa: E402
 
 main.add_command(export_command(open_vault))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,8 +16,8 @@ from vault.cases.service import find_parties
 from vault.evidence.models import Evidence
 from vault.evidence.service import EvidenceTags, clear_flag, raise_flag
 from vault.identities.actor import Actor
+from vault.identities.certificates import certificate_state, certificate_valid_at
 from vault.identities.models import Handler
-from vault.identities.service import certificate_valid_at
 
 UNTAGGED_CASE = "untagged_case"
 UNKNOWN_CASE = "unknown_case"
@@ -102,14 +102,20 @@ def _label_flags(evidence: Evidence, record: IngestRecord) -> dict[str, str]:
     return flags
 
 
+def _certificate_note(handler: Handler, day: date) -> str:
+    state = certificate_state(handler, day)
+    if state is None:
+        return "not yet issued"
+    return f"{state.status.value}, {state.valid_from}..{state.valid_until}"
+
+
 def _certificate_flags(evidence: Evidence, rules: IngestRules) -> dict[str, str]:
     flags: dict[str, str] = {}
     moment = evidence.capture_start or evidence.capture_end or evidence.uploaded_at
     day = moment.astimezone(rules.zone).date()
     invalid = [h for h in evidence.handlers if not certificate_valid_at(h, day)]
     if invalid:
-        names = ", ".join(f"{h.name} ({h.certificate_number}, {h.status.value}, until {h.valid_until})"
-                          for h in invalid)
+        names = ", ".join(f"{h.name} ({h.certificate_number}, {_certificate_note(h, day)})" for h in invalid)
         flags[CERTIFICATE_INVALID] = f"certificate not valid on {day.isoformat()}: {names}"
     certified = len(evidence.handlers) - len(invalid)
     if evidence.activity in ENFORCEMENT_ACTIVITIES and certified < rules.minimum_officers:

@@ -16,7 +16,7 @@ from vault.config import Settings, load_settings
 from vault.context import VaultContext, build_context
 from vault.errors import VaultError
 from vault.identities.actor import Actor
-from vault.identities.service import get_user
+from vault.identities.service import get_active_user
 from vault.logging import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,7 +62,7 @@ def acting_session(
     try:
         with context.sessions() as session:
             try:
-                yield context, session, Actor.of(get_user(session=session, name=user_name))
+                yield context, session, Actor.of(get_active_user(session=session, name=user_name))
                 session.commit()
             except VaultError as exc:
                 session.commit() if exc.record_kept else session.rollback()

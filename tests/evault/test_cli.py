@@ -109,3 +109,68 @@ def test_s3_store_refuses_placeholder_secrets(env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["init"], env=bad)
     assert result.exit_code != 0 and "placeholder" in result.output
     assert os.environ.get("EVAULT_S3_SECRET_KEY") != "minioadmin"
+
+
+def test_certificate_history_from_the_command_line(env: dict[str, str]) -> None:
+    # A certificate can be suspended, revoked and renewed (`001` 第十五、十六条); each change dated, with a reason.
+    run(env, "init")
+    run(env, "handlers", "add", "--cert", "14010219001", "--name", "张伟", "--valid-from", "2022-01-01",
+        "--valid-until", "2026-12-31")
+    suspended = run(env, "handlers", "suspend", "14010219001", "--effective", "2025-03-01", "--reason", "暂扣")
+    assert suspended.exit_code == 0 and "suspended from 2025-03-01" in suspended.output
+    reinstated = run(env, "handlers", "reinstate", "14010219001", "--effective", "2025-04-01", "--reason", "发还")
+    assert reinstated.exit_code == 0
+    renewed = run(env, "handlers", "renew", "14010219001", "--effective", "2027-01-01", "--valid-until", "2031-12-31",
+                  "--reason", "换证")
+    assert renewed.exit_code == 0, renewed.output
+    shown = run(env, "handlers", "show", "14010219001", "--on", "2025-03-15").output
+    assert "on 2025-03-15: NOT VALID (suspended, 2022-01-01..2026-12-31)" in shown
+    assert "2027-01-01\trenewed\t2027-01-01..2031-12-31\t换证" in shown
+    assert "VALID (valid, 2027-01-01..2031-12-31)" in run(env, "handlers", "show", "14010219001", "--on",
+                                                          "2028-01-01").output
+    wrong = next(line for line in shown.splitlines() if "\trenewed\t" in line).rsplit(", ", 1)[1].rstrip(")")
+    corrected = run(env, "handlers", "correct", "14010219001", "--effective", "2027-01-01", "--voids", wrong,
+                    "--reason", "录错")
+    assert corrected.exit_code == 0, corrected.output
+    assert "NOT VALID" in run(env, "handlers", "show", "14010219001", "--on", "2028-01-01").output
+    assert run(env, "handlers", "revoke", "14010219001", "--effective", "2025-05-01", "--reason", "吊销").exit_code == 0
+    refused = run(env, "handlers", "reinstate", "14010219001", "--effective", "2025-06-01", "--reason", "x")
+    assert refused.exit_code == 2 and "already revoked" in refused.output
+    assert run(env, "audit", "verify").exit_code == 0
+
+
+def test_users_disabled_and_roles_changed_from_the_command_line(env: dict[str, str]) -> None:
+    # Issue 12 item 4: users can be disabled and their role changed; a disabled user acts no more.
+    run(env, "init")
+    run(env, "users", "add", "archive", "--role", "records_manager")
+    run(env, "users", "add", "zhang.wei", "--role", "officer")
+    assert run(env, "users", "role", "zhang.wei", "reviewer").output.strip() == \
+        "user 'zhang.wei' is now reviewer (was officer)"
+    refused = run(env, "--as", "archive", "users", "disable", "zhang.wei")
+    assert refused.exit_code == 2 and "permission_denied" in refused.output
+    assert run(env, "users", "disable", "archive", "--reason", "离职").exit_code == 0
+    assert "archive\trecords_manager\tdisabled" in run(env, "users", "list").output
+    acting = run(env, "--as", "archive", "cases", "list")
+    assert acting.exit_code == 2 and "user 'archive' is disabled" in acting.output
+    assert run(env, "users", "enable", "archive").exit_code == 0
+    assert run(env, "--as", "archive", "cases", "list").exit_code == 0
+    own = run(env, "users", "disable", "admin")
+    assert own.exit_code == 2 and "self_lockout" in own.output
+    assert run(env, "users", "role", "admin", "officer").exit_code == 2
+
+
+def test_tokens_listed_and_revoked_from_the_command_line(env: dict[str, str]) -> None:
+    # Issue 12 item 4: tokens can be listed and revoked; a revoked token stops working.
+    run(env, "init")
+    run(env, "users", "add", "zhang.wei", "--role", "officer")
+    run(env, "tokens", "create", "zhang.wei", "--label", "dock")
+    (line,) = run(env, "tokens", "list", "zhang.wei").output.splitlines()
+    token_id, label, _created, state = line.split("\t")
+    assert (label, state) == ("dock", "active")
+    assert run(env, "--as", "zhang.wei", "tokens", "list").output.splitlines() == [line]
+    assert run(env, "--as", "zhang.wei", "tokens", "list", "admin").exit_code == 2
+    assert run(env, "--as", "zhang.wei", "tokens", "revoke", token_id).output.strip() == f"token {token_id} revoked"
+    assert "\trevoked " in run(env, "tokens", "list", "zhang.wei").output
+    again = run(env, "tokens", "revoke", token_id)
+    assert again.exit_code == 2 and "already revoked" in again.output
+    assert run(env, "tokens", "revoke", "not-an-id").exit_code == 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
@@ -18,7 +20,8 @@ from vault.cases.models import Case, CaseType
 from vault.context import VaultContext
 from vault.db import make_engine, utcnow
 from vault.errors import Conflict
-from vault.identities.models import Role
+from vault.identities.certificates import certificate_valid_at
+from vault.identities.models import CertificateChange, Handler, Role
 from vault.storage.base import BlobStore
 
 
@@ -87,3 +90,27 @@ def test_the_disposal_window_downgrades_to_waiting_for_approval_and_back(
     assert (tuple(row), state) == (("pending", None), "proposed")
     upgrade_database(context.engine)
     assert session.get(DisposalRequest, request.id).destroy_after is None  # type: ignore[union-attr]
+
+
+def test_existing_handlers_get_a_history_that_keeps_their_validity(database_url: str) -> None:
+    # A handler without a valid certificate at capture time is flagged (`001` 第十五、十六条): upgrading must not
+    # make a suspended or revoked certificate valid on any day, nor a valid one invalid.
+    made = make_engine(database_url)
+    config = alembic_config(database_url)
+    with made.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0014_people-1")
+    with made.begin() as connection:
+        for number, status in (("1401", "valid"), ("1402", "suspended"), ("1403", "revoked")):
+            connection.execute(Handler.__table__.insert().values(
+                id=uuid.uuid4(), certificate_number=number, name="张伟", unit="", category="", status=status,
+                valid_from=date(2022, 1, 1), valid_until=date(2026, 12, 31), created_at=datetime.now(UTC)))
+    upgrade_database(made)
+    with Session(made) as session:
+        handlers = {h.certificate_number: h for h in session.scalars(select(Handler))}
+        assert [e.kind for e in handlers["1402"].certificate_changes] == [CertificateChange.ISSUED,
+                                                                           CertificateChange.SUSPENDED]
+        assert [certificate_valid_at(handlers[n], date(2025, 3, 1)) for n in ("1401", "1402", "1403")] == [
+            True, False, False]
+        assert not certificate_valid_at(handlers["1401"], date(2027, 1, 1))
+    made.dispose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,9 @@ from vault.custody.models import CustodyAction
 from vault.errors import ChecksumMismatch, NotFound, PermissionDenied
 from vault.evidence.models import Evidence
 from vault.identities.actor import SYSTEM
-from vault.identities.models import Role
+from vault.identities.certificates import CertificateChangeInput, change_certificate
+from vault.identities.models import CertificateChange, Role
+from vault.identities.service import find_handler
 from vault.storage.local import LocalBlobStore
 
 # The clip was captured 2025-03-30 14:00 Shanghai; its handover deadline is midnight Shanghai (16:00 UTC).
@@ -85,6 +87,36 @@ def test_expired_certificate_and_too_few_certified_officers_are_flagged(
     assert set(flags) == {"certificate_invalid", "fewer_than_two_officers"}
     assert "C009" in flags["certificate_invalid"] and "2025-03-30" in flags["certificate_invalid"]
     assert "1 certified" in flags["fewer_than_two_officers"]
+
+
+def _suspend(context: VaultContext, number: str, start: date, end: date | None) -> None:
+    with context.sessions() as session:
+        handler = find_handler(session=session, certificate_number=number)
+        for kind, day in ((CertificateChange.SUSPENDED, start), (CertificateChange.REINSTATED, end)):
+            if day is not None:
+                change_certificate(session=session, actor=SYSTEM, handler=handler, now=ON_TIME,
+                                   change=CertificateChangeInput(kind, day, "暂扣执法证"))
+        session.commit()
+
+
+def test_a_clip_captured_while_a_certificate_was_suspended_is_flagged(
+        context: VaultContext, officer: Person, case_file: CaseFile, media: dict[str, Path]) -> None:
+    # A handler whose certificate was suspended at capture time is flagged, never silently accepted (`001` 第十六条).
+    _suspend(context, "C002", date(2025, 3, 1), date(2025, 4, 1))
+    outcome = ingest_file(context, officer, media["clip"], now=ON_TIME, case_number=case_file.number,
+                          party=case_file.party, **FULL_TAGS)
+    flags = flags_of(context, outcome.evidence.id)
+    assert set(flags) == {"certificate_invalid", "fewer_than_two_officers"}
+    assert "C002, suspended" in flags["certificate_invalid"] and "2025-03-30" in flags["certificate_invalid"]
+
+
+def test_validity_is_judged_at_capture_time_not_upload_time(
+        context: VaultContext, officer: Person, case_file: CaseFile, media: dict[str, Path]) -> None:
+    # The clip (2025-03-30) was made before the suspension took effect (2025-03-31): the certificate was valid.
+    _suspend(context, "C002", date(2025, 3, 31), None)
+    outcome = ingest_file(context, officer, media["clip"], now=ON_TIME, case_number=case_file.number,
+                          party=case_file.party, **FULL_TAGS)
+    assert flags_of(context, outcome.evidence.id) == {}
 
 
 def test_one_officer_on_a_non_enforcement_activity_is_fine(

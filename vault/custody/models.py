@@ -77,6 +77,10 @@ class CustodyAction(StrEnum):
     EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
     EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
     EVIDENCE_DISPOSAL_CANCELLED = "evidence:disposal_cancelled"
+    HANDLER_CERTIFICATE_CHANGED = "handler:certificate_changed"
+    USER_DISABLED = "user:disabled"
+    USER_ENABLED = "user:enabled"
+    USER_ROLE_CHANGED = "user:role_changed"
 
 
 class CustodyEvent(Base):

@@ -20,7 +20,7 @@ from vault.exports.models import ExportPurpose
 from vault.exports.stream import ExportRun
 from vault.exports.verify import format_report, verify_bundle
 from vault.identities.actor import Actor
-from vault.identities.service import get_user
+from vault.identities.service import get_active_user
 
 
 def parse_record_ids(values: tuple[str, ...]) -> list[uuid.UUID]:
@@ -37,7 +37,7 @@ def parse_record_ids(values: tuple[str, ...]) -> list[uuid.UUID]:
 def _prepare(context: VaultContext, acting_as: str, request: service.ExportRequest) -> tuple[Actor, ExportPlan]:
     session = context.sessions()
     try:
-        actor = Actor.of(get_user(session=session, name=acting_as))
+        actor = Actor.of(get_active_user(session=session, name=acting_as))
         plan = service.prepare_export(session=session, actor=actor, context=context, request=request, now=utcnow())
         session.commit()
         return actor, plan

@@ -13,8 +13,8 @@ from vault.cases.masking import mask_bank_account, mask_id_number, mask_phone
 from vault.cases.models import CASE_TYPE_LABELS, Case, Party
 from vault.cases.service import masked_personal_data
 from vault.evidence.models import Evidence
+from vault.identities.certificates import certificate_valid_at
 from vault.identities.models import Handler
-from vault.identities.service import certificate_valid_at
 from vault.keys import DataCipher
 
 # Personal data typed into free text (notes, flag details) is masked in party copies (000 事后公示 (五)).

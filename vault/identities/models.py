@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, String, Uuid
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vault.db import Base, UTCDateTime, str_enum, utcnow
@@ -31,8 +31,23 @@ class CertificateStatus(StrEnum):
     REVOKED = "revoked"
 
 
+class CertificateChange(StrEnum):
+    """What one entry of a certificate's history (执法证变更记录) does."""
+
+    ISSUED = "issued"  # 发证: the first validity window
+    SUSPENDED = "suspended"  # 暂扣: not valid from the effective date until reinstated
+    REINSTATED = "reinstated"  # 发还: a suspension ends on the effective date
+    REVOKED = "revoked"  # 吊销/收回: not valid from the effective date, for good
+    RENEWED = "renewed"  # 换证/延期: a new validity window from the effective date
+    CORRECTED = "corrected"  # 更正: a registry error fixed (window dates, or an entry recorded in error)
+
+
 class Handler(Base):
-    """An enforcement officer as registered with their certificate (执法证)."""
+    """An enforcement officer as registered with their certificate (执法证).
+
+    valid_from, valid_until and status are the latest recorded state; validity on a given day is computed from
+    the history (`certificate_changes`).
+    """
 
     __tablename__ = "handlers"
 
@@ -45,6 +60,32 @@ class Handler(Base):
     valid_until: Mapped[date] = mapped_column(Date)
     status: Mapped[CertificateStatus] = mapped_column(str_enum(CertificateStatus, 16), default=CertificateStatus.VALID)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    certificate_changes: Mapped[list[CertificateEvent]] = relationship(
+        lazy="selectin", order_by="CertificateEvent.sequence", back_populates="handler"
+    )
+
+
+class CertificateEvent(Base):
+    """One change to a handler's certificate, with the day it takes effect, why, and who recorded it."""
+
+    __tablename__ = "certificate_events"
+    __table_args__ = (UniqueConstraint("handler_id", "sequence"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    handler_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("handlers.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[CertificateChange] = mapped_column(str_enum(CertificateChange, 16))
+    effective_on: Mapped[date] = mapped_column(Date)
+    valid_from: Mapped[date | None] = mapped_column(Date, default=None)
+    valid_until: Mapped[date | None] = mapped_column(Date, default=None)
+    voids_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    handler: Mapped[Handler] = relationship(back_populates="certificate_changes")
 
 
 class User(Base):

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 
-from vault.api.deps import ActorDep, SessionDep
+from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
-from vault.identities import service
+from vault.db import utcnow
+from vault.identities import certificates, service
 from vault.identities.schemas import (
+    CertificateChangeCreate,
+    CertificateChangePublic,
     HandlerCreate,
+    HandlerDetail,
     HandlerPublic,
     TokenCreate,
     TokenIssued,
+    TokenPublic,
     UserCreate,
+    UserDisable,
     UserPublic,
+    UserRoleChange,
 )
-from vault.text import Document, Name
+from vault.text import Code, Document, Name
 
 router = APIRouter(prefix="/api", tags=["identities"], responses=SIGNED_IN)
 
@@ -58,6 +67,58 @@ def create_token(name: Name, body: TokenCreate, session: SessionDep, actor: Acto
     return TokenIssued(token=secret)
 
 
+@router.get("/me/tokens", response_model=list[TokenPublic])
+def list_my_tokens(session: SessionDep, actor: ActorDep) -> list[TokenPublic]:
+    """List the signed-in user's API tokens (never their secrets)."""
+    user = service.get_user(session=session, name=actor.name)
+    return [TokenPublic.model_validate(t) for t in service.list_tokens(session=session, actor=actor, user=user)]
+
+
+@router.get("/users/{name}/tokens", response_model=list[TokenPublic], responses=error_responses(404))
+def list_user_tokens(name: Name, session: SessionDep, actor: ActorDep) -> list[TokenPublic]:
+    """List a user's API tokens (admin, or the user themselves)."""
+    user = service.get_user(session=session, name=name)
+    return [TokenPublic.model_validate(t) for t in service.list_tokens(session=session, actor=actor, user=user)]
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=TokenPublic, responses=error_responses(404, 409))
+def revoke_token(token_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> TokenPublic:
+    """Revoke an API token (one's own, or anyone's for an admin); it stops working at once."""
+    token = service.revoke_token(session=session, actor=actor, token_id=token_id, now=utcnow())
+    session.commit()
+    return TokenPublic.model_validate(token)
+
+
+@router.post("/users/{name}/disable", response_model=UserPublic, responses=error_responses(404, 409))
+def disable_user(name: Name, session: SessionDep, actor: ActorDep, body: UserDisable | None = None) -> UserPublic:
+    """Disable a user (admin): their tokens are revoked and sign-in refused, at once."""
+    user = service.get_user(session=session, name=name)
+    reason = body.reason if body else ""
+    service.set_user_active(session=session, actor=actor, user=user, active=False, reason=reason, now=utcnow())
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
+@router.post("/users/{name}/enable", response_model=UserPublic, responses=error_responses(404, 409))
+def enable_user(name: Name, session: SessionDep, actor: ActorDep, body: UserDisable | None = None) -> UserPublic:
+    """Enable a disabled user again (admin); they need a new token."""
+    user = service.get_user(session=session, name=name)
+    reason = body.reason if body else ""
+    service.set_user_active(session=session, actor=actor, user=user, active=True, reason=reason, now=utcnow())
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
+@router.post("/users/{name}/role", response_model=UserPublic, responses=error_responses(404, 409))
+def change_role(name: Name, body: UserRoleChange, session: SessionDep, actor: ActorDep) -> UserPublic:
+    """Change a user's role (admin; not one's own, and never the last admin's)."""
+    user = service.get_user(session=session, name=name)
+    service.change_user_role(session=session, actor=actor, user=user, role=body.role, reason=body.reason,
+                             now=utcnow())
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
 @router.get("/handlers", response_model=list[HandlerPublic])
 def list_handlers(session: SessionDep, actor: ActorDep) -> list[HandlerPublic]:
     """List registered handlers."""
@@ -81,3 +142,36 @@ def import_handlers(
     handlers = service.import_handlers_csv(session=session, actor=actor, text=csv_text)
     session.commit()
     return [HandlerPublic.model_validate(h) for h in handlers]
+
+
+@router.get("/handlers/{certificate_number}", response_model=HandlerDetail, responses=error_responses(404))
+def get_handler(
+    certificate_number: Code,
+    session: SessionDep,
+    actor: ActorDep,
+    context: ContextDep,
+    on: Annotated[date | None, Query(description="day to judge validity on (default: today)")] = None,
+) -> HandlerDetail:
+    """Show a handler, their certificate's history, and whether it was valid on a day."""
+    handler = service.find_handler(session=session, certificate_number=certificate_number)
+    day = on or utcnow().astimezone(context.settings.zone).date()
+    state = certificates.certificate_state(handler, day)
+    return HandlerDetail(
+        **HandlerPublic.model_validate(handler).model_dump(), on=day, valid_on=bool(state and state.valid_on(day)),
+        status_on=state.status if state else None,
+        history=[CertificateChangePublic.model_validate(e) for e in handler.certificate_changes],
+    )
+
+
+@router.post("/handlers/{certificate_number}/changes", response_model=CertificateChangePublic, status_code=201,
+             responses=error_responses(404, 409))
+def change_certificate(
+    certificate_number: Code, body: CertificateChangeCreate, session: SessionDep, actor: ActorDep
+) -> CertificateChangePublic:
+    """Record a suspension, reinstatement, revocation, renewal or correction of a certificate (admin)."""
+    handler = service.find_handler(session=session, certificate_number=certificate_number)
+    change = certificates.CertificateChangeInput(**body.model_dump())
+    event = certificates.change_certificate(session=session, actor=actor, handler=handler, change=change,
+                                            now=utcnow())
+    session.commit()
+    return CertificateChangePublic.model_validate(event)

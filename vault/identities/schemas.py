@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vault.identities.models import CertificateStatus, Role
-from vault.text import Code, Name, Title
+from vault.identities.models import CertificateChange, CertificateStatus, Role
+from vault.text import Code, Name, Reason, Title
 
 
 class UserCreate(BaseModel):
@@ -32,6 +32,30 @@ class UserPublic(BaseModel):
     handler_id: uuid.UUID | None
     active: bool
     created_at: datetime
+
+
+class UserDisable(BaseModel):
+    """Why a user is disabled (or enabled again)."""
+
+    reason: Reason = ""
+
+
+class UserRoleChange(BaseModel):
+    """A user's new role."""
+
+    role: Role
+    reason: Reason = ""
+
+
+class TokenPublic(BaseModel):
+    """An API token as listed: never its secret."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 class TokenCreate(BaseModel):
@@ -71,3 +95,40 @@ class HandlerPublic(BaseModel):
     valid_from: date
     valid_until: date
     status: CertificateStatus
+
+
+class CertificateChangeCreate(BaseModel):
+    """A change to a certificate: suspended, reinstated, revoked, renewed or corrected, from a day, with a reason."""
+
+    kind: CertificateChange = Field(description="suspended | reinstated | revoked | renewed | corrected")
+    effective_on: date = Field(description="the day the change takes effect (YYYY-MM-DD)")
+    reason: Reason = Field(min_length=1)
+    valid_from: date | None = Field(default=None, description="renewed/corrected: start of the validity window")
+    valid_until: date | None = Field(default=None, description="renewed/corrected: end of the validity window")
+    voids: uuid.UUID | None = Field(default=None, description="corrected: the history entry recorded in error")
+
+
+class CertificateChangePublic(BaseModel):
+    """One entry of a certificate's history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    sequence: int
+    kind: CertificateChange
+    effective_on: date
+    valid_from: date | None
+    valid_until: date | None
+    voids_id: uuid.UUID | None
+    reason: str
+    recorded_by: str
+    recorded_at: datetime
+
+
+class HandlerDetail(HandlerPublic):
+    """A handler with their certificate's history and its validity on the day asked about."""
+
+    on: date
+    valid_on: bool
+    status_on: CertificateStatus | None
+    history: list[CertificateChangePublic]

@@ -19,9 +19,22 @@ from vault.db import utcnow
 from vault.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from vault.identities.actor import SYSTEM, Actor
 from vault.identities.authz import Permission, require
-from vault.identities.models import ApiToken, CertificateStatus, Handler, Role, User
+from vault.identities.certificates import append_certificate_event
+from vault.identities.models import ApiToken, CertificateChange, CertificateStatus, Handler, Role, User
 
 TOKEN_PREFIX = "evt_"
+
+
+class LastAdmin(Conflict):
+    """The change would leave the vault without an active administrator."""
+
+    code = "last_admin"
+
+
+class SelfLockout(Conflict):
+    """An administrator may not disable themselves or change their own role."""
+
+    code = "self_lockout"
 
 
 def parse_role(value: str) -> Role:
@@ -72,6 +85,14 @@ def get_user(*, session: Session, name: str) -> User:
     return user
 
 
+def get_active_user(*, session: Session, name: str) -> User:
+    """Return the user with this name, refusing a disabled one as sign-in does."""
+    user = get_user(session=session, name=name)
+    if not user.active:
+        raise Unauthenticated(f"user '{name}' is disabled")
+    return user
+
+
 def list_users(*, session: Session, actor: Actor) -> list[User]:
     """List every user."""
     require(actor, Permission.MANAGE_USERS)
@@ -86,6 +107,8 @@ def issue_token(*, session: Session, actor: Actor, user: User, label: str = "") 
     """Create an API token for user and return its secret; only its hash is kept."""
     if actor.id != user.id:
         require(actor, Permission.MANAGE_USERS)
+    if not user.active:
+        raise Conflict(f"user '{user.name}' is disabled; enable them before issuing a token")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, token_sha256=_token_digest(secret), label=label)
     session.add(token)
@@ -159,6 +182,13 @@ def add_handler(*, session: Session, actor: Actor, data: HandlerInput) -> Handle
         status=data.status,
     )
     session.add(handler)
+    append_certificate_event(handler=handler, actor=actor, kind=CertificateChange.ISSUED,
+                             effective_on=data.valid_from, reason="registered", valid_from=data.valid_from,
+                             valid_until=data.valid_until)
+    if data.status != CertificateStatus.VALID:
+        # A status given at registration holds from the first day: nothing says when it began.
+        append_certificate_event(handler=handler, actor=actor, kind=CertificateChange(data.status.value),
+                                 effective_on=data.valid_from, reason=f"registered as {data.status.value}")
     session.flush()
     record_event(
         session=session,
@@ -203,12 +233,6 @@ def list_handlers(*, session: Session) -> list[Handler]:
     return list(session.scalars(select(Handler).order_by(Handler.certificate_number)))
 
 
-def certificate_valid_at(handler: Handler, moment: datetime | date) -> bool:
-    """Return whether the handler's certificate was in force on that day."""
-    day = moment.date() if isinstance(moment, datetime) else moment
-    return handler.status == CertificateStatus.VALID and handler.valid_from <= day <= handler.valid_until
-
-
 def link_user_to_handler(*, session: Session, actor: Actor, user: User, certificate_number: str) -> User:
     """Link a user account to a registered handler."""
     require(actor, Permission.MANAGE_USERS)
@@ -234,18 +258,98 @@ def bootstrap_admin(*, session: Session, name: str = "admin") -> tuple[User, str
     return user, issue_token(session=session, actor=SYSTEM, user=user, label="created by evault init")
 
 
-def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID) -> None:
-    """Revoke an API token."""
-    require(actor, Permission.MANAGE_USERS)
+def list_tokens(*, session: Session, actor: Actor, user: User) -> list[ApiToken]:
+    """List a user's API tokens, newest first (their own, or anyone's for an admin); never the secrets."""
+    if actor.id != user.id:
+        require(actor, Permission.MANAGE_USERS)
+    query = select(ApiToken).where(ApiToken.user_id == user.id)
+    return list(session.scalars(query.order_by(ApiToken.created_at.desc(), ApiToken.id)))
+
+
+def revoke_token(*, session: Session, actor: Actor, token_id: uuid.UUID, now: datetime | None = None) -> ApiToken:
+    """Revoke an API token: one's own, or anyone's for an admin; it stops working at once."""
     token = session.get(ApiToken, token_id)
     if token is None:
         raise NotFound(f"no token {token_id}")
-    token.revoked_at = utcnow()
+    if actor.id != token.user_id:
+        require(actor, Permission.MANAGE_USERS)
+    if token.revoked_at is not None:
+        raise Conflict(f"token {token_id} was already revoked on {token.revoked_at.isoformat()}")
+    token.revoked_at = now or utcnow()
+    session.flush()
     record_event(
         session=session,
         actor=actor,
         action=CustodyAction.TOKEN_REVOKED,
         subject_type="user",
         subject_id=token.user_id,
-        details={"token_id": str(token_id)},
+        now=token.revoked_at,
+        details={"token_id": str(token_id), "label": token.label},
     )
+    return token
+
+
+def _active_admins(session: Session) -> int:
+    # Locking the admin rows serialises two admins disabling each other at once on PostgreSQL.
+    return len(session.scalars(select(User.id).where(User.role == Role.ADMIN, User.active).with_for_update()).all())
+
+
+def _keep_an_admin(session: Session, user: User, what: str) -> None:
+    if user.role == Role.ADMIN and user.active and _active_admins(session) <= 1:
+        raise LastAdmin(f"'{user.name}' is the last active admin; {what} would leave the vault without one")
+
+
+def set_user_active(
+    *, session: Session, actor: Actor, user: User, active: bool, reason: str = "", now: datetime | None = None
+) -> User:
+    """Disable or re-enable a user (admin); disabling revokes their tokens, so nothing they hold still works."""
+    require(actor, Permission.MANAGE_USERS)
+    if user.active == active:
+        raise Conflict(f"user '{user.name}' is already {'active' if active else 'disabled'}")
+    now = now or utcnow()
+    revoked: list[str] = []
+    if not active:
+        if actor.id == user.id:
+            raise SelfLockout("an admin may not disable their own account")
+        _keep_an_admin(session, user, "disabling them")
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                            ApiToken.revoked_at.is_(None))):
+            token.revoked_at = now
+            revoked.append(str(token.id))
+    user.active = active
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.USER_ENABLED if active else CustodyAction.USER_DISABLED,
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+        details={"name": user.name, "reason": reason.strip(), "tokens_revoked": sorted(revoked)},
+    )
+    return user
+
+
+def change_user_role(
+    *, session: Session, actor: Actor, user: User, role: Role, reason: str = "", now: datetime | None = None
+) -> User:
+    """Give a user another role (admin); nobody changes their own, and the last admin stays one."""
+    require(actor, Permission.MANAGE_USERS)
+    if user.role == role:
+        raise Conflict(f"user '{user.name}' already has the role {role.value}")
+    if actor.id == user.id:
+        raise SelfLockout("an admin may not change their own role")
+    if role != Role.ADMIN:
+        _keep_an_admin(session, user, f"making them {role.value}")
+    previous, user.role = user.role, role
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.USER_ROLE_CHANGED,
+        subject_type="user",
+        subject_id=user.id,
+        now=now,
+        details={"name": user.name, "role": role.value, "previous_role": previous.value, "reason": reason.strip()},
+    )
+    return user

@@ -141,6 +141,21 @@ def test_without_auto_provisioning_only_known_users_sign_in(client: TestClient, 
     assert client.get("/api/me", headers=known.headers).status_code == 200  # API tokens keep working
 
 
+def test_a_disabled_user_is_refused_with_a_valid_oidc_token(client: TestClient, oidc_file: VaultContext,
+                                                             mint: Mint, make_person: Callable[..., Any]) -> None:
+    # Issue 12 item 4: a disabled user's sessions stop working at once, an identity provider's tokens included.
+    admin = make_person(Role.ADMIN)
+    assert client.get("/api/me", headers=_bearer(mint())).status_code == 200
+    assert client.post("/api/users/legal-chen/disable", headers=admin.headers).status_code == 200
+    refused = client.get("/api/me", headers=_bearer(mint()))
+    assert refused.status_code == 401 and "disabled" in refused.json()["error"]["message"]
+    promoted = client.get("/api/me", headers=_bearer(mint(roles=["evault-approver"])))
+    assert promoted.status_code == 401  # nor does a role claim revive or re-provision the account
+    with oidc_file.sessions() as sess:
+        user = sess.scalars(select(User).where(User.name == "legal-chen")).one()
+        assert (user.active, user.role) == (False, Role.REVIEWER)
+
+
 @pytest.fixture
 def jwks_server() -> Iterator[str]:
     """Serve the JWKS over HTTP on a free local port."""

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from tests.conftest import Person
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from vault.identities.actor import SYSTEM
+from vault.identities.certificates import certificate_valid_at
 from vault.identities.models import ApiToken, CertificateStatus, Role
 from vault.identities.service import (
     HandlerInput,
     add_handler,
     authenticate_token,
     bootstrap_admin,
-    certificate_valid_at,
     create_user,
     find_handler,
     import_handlers_csv,
