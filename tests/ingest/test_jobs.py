@@ -20,8 +20,10 @@ from tests.media import make_video
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.db import utcnow
+from vault.errors import StorageError
 from vault.evidence.models import DerivativeKind, Evidence
-from vault.storage.base import LockMode
+from vault.reconciliation.service import reconcile_store
+from vault.storage.base import LockMode, StoreArea
 
 ON_TIME = datetime(2025, 3, 30, 8, 0, tzinfo=UTC)
 
@@ -158,3 +160,28 @@ def test_derived_files_are_stored_apart_with_their_own_short_lock(
         assert not evidence.storage_key.startswith("derivatives/")
     events = events_of(context, evidence_id, CustodyAction.EVIDENCE_DERIVATIVE_CREATED)
     assert all(e.details["key"].startswith("derivatives/") and e.details["retain_until"] for e in events)
+
+
+def test_a_derived_file_committed_but_not_locked_gets_its_own_lock_from_the_reconciler(
+        context: VaultContext, officer: Person, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 12, item 8: after a crash between commit and lock, the reconciler locks a derived file for its own
+    # retention (GOVERNANCE), not for the original's.
+    evidence_id = ingest_file(context, officer, media["photo"], now=ON_TIME).evidence.id
+
+    def crash(self: object, retain_until: datetime) -> None:
+        raise StorageError("the process died before the lock")
+
+    monkeypatch.setattr(type(context.store.begin_put(area=StoreArea.DERIVATIVES)), "lock", crash)
+    assert jobs.make_derivatives(context) == 0  # logged as failed; the row was committed
+    monkeypatch.undo()
+    with context.sessions() as session:
+        evidence = session.get(Evidence, evidence_id)
+        assert evidence is not None and len(evidence.derivatives) == 1
+        thumb = evidence.derivatives[0]
+        report = reconcile_store(session=session, store=context.store, now=utcnow(), grace=timedelta(0),
+                                 lookback=None, export_copy_days=1)
+        assert report.locked == 1 and report.locked_orphans == []
+        stat = context.store.stat(thumb.storage_key, thumb.version_id)
+        assert thumb.retain_until is not None and stat.retain_until is not None
+        assert abs((stat.retain_until - thumb.retain_until).total_seconds()) < 1
+        assert stat.lock_mode == LockMode.GOVERNANCE
