@@ -159,9 +159,9 @@ def main() -> None:
 
 def run(work: Path, total: int, files: int, *, sm3: bool) -> None:
     """Seed, then time export vs zip -0 and verify vs sha256sum -c."""
-    settings = Settings(home=work / "home", log_json=True)
+    settings = Settings(home=work / "home", log_json=True, demo=True)  # a throwaway vault: no agency named
     originals, user = seed(settings, work, total, files, sm3)
-    env = {**os.environ, "EVAULT_HOME": str(settings.home), "EVAULT_LOG_JSON": "true"}
+    env = {**os.environ, "EVAULT_HOME": str(settings.home), "EVAULT_LOG_JSON": "true", "EVAULT_DEMO": "true"}
     subprocess.run(["cat", *map(str, originals)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     mib = total / 1024**2
     startup = measure([str(BIN / "evault"), "--help"], env=env)

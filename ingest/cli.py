@@ -45,6 +45,7 @@ def tag_options(*, handler_required: bool) -> Callable[[F], F]:
         click.option("--field-return-at", default=None, help="ISO time you returned from field work (24 h rule)."),
         click.option("--late-reason", default=None, help="Why the footage is handed over late."),
         click.option("--notes", default=None, help="Free text."),
+        click.option("--place", default=None, help="Where it was recorded (拍摄地点), for media without GPS."),
         click.option("--confidentiality", type=click.Choice(CONFIDENTIALITY), default=None,
                      help="Confidentiality (国家秘密/商业秘密/个人隐私)."),
         click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 16), help="Parallel uploads."),
@@ -73,6 +74,7 @@ def _tags(fields: dict[str, Any]) -> Tags:
         party_informed=fields.pop("party_informed"),
         field_return_at=parse_time(returned, name="--field-return-at") if returned else None,
         late_reason=fields.pop("late_reason"), notes=fields.pop("notes"), confidentiality=fields.pop("confidentiality"),
+        place=fields.pop("place"),
     ))
 
 

@@ -9,8 +9,13 @@ import ffmpeg
 
 from vault.evidence.models import DerivativeKind, Evidence
 
-PROXY_HEIGHT = 480
+PROXY_WIDTH, PROXY_HEIGHT = 854, 480
 THUMBNAIL_WIDTH = 320
+# Scale down into the box, keep the aspect ratio, never up (a 640x360 original gets a 640x360 proxy); even sizes
+# for H.264 4:2:0, rounded down so a dimension never outgrows the original's.
+PROXY_SCALE = (f"scale=w='min({PROXY_WIDTH},iw)':h='min({PROXY_HEIGHT},ih)'"
+               ":force_original_aspect_ratio=decrease:force_divisible_by=2")
+THUMBNAIL_SCALE = f"scale=w='min({THUMBNAIL_WIDTH},iw)':h=-2"
 MEDIA_TYPES = {DerivativeKind.THUMBNAIL: "image/jpeg", DerivativeKind.PROXY: "video/mp4"}
 
 
@@ -28,14 +33,14 @@ def needs_proxy(evidence: Evidence) -> bool:
 
 
 def render(kind: DerivativeKind, source: str, target: Path, *, duration: float | None) -> None:
-    """Write a thumbnail (JPEG) or a proxy (H.264 480p, AAC, faststart MP4) of source (a path or URL) to target."""
+    """Write a thumbnail (JPEG) or a proxy (H.264, at most 854x480, AAC, faststart MP4) of source to target."""
     options: dict[str, Any] = {"loglevel": "error"}
     if kind == DerivativeKind.THUMBNAIL:
         # A frame a little in, rather than the often black first one.
         stream = ffmpeg.input(source, ss=min(1.0, (duration or 0) / 2))
-        options.update(vframes=1, vf=f"scale={THUMBNAIL_WIDTH}:-2", f="mjpeg")
+        options.update(vframes=1, vf=THUMBNAIL_SCALE, f="mjpeg")
     else:
         stream = ffmpeg.input(source)
-        options.update(vcodec="libx264", preset="veryfast", crf=26, pix_fmt="yuv420p", vf=f"scale=-2:{PROXY_HEIGHT}",
+        options.update(vcodec="libx264", preset="veryfast", crf=26, pix_fmt="yuv420p", vf=PROXY_SCALE,
                        acodec="aac", movflags="+faststart", f="mp4")
     ffmpeg.output(stream, str(target), **options).overwrite_output().run(quiet=True)

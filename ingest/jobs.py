@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import ffmpeg
@@ -22,7 +22,7 @@ from vault.db import transaction, utcnow
 from vault.errors import VaultError
 from vault.evidence.models import Derivative, DerivativeKind, Evidence, EvidenceStatus
 from vault.identities.actor import SYSTEM
-from vault.storage.base import FileSource
+from vault.storage.base import FileSource, StoreArea
 
 log = structlog.get_logger(__name__)
 
@@ -113,8 +113,9 @@ def _source_of(context: VaultContext, evidence: Evidence, kinds: Sequence[Deriva
 
 def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: DerivativeKind, path: Path) -> None:
     # Written unlocked, cataloged and committed, and only then locked: a crash in between leaves an unlocked
-    # object the reconciler locks (if committed) or removes (if not), never a locked orphan.
-    pending = context.store.begin_put(content_type=MEDIA_TYPES[kind],
+    # object the reconciler locks (if committed) or removes (if not), never a locked orphan. A derived file
+    # goes to the store's derivatives area with a short GOVERNANCE lock of its own, not its original's.
+    pending = context.store.begin_put(content_type=MEDIA_TYPES[kind], area=StoreArea.DERIVATIVES,
                                       source=FileSource(path=path, size=path.stat().st_size))
     blob = pending.finish()
     try:
@@ -123,16 +124,17 @@ def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: Deriv
             if evidence is None or any(d.kind == kind for d in evidence.derivatives):
                 pending.discard()
                 return
-            retain_until = evidence.store_retain_until
+            retain_until = utcnow() + timedelta(days=context.settings.derivative_retention_days)
             item = Derivative(evidence_id=evidence.id, kind=kind, sha256=blob.sha256, size=blob.size,
                               media_type=MEDIA_TYPES[kind], storage_key=blob.key, version_id=blob.version_id,
-                              derived=True)
+                              derived=True, retain_until=retain_until)
             session.add(item)
             session.flush()
             record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DERIVATIVE_CREATED,
                          subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
                          details={"kind": kind.value, "derivative_id": str(item.id), "sha256": blob.sha256,
-                                  "size": blob.size, "derived_from": evidence.sha256})
+                                  "size": blob.size, "derived_from": evidence.sha256, "key": blob.key,
+                                  "retain_until": retain_until.isoformat()})
     except BaseException:
         pending.discard()
         raise

@@ -22,7 +22,8 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no", ""}
 E = TypeVar("E", bound=StrEnum)
-_LIMITS = {"case_number": 128, "party": 256, "recorder_serial": 128, "late_reason": 2000, "notes": 8000}
+_LIMITS = {"case_number": 128, "party": 256, "recorder_serial": 128, "place": 256, "late_reason": 2000,
+           "notes": 8000}
 _MAX_VALUE = max(_LIMITS.values())
 
 
@@ -60,6 +61,7 @@ class UploadMetadata:
     late_reason: str | None = None
     notes: str = ""
     confidentiality: Confidentiality = Confidentiality.NONE
+    place: str | None = None
 
 
 def check_filename(name: str) -> str:
@@ -218,4 +220,5 @@ def parse_metadata(raw: Mapping[str, str]) -> UploadMetadata:
         notes=parse_text(raw, "notes", multiline=True) or "",
         confidentiality=parse_choice(Confidentiality, raw.get("confidentiality"), "confidentiality")
         or Confidentiality.NONE,
+        place=parse_text(raw, "place"),
     )

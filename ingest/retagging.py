@@ -23,7 +23,7 @@ from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
 TAG_KEYS = ("case_number", "party", "handlers", "activity", "recorder_serial", "capture_start", "capture_end",
-            "party_informed", "field_return_at", "late_reason", "notes", "confidentiality")
+            "party_informed", "field_return_at", "late_reason", "notes", "confidentiality", "place")
 _CONTINUITY_KEYS = {"recorder_serial", "capture_start", "capture_end"}
 
 
@@ -80,6 +80,7 @@ def _setters(session: Session, evidence: Evidence, record: IngestRecord) -> dict
         "notes": plain("notes", lambda v: parse_text({"notes": v or ""}, "notes", multiline=True) or "", evidence),
         "confidentiality": plain("confidentiality", lambda v: parse_choice(Confidentiality, v, "confidentiality")
                                  or Confidentiality.NONE, evidence),
+        "place": plain("place", lambda v: parse_text({"place": v or ""}, "place"), evidence),
     }
 
 

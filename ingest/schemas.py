@@ -47,6 +47,7 @@ class TagsUpdate(BaseModel):
     late_reason: Reason | None = None
     notes: LongText | None = None
     confidentiality: Code | None = None
+    place: Title | None = Field(default=None, description="where it was recorded (拍摄地点), for media without GPS")
     reason: Reason = Field(default="", description="why the tags change (kept in the custody log)")
 
 

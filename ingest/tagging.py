@@ -78,6 +78,7 @@ def build_tags(*, session: Session, meta: UploadMetadata) -> EvidenceTags:
         party_informed=meta.party_informed,
         confidentiality=meta.confidentiality,
         notes=meta.notes,
+        place=meta.place,
     )
 
 

@@ -36,6 +36,7 @@ from vault.storage.local import LocalBlobStore
 POSTGRES_URL = os.environ.get("EVAULT_TEST_DATABASE_URL")
 S3_ENDPOINT = os.environ.get("EVAULT_TEST_S3_ENDPOINT")
 STORE_KIND = os.environ.get("EVAULT_TEST_STORE", "local")
+AGENCY = "阜阳市应急管理局"  # a real agency name: exports refuse the placeholder outside a demo vault
 
 
 def pytest_report_header() -> str:
@@ -127,7 +128,7 @@ def stored_objects(store: BlobStore) -> list[str]:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     """Return settings for a vault home under tmp_path with its keys created."""
     home = tmp_path / "home"
-    result = Settings(home=home, database_url=database_url, log_json=False)
+    result = Settings(home=home, database_url=database_url, log_json=False, agency_name=AGENCY)
     create_keys(result.keys_dir)
     return result
 

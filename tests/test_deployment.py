@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_USER": "vault", "MINIO_ROOT_PASSWORD": "minio-secret"}
+SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_USER": "vault", "MINIO_ROOT_PASSWORD": "minio-secret",
+           "EVAULT_AGENCY_NAME": "阜阳市应急管理局"}
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -29,6 +30,13 @@ def test_compose_file_is_valid_with_every_service_health_checked() -> None:
     assert "mb --with-lock vault/evidence" in rendered
     assert rendered.count("healthcheck:") == 4
     assert "EVAULT_S3_LOCK_MODE: COMPLIANCE" in rendered
+    assert "EVAULT_AGENCY_NAME: 阜阳市应急管理局" in rendered
+
+
+def test_compose_refuses_to_start_without_the_agency_name() -> None:
+    # Issue 12, item 9: the agency's name is a required setting of a production vault.
+    result = compose(env={k: v for k, v in SECRETS.items() if k != "EVAULT_AGENCY_NAME"})
+    assert result.returncode != 0 and "EVAULT_AGENCY_NAME" in result.stderr
 
 
 def test_compose_refuses_to_start_without_secrets() -> None:

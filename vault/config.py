@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vault.storage.base import LockMode
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "minioadmin", "secret", "password"})
+# The agency name shipped as a default: fine for a demo vault, never on a bundle handed to a court.
+PLACEHOLDER_AGENCY_NAME = "示例市应急管理局 (Example City Emergency Management Bureau)"
 
 
 class Settings(BaseSettings):
@@ -37,7 +39,9 @@ class Settings(BaseSettings):
     # prove the log for as long as any record it covers is kept, so they outlast the longest retention class.
     log_origin: str = ""
     anchor_retention_years: int = 100
-    agency_name: str = "示例市应急管理局 (Example City Emergency Management Bureau)"
+    # The agency (制作单位) named on every explanation sheet; exports refuse the placeholder unless `demo` is set.
+    agency_name: str = PLACEHOLDER_AGENCY_NAME
+    demo: bool = False
     timezone: str = "Asia/Shanghai"
     max_upload_bytes: int = 64 * 1024**3
     presign_seconds: int = 300
@@ -70,6 +74,8 @@ class Settings(BaseSettings):
     # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
     export_compute_sm3: bool = False
     export_copy_retention_days: int = 30 * 365
+    # Derived files (thumbnails, proxies) can be made again from their original: a short GOVERNANCE lock only.
+    derivative_retention_days: int = Field(default=30, ge=1)
     # Resumable uploads: the staging folder every API instance must share (default: under home), and how long
     # a PATCH waits for an earlier PATCH of the same upload to let go before it answers 423 Locked.
     staging_dir: Path | None = None
@@ -105,6 +111,11 @@ class Settings(BaseSettings):
             raise ValueError("EVAULT_JOB_TAKEOVER_SECONDS must be at least twice EVAULT_JOB_HEARTBEAT_SECONDS (> 0), "
                              "or live jobs would be taken over")
         return self
+
+    @property
+    def agency_name_missing(self) -> bool:
+        """Return whether the agency name is blank or still the shipped placeholder."""
+        return not self.agency_name.strip() or self.agency_name.strip() == PLACEHOLDER_AGENCY_NAME
 
     @property
     def resolved_database_url(self) -> str:

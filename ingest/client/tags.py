@@ -30,6 +30,7 @@ class Tags:
     late_reason: str | None = None
     notes: str | None = None
     confidentiality: str | None = None
+    place: str | None = None
 
     def metadata(self, *, filename: str, sha256: str) -> dict[str, str]:
         """Return the tus Upload-Metadata pairs (values are base64-encoded by tuspy)."""
@@ -46,6 +47,7 @@ class Tags:
             "late_reason": self.late_reason,
             "notes": self.notes,
             "confidentiality": self.confidentiality,
+            "place": self.place,
         }
         return {key: value for key, value in values.items() if value}
 
@@ -100,7 +102,7 @@ def _handlers(data: dict[str, Any]) -> tuple[str, ...]:
 
 SIDECAR_KEYS = frozenset({
     "case_number", "party", "handlers", "handler", "activity", "recorder_serial", "party_informed",
-    "field_return_at", "late_reason", "notes", "confidentiality",
+    "field_return_at", "late_reason", "notes", "confidentiality", "place",
 })
 
 
@@ -124,6 +126,7 @@ def tags_from_mapping(data: dict[str, Any]) -> Tags:
         late_reason=_text(data, "late_reason"),
         notes=_text(data, "notes"),
         confidentiality=_text(data, "confidentiality"),
+        place=_text(data, "place"),
     ))
 
 

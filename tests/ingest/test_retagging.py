@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from tests.conftest import Person
-from tests.ingest.conftest import CaseFile, events_of, flags_of, ingest_file
+from tests.ingest.conftest import CaseFile, events_of, flags_of, ingest_file, tus_upload
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
+from vault.evidence.models import Evidence
 from vault.identities.models import Role
 
 ON_TIME = datetime(2025, 3, 30, 8, 0, tzinfo=UTC)
@@ -95,3 +97,22 @@ def test_officers_retag_only_their_own_uploads_and_bad_input_is_422(
         response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json=body)
         assert response.status_code == 422, (body, response.text)
     assert events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)[0].details["after"] == "checked"
+
+
+def test_the_place_is_declared_at_upload_and_corrected_later(
+        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+    # Issue 12, item 9: a declared place (拍摄地点) for the explanation sheet when the media carry no GPS.
+    done = tus_upload(client, officer, media["clip"], place="阜阳市颍州区某厂区")
+    assert done.status_code == 204, done.text
+    with context.sessions() as session:
+        evidence = session.scalars(select(Evidence)).one()
+        evidence_id, place = evidence.id, evidence.place
+    assert place == "阜阳市颍州区某厂区"
+    response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
+                            json={"place": "阜阳市颍州区某厂区北门", "reason": "more precise"})
+    assert response.status_code == 200 and response.json()["place"] == "阜阳市颍州区某厂区北门"
+    events = events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)
+    assert [(e.details["tag"], e.details["before"], e.details["after"]) for e in events] == [
+        ("place", "阜阳市颍州区某厂区", "阜阳市颍州区某厂区北门")]
+    too_long = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json={"place": "地" * 257})
+    assert too_long.status_code == 422

@@ -75,6 +75,8 @@ class Evidence(Base):
         str_enum(Confidentiality, 32), default=Confidentiality.NONE
     )
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Where the officer says it was recorded (拍摄地点), for the explanation sheet when the media carry no GPS.
+    place: Mapped[str | None] = mapped_column(String(256), default=None)
     media_info: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[EvidenceStatus] = mapped_column(str_enum(EvidenceStatus, 16), default=EvidenceStatus.STORED)
 
@@ -103,7 +105,11 @@ class EvidenceFlag(Base):
 
 
 class Derivative(Base):
-    """A file derived from an original (thumbnail, browser proxy); never evidence in itself."""
+    """A file derived from an original (thumbnail, browser proxy); never evidence in itself.
+
+    Stored in the store's derivatives area with its own short lock (retain_until); rows made before that
+    (retain_until None) name objects among the originals, locked with their original, and stay readable there.
+    """
 
     __tablename__ = "derivatives"
 
@@ -117,5 +123,6 @@ class Derivative(Base):
     version_id: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     derived: Mapped[bool] = mapped_column(default=True)
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     evidence: Mapped[Evidence] = relationship(back_populates="derivatives")

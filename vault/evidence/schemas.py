@@ -21,6 +21,7 @@ class DerivativePublic(BaseModel):
     size: int
     media_type: str
     derived: bool
+    retain_until: datetime | None
 
 
 class EvidencePublic(BaseModel):
@@ -45,6 +46,7 @@ class EvidencePublic(BaseModel):
     party_informed: bool
     confidentiality: Confidentiality
     notes: str
+    place: str | None
     flags: list[str]
     media_info: dict[str, Any]
     store_retain_until: datetime
@@ -73,12 +75,14 @@ class EvidencePublic(BaseModel):
             party_informed=evidence.party_informed,
             confidentiality=evidence.confidentiality,
             notes=evidence.notes,
+            place=evidence.place,
             flags=open_flags(evidence),
             media_info=evidence.media_info,
             store_retain_until=evidence.store_retain_until,
             derivatives=[
                 DerivativePublic(
-                    id=d.id, kind=d.kind.value, sha256=d.sha256, size=d.size, media_type=d.media_type, derived=d.derived
+                    id=d.id, kind=d.kind.value, sha256=d.sha256, size=d.size, media_type=d.media_type,
+                    derived=d.derived, retain_until=d.retain_until,
                 )
                 for d in evidence.derivatives
             ],

@@ -36,6 +36,7 @@ class EvidenceTags:
     party_informed: bool = False
     confidentiality: Confidentiality = Confidentiality.NONE
     notes: str = ""
+    place: str | None = None  # where it was recorded (拍摄地点), as declared
 
 
 def register_evidence(
@@ -75,6 +76,7 @@ def register_evidence(
         party_informed=tags.party_informed,
         confidentiality=tags.confidentiality,
         notes=tags.notes,
+        place=tags.place,
         media_info=media_info or {},
         handlers=list(tags.handlers),
     )

@@ -54,6 +54,29 @@ def _handlers(record: dict[str, Any]) -> str:
     return "; ".join(people) or "未记录 not recorded"
 
 
+def _place(place: dict[str, Any] | None) -> str:
+    """Say where the record was made and how that is known (GPS from the media, or declared by the officer)."""
+    if place is None:
+        return "未记录 not recorded"
+    declared = place["declared"]
+    if place["gps"] is None:
+        return f"{declared}（来源：申报 source: declared by the officer）"
+    lat, lon = place["gps"]["lat"], place["gps"]["lon"]
+    where = (f"{'北纬' if lat >= 0 else '南纬'} {abs(lat):.6f}°，{'东经' if lon >= 0 else '西经'} {abs(lon):.6f}° "
+             f"(lat {lat:.6f}, lon {lon:.6f})")
+    origin = "照片 EXIF photo EXIF" if place["source"] == "gps_exif" else "录像元数据 recording metadata"
+    also = f"；申报地点 declared: {declared}" if declared else ""
+    return f"{where}（来源：GPS，{origin} source: GPS）{also}"
+
+
+def _derived(derivatives: list[dict[str, Any]]) -> str:
+    if not derivatives:
+        return "无 none"
+    kinds = "、".join(sorted({d["kind"] for d in derivatives}))
+    return (f"{kinds}：由原始记录派生，非原始记录，未收入本证据包 / derived from the original, not originals, "
+            "not in this bundle")
+
+
 def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
     capture, transfer, digests = record["capture"], record["transfer"], record["digests"]
     flags = ", ".join(f["flag"] for f in record["flags"] if f["cleared_at"] is None) or "无 none"
@@ -69,7 +92,7 @@ def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
         ("记录编号", "Record ID", record["evidence_id"]),
         ("来源执法记录仪", "Source recorder", capture["recorder_serial"] or "未记录 not recorded"),
         ("拍摄时间", "Capture time", f"{capture['start'] or '?'} — {capture['end'] or '?'}"),
-        ("拍摄地点", "Place", str(capture["location"] or "未记录 not recorded")),
+        ("拍摄地点", "Place", _place(capture["place"])),
         ("拍摄人员", "Recorded by", _handlers(record)),
         ("执法活动", "Enforcement activity", record["tags"]["activity"] or "未记录 not recorded"),
         (
@@ -83,6 +106,7 @@ def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
         ("SHA-256 摘要", "SHA-256 digest", digests["sha256"]),
         ("SHA-512 摘要", "SHA-512 digest", digests["sha512"]),
         ("SM3 摘要", "SM3 digest", f"{digests['sm3']} ({sm3_source})" if digests["sm3"] else "未计算 not computed"),
+        ("派生文件", "Derived files", _derived(record["derivatives"])),
         ("保管记录", "Custody events", f"{record['custody_events']} 条，附默克尔包含证明 with Merkle inclusion proofs"),
     ]
     return Section(f"记录 {number}/{total} — Record {number} of {total}", rows)

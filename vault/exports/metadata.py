@@ -13,6 +13,7 @@ from vault.cases.masking import mask_bank_account, mask_id_number, mask_phone
 from vault.cases.models import CASE_TYPE_LABELS, Case, Party
 from vault.cases.service import masked_personal_data
 from vault.evidence.models import Evidence
+from vault.evidence.place import recorded_place
 from vault.identities.certificates import certificate_valid_at
 from vault.identities.models import Handler
 from vault.keys import DataCipher
@@ -85,12 +86,26 @@ def case_metadata(case: Case, cipher: DataCipher, *, zone: ZoneInfo) -> dict[str
     }
 
 
+def place_metadata(evidence: Evidence, text: Callable[[str], str]) -> dict[str, Any] | None:
+    """Return where the record was made and from what: GPS (photo EXIF or recording metadata) or declared."""
+    place = recorded_place(evidence)
+    if place is None:
+        return None
+    gps = {"lat": place.lat, "lon": place.lon} if place.lat is not None else None
+    return {"source": place.source.value, "gps": gps, "declared": text(place.declared) if place.declared else None}
+
+
+def derivative_metadata(evidence: Evidence) -> list[dict[str, Any]]:
+    """Return the record's derived files, marked derived: never in a bundle, which carries originals only."""
+    return [{"kind": d.kind.value, "derived": d.derived, "in_bundle": False, "sha256": d.sha256, "size": d.size,
+             "media_type": d.media_type} for d in evidence.derivatives]
+
+
 def record_metadata(
     evidence: Evidence, *, cipher: DataCipher, zone: ZoneInfo, payload_path: str, party_copy: bool
 ) -> dict[str, Any]:
     """Return one record's metadata; in party copies free text is scrubbed of personal data too."""
     text: Callable[[str], str] = scrub_text if party_copy else str
-    location = evidence.media_info.get("location")
     return {
         "evidence_id": str(evidence.id),
         "payload_path": payload_path,
@@ -110,7 +125,7 @@ def record_metadata(
             "recorder_serial": evidence.recorder_serial,
             "start": iso(evidence.capture_start, zone),
             "end": iso(evidence.capture_end, zone),
-            "location": text(location) if isinstance(location, str) else location,
+            "place": place_metadata(evidence, text),
         },
         "transfer": {
             "uploaded_by": evidence.uploader.display_name or evidence.uploader.name,
@@ -129,6 +144,7 @@ def record_metadata(
             for f in evidence.flags
         ],
         "media_summary": evidence.media_info,
+        "derivatives": derivative_metadata(evidence),
     }
 
 

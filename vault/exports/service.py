@@ -18,6 +18,7 @@ from vault.access.models import AccessGrant, AccessPurpose
 from vault.access.service import refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
+from vault.config import Settings
 from vault.context import VaultContext
 from vault.custody.anchoring import anchor_name
 from vault.custody.encoding import LOG_ORIGIN
@@ -52,6 +53,22 @@ class RecordDisposed(Conflict):
     """A record named for export was disposed of (销毁); its bytes no longer exist."""
 
     code = "evidence_disposed"
+
+
+class AgencyNameNotSet(Conflict):
+    """The agency (制作单位) the explanation sheet names is still the shipped placeholder."""
+
+    code = "agency_name_not_set"
+
+
+def require_agency_name(settings: Settings) -> None:
+    """Refuse to make a bundle that would name the placeholder agency, unless the vault is a demo vault."""
+    if settings.agency_name_missing and not settings.demo:
+        raise AgencyNameNotSet(
+            "制作单位名称未设置：请将 EVAULT_AGENCY_NAME 设为本单位全称（演示库可设 EVAULT_DEMO=true）/ the agency "
+            "name (制作单位) is not set: set EVAULT_AGENCY_NAME to the agency's full name before exporting",
+            details={"setting": "EVAULT_AGENCY_NAME", "agency_name": settings.agency_name},
+        )
 
 
 class ConfidentialRecord(PermissionDenied):
@@ -227,6 +244,7 @@ def prepare_export(
 ) -> ExportPlan:
     """Check approval and records, log the export per record, sign a checkpoint over it, and plan the bundle."""
     require(actor, Permission.EXPORT_EVIDENCE)
+    require_agency_name(context.settings)
     recipient = _recipient(request.recipient)
     case = find_case(session=session, case_number=request.case_number)
     records, withheld = select_records(

@@ -49,10 +49,12 @@ def _retention_of(session: Session, versions: list[StoredVersion], export_days: 
     rows = session.execute(select(Evidence.storage_key, Evidence.version_id, Evidence.store_retain_until)
                            .where(tuple_(Evidence.storage_key, Evidence.version_id).in_(keys)))
     found.update({(key, version): until for key, version, until in rows})
-    rows = session.execute(select(Derivative.storage_key, Derivative.version_id, Evidence.store_retain_until)
-                           .join(Evidence, Evidence.id == Derivative.evidence_id)
-                           .where(tuple_(Derivative.storage_key, Derivative.version_id).in_(keys)))
-    found.update({(key, version): until for key, version, until in rows})
+    # A derived file asks for its own short lock; one made before it had one, for its original's.
+    derived = session.execute(select(Derivative.storage_key, Derivative.version_id, Derivative.retain_until,
+                                     Evidence.store_retain_until)
+                              .join(Evidence, Evidence.id == Derivative.evidence_id)
+                              .where(tuple_(Derivative.storage_key, Derivative.version_id).in_(keys)))
+    found.update({(key, version): own or original for key, version, own, original in derived})
     rows = session.execute(select(ExportCopy.retained_key, ExportCopy.retained_version_id, ExportCopy.completed_at)
                            .where(tuple_(ExportCopy.retained_key, ExportCopy.retained_version_id).in_(keys)))
     found.update({(key, version): done + timedelta(days=export_days) for key, version, done in rows})

@@ -23,6 +23,26 @@ class LockMode(StrEnum):
     GOVERNANCE = "GOVERNANCE"
 
 
+class StoreArea(StrEnum):
+    """Where an object lives: originals (evidence, and retained export copies) or derived files.
+
+    A derived file (thumbnail, proxy) can be made again from its original at any time, so it is kept apart,
+    under its own key prefix, and locked in GOVERNANCE mode for a short time only (README, "Storage").
+    """
+
+    ORIGINALS = "originals"
+    DERIVATIVES = "derivatives"
+
+
+DERIVATIVES_PREFIX = "derivatives/"
+DERIVATIVE_LOCK_MODE = LockMode.GOVERNANCE
+
+
+def area_of(key: str) -> StoreArea:
+    """Return the area a stored key belongs to (keys of derived files start with `derivatives/`)."""
+    return StoreArea.DERIVATIVES if key.startswith(DERIVATIVES_PREFIX) else StoreArea.ORIGINALS
+
+
 @dataclass(frozen=True)
 class StoredBlob:
     """Where a stored original lives and what it is."""
@@ -120,8 +140,9 @@ class BlobStore(Protocol):
         max_size: int | None = None,
         length: int | None = None,
         source: FileSource | None = None,
+        area: StoreArea = StoreArea.ORIGINALS,
     ) -> PendingBlob:
-        """Start writing an object (from chunks written to it, or from a whole file); nothing is locked yet."""
+        """Start writing an object (from chunks written to it, or from a whole file) in an area; nothing locked yet."""
         ...
 
     def put_stream(
@@ -138,7 +159,7 @@ class BlobStore(Protocol):
         ...
 
     def lock(self, key: str, version_id: str, retain_until: datetime) -> None:
-        """Lock a finished object until at least retain_until and confirm it (idempotent)."""
+        """Lock a finished object until at least retain_until and confirm it (idempotent); its area names the mode."""
         ...
 
     def open_range(self, key: str, version_id: str, *, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -170,7 +191,7 @@ class BlobStore(Protocol):
         ...
 
     def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
-        """Yield every finished object version the store holds, locked or not (written since `since`, if given)."""
+        """Yield every finished object version of every area, locked or not (written since `since`, if given)."""
         ...
 
     def abort_incomplete(self, *, older_than: datetime) -> int:

@@ -18,13 +18,17 @@ from typing import BinaryIO, cast
 from vault.errors import Conflict, NotFound, ObjectLocked, RetentionShortening, StorageError
 from vault.storage.base import (
     CHUNK_SIZE,
+    DERIVATIVE_LOCK_MODE,
+    DERIVATIVES_PREFIX,
     BlobStat,
     FileSource,
     LockMode,
+    StoreArea,
     StoreCapabilities,
     StoredAnchor,
     StoredBlob,
     StoredVersion,
+    area_of,
     check_limits,
     put_whole,
     verify_expected,
@@ -73,7 +77,8 @@ class LocalBlobStore:
     """Stores each object once under its SHA-256 and enforces retention and holds itself.
 
     A write goes to `.incoming/` (a `.part` file while it arrives, a `<sha256>.<token>.ready` file once
-    finished) and moves to its content-addressed place, read-only, only when it is locked.
+    finished) and moves to its content-addressed place, read-only, only when it is locked. Derived files have
+    their own area, `derivatives/` (with its own `.incoming/`), and keys `derivatives/<sha256>`.
     """
 
     name = "local"
@@ -85,24 +90,40 @@ class LocalBlobStore:
         self._tmp = root / ".incoming"
         self._anchors = root / "anchors"
 
-    def _path(self, key: str) -> Path:
-        if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+    def _area_root(self, area: StoreArea) -> Path:
+        return self.root if area == StoreArea.ORIGINALS else self.root / DERIVATIVES_PREFIX.rstrip("/")
+
+    def _incoming(self, area: StoreArea) -> Path:
+        return self._tmp if area == StoreArea.ORIGINALS else self._area_root(area) / ".incoming"
+
+    @staticmethod
+    def _key(area: StoreArea, digest: str) -> str:
+        return digest if area == StoreArea.ORIGINALS else DERIVATIVES_PREFIX + digest
+
+    def _split(self, key: str) -> tuple[StoreArea, str]:
+        area = area_of(key)
+        digest = key.removeprefix(DERIVATIVES_PREFIX) if area == StoreArea.DERIVATIVES else key
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise NotFound(f"no object {key!r} in the local store")
-        return self.root / key[:2] / key[2:4] / key
+        return area, digest
+
+    def _path(self, key: str) -> Path:
+        area, digest = self._split(key)
+        return self._area_root(area) / digest[:2] / digest[2:4] / digest
 
     def _lock_path(self, key: str) -> Path:
         return self._path(key).with_suffix(".lock.json")
 
     def begin_put(
         self, *, content_type: str = "application/octet-stream", max_size: int | None = None,
-        length: int | None = None, source: FileSource | None = None,
+        length: int | None = None, source: FileSource | None = None, area: StoreArea = StoreArea.ORIGINALS,
     ) -> LocalPendingBlob:
-        """Start a write into `.incoming/`; a source file with a known digest is linked in, not copied."""
+        """Start a write into the area's `.incoming/`; a source file with a known digest is linked in, not copied."""
         try:
-            self._tmp.mkdir(parents=True, exist_ok=True)
+            self._incoming(area).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"local store at {self.root} is not writable: {exc.strerror}") from exc
-        return LocalPendingBlob(self, max_size=max_size, length=length, source=source)
+        return LocalPendingBlob(self, max_size=max_size, length=length, source=source, area=area)
 
     def put_stream(
         self, stream: BinaryIO, *, retain_until: datetime, expected_sha256: str | None = None,
@@ -124,12 +145,14 @@ class LocalBlobStore:
     def _place(self, key: str, ready: Path | None) -> None:
         """Rename a finished write (this one, or any with the key's digest) into its content-addressed place."""
         final = self._path(key)
+        area, digest = self._split(key)
+        incoming = self._incoming(area)
         if final.exists():
             if ready is not None:
                 ready.unlink(missing_ok=True)  # identical bytes are already stored write-once
             return
         if ready is None or not ready.exists():
-            found = sorted(self._tmp.glob(f"{key}.*.ready")) if self._tmp.exists() else []
+            found = sorted(incoming.glob(f"{digest}.*.ready")) if incoming.exists() else []
             if not found:
                 raise NotFound(f"no finished write of {key} to lock", details={"key": key})
             ready = found[0]
@@ -137,35 +160,38 @@ class LocalBlobStore:
         os.chmod(ready, 0o444)
         os.rename(ready, final)
         _fsync_dir(final.parent)
-        _fsync_dir(self._tmp)
+        _fsync_dir(incoming)
 
     def local_path(self, key: str, version_id: str) -> Path:
         """Return the stored file itself (read-only on disk), for tools such as ffmpeg that must seek in it."""
         return self._existing(key, version_id)
 
     def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
-        """Yield stored objects and finished writes not yet locked into place (changed since `since`, if given)."""
-        candidates = list(self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"))
-        if self._tmp.exists():
-            candidates += self._tmp.glob("*.ready")
-        for path in sorted(candidates):
-            key = path.name.split(".")[0]
-            if len(key) != 64 or path.name.endswith(".lock.json"):
-                continue
-            info = path.stat()
-            modified = datetime.fromtimestamp(info.st_mtime, UTC)
-            if since is None or modified >= since:
-                yield StoredVersion(key=key, version_id=VERSION, size=info.st_size, modified=modified)
+        """Yield stored objects and finished writes not yet locked into place, of both areas (changed since `since`)."""
+        for area in StoreArea:
+            candidates = list(self._area_root(area).glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"))
+            if self._incoming(area).exists():
+                candidates += self._incoming(area).glob("*.ready")
+            for path in sorted(candidates):
+                digest = path.name.split(".")[0]
+                if len(digest) != 64 or path.name.endswith(".lock.json"):
+                    continue
+                info = path.stat()
+                modified = datetime.fromtimestamp(info.st_mtime, UTC)
+                if since is None or modified >= since:
+                    yield StoredVersion(key=self._key(area, digest), version_id=VERSION, size=info.st_size,
+                                        modified=modified)
 
     def abort_incomplete(self, *, older_than: datetime) -> int:
         """Remove `.incoming/` files (interrupted or never locked writes) last changed before older_than."""
-        if not self._tmp.exists():
-            return 0
         removed = 0
-        for path in self._tmp.iterdir():
-            if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
-                path.unlink(missing_ok=True)
-                removed += 1
+        for incoming in (self._incoming(area) for area in StoreArea):
+            if not incoming.exists():
+                continue
+            for path in incoming.iterdir():
+                if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, UTC) < older_than:
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return removed
 
     def _read_lock(self, key: str) -> _Lock:
@@ -269,7 +295,8 @@ class LocalBlobStore:
             size=path.stat().st_size,
             retain_until=lock.retain_until,
             legal_hold=lock.legal_hold,
-            lock_mode=LockMode.COMPLIANCE,
+            # Both modes are enforced alike here; the derived area's is named as S3 names it.
+            lock_mode=DERIVATIVE_LOCK_MODE if area_of(key) == StoreArea.DERIVATIVES else LockMode.COMPLIANCE,
         )
 
     def set_retention(self, key: str, version_id: str, retain_until: datetime) -> None:
@@ -322,13 +349,15 @@ class LocalPendingBlob:
     """One write into the local store's `.incoming/` folder (see LocalBlobStore)."""
 
     def __init__(self, store: LocalBlobStore, *, max_size: int | None, length: int | None,
-                 source: FileSource | None) -> None:
+                 source: FileSource | None, area: StoreArea = StoreArea.ORIGINALS) -> None:
         self._store = store
         self._max_size = max_size
         self._length = length
         self._source = source
+        self._area = area
+        self._tmp = store._incoming(area)
         self._token = uuid.uuid4().hex
-        self._part = store._tmp / f"{self._token}.part"
+        self._part = self._tmp / f"{self._token}.part"
         self._ready: Path | None = None
         self._handle: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
@@ -361,7 +390,7 @@ class LocalPendingBlob:
         except BaseException:
             self.discard()
             raise
-        self._blob = StoredBlob(key=sha256, version_id=VERSION, size=size, sha256=sha256)
+        self._blob = StoredBlob(key=self._store._key(self._area, sha256), version_id=VERSION, size=size, sha256=sha256)
         return self._blob
 
     def _finish_part(self) -> tuple[str, int]:
@@ -371,9 +400,9 @@ class LocalPendingBlob:
         os.fsync(self._handle.fileno())
         self._handle.close()
         sha256 = self._sha256.hexdigest()
-        self._ready = self._store._tmp / f"{sha256}.{self._token}.ready"
+        self._ready = self._tmp / f"{sha256}.{self._token}.ready"
         os.rename(self._part, self._ready)
-        _fsync_dir(self._store._tmp)
+        _fsync_dir(self._tmp)
         return sha256, self._size
 
     def _finish_source(self) -> tuple[str, int]:
@@ -386,7 +415,7 @@ class LocalPendingBlob:
                     self.write([chunk])
             return self._finish_part()
         check_limits(source.size, max_size=self._max_size, length=self._length)
-        self._ready = self._store._tmp / f"{source.sha256}.{self._token}.ready"
+        self._ready = self._tmp / f"{source.sha256}.{self._token}.ready"
         try:
             os.link(source.path, self._ready)  # the staged file stays until its record is committed
         except OSError as exc:
@@ -395,7 +424,7 @@ class LocalPendingBlob:
             shutil.copyfile(source.path, self._ready)
             with self._ready.open("rb") as copied:
                 os.fsync(copied.fileno())
-        _fsync_dir(self._store._tmp)
+        _fsync_dir(self._tmp)
         return source.sha256, source.size
 
     def lock(self, retain_until: datetime) -> StoredBlob:

@@ -33,10 +33,13 @@ from vault.errors import (
 )
 from vault.storage.base import (
     CHUNK_SIZE,
+    DERIVATIVE_LOCK_MODE,
+    DERIVATIVES_PREFIX,
     BlobStat,
     FileSource,
     HashingReader,
     LockMode,
+    StoreArea,
     StoreCapabilities,
     StoredAnchor,
     StoredBlob,
@@ -166,7 +169,11 @@ class _PartReader:
 
 
 class S3BlobStore:
-    """Stores originals write-once in an Object Lock bucket, each addressed by key and version id."""
+    """Stores originals write-once in an Object Lock bucket, each addressed by key and version id.
+
+    Originals live under the evidence prefix (`originals/`), locked in the store's mode (COMPLIANCE in
+    production); derived files under `derivatives/`, always in GOVERNANCE mode.
+    """
 
     name = "s3"
     capabilities = StoreCapabilities(presigned_links=True, server_side_locks=True, local_paths=False)
@@ -189,6 +196,7 @@ class S3BlobStore:
         self._region = region
         self._lock_mode = lock_mode
         self._prefix = prefix
+        self._prefixes = {StoreArea.ORIGINALS: prefix, StoreArea.DERIVATIVES: DERIVATIVES_PREFIX}
         self._clock = clock
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                              region=region, http_client=_http_client(timeout_seconds))
@@ -238,10 +246,11 @@ class S3BlobStore:
 
     def begin_put(
         self, *, content_type: str = "application/octet-stream", max_size: int | None = None,
-        length: int | None = None, source: FileSource | None = None,
+        length: int | None = None, source: FileSource | None = None, area: StoreArea = StoreArea.ORIGINALS,
     ) -> S3PendingBlob:
-        """Start an unlocked upload under a fresh key; chunks stream to the bucket on their own thread."""
-        return S3PendingBlob(self, content_type=content_type, max_size=max_size, length=length, source=source)
+        """Start an unlocked upload under a fresh key of the area; chunks stream to the bucket on their own thread."""
+        return S3PendingBlob(self, content_type=content_type, max_size=max_size, length=length, source=source,
+                             prefix=self._prefixes[area])
 
     def put_stream(
         self, stream: BinaryIO, *, retain_until: datetime, expected_sha256: str | None = None,
@@ -283,12 +292,12 @@ class S3BlobStore:
         return None
 
     def list_versions(self, *, since: datetime | None = None) -> Iterator[StoredVersion]:
-        """Yield the object versions under the prefix (only the days from `since` on, if given)."""
-        prefixes = [self._prefix]
+        """Yield the object versions under both areas' prefixes (only the days from `since` on, if given)."""
+        prefixes = list(self._prefixes.values())
         if since is not None:
             days = (_utcnow().date() - since.astimezone(UTC).date()).days
-            prefixes = [f"{self._prefix}{since.astimezone(UTC).date() + timedelta(days=n):%Y/%m/%d}/"
-                        for n in range(max(days, 0) + 1)]
+            prefixes = [f"{area_prefix}{since.astimezone(UTC).date() + timedelta(days=n):%Y/%m/%d}/"
+                        for area_prefix in self._prefixes.values() for n in range(max(days, 0) + 1)]
         with _translated("list the bucket", bucket=self.bucket):
             for prefix in prefixes:
                 for item in self._client.list_objects(self.bucket, prefix=prefix, recursive=True,
@@ -301,32 +310,37 @@ class S3BlobStore:
                                             modified=modified)
 
     def abort_incomplete(self, *, older_than: datetime) -> int:
-        """Abort multipart uploads under the prefix that began before older_than; their parts are freed."""
+        """Abort multipart uploads under both areas' prefixes that began before older_than; their parts are freed."""
         aborted = 0
         with _translated("list incomplete uploads", bucket=self.bucket):
-            # minio offers no public call for these two S3 operations; both are plain, stable S3 API calls.
-            listing = self._client._list_multipart_uploads(self.bucket, prefix=self._prefix, max_uploads=1000)
-            for upload in listing.uploads:
-                started = upload.initiated_time
-                if started is not None and started < older_than and upload.object_name and upload.upload_id:
-                    self._client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
-                    aborted += 1
+            for prefix in self._prefixes.values():
+                # minio offers no public call for these two S3 operations; both are plain, stable S3 API calls.
+                listing = self._client._list_multipart_uploads(self.bucket, prefix=prefix, max_uploads=1000)
+                for upload in listing.uploads:
+                    started = upload.initiated_time
+                    if started is not None and started < older_than and upload.object_name and upload.upload_id:
+                        self._client._abort_multipart_upload(self.bucket, upload.object_name, upload.upload_id)
+                        aborted += 1
         return aborted
+
+    def _mode_of(self, key: str) -> LockMode:
+        # A derived file can be made again from its original: GOVERNANCE, never a COMPLIANCE lock.
+        return DERIVATIVE_LOCK_MODE if key.startswith(DERIVATIVES_PREFIX) else self._lock_mode
 
     def _lock_new(self, key: str, version_id: str, until: datetime, *, legal_hold: bool = False) -> None:
         # Lock headers sent with a multipart upload are dropped silently, so lock the version afterwards.
         if until <= self._clock():
             raise InvalidInput("retain_until passed during the upload, before the object could be locked",
                                details={"retain_until": until.isoformat()})
+        mode = self._mode_of(key)
         with _translated("lock the new object", key=key, version_id=version_id):
-            self._client.set_object_retention(self.bucket, key, Retention(self._lock_mode.value, until),
-                                              version_id=version_id)
+            self._client.set_object_retention(self.bucket, key, Retention(mode.value, until), version_id=version_id)
             if not legal_hold:
                 self._client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
         headers, _ = self._head(key, version_id)
         seen = {name: headers.get(name) for name in (_MODE, _RETAIN_UNTIL, _LEGAL_HOLD)}
         retain = seen[_RETAIN_UNTIL]
-        if seen[_MODE] != self._lock_mode.value or retain is None or _parse_date(retain) != until \
+        if seen[_MODE] != mode.value or retain is None or _parse_date(retain) != until \
                 or seen[_LEGAL_HOLD] != ("ON" if legal_hold else "OFF"):
             raise StorageError("the object store did not confirm the lock on the new object",
                                details={"key": key, "version_id": version_id, "wanted": until.isoformat(), **seen})
@@ -388,7 +402,7 @@ class S3BlobStore:
         if until <= self._clock():
             raise InvalidInput("retain_until must be in the future", details={"retain_until": until.isoformat()})
         # Keep the object's own mode: COMPLIANCE can never be downgraded, GOVERNANCE stays as chosen.
-        mode = current.lock_mode or self._lock_mode
+        mode = current.lock_mode or self._mode_of(key)
         with _translated("change retention of", refused=RetentionShortening, key=key, version_id=version_id):
             self._client.set_object_retention(self.bucket, key, Retention(mode.value, until), version_id=version_id)
 
@@ -516,9 +530,9 @@ class S3PendingBlob:
     """One unlocked upload to the bucket: chunks go through a ChunkQueue to put_object on its own thread."""
 
     def __init__(self, store: S3BlobStore, *, content_type: str, max_size: int | None, length: int | None,
-                 source: FileSource | None) -> None:
+                 source: FileSource | None, prefix: str) -> None:
         # A day in the key lets the reconciler list only the days it looks back over.
-        self.key = f"{store._prefix}{_utcnow():%Y/%m/%d}/{uuid.uuid4().hex}"
+        self.key = f"{prefix}{_utcnow():%Y/%m/%d}/{uuid.uuid4().hex}"
         self._store = store
         self._content_type = content_type
         self._max_size = max_size
@@ -612,7 +626,7 @@ class S3PendingBlob:
             raise reader.error
 
     def lock(self, retain_until: datetime) -> StoredBlob:
-        """Lock the finished version (COMPLIANCE, or the store's mode) and confirm it by HEAD."""
+        """Lock the finished version (in its area's mode) and confirm it by HEAD."""
         if self._blob is None:
             raise StorageError("finish the upload before locking it")
         self._store._lock_new(self._blob.key, self._blob.version_id, _lock_date(retain_until))

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
 from ingest.client.files import receipt_path
 from tests.ingest.client.conftest import CASE, CERTS, Officers
+from vault.context import VaultContext
+from vault.evidence.models import Evidence
 
 EVAULT = str(Path(sys.executable).parent / "evault")
 
@@ -68,3 +72,14 @@ def test_dock_once_runs_as_a_command(vault_url: str, officers: Officers, recorde
                   server=vault_url)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (recorder / "EVAULT-CLEARED.txt").read_text(encoding="utf-8").count("CLEAR\t") == 2
+
+
+def test_upload_declares_the_place_of_recording(
+    vault_url: str, officers: Officers, recorder: Path, tmp_path: Path, context: VaultContext
+) -> None:
+    # Issue 12, item 9: `evault upload --place` declares where footage without GPS was recorded (拍摄地点).
+    done = evault(tmp_path, officers.uploader.token, "upload", str(recorder), "--handler", CERTS[0],
+                  "--place", "阜阳市颍州区某厂区", server=vault_url)
+    assert done.returncode == 0, done.stderr
+    with context.sessions() as session:
+        assert [e.place for e in session.scalars(select(Evidence))] == ["阜阳市颍州区某厂区"] * 2

@@ -64,3 +64,11 @@ def test_a_bad_sidecar_is_reported_by_path(tmp_path: Path, text: str) -> None:
 
 def test_no_sidecar_means_no_tags(tmp_path: Path) -> None:
     assert read_sidecar(tmp_path) is None
+
+
+def test_a_sidecar_declares_the_place_and_it_travels_as_metadata(tmp_path: Path) -> None:
+    # Issue 12, item 9: the declared place (拍摄地点) of a recorder folder.
+    (tmp_path / "evault.json").write_text('{"place": "阜阳市颍州区某厂区"}', encoding="utf-8")
+    sidecar = read_sidecar(tmp_path)
+    assert sidecar is not None and sidecar.place == "阜阳市颍州区某厂区"
+    assert Tags().merged(sidecar).metadata(filename="A.MP4", sha256="ab" * 32)["place"] == "阜阳市颍州区某厂区"

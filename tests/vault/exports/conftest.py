@@ -97,10 +97,11 @@ def _store(context: VaultContext, officer: Person, path: Path, case_number: str 
                     party_informed=True,
                     capture_start=datetime(2025, 3, 30, 1, 0, tzinfo=UTC),
                     capture_end=datetime(2025, 3, 30, 1, 1, tzinfo=UTC),
+                    place="阜阳市颍州区某厂区",
                 ),
                 **tags,
             ),
-            media_info={"format": "mp4", "duration": 1.0, "location": "阜阳市颍州区某厂区"},
+            media_info={"format": "mp4", "duration": 1.0},
             now=datetime(2025, 3, 30, 3, 0, tzinfo=UTC),
         )
         session.commit()

@@ -21,6 +21,7 @@ def _env(context: VaultContext, store: BlobStore) -> dict[str, str]:
         "EVAULT_HOME": str(context.settings.home),
         "EVAULT_DATABASE_URL": context.settings.resolved_database_url,
         "EVAULT_LOG_JSON": "false",
+        "EVAULT_AGENCY_NAME": context.settings.agency_name,
     }
     if STORE_KIND == "s3":
         bucket: str = store.bucket  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from vault.errors import (
     RetentionShortening,
     TooLarge,
 )
-from vault.storage.base import BlobStore, FileSource, StoredBlob
+from vault.storage.base import BlobStore, FileSource, LockMode, PendingBlob, StoreArea, StoredBlob
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import PART_SIZE as PART
 
@@ -241,6 +241,64 @@ def test_missing_object_is_not_found(blob_store: BlobStore) -> None:
 
 def test_check_passes_on_a_healthy_store(blob_store: BlobStore) -> None:
     blob_store.check()
+
+
+def derive(store: BlobStore, data: bytes) -> tuple[StoredBlob, PendingBlob]:
+    pending = store.begin_put(content_type="image/jpeg", area=StoreArea.DERIVATIVES)
+    pending.write([data])
+    return pending.finish(), pending
+
+
+def test_derived_files_have_their_own_area_and_a_governance_lock(blob_store: BlobStore) -> None:
+    # Derivatives are not originals (issue 12, item 8; `000` 第十六条: derived files are separate and marked).
+    original = blob_store.put_stream(io.BytesIO(b"the original"), retain_until=soon())
+    blob, pending = derive(blob_store, b"a thumbnail")
+    assert blob.key.startswith("derivatives/") and not original.key.startswith("derivatives/")
+    until = soon(600)
+    pending.lock(until)
+    stat = blob_store.stat(blob.key, blob.version_id)
+    assert stat.lock_mode == LockMode.GOVERNANCE
+    assert stat.retain_until is not None and abs((stat.retain_until - until).total_seconds()) < 1
+    assert read_all(blob_store, blob.key, blob.version_id) == b"a thumbnail"
+    listed = {v.key for v in blob_store.list_versions()}
+    assert listed == {original.key, blob.key}
+
+
+def test_a_derived_write_left_by_a_crash_is_listed_locked_by_key_or_aborted(blob_store: BlobStore) -> None:
+    blob, _ = derive(blob_store, b"a proxy, committed before the crash")
+    assert [v.key for v in blob_store.list_versions()] == [blob.key]  # the reconciler finds it by its key
+    blob_store.lock(blob.key, blob.version_id, soon(60))
+    assert blob_store.stat(blob.key, blob.version_id).lock_mode == LockMode.GOVERNANCE
+    unfinished = blob_store.begin_put(length=20 * 1024 * 1024, area=StoreArea.DERIVATIVES)
+    unfinished.write([os.urandom(PART + 1024)])
+    time.sleep(1.5)
+    assert blob_store.abort_incomplete(older_than=datetime.now(UTC) + timedelta(minutes=5)) >= 1
+    unfinished.discard()
+    assert [v.key for v in blob_store.list_versions()] == [blob.key]
+
+
+def test_a_derived_file_can_be_removed_once_its_short_lock_ends(blob_store: BlobStore) -> None:
+    blob, pending = derive(blob_store, b"a rebuildable thumbnail")
+    pending.lock(soon(2))
+    with pytest.raises(ObjectLocked):
+        blob_store.delete(blob.key, blob.version_id)
+    time.sleep(3)
+    blob_store.delete(blob.key, blob.version_id)
+    with pytest.raises(NotFound):
+        blob_store.stat(blob.key, blob.version_id)
+
+
+def test_local_store_keeps_derived_files_in_their_own_folder(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "objects")
+    blob, pending = derive(store, b"thumb")
+    pending.lock(soon())
+    digest = hashlib.sha256(b"thumb").hexdigest()
+    assert blob.key == f"derivatives/{digest}"
+    folder = tmp_path / "objects" / "derivatives"
+    assert store.local_path(blob.key, blob.version_id) == folder / digest[:2] / digest[2:4] / digest
+    assert not (tmp_path / "objects" / digest[:2]).exists()
+    with pytest.raises(NotFound):
+        store.stat(f"derivatives/../{digest}", "1")
 
 
 def test_local_store_files_are_read_only_and_content_addressed(tmp_path: Path) -> None:

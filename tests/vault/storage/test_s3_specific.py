@@ -13,6 +13,7 @@ import pytest
 import urllib3
 from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE
+from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.retention import Retention
 
@@ -26,7 +27,7 @@ from vault.errors import (
     StorageError,
     TooLarge,
 )
-from vault.storage.base import LockMode
+from vault.storage.base import LockMode, StoreArea
 from vault.storage.s3 import MAX_PARTS, MAX_PRESIGN_SECONDS, PART_SIZE, S3BlobStore, part_size_for
 
 pytestmark = pytest.mark.s3
@@ -230,3 +231,26 @@ def test_parts_grow_only_when_an_upload_would_exceed_the_s3_part_limit() -> None
     bigger = part_size_for(PART_SIZE * MAX_PARTS + 1)
     assert bigger > PART_SIZE and bigger % (1024 * 1024) == 0 and bigger * MAX_PARTS >= PART_SIZE * MAX_PARTS + 1
     assert part_size_for(5 * 1024**4) * MAX_PARTS >= 5 * 1024**4  # S3's 5 TiB object limit still fits
+
+
+def test_derived_files_are_under_their_own_prefix_and_never_compliance_locked(
+    s3_store_factory: S3StoreFactory, s3_client: Minio
+) -> None:
+    # Derivatives are not originals (issue 12, item 8): not under originals/, and no COMPLIANCE lock on a file
+    # that can be made again; an administrator with the GOVERNANCE bypass may remove one, never an original.
+    store = s3_store_factory(lock_mode=LockMode.COMPLIANCE)
+    original = store.put_stream(io.BytesIO(b"original"), retain_until=in_seconds(3))
+    pending = store.begin_put(content_type="video/mp4", area=StoreArea.DERIVATIVES)
+    pending.write([b"proxy"])
+    proxy = pending.finish()
+    pending.lock(in_seconds(3600))
+    assert original.key.startswith("originals/") and proxy.key.startswith("derivatives/")
+    assert store.stat(original.key, original.version_id).lock_mode == LockMode.COMPLIANCE
+    assert store.stat(proxy.key, proxy.version_id).lock_mode == LockMode.GOVERNANCE
+    with pytest.raises(ObjectLocked):
+        store.delete(proxy.key, proxy.version_id)
+    errors = list(s3_client.remove_objects(store.bucket, [DeleteObject(proxy.key, proxy.version_id),
+                                                          DeleteObject(original.key, original.version_id)],
+                                           bypass_governance_mode=True))
+    assert [e.name for e in errors] == [original.key]
+    assert {key for key, _, _ in all_versions(s3_client, store.bucket)} == {original.key}
