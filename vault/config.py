@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vault.storage.base import LockMode
@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
     export_compute_sm3: bool = False
     export_copy_retention_days: int = 30 * 365
+    # Call-ups (调阅): case materials are due within this many working days (`001` 备案规定 第十五条).
+    callup_working_days: int = Field(default=5, ge=1, le=60)
     # Resumable uploads: the staging folder every API instance must share (default: under home), and how long
     # a PATCH waits for an earlier PATCH of the same upload to let go before it answers 423 Locked.
     staging_dir: Path | None = None
