@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from evault.migrate import alembic_config, upgrade_database
@@ -53,3 +53,29 @@ def test_two_cases_that_would_become_one_stop_the_upgrade_naming_both(engine: En
         upgrade_database(engine)
     assert "'阜应急罚字〔2026〕7号'" in refused.value.message and "'阜应急罚字[2026]7号'" in refused.value.message
     assert _numbers(engine) == ["阜应急罚字(2026)8号", "阜应急罚字[2026]7号", "阜应急罚字〔2026〕7号"]  # untouched
+
+
+def test_callups_migration_down_and_up_keeps_retained_copies_write_once(database_url: str) -> None:
+    # The retained copy (复制留存, `000` 第十三条) stays write-once through adding and dropping withheld_ids.
+    made = make_engine(database_url)
+    before = _triggers(made)
+    assert before
+    config = alembic_config(database_url)
+    with made.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013_callups-1")
+    assert _triggers(made) == before
+    assert "withheld_ids" not in {c["name"] for c in inspect(made).get_columns("export_copies")}
+    assert "callups" not in inspect(made).get_table_names()
+    upgrade_database(made)
+    assert "withheld_ids" in {c["name"] for c in inspect(made).get_columns("access_requests")}
+    assert _triggers(made) == before
+    made.dispose()
+
+
+def _triggers(engine: Engine) -> set[str]:
+    query = ("SELECT tgname FROM pg_trigger WHERE tgrelid = 'export_copies'::regclass AND NOT tgisinternal"
+             if engine.dialect.name == "postgresql"
+             else "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'export_copies'")
+    with engine.connect() as connection:
+        return set(connection.scalars(text(query)))
