@@ -62,7 +62,8 @@ def _visible_records(session: Session, actor: Actor, evidence_ids: Sequence[uuid
     return records
 
 
-def _confidential(records: Sequence[Evidence]) -> list[Evidence]:
+def confidential_records(records: Sequence[Evidence]) -> list[Evidence]:
+    """Return the records with a confidentiality level, which a party may never copy (000 第九条)."""
     return [e for e in records if e.confidentiality != Confidentiality.NONE]
 
 
@@ -89,7 +90,7 @@ def _whole_case(
     query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
     records = list(session.scalars(query.order_by(Evidence.uploaded_at)))
     # A whole-case party copy covers what may be copied and names the rest (000 第九条); naming one is refused.
-    withheld = _confidential(records) if purpose == AccessPurpose.PARTY_COPY else []
+    withheld = confidential_records(records) if purpose == AccessPurpose.PARTY_COPY else []
     records = [e for e in records if e not in withheld]
     if withheld and not records:
         raise InvalidInput(
@@ -172,7 +173,7 @@ def request_access(
             "withheld": request.withheld_ids,
         },
     )
-    if purpose == AccessPurpose.PARTY_COPY and (secret := _confidential(records)):
+    if purpose == AccessPurpose.PARTY_COPY and (secret := confidential_records(records)):
         _refuse_by_rule(session, actor, request, secret, now)
     return request
 
@@ -283,7 +284,7 @@ def approve_request(
     ids, final_mode, hours = _narrowed(request, evidence_ids, mode, duration_hours)
     if request.purpose == AccessPurpose.PARTY_COPY:
         records = [e for e in (session.get(Evidence, i) for i in ids) if e is not None]
-        if secret := _confidential(records):
+        if secret := confidential_records(records):
             _refuse_by_rule(session, actor, request, secret, now)
     assert actor.id is not None  # DECIDE_ACCESS is a role permission; the system actor never approves
     grant = AccessGrant(
@@ -436,7 +437,8 @@ def _export_grants(
     for grant in grants_covering(session, actor.id, wanted[0]) if actor.id else []:
         if not grant.active_at(now) or grant.mode != AccessMode.VIEW_DOWNLOAD:
             continue
-        missing = [i for i in wanted if i not in set(grant.record_ids)]
+        covered = set(grant.record_ids)
+        missing = [i for i in wanted if i not in covered]
         if not missing:
             covering.append(grant)
         elif not covering and len(missing) < len(uncovered):
@@ -450,7 +452,7 @@ def _export_refusal(
 ) -> tuple[str, list[uuid.UUID], dict[str, Any]] | None:
     """Return why the export is refused (message, records named, details), or None when a grant fits."""
     if purpose == AccessPurpose.PARTY_COPY and (
-        secret := _confidential([e for e in (session.get(Evidence, i) for i in wanted) if e is not None])
+        secret := confidential_records([e for e in (session.get(Evidence, i) for i in wanted) if e is not None])
     ):
         return confidential_reason(secret), [e.id for e in secret], {"rule": "000 第九条"}
     if any(g.purpose == purpose for g in grants):

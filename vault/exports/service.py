@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.models import AccessGrant, AccessPurpose
-from vault.access.service import confidential_reason, refuse_records, require_export_grant
+from vault.access.service import confidential_reason, confidential_records, refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
 from vault.context import VaultContext
@@ -23,7 +23,7 @@ from vault.custody.encoding import LOG_ORIGIN
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.custody.service import inclusion_bundle, record_event, write_checkpoint
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
+from vault.evidence.models import Evidence, EvidenceStatus
 from vault.exports import layout
 from vault.exports.bagit import safe_name
 from vault.exports.bundle import BundleResult, ExportPlan, PlanRecord
@@ -101,7 +101,7 @@ def select_records(
     """Return the records to export and the confidential ones a whole-case party copy leaves out (000 第九条)."""
     if evidence_ids:
         records = _named_records(session, case, evidence_ids)
-        secret = [e for e in records if e.confidentiality != Confidentiality.NONE]
+        secret = confidential_records(records)
         if purpose == ExportPurpose.PARTY_COPY and secret:
             message = confidential_reason(secret)
             error = ConfidentialRecord(message, details={"evidence_ids": [str(e.id) for e in secret],
@@ -113,7 +113,7 @@ def select_records(
     records = list(session.scalars(query.order_by(Evidence.capture_start, Evidence.uploaded_at)))
     if purpose != ExportPurpose.PARTY_COPY:
         return records, []
-    withheld = [e for e in records if e.confidentiality != Confidentiality.NONE]
+    withheld = confidential_records(records)
     return [e for e in records if e not in withheld], withheld
 
 
