@@ -14,6 +14,7 @@ from vault.access.routes import router as access_router
 from vault.api.errors import install_error_handlers
 from vault.api.health import router as health_router
 from vault.api.middleware import RequestContextMiddleware
+from vault.callups.routes import router as callups_router
 from vault.cases.routes import router as cases_router
 from vault.context import VaultContext
 from vault.custody.routes import router as custody_router
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ingest_router,
     retention_router,
     exports_router,
+    callups_router,
 )
 
 DESCRIPTION = (

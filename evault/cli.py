@@ -359,3 +359,7 @@ from vault.exports.cli import export_command, verify_bundle_command  # noqa: E40
 
 main.add_command(export_command(open_vault))
 main.add_command(verify_bundle_command)
+
+from vault.callups.cli import callups_group  # noqa: E402
+
+main.add_command(callups_group)

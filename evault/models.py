@@ -5,6 +5,7 @@ from __future__ import annotations
 import ingest.models  # noqa: F401
 import retention.models  # noqa: F401
 import vault.access.models
+import vault.callups.models
 import vault.cases.models
 import vault.custody.models
 import vault.evidence.models

@@ -13,13 +13,14 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retention.calendar import NoticeYear, WorkingCalendar, calendar_covers
-from retention.models import HolidayCalendarYear
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import InvalidInput, NotFound
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
+from vault.workdays.models import HolidayCalendarYear
+from vault.workdays.service import calendar_covers
+from vault.workdays.service import working_calendar as working_calendar
 
 log = structlog.get_logger(__name__)
 
@@ -115,14 +116,6 @@ def load_holiday_year(*, session: Session, actor: Actor, notice: HolidayNotice, 
                           "working_days": row.working_days, "previous": previous})
     log.info("calendar.loaded", year=notice.year, holidays=len(row.holidays), working_days=len(row.working_days))
     return row
-
-
-def working_calendar(session: Session) -> WorkingCalendar:
-    """Return the working-day calendar: the agency's loaded notices over chinese_calendar."""
-    rows = session.scalars(select(HolidayCalendarYear))
-    return WorkingCalendar({r.year: NoticeYear(frozenset(map(date.fromisoformat, r.holidays)),
-                                               frozenset(map(date.fromisoformat, r.working_days)), r.source)
-                            for r in rows})
 
 
 @dataclass(frozen=True)

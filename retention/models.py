@@ -11,6 +11,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vault.db import Base, UTCDateTime, str_enum, utcnow
+from vault.workdays.models import HolidayCalendarYear as HolidayCalendarYear  # moved down into vault; kept importable
 
 
 class RetentionClass(StrEnum):
@@ -93,19 +94,6 @@ class PolicyChangeRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(128), default=None)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     version: Mapped[int | None] = mapped_column(Integer, default=None)
-
-
-class HolidayCalendarYear(Base):
-    """One year of the State Council's holiday notice (节假日安排) as the agency loaded it; a reload replaces it."""
-
-    __tablename__ = "holiday_calendar_years"
-
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    holidays: Mapped[list[str]] = mapped_column(JSON)
-    working_days: Mapped[list[str]] = mapped_column(JSON)
-    source: Mapped[str] = mapped_column(Text)
-    loaded_by: Mapped[str] = mapped_column(String(128))
-    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RetentionState(Base):

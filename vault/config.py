@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     export_copy_retention_days: int = 30 * 365
     # Derived files (thumbnails, proxies) can be made again from their original: a short GOVERNANCE lock only.
     derivative_retention_days: int = Field(default=30, ge=1)
+    # Call-ups (调阅): case materials are due within this many working days (`001` 备案规定 第十五条).
+    callup_working_days: int = Field(default=5, ge=1, le=60)
     # Resumable uploads: the staging folder every API instance must share (default: under home), and how long
     # a PATCH waits for an earlier PATCH of the same upload to let go before it answers 423 Locked.
     staging_dir: Path | None = None

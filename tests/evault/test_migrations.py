@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session
 
 from evault.migrate import alembic_config, upgrade_database
@@ -114,3 +114,29 @@ def test_existing_handlers_get_a_history_that_keeps_their_validity(database_url:
             True, False, False]
         assert not certificate_valid_at(handlers["1401"], date(2027, 1, 1))
     made.dispose()
+
+
+def test_callups_migration_down_and_up_keeps_retained_copies_write_once(database_url: str) -> None:
+    # The retained copy (复制留存, `000` 第十三条) stays write-once through adding and dropping withheld_ids.
+    made = make_engine(database_url)
+    before = _triggers(made)
+    assert before
+    config = alembic_config(database_url)
+    with made.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013_callups-1")
+    assert _triggers(made) == before
+    assert "withheld_ids" not in {c["name"] for c in inspect(made).get_columns("export_copies")}
+    assert "callups" not in inspect(made).get_table_names()
+    upgrade_database(made)
+    assert "withheld_ids" in {c["name"] for c in inspect(made).get_columns("access_requests")}
+    assert _triggers(made) == before
+    made.dispose()
+
+
+def _triggers(engine: Engine) -> set[str]:
+    query = ("SELECT tgname FROM pg_trigger WHERE tgrelid = 'export_copies'::regclass AND NOT tgisinternal"
+             if engine.dialect.name == "postgresql"
+             else "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'export_copies'")
+    with engine.connect() as connection:
+        return set(connection.scalars(text(query)))

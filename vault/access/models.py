@@ -88,6 +88,8 @@ class AccessRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
+    # Confidential records a whole-case party copy left out (000 第九条), listed so the applicant is told.
+    withheld_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     items: Mapped[list[AccessRequestRecord]] = relationship(lazy="selectin", cascade="all, delete-orphan")
     requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")

@@ -92,6 +92,7 @@ class AccessRequestPublic(BaseModel):
     whole_case: bool
     case_number: str | None
     record_ids: list[uuid.UUID]
+    withheld_ids: list[uuid.UUID] = Field(description="Confidential records a whole-case party copy left out")
     status: RequestStatus
     created_at: datetime
     decided_at: datetime | None
@@ -113,6 +114,7 @@ class AccessRequestPublic(BaseModel):
             whole_case=request.whole_case,
             case_number=request.case.case_number if request.case else None,
             record_ids=request.record_ids,
+            withheld_ids=[uuid.UUID(i) for i in request.withheld_ids or []],
             status=request.status,
             created_at=request.created_at,
             decided_at=request.decided_at,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.models import (
+    PURPOSE_LABELS,
     AccessGrant,
     AccessGrantRecord,
     AccessMode,
@@ -61,33 +62,58 @@ def _visible_records(session: Session, actor: Actor, evidence_ids: Sequence[uuid
     return records
 
 
-def _confidential(records: Sequence[Evidence]) -> list[Evidence]:
+def confidential_records(records: Sequence[Evidence]) -> list[Evidence]:
+    """Return the records with a confidentiality level, which a party may never copy (000 第九条)."""
     return [e for e in records if e.confidentiality != Confidentiality.NONE]
 
 
-def _confidential_reason(records: Sequence[Evidence]) -> str:
+def name_records(ids: Sequence[uuid.UUID], *, limit: int = 10) -> str:
+    """Return the record IDs for a message, the first `limit` of them and how many more."""
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def confidential_reason(records: Sequence[Evidence]) -> str:
+    """Explain, naming the records, why a party copy may not include them (000 第九条)."""
     levels = sorted({e.confidentiality.value for e in records})
     return (
         f"a party copy application (当事人申请复制) may not include confidential records (涉密/商业秘密/个人隐私): "
-        f"{len(records)} requested record(s) are classified {', '.join(levels)}"
+        f"{len(records)} requested record(s) are classified {', '.join(levels)}: "
+        f"{name_records([e.id for e in records])}"
     )
 
 
+def _whole_case(
+    session: Session, actor: Actor, case_number: str, purpose: AccessPurpose
+) -> tuple[list[Evidence], uuid.UUID, list[Evidence]]:
+    case = lookup_case(session=session, actor=actor, case_number=case_number)
+    query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
+    records = list(session.scalars(query.order_by(Evidence.uploaded_at)))
+    # A whole-case party copy covers what may be copied and names the rest (000 第九条); naming one is refused.
+    withheld = confidential_records(records) if purpose == AccessPurpose.PARTY_COPY else []
+    records = [e for e in records if e not in withheld]
+    if withheld and not records:
+        raise InvalidInput(
+            f"case (案号) {case.case_number} holds only confidential records, which a party copy may not include "
+            f"(000 第九条): {name_records([e.id for e in withheld])}",
+            details={"withheld": [str(e.id) for e in withheld], "rule": "000 第九条"},
+        )
+    if not records:
+        raise InvalidInput(f"case (案号) {case.case_number} holds no stored records to view")
+    return records, case.id, withheld
+
+
 def _resolve_scope(
-    session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID] | None, case_number: str | None
-) -> tuple[list[Evidence], uuid.UUID | None]:
+    session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID] | None, case_number: str | None,
+    purpose: AccessPurpose,
+) -> tuple[list[Evidence], uuid.UUID | None, list[Evidence]]:
     if bool(evidence_ids) == bool(case_number):
         raise InvalidInput("name either the records (evidence_ids) or a whole case (case_number), not both")
     if case_number:
-        case = lookup_case(session=session, actor=actor, case_number=case_number)
-        query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
-        records = list(session.scalars(query.order_by(Evidence.uploaded_at)))
-        if not records:
-            raise InvalidInput(f"case (案号) {case.case_number} holds no stored records to view")
-        return records, case.id
+        return _whole_case(session, actor, case_number, purpose)
     records = _visible_records(session, actor, evidence_ids or [])
     cases = {e.case_id for e in records}
-    return records, cases.pop() if len(cases) == 1 else None
+    return records, cases.pop() if len(cases) == 1 else None, []
 
 
 def request_access(
@@ -103,7 +129,10 @@ def request_access(
     evidence_ids: Sequence[uuid.UUID] | None = None,
     case_number: str | None = None,
 ) -> AccessRequest:
-    """File an access request for records or a whole case; a party copy of confidential records is refused."""
+    """File an access request for records or a whole case; a party copy of confidential records is refused.
+
+    A whole-case party copy leaves the case's confidential records out and lists them (withheld_ids).
+    """
     require(actor, Permission.REQUEST_ACCESS)
     if actor.id is None:
         raise InvalidInput("only a signed-in person can request access")
@@ -111,7 +140,7 @@ def request_access(
         raise InvalidInput("give a reason for the request (申请理由)")
     if not 1 <= duration_hours <= max_hours:
         raise InvalidInput(f"duration_hours must be between 1 and {max_hours}", details={"max_hours": max_hours})
-    records, case_id = _resolve_scope(session, actor, evidence_ids, case_number)
+    records, case_id, withheld = _resolve_scope(session, actor, evidence_ids, case_number, purpose)
     request = AccessRequest(
         requester_id=actor.id,
         case_id=case_id,
@@ -122,6 +151,7 @@ def request_access(
         reason=reason.strip(),
         created_at=now,
         items=[AccessRequestRecord(evidence_id=e.id) for e in records],
+        withheld_ids=[str(e.id) for e in withheld],
     )
     session.add(request)
     session.flush()
@@ -140,9 +170,10 @@ def request_access(
             "reason": request.reason,
             "whole_case": request.whole_case,
             "records": [str(e.id) for e in records],
+            "withheld": request.withheld_ids,
         },
     )
-    if purpose == AccessPurpose.PARTY_COPY and (secret := _confidential(records)):
+    if purpose == AccessPurpose.PARTY_COPY and (secret := confidential_records(records)):
         _refuse_by_rule(session, actor, request, secret, now)
     return request
 
@@ -150,7 +181,7 @@ def request_access(
 def _refuse_by_rule(
     session: Session, actor: Actor, request: AccessRequest, secret: Sequence[Evidence], now: datetime
 ) -> None:
-    message = _confidential_reason(secret)
+    message = confidential_reason(secret)
     request.status = RequestStatus.REFUSED_BY_RULE
     request.decided_at = now
     request.decision_reason = message
@@ -253,7 +284,7 @@ def approve_request(
     ids, final_mode, hours = _narrowed(request, evidence_ids, mode, duration_hours)
     if request.purpose == AccessPurpose.PARTY_COPY:
         records = [e for e in (session.get(Evidence, i) for i in ids) if e is not None]
-        if secret := _confidential(records):
+        if secret := confidential_records(records):
             _refuse_by_rule(session, actor, request, secret, now)
     assert actor.id is not None  # DECIDE_ACCESS is a role permission; the system actor never approves
     grant = AccessGrant(
@@ -397,36 +428,65 @@ def missing_approval(session: Session, actor: Actor, evidence_id: uuid.UUID, *, 
     return f"no approved access request covers record {evidence_id}: file one and obtain a {need}"
 
 
-def require_export_grant(
-    *, session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID], now: datetime
-) -> AccessGrant:
-    """Return the actor's active view_download grant covering every listed record, or raise PermissionDenied."""
-    wanted = list(dict.fromkeys(evidence_ids))
-    if not wanted:
-        raise InvalidInput("an export needs at least one record")
-    best: AccessGrant | None = None
-    uncovered = wanted
+def _export_grants(
+    session: Session, actor: Actor, wanted: Sequence[uuid.UUID], now: datetime
+) -> tuple[list[AccessGrant], list[uuid.UUID]]:
+    """Return the active download grants covering every record, and else the fewest records left uncovered."""
+    covering: list[AccessGrant] = []
+    uncovered = list(wanted)
     for grant in grants_covering(session, actor.id, wanted[0]) if actor.id else []:
         if not grant.active_at(now) or grant.mode != AccessMode.VIEW_DOWNLOAD:
             continue
         covered = set(grant.record_ids)
         missing = [i for i in wanted if i not in covered]
-        if not missing and (best is None or grant.expires_at > best.expires_at):
-            best, uncovered = grant, []
-        elif best is None and len(missing) < len(uncovered):
+        if not missing:
+            covering.append(grant)
+        elif not covering and len(missing) < len(uncovered):
             uncovered = missing
-    if best is not None:
-        secret = _confidential([e for e in (session.get(Evidence, i) for i in wanted) if e is not None])
-        if best.purpose != AccessPurpose.PARTY_COPY or not secret:
-            return best
-        reason, uncovered = _confidential_reason(secret), [e.id for e in secret]
-    else:
-        reason = (
-            "no single approved, unexpired, unrevoked view-and-download grant (查阅复制审批) covers "
-            f"{len(uncovered)} of the {len(wanted)} records to export"
-        )
-    error = PermissionDenied(reason, details={"uncovered": [str(i) for i in uncovered]})
-    cases = {e.id: e.case_id for e in session.scalars(select(Evidence).where(Evidence.id.in_(uncovered[:100])))}
-    raise refuse_records(session=session, actor=actor, records=[(i, cases.get(i)) for i in uncovered], error=error,
-                         now=now, details={"operation": "export", "reason": reason, "records": len(wanted)})
+    return covering, [] if covering else uncovered
 
+
+def _export_refusal(
+    session: Session, grants: Sequence[AccessGrant], uncovered: list[uuid.UUID], wanted: list[uuid.UUID],
+    purpose: AccessPurpose,
+) -> tuple[str, list[uuid.UUID], dict[str, Any]] | None:
+    """Return why the export is refused (message, records named, details), or None when a grant fits."""
+    if purpose == AccessPurpose.PARTY_COPY and (
+        secret := confidential_records([e for e in (session.get(Evidence, i) for i in wanted) if e is not None])
+    ):
+        return confidential_reason(secret), [e.id for e in secret], {"rule": "000 第九条"}
+    if any(g.purpose == purpose for g in grants):
+        return None
+    if grants:
+        others = ", ".join(f"{g.id} ({g.purpose.value})" for g in grants)
+        return (
+            f"the approvals (批准) covering records {name_records(wanted)} were granted for another purpose: "
+            f"{others}; this export needs an approval for {PURPOSE_LABELS[purpose]}",
+            wanted, {"needed_purpose": purpose.value, "grants": {str(g.id): g.purpose.value for g in grants}},
+        )
+    return (
+        "no single approved, unexpired, unrevoked view-and-download grant (查阅复制审批) covers "
+        f"{len(uncovered)} of the {len(wanted)} records to export: {name_records(uncovered)}",
+        uncovered, {"needed_purpose": purpose.value},
+    )
+
+
+def require_export_grant(
+    *, session: Session, actor: Actor, evidence_ids: Sequence[uuid.UUID], purpose: AccessPurpose, now: datetime
+) -> AccessGrant:
+    """Return the actor's active view_download grant for this purpose covering every record, or raise.
+
+    Among several such grants the one that expires last is used; a grant for another purpose never is.
+    """
+    wanted = list(dict.fromkeys(evidence_ids))
+    if not wanted:
+        raise InvalidInput("an export needs at least one record")
+    grants, uncovered = _export_grants(session, actor, wanted, now)
+    refusal = _export_refusal(session, grants, uncovered, wanted, purpose)
+    if refusal is None:
+        return max((g for g in grants if g.purpose == purpose), key=lambda g: g.expires_at)
+    reason, named, extra = refusal
+    error = PermissionDenied(reason, details={"uncovered": [str(i) for i in named], **extra})
+    cases = {e.id: e.case_id for e in session.scalars(select(Evidence).where(Evidence.id.in_(named[:100])))}
+    raise refuse_records(session=session, actor=actor, records=[(i, cases.get(i)) for i in named], error=error,
+                         now=now, details={"operation": "export", "reason": reason, "records": len(wanted)})

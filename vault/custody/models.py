@@ -81,6 +81,8 @@ class CustodyAction(StrEnum):
     USER_DISABLED = "user:disabled"
     USER_ENABLED = "user:enabled"
     USER_ROLE_CHANGED = "user:role_changed"
+    CALLUP_REGISTERED = "callup:registered"
+    CALLUP_FULFILLED = "callup:fulfilled"
 
 
 class CustodyEvent(Base):

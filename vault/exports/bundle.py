@@ -73,7 +73,7 @@ class ExportPlan:
     grant_id: uuid.UUID | None
     approval: str
     records: list[PlanRecord]
-    withheld: int
+    withheld: list[uuid.UUID]
     case_metadata: dict[str, Any]
     checkpoint: dict[str, Any]
     custody_events: list[dict[str, Any]]
@@ -120,7 +120,8 @@ def _bag_info(plan: ExportPlan, writer: BagZipWriter) -> bytes:
             ("Export-Created", local.isoformat()),
             ("Approval", plan.approval),
             ("Record-Count", str(len(plan.records))),
-            ("Records-Withheld", str(plan.withheld)),
+            ("Records-Withheld", str(len(plan.withheld))),
+            *[("Record-Withheld-Id", str(i)) for i in plan.withheld],
             ("Vault-Key-Id", plan.key_id),
             ("Custody-Checkpoint-Size", str(plan.checkpoint["tree_size"])),
         ]
@@ -141,7 +142,7 @@ def _explanation(plan: ExportPlan, records: list[dict[str, Any]], timestamped: b
         made_by=plan.actor_name,
         approval=plan.approval,
         records=records,
-        withheld=plan.withheld,
+        withheld=[str(i) for i in plan.withheld],
         key_id=plan.key_id,
         checkpoint_size=int(plan.checkpoint["tree_size"]),
         timestamped=timestamped,

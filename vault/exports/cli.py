@@ -96,7 +96,9 @@ def export_command(open_vault: OpenVault) -> click.Command:
         assert run.result is not None
         click.echo(f"bundle {out}: {len(plan.records)} record(s), {plan.payload_bytes} bytes of originals")
         if plan.withheld:
-            click.echo(f"confidential records withheld from this party copy: {plan.withheld}")
+            withheld = ", ".join(map(str, plan.withheld))
+            click.echo(f"confidential records withheld from this party copy (000 第九条): {len(plan.withheld)}: "
+                       f"{withheld}")
         click.echo(
             f"export id {plan.export_id}; bundle SHA-256 {run.result.bundle_sha256} ({run.result.bundle_size} bytes)"
         )

@@ -33,7 +33,7 @@ class ExplanationInput:
     made_by: str
     approval: str
     records: list[dict[str, Any]]
-    withheld: int
+    withheld: list[str]
     key_id: str
     checkpoint_size: int
     timestamped: bool
@@ -150,7 +150,8 @@ def build_sections(data: ExplanationInput) -> list[Section]:
         ],
     )
     if data.withheld:
-        header.rows.append(("不予复制的涉密记录", "Confidential records withheld (000 第九条)", str(data.withheld)))
+        header.rows.append(("不予复制的涉密记录", "Confidential records withheld (000 第九条)",
+                            f"{len(data.withheld)}: {', '.join(data.withheld)}"))
     total = len(data.records)
     records = [_record_section(i, total, record) for i, record in enumerate(data.records, start=1)]
     signature = Section(

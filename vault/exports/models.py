@@ -47,6 +47,7 @@ class ExportCopy(Base):
     evidence_ids: Mapped[list[str]] = mapped_column(JSON)
     record_count: Mapped[int] = mapped_column(Integer)
     withheld_count: Mapped[int] = mapped_column(Integer, default=0)
+    withheld_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload_bytes: Mapped[int] = mapped_column(BigInteger)
     bundle_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     bundle_size: Mapped[int] = mapped_column(BigInteger)

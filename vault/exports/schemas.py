@@ -36,6 +36,7 @@ class ExportPublic(BaseModel):
     evidence_ids: list[str]
     record_count: int
     withheld_count: int
+    withheld_ids: list[str] = Field(description="Confidential records a party copy left out (000 第九条)")
     payload_bytes: int
     bundle_name: str
     bundle_sha256: str

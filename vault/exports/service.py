@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.models import AccessGrant, AccessPurpose
-from vault.access.service import refuse_records, require_export_grant
+from vault.access.service import confidential_reason, confidential_records, refuse_records, require_export_grant
 from vault.cases.models import Case
 from vault.cases.service import find_case
 from vault.config import Settings
@@ -26,7 +26,7 @@ from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.custody.note import CheckpointText, SignedNote
 from vault.custody.service import inclusion_bundle, record_event, write_checkpoint
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
+from vault.evidence.models import Evidence, EvidenceStatus
 from vault.exports import layout
 from vault.exports.bagit import safe_name
 from vault.exports.bundle import BundleResult, ExportPlan, PlanRecord
@@ -114,44 +114,26 @@ def _named_records(session: Session, case: Case, evidence_ids: Sequence[uuid.UUI
 
 
 def select_records(
-    *, session: Session, case: Case, purpose: ExportPurpose, evidence_ids: Sequence[uuid.UUID] | None
-) -> tuple[list[Evidence], int]:
-    """Return the records to export and how many confidential ones a party copy leaves out."""
+    *, session: Session, actor: Actor, case: Case, purpose: ExportPurpose, evidence_ids: Sequence[uuid.UUID] | None,
+    now: datetime,
+) -> tuple[list[Evidence], list[Evidence]]:
+    """Return the records to export and the confidential ones a whole-case party copy leaves out (000 第九条)."""
     if evidence_ids:
         records = _named_records(session, case, evidence_ids)
-        secret = [e for e in records if e.confidentiality != Confidentiality.NONE]
+        secret = confidential_records(records)
         if purpose == ExportPurpose.PARTY_COPY and secret:
-            raise ConfidentialRecord(
-                "a party copy (当事人申请复制) may not include confidential records (涉密/商业秘密/个人隐私)",
-                details={"evidence_ids": [str(e.id) for e in secret], "rule": "000 第九条"},
-            )
-        return records, 0
+            message = confidential_reason(secret)
+            error = ConfidentialRecord(message, details={"evidence_ids": [str(e.id) for e in secret],
+                                                         "rule": "000 第九条"})
+            raise refuse_records(session=session, actor=actor, records=[(e.id, e.case_id) for e in secret],
+                                 error=error, now=now, details={"operation": "export", "reason": message})
+        return records, []
     query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
     records = list(session.scalars(query.order_by(Evidence.capture_start, Evidence.uploaded_at)))
     if purpose != ExportPurpose.PARTY_COPY:
-        return records, 0
-    kept = [e for e in records if e.confidentiality == Confidentiality.NONE]
-    return kept, len(records) - len(kept)
-
-
-def _check_grant_purpose(
-    session: Session,
-    actor: Actor,
-    grant: AccessGrant,
-    purpose: ExportPurpose,
-    now: datetime,
-    records: Sequence[Evidence],
-) -> None:
-    wanted = GRANT_PURPOSE[purpose]
-    if grant.purpose == wanted:
-        return
-    message = (
-        f"the approval (批准) {grant.id} was granted for {grant.purpose.value}, not for {wanted.value}; "
-        f"a {purpose.value} export needs an approval for that purpose"
-    )
-    error = PermissionDenied(message, details={"grant_id": str(grant.id), "needed_purpose": wanted.value})
-    raise refuse_records(session=session, actor=actor, records=[(e.id, e.case_id) for e in records], error=error,
-                         now=now, details={"operation": "export", "reason": message})
+        return records, []
+    withheld = confidential_records(records)
+    return [e for e in records if e not in withheld], withheld
 
 
 def _approval_text(session: Session, grant: AccessGrant, zone: Any) -> str:
@@ -248,13 +230,16 @@ def prepare_export(
     recipient = _recipient(request.recipient)
     case = find_case(session=session, case_number=request.case_number)
     records, withheld = select_records(
-        session=session, case=case, purpose=request.purpose, evidence_ids=request.evidence_ids
+        session=session, actor=actor, case=case, purpose=request.purpose, evidence_ids=request.evidence_ids, now=now
     )
     if not records:
-        raise InvalidInput(f"case (案号) {case.case_number} has no stored records to export")
+        raise InvalidInput(f"case (案号) {case.case_number} has no stored records to export"
+                           + (" that a party may copy" if withheld else ""),
+                           details={"withheld": [str(e.id) for e in withheld]})
     ids = [e.id for e in records]
-    grant = require_export_grant(session=session, actor=actor, evidence_ids=ids, now=now)
-    _check_grant_purpose(session, actor, grant, request.purpose, now, records)
+    grant = require_export_grant(
+        session=session, actor=actor, evidence_ids=ids, purpose=GRANT_PURPOSE[request.purpose], now=now
+    )
     export_id = uuid.uuid4()
     _log_exported(session, actor, records, export_id, request.purpose, recipient, grant, now)
     checkpoint = write_checkpoint(session=session, anchors=context.anchors, now=now)
@@ -279,7 +264,7 @@ def prepare_export(
         grant_id=grant.id,
         approval=_approval_text(session, grant, zone),
         records=plan_records,
-        withheld=withheld,
+        withheld=[e.id for e in withheld],
         case_metadata=case_metadata(case, context.cipher, zone=zone),
         checkpoint=checkpoint_json(checkpoint),
         custody_events=proofs,
@@ -353,7 +338,8 @@ def finalize_export(
         completed_at=now,
         evidence_ids=[str(r.evidence_id) for r in plan.records],
         record_count=len(plan.records),
-        withheld_count=plan.withheld,
+        withheld_count=len(plan.withheld),
+        withheld_ids=[str(i) for i in plan.withheld],
         payload_bytes=plan.payload_bytes,
         bundle_sha256=result.bundle_sha256,
         bundle_size=result.bundle_size,
@@ -384,7 +370,7 @@ def finalize_export(
             "recipient": plan.recipient,
             "grant_id": str(plan.grant_id),
             "records": copy.evidence_ids,
-            "withheld": plan.withheld,
+            "withheld": [str(i) for i in plan.withheld],
             "retained_key": blob.key,
             "timestamped": result.timestamp is not None,
         },

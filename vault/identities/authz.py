@@ -28,6 +28,7 @@ class Permission(StrEnum):
     READ_AUDIT_LOG = "read_audit_log"
     REVEAL_PERSONAL_DATA = "reveal_personal_data"
     MANAGE_CALENDAR = "manage_calendar"
+    MANAGE_CALLUPS = "manage_callups"
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -52,6 +53,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REQUEST_ACCESS,
             Permission.REVEAL_PERSONAL_DATA,
             Permission.MANAGE_CALENDAR,
+            Permission.MANAGE_CALLUPS,
         }
     ),
     Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG}),

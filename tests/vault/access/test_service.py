@@ -136,6 +136,55 @@ def test_whole_case_request_covers_the_cases_records(
                        duration_hours=1, reason="x", now=now, max_hours=720)
 
 
+def test_whole_case_party_copy_request_leaves_out_confidential_records_and_names_them(
+    session: Session, people: People, media: Media, store_evidence: StoreEvidence,
+    make_case: Callable[[str], Case], now: datetime
+) -> None:
+    # Confidential records may not be copied (`000` 第九条): a whole-case party copy omits them, listed, not refused.
+    case = make_case("阜应急罚字〔2023〕40号")
+    open_record = store_evidence(media.mp4, uploader=people.officer, media_type="video/mp4", case=case)
+    secret = store_evidence(media.jpeg, uploader=people.officer, media_type="image/jpeg", case=case,
+                            confidentiality=Confidentiality.PERSONAL_PRIVACY)
+    args: dict[str, object] = {"purpose": AccessPurpose.PARTY_COPY, "mode": AccessMode.VIEW_DOWNLOAD,
+                               "duration_hours": 8, "reason": "当事人申请复制", "max_hours": 720}
+    request = request_access(session=session, actor=people.reviewer.actor, case_number=case.case_number, now=now,
+                             **args)  # type: ignore[arg-type]
+    assert request.status == RequestStatus.PENDING and request.record_ids == [open_record]
+    assert request.withheld_ids == [str(secret)]
+    requested = session.scalars(select(CustodyEvent).where(CustodyEvent.subject_id == str(request.id))).one()
+    assert requested.details["withheld"] == [str(secret)]
+    grant = approve_request(session=session, actor=people.approver.actor, request_id=request.id, now=now)
+    assert grant.record_ids == [open_record]
+    session.commit()
+    only_secret = make_case("阜应急罚字〔2023〕41号")
+    hidden = store_evidence(media.proxy, uploader=people.officer, media_type="video/mp4", case=only_secret,
+                            confidentiality=Confidentiality.STATE_SECRET)
+    with pytest.raises(InvalidInput, match="only confidential records") as refused:
+        request_access(session=session, actor=people.reviewer.actor, case_number=only_secret.case_number, now=now,
+                       **args)  # type: ignore[arg-type]
+    assert str(hidden) in refused.value.message
+
+
+def test_export_grant_is_the_one_for_the_purpose(
+    session: Session, people: People, media: Media, store_evidence: StoreEvidence, grant_for: GrantFor, now: datetime
+) -> None:
+    # The export picks the grant whose purpose matches (issue 12 item 3), not the one that expires last.
+    record = store_evidence(media.mp4, uploader=people.officer, media_type="video/mp4")
+    party = grant_for(people.records_manager, [record], mode=AccessMode.VIEW_DOWNLOAD, at=now,
+                      purpose=AccessPurpose.PARTY_COPY)
+    litigation = grant_for(people.records_manager, [record], mode=AccessMode.VIEW_DOWNLOAD, at=now + timedelta(hours=1),
+                           purpose=AccessPurpose.LITIGATION)
+    later = now + timedelta(hours=2)
+    for purpose, expected in ((AccessPurpose.PARTY_COPY, party), (AccessPurpose.LITIGATION, litigation)):
+        used = require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[record],
+                                    purpose=purpose, now=later)
+        assert used.id == expected.id
+    with pytest.raises(PermissionDenied, match="another purpose") as refused:
+        require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[record],
+                             purpose=AccessPurpose.RECONSIDERATION, now=later)
+    assert str(record) in refused.value.message and refused.value.details["needed_purpose"] == "reconsideration"
+
+
 def test_requests_for_unknown_or_unseen_records_do_not_leak(
     session: Session, people: People, media: Media, store_evidence: StoreEvidence, now: datetime
 ) -> None:
@@ -189,16 +238,17 @@ def test_export_grant_must_be_view_download_active_and_cover_every_record(
     viewing = grant_for(people.records_manager, [first, second], at=now)
     with pytest.raises(PermissionDenied, match="covers 2 of the 2") as caught:
         require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[first, second],
-                             now=now)
+                             purpose=AccessPurpose.LEGAL_REVIEW, now=now)
     assert caught.value.record_kept and viewing.mode == AccessMode.VIEW
     session.commit()  # the API's session dependency commits a kept refusal
     grant = grant_for(people.records_manager, [first], mode=AccessMode.VIEW_DOWNLOAD, at=now)
     with pytest.raises(PermissionDenied, match="covers 1 of the 2"):
         require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[first, second],
-                             now=now)
-    used = require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[first], now=now)
+                             purpose=AccessPurpose.LEGAL_REVIEW, now=now)
+    used = require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[first],
+                                  purpose=AccessPurpose.LEGAL_REVIEW, now=now)
     assert used.id == grant.id
     with pytest.raises(PermissionDenied):
         require_export_grant(session=session, actor=people.records_manager.actor, evidence_ids=[first],
-                             now=grant.expires_at)
+                             purpose=AccessPurpose.LEGAL_REVIEW, now=grant.expires_at)
     assert "evidence:access_refused" in _actions(session, second)

@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 from evault.cli import main
 from tests.conftest import STORE_KIND
 from tests.vault.exports.conftest import CASE_NUMBER, World, approve
+from vault.access.models import AccessPurpose
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.exports.cli import parse_record_ids
@@ -79,3 +80,21 @@ def test_export_without_approval_is_one_line_and_leaves_no_file(
 def test_record_ids_accept_commas_and_spaces(world: World) -> None:
     ids = parse_record_ids((f"{world.records[0]}, {world.records[1]}", str(world.secret)))
     assert ids == [*world.records, world.secret]
+
+
+def test_party_copy_from_the_command_line_names_what_it_withheld(
+    context: VaultContext, store: BlobStore, world: World, tmp_path: Path
+) -> None:
+    # Confidential records may not be copied (`000` 第九条); the CLI says which were left out, and names refusals.
+    env = _env(context, store)
+    now = utcnow()
+    approve(context, world, world.records, now)  # a court grant alone does not make a party copy
+    out = tmp_path / "party.zip"
+    refused = _export(env, world, out, "--purpose", "party-copy")
+    assert refused.exit_code == 2 and all(str(i) in refused.output for i in world.records) and not out.exists()
+    approve(context, world, world.records, now, purpose=AccessPurpose.PARTY_COPY)
+    made = _export(env, world, out, "--purpose", "party-copy")
+    assert made.exit_code == 0, made.output
+    assert f"withheld from this party copy (000 第九条): 1: {world.secret}" in made.output
+    secret = _export(env, world, tmp_path / "secret.zip", "--purpose", "party-copy", "--records", str(world.secret))
+    assert secret.exit_code == 2 and "confidential_record" in secret.output and str(world.secret) in secret.output

@@ -60,3 +60,40 @@ def test_refusals_are_clear_4xx(client: TestClient, world: World, now: datetime)
         == 404
     )
     assert client.get("/api/exports", headers=world.officer.headers).status_code == 403
+
+
+def test_whole_case_party_copy_over_http_lists_what_it_left_out(
+    client: TestClient, context: VaultContext, world: World, tmp_path: Path
+) -> None:
+    # Confidential records may not be copied (`000` 第九条): left out of a whole-case party copy, and listed.
+    requested = client.post("/api/access/requests", headers=world.manager.headers, json={
+        "case_number": CASE_NUMBER, "purpose": "party_copy", "mode": "view_download", "duration_hours": 24,
+        "reason": "当事人申请复制"})
+    assert requested.status_code == 201, requested.text
+    assert requested.json()["withheld_ids"] == [str(world.secret)]
+    assert sorted(requested.json()["record_ids"]) == sorted(str(i) for i in world.records)
+    approved = client.post(f"/api/access/requests/{requested.json()['id']}/approve", json={},
+                           headers=world.approver.headers)
+    assert approved.status_code == 201, approved.text
+    named = client.post("/api/exports", headers=world.manager.headers,
+                        json=_body(world, purpose="party-copy", evidence_ids=[str(world.secret)]))
+    assert named.status_code == 403 and named.json()["error"]["code"] == "confidential_record"
+    assert str(world.secret) in named.json()["error"]["message"]
+    response = client.post("/api/exports", headers=world.manager.headers,
+                           json=_body(world, purpose="party-copy", evidence_ids=None, recipient="陈某"))
+    assert response.status_code == 200, response.text
+    out = tmp_path / "party.zip"
+    out.write_bytes(response.content)
+    assert verify_bundle(out).ok
+    kept = client.get(f"/api/exports/{response.headers['x-export-id']}", headers=world.manager.headers).json()
+    assert kept["withheld_ids"] == [str(world.secret)] and kept["withheld_count"] == 1 and kept["record_count"] == 2
+
+
+def test_refusal_body_names_the_records(client: TestClient, context: VaultContext, world: World) -> None:
+    # Refusals name the records (issue 12 item 3): a court grant does not make a party copy.
+    grant = approve(context, world, world.records, utcnow())
+    refused = client.post("/api/exports", json=_body(world, purpose="party-copy"), headers=world.manager.headers)
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert all(str(i) in error["message"] for i in world.records) and str(grant) in error["message"]
+    assert sorted(error["details"]["uncovered"]) == sorted(str(i) for i in world.records)

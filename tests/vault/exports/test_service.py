@@ -6,7 +6,7 @@ import hashlib
 import json
 import zipfile
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
 from tests.vault.exports.conftest import CASE_NUMBER, OTHER_ID_NUMBER, OTHER_PHONE, World, approve, build
-from vault.access.models import AccessPurpose
+from vault.access.models import AccessMode, AccessPurpose
+from vault.access.service import approve_request, request_access
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.errors import InvalidInput, NotFound, PermissionDenied
@@ -96,8 +97,9 @@ def test_records_without_approval_are_refused_and_the_refusal_is_logged(
 
 def test_approval_for_another_purpose_is_refused(context: VaultContext, world: World, now: datetime) -> None:
     approve(context, world, world.records, now, purpose=AccessPurpose.INVESTIGATION)
-    with pytest.raises(PermissionDenied, match="investigation"):
+    with pytest.raises(PermissionDenied, match="investigation") as refused:
         _prepare(context, world, now)
+    assert refused.value.details["needed_purpose"] == "litigation"
 
 
 def test_disposed_record_is_a_conflict(context: VaultContext, world: World, now: datetime) -> None:
@@ -128,14 +130,14 @@ def test_party_copy_leaves_out_confidential_records_and_masks_personal_data(
         _prepare(context, world, now, purpose=ExportPurpose.PARTY_COPY, evidence_ids=[*world.records, world.secret])
     out = tmp_path / "party.zip"
     plan, _ = build(context, world, out, now, purpose=ExportPurpose.PARTY_COPY)
-    assert {r.evidence_id for r in plan.records} == set(world.records) and plan.withheld == 1
+    assert {r.evidence_id for r in plan.records} == set(world.records) and plan.withheld == [world.secret]
     with zipfile.ZipFile(out) as archive:
         names = archive.namelist()
         tags = b"".join(archive.read(n) for n in names if "/data/" not in n).decode("utf-8", "replace")
     assert not any(str(world.secret) in n for n in names)
     assert OTHER_ID_NUMBER not in tags and OTHER_PHONE not in tags
     assert "341***********1234" in tags and "139****5678" in tags
-    assert "Records-Withheld: 1" in tags
+    assert "Records-Withheld: 1" in tags and f"Record-Withheld-Id: {world.secret}" in tags
     assert verify_bundle(out).ok
 
 
@@ -167,3 +169,60 @@ def test_abandoned_stream_keeps_no_retained_copy(context: VaultContext, world: W
     chunks.close()  # type: ignore[attr-defined]
     assert _events(context, CustodyAction.EVIDENCE_EXPORTED)
     assert not _events(context, CustodyAction.EXPORT_CREATED)
+
+
+def test_party_copy_uses_the_party_copy_grant_when_a_litigation_grant_expires_later(
+    context: VaultContext, world: World, tmp_path: Path, now: datetime
+) -> None:
+    # The export picks the grant whose purpose matches (issue 12 item 3; `000` 第九条: copies only after approval).
+    party = approve(context, world, world.records, now, purpose=AccessPurpose.PARTY_COPY)
+    court = approve(context, world, world.records, now + timedelta(hours=1))
+    later = now + timedelta(hours=2)
+    plan, _ = build(context, world, tmp_path / "party.zip", later, purpose=ExportPurpose.PARTY_COPY,
+                    records=world.records)
+    assert plan.grant_id == party and str(party) in plan.approval
+    plan, _ = build(context, world, tmp_path / "court.zip", later, records=world.records)
+    assert plan.grant_id == court
+
+
+def test_whole_case_party_copy_leaves_out_confidential_records_and_lists_them(
+    context: VaultContext, world: World, tmp_path: Path, now: datetime
+) -> None:
+    # Confidential records may not be copied (`000` 第九条): a whole-case party copy leaves them out and says which.
+    with context.sessions() as session:
+        request = request_access(session=session, actor=world.manager.actor, purpose=AccessPurpose.PARTY_COPY,
+                                 mode=AccessMode.VIEW_DOWNLOAD, duration_hours=24, reason="当事人申请复制", now=now,
+                                 max_hours=720, case_number=CASE_NUMBER)
+        assert set(request.record_ids) == set(world.records) and request.withheld_ids == [str(world.secret)]
+        approve_request(session=session, actor=world.approver.actor, request_id=request.id, now=now)
+        session.commit()
+    out = tmp_path / "party.zip"
+    plan, run = build(context, world, out, now, purpose=ExportPurpose.PARTY_COPY)
+    assert plan.withheld == [world.secret] and run.result is not None
+    explanation = run.result.files["explanation/explanation.txt"]
+    assert f"1: {world.secret}" in explanation and "000 第九条" in explanation
+    with context.sessions() as session:
+        copy = session.get(ExportCopy, plan.export_id)
+        assert copy is not None and copy.withheld_ids == [str(world.secret)] and copy.withheld_count == 1
+    (created,) = _events(context, CustodyAction.EXPORT_CREATED)
+    assert created.details["withheld"] == [str(world.secret)]
+    assert verify_bundle(out).ok
+
+
+def test_refusals_name_the_records(context: VaultContext, world: World, now: datetime) -> None:
+    # Refusals name the records (issue 12 item 3), and each refusal is in the custody log.
+    with pytest.raises(PermissionDenied) as unapproved:
+        _prepare(context, world, now)
+    assert all(str(i) in unapproved.value.message for i in world.records)
+    grant = approve(context, world, world.records, now)
+    with pytest.raises(PermissionDenied) as wrong_purpose:
+        _prepare(context, world, now, purpose=ExportPurpose.PARTY_COPY)
+    message = wrong_purpose.value.message
+    assert str(grant) in message and "litigation" in message and all(str(i) in message for i in world.records)
+    approve(context, world, world.records, now, purpose=AccessPurpose.PARTY_COPY)
+    with pytest.raises(ConfidentialRecord) as secret:
+        _prepare(context, world, now, purpose=ExportPurpose.PARTY_COPY, evidence_ids=[*world.records, world.secret])
+    assert str(world.secret) in secret.value.message and str(world.records[0]) not in secret.value.message
+    refused = _events(context, CustodyAction.EVIDENCE_ACCESS_REFUSED)
+    assert str(world.secret) in {e.subject_id for e in refused}
+    assert not _events(context, CustodyAction.EVIDENCE_EXPORTED)
