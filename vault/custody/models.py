@@ -76,6 +76,9 @@ class CustodyAction(StrEnum):
     EVIDENCE_RECLASSIFICATION_REJECTED = "evidence:reclassification_rejected"
     EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
     EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
+    FLAG_CLEARANCE_REQUESTED = "evidence:flag_clearance_requested"
+    FLAG_CLEARANCE_APPROVED = "evidence:flag_clearance_approved"
+    FLAG_CLEARANCE_REJECTED = "evidence:flag_clearance_rejected"
 
 
 class CustodyEvent(Base):

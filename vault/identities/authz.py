@@ -28,6 +28,7 @@ class Permission(StrEnum):
     READ_AUDIT_LOG = "read_audit_log"
     REVEAL_PERSONAL_DATA = "reveal_personal_data"
     MANAGE_CALENDAR = "manage_calendar"
+    DECIDE_FLAG_CLEARANCE = "decide_flag_clearance"
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -38,7 +39,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS}),
     Role.APPROVER: frozenset(
-        {*_ALL_READS, Permission.DECIDE_ACCESS, Permission.APPROVE_DISPOSITION, Permission.REQUEST_ACCESS}
+        {*_ALL_READS, Permission.DECIDE_ACCESS, Permission.APPROVE_DISPOSITION, Permission.REQUEST_ACCESS,
+         Permission.DECIDE_FLAG_CLEARANCE}
     ),
     Role.RECORDS_MANAGER: frozenset(
         {
