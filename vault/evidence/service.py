@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -133,6 +133,10 @@ def list_evidence(
     return list(session.scalars(query))
 
 
+def _plain(value: Any) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+
+
 @dataclass(frozen=True)
 class FlagReason:
     """Why a flag is raised: a short Chinese sentence with the values, a reason code, and the values themselves."""
@@ -150,7 +154,7 @@ def raise_flag(
     for existing in evidence.flags:
         if existing.flag == flag and existing.cleared_at is None:
             return existing
-    shown = json.loads(json.dumps(facts or {}, default=str))
+    shown = json.loads(json.dumps(facts or {}, default=_plain))
     item = EvidenceFlag(evidence=evidence, flag=flag, detail=detail, code=code or flag, facts=shown,
                         raised_at=now or utcnow())
     session.add(item)
