@@ -40,9 +40,11 @@ def list_clearance_requests(
     return list(session.scalars(query))
 
 
-def get_clearance_request(*, session: Session, actor: Actor, request_id: uuid.UUID) -> FlagClearanceRequest:
+def get_clearance_request(
+    *, session: Session, actor: Actor, request_id: uuid.UUID, for_update: bool = False,
+) -> FlagClearanceRequest:
     """Return one request if the actor may see its record; otherwise as if it did not exist."""
-    request = session.get(FlagClearanceRequest, request_id)
+    request = session.get(FlagClearanceRequest, request_id, with_for_update=for_update)
     evidence = session.get(Evidence, request.evidence_id) if request is not None else None
     if request is None or evidence is None or not can_see_metadata(actor, evidence):
         raise NotFound(f"no flag clearance request {request_id}")
@@ -51,7 +53,8 @@ def get_clearance_request(*, session: Session, actor: Actor, request_id: uuid.UU
 
 def _decidable(session: Session, actor: Actor, request_id: uuid.UUID, reason: str) -> tuple[
         FlagClearanceRequest, Evidence]:
-    request = get_clearance_request(session=session, actor=actor, request_id=request_id)
+    # Locked: two deciders at once cannot both find it pending.
+    request = get_clearance_request(session=session, actor=actor, request_id=request_id, for_update=True)
     require(actor, Permission.DECIDE_FLAG_CLEARANCE)
     if request.status != ClearanceStatus.PENDING:
         raise ClearanceNotPending(f"申请 {request_id} 已经{_STATUS_WORDS[request.status]} (already {request.status})")

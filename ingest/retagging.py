@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingest.continuity import CONTINUITY_FLAGS, check_continuity, neighbours
@@ -34,7 +34,7 @@ from ingest.tagging import (
     sync_flags,
 )
 from vault.custody.models import CustodyAction, CustodyEvent
-from vault.custody.service import record_event
+from vault.custody.service import next_log_index, record_event
 from vault.errors import InvalidInput
 from vault.evidence.models import Confidentiality, Evidence
 from vault.evidence.service import get_evidence
@@ -118,13 +118,14 @@ def retag_evidence(
     unknown = set(changes) - set(TAG_KEYS)
     if unknown:
         raise InvalidMetadata(f"unknown tags: {', '.join(sorted(unknown))}", details={"valid": list(TAG_KEYS)})
-    mark = session.scalar(select(func.max(CustodyEvent.log_index)))
+    # Taking the log's append lock first: no other transaction's events land among the trial's.
+    first = next_log_index(session)
     trial = session.begin_nested()  # a trial run: the flags it would clear decide whether it may stand
     try:
         with structlog.contextvars.bound_contextvars(trial_run=True):  # its log lines may be undone
             apply_tags(session=session, actor=actor, evidence=evidence, changes=changes, rules=rules, now=now,
                        reason=reason)
-        cleared = _compliance_flags_cleared(session, after=-1 if mark is None else mark)
+        cleared = _compliance_flags_cleared(session, since=first)
     except BaseException:
         trial.rollback()
         raise
@@ -155,10 +156,10 @@ def _request_clearance(
     return request
 
 
-def _compliance_flags_cleared(session: Session, *, after: int) -> list[dict[str, str]]:
-    """Return the compliance flags that the events logged after index `after` left cleared (not raised anew)."""
+def _compliance_flags_cleared(session: Session, *, since: int) -> list[dict[str, str]]:
+    """Return the compliance flags that the events logged from index `since` on left cleared (not raised anew)."""
     events = session.scalars(select(CustodyEvent).where(
-        CustodyEvent.log_index > after,
+        CustodyEvent.log_index >= since,
         CustodyEvent.action.in_([CustodyAction.EVIDENCE_FLAG_CLEARED.value, CustodyAction.EVIDENCE_FLAGGED.value])))
     cleared: set[tuple[str, str]] = set()
     raised: set[tuple[str, str]] = set()
