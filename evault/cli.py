@@ -343,6 +343,11 @@ from ingest.cli import upload as ingest_upload  # noqa: E402
 main.add_command(ingest_upload)
 main.add_command(ingest_dock)
 
+from ingest.review_cli import evidence_group, flags_group  # noqa: E402
+
+main.add_command(evidence_group)
+main.add_command(flags_group)
+
 from retention.cli import calendar_group  # noqa: E402
 from retention.cli import retention as retention_group  # noqa: E402
 

@@ -149,6 +149,11 @@ def _summary(outcomes: list[FileOutcome], console: Console) -> None:
         cells = (str(o.path), o.evidence_id or "", "yes" if o.duplicate else "no", flags, result)
         table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
+    reasons = [(o.path.name, flag, why) for o in outcomes for flag, why in o.flag_reasons.items() if why]
+    if reasons:
+        console.print("标记原因 (why each flag was raised):")
+        for name, flag, why in reasons:
+            console.print(Text(f"  {name}  {flag}: {why}"))
 
 
 @click.command("upload")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ingest.tagging import sync_flags
 from vault.cases.models import Case
 from vault.evidence.models import Evidence, EvidenceStatus
-from vault.evidence.service import can_see_metadata
+from vault.evidence.service import FlagReason, can_see_metadata
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
@@ -66,9 +66,13 @@ def discontinuities(*, session: Session, recorder_serial: str, tolerance: timede
     return [d for d in found if d is not None]
 
 
-def _describe(d: Discontinuity, other: uuid.UUID) -> str:
-    what = "gap" if d.kind == RECORDING_GAP else "overlap"
-    return f"{abs(d.seconds):.1f} s {what} with segment {other} of recorder {d.recorder_serial}"
+def _describe(d: Discontinuity, other: uuid.UUID) -> FlagReason:
+    what = "中断" if d.kind == RECORDING_GAP else "重叠"
+    return FlagReason(
+        f"与记录仪 {d.recorder_serial} 的相邻片段 {other} 之间{what} {abs(d.seconds):.1f} 秒"
+        f"（{d.before_end.isoformat()} 至 {d.after_start.isoformat()}）",
+        facts={"recorder_serial": d.recorder_serial, "seconds": d.seconds, "other_segment": str(other),
+               "before_end": d.before_end, "after_start": d.after_start})
 
 
 def neighbours(*, session: Session, evidence: Evidence) -> list[Evidence]:
@@ -82,8 +86,8 @@ def neighbours(*, session: Session, evidence: Evidence) -> list[Evidence]:
     return [segments[i] for i in (index - 1, index + 1) if 0 <= i < len(segments)]
 
 
-def _flags_from_neighbours(segments: list[Evidence], index: int, tolerance: timedelta) -> dict[str, str]:
-    wanted: dict[str, str] = {}
+def _flags_from_neighbours(segments: list[Evidence], index: int, tolerance: timedelta) -> dict[str, FlagReason]:
+    wanted: dict[str, FlagReason] = {}
     for before, after in ((index - 1, index), (index, index + 1)):
         if before < 0 or after >= len(segments):
             continue

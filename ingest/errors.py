@@ -75,3 +75,16 @@ class UploadLocked(VaultError):
 
     code = "upload_locked"
     status = 423
+
+
+class ClearanceNotPending(Conflict):
+    """A flag clearance request was already decided."""
+
+    code = "request_not_pending"
+
+
+class SecondPersonRequired(VaultError):
+    """A compliance flag is cleared only by someone other than the uploader and the one who asked."""
+
+    code = "second_person_required"
+    status = 403

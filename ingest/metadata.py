@@ -6,7 +6,7 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 from urllib.parse import unquote
@@ -193,6 +193,29 @@ def parse_handlers(value: str | None) -> tuple[str, ...]:
     return tuple(numbers)
 
 
+def refuse_future(moments: Mapping[str, datetime | None], *, now: datetime, tolerance: timedelta) -> None:
+    """Refuse a declared time later than now (beyond the clocks' tolerance): nothing is recorded in the future."""
+    for key, moment in moments.items():
+        if moment is not None and moment > now + tolerance:
+            raise InvalidMetadata(f"'{key}' 是将来的时间 {moment.isoformat()}，不可能 (it lies in the future)",
+                                  details={"key": key, "value": moment.isoformat(), "now": now.isoformat()})
+
+
+def refuse_return_before_capture(field_return_at: datetime | None, capture_start: datetime | None) -> None:
+    """Refuse a field return declared before the recording started: one of the two is wrong."""
+    if field_return_at is not None and capture_start is not None and field_return_at < capture_start:
+        raise InvalidMetadata(
+            f"'field_return_at' {field_return_at.isoformat()} 早于开始拍摄时间 {capture_start.isoformat()} "
+            "(the return from field work is before the recording started)",
+            details={"key": "field_return_at", "capture_start": capture_start.isoformat()})
+
+
+def declared_moments(meta: UploadMetadata) -> dict[str, datetime | None]:
+    """Return the times an uploader declared, by key."""
+    return {"capture_start": meta.capture_start, "capture_end": meta.capture_end,
+            "field_return_at": meta.field_return_at}
+
+
 def parse_metadata(raw: Mapping[str, str]) -> UploadMetadata:
     """Validate decoded metadata; unknown keys are ignored, malformed values refused."""
     filename = check_filename(raw.get("filename", ""))
@@ -204,6 +227,8 @@ def parse_metadata(raw: Mapping[str, str]) -> UploadMetadata:
     if start and end and end < start:
         raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
     _check_storable(raw)
+    returned = parse_moment(raw.get("field_return_at"), "field_return_at")
+    refuse_return_before_capture(returned, start)
     return UploadMetadata(
         filename=filename,
         sha256=sha256.lower() if sha256 else None,
@@ -215,7 +240,7 @@ def parse_metadata(raw: Mapping[str, str]) -> UploadMetadata:
         capture_start=start,
         capture_end=end,
         party_informed=parse_bool(raw.get("party_informed"), "party_informed"),
-        field_return_at=parse_moment(raw.get("field_return_at"), "field_return_at"),
+        field_return_at=returned,
         late_reason=parse_text(raw, "late_reason", multiline=True),
         notes=parse_text(raw, "notes", multiline=True) or "",
         confidentiality=parse_choice(Confidentiality, raw.get("confidentiality"), "confidentiality")

@@ -51,3 +51,32 @@ class Upload(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ClearanceStatus(StrEnum):
+    """A flag clearance request waits for a decision by someone other than the uploader and the requester."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class FlagClearanceRequest(Base):
+    """A tag change that would clear compliance flags: who asked, the change, why, and the decision."""
+
+    __tablename__ = "flag_clearance_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    evidence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("evidence.id"), index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    clears: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[ClearanceStatus] = mapped_column(str_enum(ClearanceStatus, 16), default=ClearanceStatus.PENDING,
+                                                    index=True)
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(128), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    decision_reason: Mapped[str | None] = mapped_column(Text, default=None)

@@ -7,16 +7,35 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import structlog
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingest.continuity import check_continuity, neighbours
+from ingest.continuity import CONTINUITY_FLAGS, check_continuity, neighbours
 from ingest.errors import InvalidMetadata
-from ingest.metadata import Activity, parse_choice, parse_handlers, parse_moment, parse_text
-from ingest.models import IngestRecord
+from ingest.metadata import (
+    Activity,
+    parse_choice,
+    parse_handlers,
+    parse_moment,
+    parse_text,
+    refuse_future,
+    refuse_return_before_capture,
+)
+from ingest.models import FlagClearanceRequest, IngestRecord
 from ingest.rules import IngestRules
-from ingest.tagging import TAG_FLAGS, expected_tag_flags, resolve_case, resolve_handlers, resolve_party, sync_flags
-from vault.custody.models import CustodyAction
-from vault.custody.service import record_event
+from ingest.tagging import (
+    COMPLIANCE_TAG_FLAGS,
+    TAG_FLAGS,
+    expected_tag_flags,
+    resolve_case,
+    resolve_handlers,
+    resolve_party,
+    sync_flags,
+)
+from vault.custody.models import CustodyAction, CustodyEvent
+from vault.custody.service import next_log_index, record_event
+from vault.errors import InvalidInput
 from vault.evidence.models import Confidentiality, Evidence
 from vault.evidence.service import get_evidence
 from vault.identities.actor import Actor
@@ -25,6 +44,8 @@ from vault.identities.authz import Permission, require
 TAG_KEYS = ("case_number", "party", "handlers", "activity", "recorder_serial", "capture_start", "capture_end",
             "party_informed", "field_return_at", "late_reason", "notes", "confidentiality", "place")
 _CONTINUITY_KEYS = {"recorder_serial", "capture_start", "capture_end"}
+# Flags that record a rule not kept (continuity included): no tag change clears them without a second person.
+COMPLIANCE_FLAGS = COMPLIANCE_TAG_FLAGS | CONTINUITY_FLAGS
 
 
 def _shown(value: Any) -> Any:
@@ -87,13 +108,74 @@ def _setters(session: Session, evidence: Evidence, record: IngestRecord) -> dict
 def retag_evidence(
     *, session: Session, actor: Actor, evidence_id: uuid.UUID, changes: Mapping[str, Any], rules: IngestRules,
     now: datetime, reason: str = "",
-) -> Evidence:
-    """Apply tag changes (officers: their own uploads only), log each one, and re-evaluate the record's flags."""
+) -> Evidence | FlagClearanceRequest:
+    """Apply tag changes (officers: their own uploads only), log each one, and re-evaluate the record's flags.
+
+    A change that would clear a compliance flag is not applied: it becomes a request that someone other than
+    the uploader and the requester decides (issue 12), and nothing else changes until then.
+    """
     evidence = get_evidence(session=session, actor=actor, evidence_id=evidence_id)
     require(actor, Permission.TAG_EVIDENCE)
     unknown = set(changes) - set(TAG_KEYS)
     if unknown:
         raise InvalidMetadata(f"unknown tags: {', '.join(sorted(unknown))}", details={"valid": list(TAG_KEYS)})
+    # Taking the log's append lock first: no other transaction's events land among the trial's.
+    first = next_log_index(session)
+    trial = session.begin_nested()  # a trial run: the flags it would clear decide whether it may stand
+    try:
+        with structlog.contextvars.bound_contextvars(trial_run=True):  # its log lines may be undone
+            apply_tags(session=session, actor=actor, evidence=evidence, changes=changes, rules=rules, now=now,
+                       reason=reason)
+        cleared = _compliance_flags_cleared(session, since=first)
+    except BaseException:
+        trial.rollback()
+        raise
+    if not cleared:
+        trial.commit()
+        return evidence
+    trial.rollback()
+    return _request_clearance(session=session, actor=actor, evidence=evidence, changes=changes, clears=cleared,
+                              reason=reason, now=now)
+
+
+def _request_clearance(
+    *, session: Session, actor: Actor, evidence: Evidence, changes: Mapping[str, Any], clears: list[dict[str, str]],
+    reason: str, now: datetime,
+) -> FlagClearanceRequest:
+    if not reason.strip():
+        raise InvalidInput("这次标签修改会清除合规标记，须说明理由 (a change that clears a compliance flag "
+                           "needs a reason)", details={"clears": clears})
+    request = FlagClearanceRequest(evidence_id=evidence.id, changes=dict(changes), clears=clears,
+                                   reason=reason.strip(), requested_by_id=actor.id, requested_by=actor.name,
+                                   requested_at=now)
+    session.add(request)
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.FLAG_CLEARANCE_REQUESTED, subject_type="evidence",
+                 subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                 details={"request_id": str(request.id), "changes": request.changes, "clears": clears,
+                          "reason": request.reason})
+    return request
+
+
+def _compliance_flags_cleared(session: Session, *, since: int) -> list[dict[str, str]]:
+    """Return the compliance flags that the events logged from index `since` on left cleared (not raised anew)."""
+    events = session.scalars(select(CustodyEvent).where(
+        CustodyEvent.log_index >= since,
+        CustodyEvent.action.in_([CustodyAction.EVIDENCE_FLAG_CLEARED.value, CustodyAction.EVIDENCE_FLAGGED.value])))
+    cleared: set[tuple[str, str]] = set()
+    raised: set[tuple[str, str]] = set()
+    for event in events:
+        target = cleared if event.action == CustodyAction.EVIDENCE_FLAG_CLEARED.value else raised
+        target.add((event.subject_id, str(event.details.get("flag"))))
+    return [{"evidence_id": subject, "flag": flag} for subject, flag in sorted(cleared - raised)
+            if flag in COMPLIANCE_FLAGS]
+
+
+def apply_tags(
+    *, session: Session, actor: Actor, evidence: Evidence, changes: Mapping[str, Any], rules: IngestRules,
+    now: datetime, reason: str, logged: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the tags, refuse impossible times, log each change (with `logged` added), and re-evaluate the flags."""
     record = session.get(IngestRecord, evidence.id)
     if record is None:
         record = IngestRecord(evidence_id=evidence.id, given_handlers=[])
@@ -102,17 +184,26 @@ def retag_evidence(
     moving = bool(_CONTINUITY_KEYS & set(changes))
     former_neighbours = neighbours(session=session, evidence=evidence) if moving else []
     applied = {key: setters[key](changes[key]) for key in TAG_KEYS if key in changes}
-    if evidence.capture_start and evidence.capture_end and evidence.capture_end < evidence.capture_start:
-        raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
+    _refuse_impossible(evidence, record, changed=set(applied), now=now, rules=rules)
     session.flush()
     for key, (before, after) in applied.items():
         if before != after:
             record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_TAGGED, subject_type="evidence",
                          subject_id=evidence.id, case_id=evidence.case_id, now=now,
-                         details={"tag": key, "before": before, "after": after, "reason": reason})
+                         details={"tag": key, "before": before, "after": after, "reason": reason, **(logged or {})})
     wanted = expected_tag_flags(evidence=evidence, record=record, rules=rules)
     sync_flags(session=session, actor=actor, evidence=evidence, wanted=wanted, governed=TAG_FLAGS, now=now)
     if _CONTINUITY_KEYS & set(applied):
         check_continuity(session=session, actor=actor, evidence=evidence, tolerance=rules.continuity_tolerance,
                          now=now, former_neighbours=former_neighbours)
-    return evidence
+
+
+def _refuse_impossible(evidence: Evidence, record: IngestRecord, *, changed: set[str], now: datetime,
+                       rules: IngestRules) -> None:
+    if evidence.capture_start and evidence.capture_end and evidence.capture_end < evidence.capture_start:
+        raise InvalidMetadata("'capture_end' is before 'capture_start'", details={"key": "capture_end"})
+    moments = {"capture_start": evidence.capture_start, "capture_end": evidence.capture_end,
+               "field_return_at": record.field_return_at}
+    refuse_future({k: v for k, v in moments.items() if k in changed}, now=now, tolerance=rules.clock_tolerance)
+    if changed & {"capture_start", "field_return_at"}:
+        refuse_return_before_capture(record.field_return_at, evidence.capture_start)

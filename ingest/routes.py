@@ -13,13 +13,14 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
 
-from ingest import receipts
+from ingest import clearance, receipts
 from ingest.continuity import list_discontinuities
 from ingest.errors import InvalidHeader, InvalidTusRequest, TusVersionUnsupported, UnsupportedMedia, WrongContentType
 from ingest.jobs import make_thumbnail
+from ingest.models import FlagClearanceRequest
 from ingest.retagging import retag_evidence
 from ingest.rules import IngestRules
-from ingest.schemas import DiscontinuityPublic, SignedReceipt, TagsUpdate
+from ingest.schemas import DiscontinuityPublic, FlagRequestDecision, FlagRequestPublic, SignedReceipt, TagsUpdate
 from ingest.service import IngestOutcome, lock_ingested
 from ingest.uploads import service as uploads
 from ingest.uploads.locking import acquire_upload_lock, body_until_released, release_marker, upload_lock
@@ -201,16 +202,63 @@ def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDe
     return receipts.evidence_receipt(session=session, actor=actor, signer=context.signer, evidence_id=evidence_id)
 
 
+_REQUESTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": FlagRequestPublic, "description": "The change would clear compliance flags: it awaits a decision."}}
+
+
 @router.patch("/api/evidence/{evidence_id}/tags", response_model=EvidencePublic,
-              responses=SIGNED_IN | error_responses(404, 409))
+              responses=SIGNED_IN | error_responses(404, 409) | _REQUESTED)
 def retag(evidence_id: uuid.UUID, body: TagsUpdate, session: SessionDep, actor: ActorDep,
-          context: ContextDep) -> EvidencePublic:
-    """Complete or correct a record's tags; each change is logged and the flags are re-evaluated."""
-    evidence = retag_evidence(session=session, actor=actor, evidence_id=evidence_id,
-                              changes=body.model_dump(exclude_unset=True, exclude={"reason"}),
-                              rules=IngestRules.of(context.settings), now=utcnow(), reason=body.reason)
+          context: ContextDep) -> Any:
+    """Complete or correct a record's tags; each change is logged and the flags are re-evaluated.
+
+    A change that would clear a compliance flag is not applied: 202 with the request an approver decides.
+    """
+    outcome = retag_evidence(session=session, actor=actor, evidence_id=evidence_id,
+                             changes=body.model_dump(exclude_unset=True, exclude={"reason"}),
+                             rules=IngestRules.of(context.settings), now=utcnow(), reason=body.reason)
     session.commit()
-    return EvidencePublic.of(evidence)
+    if isinstance(outcome, FlagClearanceRequest):
+        return JSONResponse(FlagRequestPublic.of(outcome).model_dump(mode="json"), status_code=202)
+    return EvidencePublic.of(outcome)
+
+
+@router.get("/api/flag-requests", response_model=list[FlagRequestPublic], responses=SIGNED_IN)
+def flag_requests(session: SessionDep, actor: ActorDep, pending_only: bool = True,
+                  evidence_id: uuid.UUID | None = None) -> list[FlagRequestPublic]:
+    """List flag clearance requests on records the caller may see (pending ones unless pending_only=false)."""
+    found = clearance.list_clearance_requests(session=session, actor=actor, pending_only=pending_only,
+                                              evidence_id=evidence_id)
+    return [FlagRequestPublic.of(r) for r in found]
+
+
+@router.get("/api/flag-requests/{request_id}", response_model=FlagRequestPublic,
+            responses=SIGNED_IN | error_responses(404))
+def flag_request(request_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> FlagRequestPublic:
+    """Return one flag clearance request."""
+    return FlagRequestPublic.of(clearance.get_clearance_request(session=session, actor=actor, request_id=request_id))
+
+
+@router.post("/api/flag-requests/{request_id}/approve", response_model=FlagRequestPublic,
+             responses=SIGNED_IN | error_responses(404, 409))
+def approve_flag_request(request_id: uuid.UUID, body: FlagRequestDecision, session: SessionDep, actor: ActorDep,
+                         context: ContextDep) -> FlagRequestPublic:
+    """Approve a request (never the uploader's or the requester's own): its tag change applies, the flags clear."""
+    request = clearance.approve_clearance(session=session, actor=actor, request_id=request_id, reason=body.reason,
+                                          rules=IngestRules.of(context.settings), now=utcnow())
+    session.commit()
+    return FlagRequestPublic.of(request)
+
+
+@router.post("/api/flag-requests/{request_id}/reject", response_model=FlagRequestPublic,
+             responses=SIGNED_IN | error_responses(404, 409))
+def reject_flag_request(request_id: uuid.UUID, body: FlagRequestDecision, session: SessionDep,
+                        actor: ActorDep) -> FlagRequestPublic:
+    """Reject a request: tags and flags stay as they are."""
+    request = clearance.reject_clearance(session=session, actor=actor, request_id=request_id, reason=body.reason,
+                                         now=utcnow())
+    session.commit()
+    return FlagRequestPublic.of(request)
 
 
 @router.get("/api/ingest/gaps", response_model=list[DiscontinuityPublic], responses=SIGNED_IN | error_responses(404))

@@ -18,6 +18,7 @@ class IngestRules:
     field_handover: timedelta = timedelta(hours=24)
     minimum_officers: int = 2
     minimum_retention: timedelta = timedelta(days=183)
+    clock_tolerance: timedelta = timedelta(minutes=5)
     crash_at: str | None = None  # test-only kill switch (vault/faults.py)
 
     @classmethod
@@ -29,6 +30,7 @@ class IngestRules:
             field_handover=timedelta(hours=settings.field_handover_hours),
             minimum_officers=settings.minimum_certified_officers,
             minimum_retention=timedelta(days=settings.minimum_retention_days),
+            clock_tolerance=timedelta(seconds=settings.clock_tolerance_seconds),
             crash_at=settings.crash_at,
         )
 

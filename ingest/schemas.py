@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.continuity import Discontinuity
+from ingest.models import ClearanceStatus, FlagClearanceRequest
 from vault.text import Code, LongText, Name, Reason, Title
 
 
@@ -66,3 +68,35 @@ class DiscontinuityPublic(BaseModel):
     def of(cls, item: Discontinuity) -> DiscontinuityPublic:
         """Build the public view."""
         return cls(**item.__dict__)
+
+
+class FlagRequestPublic(BaseModel):
+    """A tag change waiting for (or past) a decision because it would clear compliance flags."""
+
+    id: uuid.UUID
+    evidence_id: uuid.UUID
+    changes: dict[str, Any]
+    clears: list[dict[str, str]] = Field(description="the flags (record and flag name) the change would clear")
+    reason: str
+    requested_by: str
+    requested_at: datetime
+    status: ClearanceStatus
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+    @classmethod
+    def of(cls, request: FlagClearanceRequest) -> FlagRequestPublic:
+        """Build the public view."""
+        return cls(id=request.id, evidence_id=request.evidence_id, changes=request.changes, clears=request.clears,
+                   reason=request.reason, requested_by=request.requested_by, requested_at=request.requested_at,
+                   status=request.status, decided_by=request.decided_by, decided_at=request.decided_at,
+                   decision_reason=request.decision_reason)
+
+
+class FlagRequestDecision(BaseModel):
+    """Why a flag clearance request is approved or rejected (kept in the custody log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = Field(min_length=1)

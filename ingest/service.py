@@ -26,7 +26,7 @@ from vault.custody.service import record_event
 from vault.db import utcnow
 from vault.errors import ChecksumMismatch, Conflict
 from vault.evidence.models import Evidence
-from vault.evidence.service import EvidenceTags, find_by_sha256, register_evidence
+from vault.evidence.service import EvidenceTags, FlagReason, find_by_sha256, register_evidence
 from vault.faults import crash_point
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
@@ -197,7 +197,7 @@ def _register(
     session.add(record)
     wanted = expected_tag_flags(evidence=evidence, record=record, rules=rules)
     if probe.damaged:
-        wanted[DAMAGED] = probe.damage
+        wanted[DAMAGED] = FlagReason(f"录像文件不完整或已损坏：{probe.damage}", facts={"damage": probe.damage})
     session.flush()
     sync_flags(session=session, actor=actor, evidence=evidence, wanted=wanted, governed=frozenset(), now=now)
     check_continuity(session=session, actor=actor, evidence=evidence, tolerance=rules.continuity_tolerance, now=now)

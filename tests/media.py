@@ -35,3 +35,10 @@ def truncate(path: Path, keep_fraction: float = 0.6) -> Path:
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep_fraction)])
     return path
+
+
+def make_audio(path: Path, *, seconds: float = 1.0) -> Path:
+    """Write a short sine tone (AAC in .m4a) with no creation time, as a voice recorder may leave it."""
+    ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi").output(
+        str(path), acodec="aac", loglevel="error").overwrite_output().run(quiet=True)
+    return path

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     continuity_tolerance_seconds: float = 1.0
     field_handover_hours: int = 24
     minimum_certified_officers: int = 2
+    # How far a declared time may disagree with the file's own clock, or lie ahead of the vault's, before it is
+    # flagged `metadata_mismatch` (file) or refused (a declared time in the future).
+    clock_tolerance_seconds: float = 300.0
     # Evidence bundles (证据包): optional RFC 3161 time-stamping authority, and how long retained copies are locked.
     tsa_url: str | None = None
     tsa_certificates_file: Path | None = None

@@ -110,12 +110,13 @@ class VaultApi:
         """Fetch the signed receipt of a stored record."""
         return self.request("GET", f"api/evidence/{evidence_id}/receipt").json()
 
-    def evidence_flags(self, evidence_id: str) -> list[str] | None:
-        """Return a record's open flags, or None if the caller may not read its metadata."""
+    def evidence_flags(self, evidence_id: str) -> dict[str, str] | None:
+        """Return a record's open flags with why each was raised, or None if the caller may not read its metadata."""
         try:
             data = self.request("GET", f"api/evidence/{evidence_id}").json()
         except ServerRefused as exc:
             if exc.status in {403, 404}:
                 return None
             raise
-        return [str(flag) for flag in data.get("flags", [])]
+        reasons = {str(f.get("flag")): str(f.get("reason", "")) for f in data.get("flag_reasons", [])}
+        return {str(flag): reasons.get(str(flag), "") for flag in data.get("flags", [])}

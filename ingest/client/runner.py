@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -45,6 +45,7 @@ class FileOutcome:
     evidence_id: str | None = None
     duplicate: bool = False
     flags: list[str] | None = None
+    flag_reasons: dict[str, str] = field(default_factory=dict)
     receipt: Path | None = None
     resumed_from: int = 0
     error: str | None = None
@@ -156,7 +157,8 @@ class IngestClient:
         outcome.evidence_id = receipt.evidence_id
         outcome.duplicate = sent.duplicate or receipt.duplicate
         outcome.receipt = write_receipt(path, receipt, key=self.key, server=self.api.server)
-        outcome.flags = retrying(lambda _: self.api.evidence_flags(receipt.evidence_id), options)
+        found = retrying(lambda _: self.api.evidence_flags(receipt.evidence_id), options)
+        outcome.flags, outcome.flag_reasons = (None, {}) if found is None else (list(found), found)
 
     def verified_receipt(self, path: Path) -> Receipt | None:
         """Return the verified receipt beside `path` (re-hashing the file), or None if it has none that verifies."""

@@ -26,7 +26,14 @@ from ingest.errors import (
     UploadNotFound,
     UploadOffsetMismatch,
 )
-from ingest.metadata import UploadMetadata, parse_header_metadata, parse_metadata, parse_tus_metadata
+from ingest.metadata import (
+    UploadMetadata,
+    declared_moments,
+    parse_header_metadata,
+    parse_metadata,
+    parse_tus_metadata,
+    refuse_future,
+)
 from ingest.models import Upload, UploadState
 from ingest.probe import SNIFF_BYTES, sniff_media_type
 from ingest.rules import IngestRules
@@ -194,6 +201,7 @@ def create_upload(
     size = _check_length(length, context.settings.max_upload_bytes)
     raw = parse_tus_metadata(metadata_header)
     meta = parse_metadata(raw)
+    refuse_future(declared_moments(meta), now=now, tolerance=IngestRules.of(context.settings).clock_tolerance)
     assert actor.id is not None
     upload = Upload(owner_id=actor.id, length=size, filename=meta.filename, meta=raw, created_at=now, updated_at=now)
     existing = find_by_sha256(session=session, sha256=meta.sha256) if meta.sha256 else None
@@ -396,6 +404,7 @@ async def receive_single(
     and then calls lock_ingested with the staged file returned."""
     require(actor, Permission.UPLOAD_EVIDENCE)
     meta = parse_metadata(parse_header_metadata(headers))
+    refuse_future(declared_moments(meta), now=now, tolerance=IngestRules.of(context.settings).clock_tolerance)
     maximum = context.settings.max_upload_bytes
     if content_length is not None and content_length > maximum:
         raise TooLarge(f"the upload exceeds the maximum size of {maximum} bytes", details={"max_size": maximum})

@@ -36,7 +36,7 @@ def test_gaps_are_flagged_on_both_segments_and_contiguous_ones_are_not(
     second = segment(context, officer, media["clip2"], timedelta(seconds=2.5), 1)
     third = segment(context, officer, media["hevc"], timedelta(seconds=10), 2)
     assert "recording_gap" not in flags_of(context, first)
-    assert "recording_gap" in flags_of(context, second) and "6.5 s gap" in flags_of(context, second)["recording_gap"]
+    assert "recording_gap" in flags_of(context, second) and "中断 6.5 秒" in flags_of(context, second)["recording_gap"]
     assert "recording_gap" in flags_of(context, third)
     with context.sessions() as session:
         found = discontinuities(session=session, recorder_serial="DSJ-0001", tolerance=timedelta(seconds=1))
@@ -105,5 +105,5 @@ def test_retagging_a_segment_away_re_evaluates_the_segments_it_left(
         retag_evidence(session=session, actor=officer.actor, evidence_id=stray, changes={"recorder_serial": "DSJ-0009"},
                        rules=IngestRules.of(context.settings), now=NOW, reason="segment was from another recorder")
         session.commit()
-    assert "3.0 s gap" in flags_of(context, first)["recording_gap"]
+    assert "中断 3.0 秒" in flags_of(context, first)["recording_gap"]
     assert "recording_gap" in flags_of(context, third) and "recording_gap" not in flags_of(context, stray)

@@ -25,21 +25,21 @@ def test_completing_tags_later_clears_flags_and_logs_each_change(
     evidence_id = ingest_file(context, officer, media["clip"], now=ON_TIME,
                               case_number="阜应急罚字〔2023〕4号").evidence.id
     assert "unknown_case" in flags_of(context, evidence_id)
+    # Labels still missing are completed by tagging alone (`000` 第十一条); compliance flags are not (issue 12).
     response = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json={
         "case_number": case_file.number, "party": case_file.party, "handlers": ["C001", "C002"],
-        "activity": "inspection", "party_informed": True, "reason": "typo in the case number"})
+        "activity": "inspection", "reason": "typo in the case number"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["case_number"] == case_file.number and body["party_name"] == case_file.party
-    assert body["flags"] == [] and flags_of(context, evidence_id) == {}
+    assert body["flags"] == ["party_not_informed"] and set(flags_of(context, evidence_id)) == {"party_not_informed"}
     events = events_of(context, evidence_id, CustodyAction.EVIDENCE_TAGGED)
     changes = {e.details["tag"]: (e.details["before"], e.details["after"]) for e in events}
     assert changes["case_number"] == ("阜应急罚字〔2023〕4号", case_file.number)
-    assert changes["handlers"] == ([], ["C001", "C002"]) and changes["party_informed"] == (False, True)
-    assert all(e.details["reason"] == "typo in the case number" for e in events) and len(events) == 5
+    assert changes["handlers"] == ([], ["C001", "C002"])
+    assert all(e.details["reason"] == "typo in the case number" for e in events) and len(events) == 4
     cleared = events_of(context, evidence_id, CustodyAction.EVIDENCE_FLAG_CLEARED)
-    assert {e.details["flag"] for e in cleared} == {"unknown_case", "untagged_party", "untagged_handler",
-                                                   "party_not_informed"}
+    assert {e.details["flag"] for e in cleared} == {"unknown_case", "untagged_party", "untagged_handler"}
 
 
 def test_retagging_raises_new_flags_and_unchanged_values_log_nothing(
@@ -55,27 +55,45 @@ def test_retagging_raises_new_flags_and_unchanged_values_log_nothing(
     assert sorted(tags) == ["activity", "handlers"]
 
 
-def test_a_late_reason_and_a_field_return_can_be_added_later(
-        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path], now: datetime) -> None:
+def test_a_late_reason_is_added_at_once_but_a_field_return_that_excuses_lateness_waits_for_an_approver(
+        client: TestClient, context: VaultContext, officer: Person, make_person: Callable[..., Person],
+        media: dict[str, Path], now: datetime) -> None:
+    # The vault records the reason for a late upload (`003` 第十八条); the flag stays, its reason follows.
     evidence_id = ingest_file(context, officer, media["clip"], now=now).evidence.id
-    assert "no reason given" in flags_of(context, evidence_id)["late_upload"]
+    assert "迟交原因：未说明" in flags_of(context, evidence_id)["late_upload"]
     client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
                  json={"late_reason": "remote site, no network"})
-    assert "remote site, no network" in flags_of(context, evidence_id)["late_upload"]
-    client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
-                 json={"field_return_at": "2025-03-30T21:00:00+08:00"})
+    assert "迟交原因：remote site, no network" in flags_of(context, evidence_id)["late_upload"]
+    # A field return that makes the upload on time clears a compliance flag: a request, not a change (issue 12).
+    asked = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers,
+                         json={"field_return_at": "2025-03-30T21:00:00+08:00", "reason": "back from the mine"})
+    assert asked.status_code == 202 and asked.json()["clears"] == [
+        {"evidence_id": str(evidence_id), "flag": "late_upload"}]
+    assert "late_upload" in flags_of(context, evidence_id)
+    approver = make_person(Role.APPROVER)
+    decided = client.post(f"/api/flag-requests/{asked.json()['id']}/approve", headers=approver.headers,
+                          json={"reason": "mine visit confirmed by the duty log"})
+    assert decided.status_code == 200, decided.text
     assert "late_upload" not in flags_of(context, evidence_id)
 
 
 def test_moving_a_segment_re_checks_continuity(
-        client: TestClient, context: VaultContext, officer: Person, media: dict[str, Path]) -> None:
+        client: TestClient, context: VaultContext, officer: Person, make_person: Callable[..., Person],
+        media: dict[str, Path]) -> None:
     ingest_file(context, officer, media["clip"], now=ON_TIME, recorder_serial="R1",
                 capture_start="2025-03-30T06:00:00Z", capture_end="2025-03-30T06:00:02Z")
     second = ingest_file(context, officer, media["clip2"], now=ON_TIME, recorder_serial="R1",
                          capture_start="2025-03-30T06:00:09Z", capture_end="2025-03-30T06:00:10Z").evidence.id
     assert "recording_gap" in flags_of(context, second)
-    client.patch(f"/api/evidence/{second}/tags", headers=officer.headers,
-                 json={"capture_start": "2025-03-30T06:00:02Z", "capture_end": "2025-03-30T06:00:03Z"})
+    # Closing a gap by re-timing a segment clears a continuity flag (`003` 第十三条(四)): an approver decides.
+    asked = client.patch(f"/api/evidence/{second}/tags", headers=officer.headers,
+                         json={"capture_start": "2025-03-30T06:00:02Z", "capture_end": "2025-03-30T06:00:03Z",
+                               "reason": "recorder clock was 7 s fast"})
+    assert asked.status_code == 202, asked.text
+    assert "recording_gap" in flags_of(context, second)
+    approver = make_person(Role.APPROVER)
+    client.post(f"/api/flag-requests/{asked.json()['id']}/approve", headers=approver.headers,
+                json={"reason": "clock drift confirmed"})
     assert "recording_gap" not in flags_of(context, second)
 
 

@@ -86,7 +86,7 @@ def test_expired_certificate_and_too_few_certified_officers_are_flagged(
     flags = flags_of(context, outcome.evidence.id)
     assert set(flags) == {"certificate_invalid", "fewer_than_two_officers"}
     assert "C009" in flags["certificate_invalid"] and "2025-03-30" in flags["certificate_invalid"]
-    assert "1 certified" in flags["fewer_than_two_officers"]
+    assert "只有 1 名持证执法人员" in flags["fewer_than_two_officers"]
 
 
 def _suspend(context: VaultContext, number: str, start: date, end: date | None) -> None:
@@ -132,7 +132,7 @@ def test_late_upload_is_flagged_with_the_reason(
                           party=case_file.party, late_reason="recorder battery died", **FULL_TAGS)
     flags = flags_of(context, outcome.evidence.id)
     assert set(flags) == {"late_upload"} and "recorder battery died" in flags["late_upload"]
-    assert "10.0 h" in flags["late_upload"]
+    assert "迟了 10.0 小时" in flags["late_upload"]
 
 
 def test_field_work_gets_24_hours_after_return(

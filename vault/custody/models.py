@@ -83,6 +83,9 @@ class CustodyAction(StrEnum):
     USER_ROLE_CHANGED = "user:role_changed"
     CALLUP_REGISTERED = "callup:registered"
     CALLUP_FULFILLED = "callup:fulfilled"
+    FLAG_CLEARANCE_REQUESTED = "evidence:flag_clearance_requested"
+    FLAG_CLEARANCE_APPROVED = "evidence:flag_clearance_approved"
+    FLAG_CLEARANCE_REJECTED = "evidence:flag_clearance_rejected"
 
 
 class CustodyEvent(Base):

@@ -60,6 +60,14 @@ def checkpoint_message(tree_size: int, root: bytes, signed_at: datetime) -> byte
     return checkpoint_statement(tree_size, root, signed_at.isoformat(timespec="microseconds"))
 
 
+def next_log_index(session: Session) -> int:
+    """Return the index the next event takes, holding the log's append lock until the transaction ends."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    last = session.scalar(select(func.max(CustodyEvent.log_index)))
+    return 0 if last is None else last + 1
+
+
 def record_event(
     *,
     session: Session,
@@ -72,11 +80,8 @@ def record_event(
     now: datetime | None = None,
 ) -> CustodyEvent:
     """Append one event in the caller's transaction; the commit signs a checkpoint over it."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-    last = session.scalar(select(func.max(CustodyEvent.log_index)))
     entry = CustodyEvent(
-        log_index=0 if last is None else last + 1,
+        log_index=next_log_index(session),
         at=now or utcnow(),
         actor_id=actor.id,
         actor_name=actor.name,

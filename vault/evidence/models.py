@@ -98,6 +98,9 @@ class EvidenceFlag(Base):
     evidence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("evidence.id"), index=True)
     flag: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # Why it was raised, for machines: a reason code and the values that raised it (shown with `detail`).
+    code: Mapped[str] = mapped_column(String(64), default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     raised_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
-from vault.evidence.service import open_flags
+from vault.evidence.service import open_flag_rows, open_flags
 
 
 class DerivativePublic(BaseModel):
@@ -22,6 +22,16 @@ class DerivativePublic(BaseModel):
     media_type: str
     derived: bool
     retain_until: datetime | None
+
+
+class FlagPublic(BaseModel):
+    """An open flag and why it was raised: a reason code, a short sentence with the values, the values."""
+
+    flag: str
+    code: str
+    reason: str
+    facts: dict[str, Any]
+    raised_at: datetime
 
 
 class EvidencePublic(BaseModel):
@@ -48,6 +58,7 @@ class EvidencePublic(BaseModel):
     notes: str
     place: str | None
     flags: list[str]
+    flag_reasons: list[FlagPublic]
     media_info: dict[str, Any]
     store_retain_until: datetime
     derivatives: list[DerivativePublic]
@@ -77,6 +88,8 @@ class EvidencePublic(BaseModel):
             notes=evidence.notes,
             place=evidence.place,
             flags=open_flags(evidence),
+            flag_reasons=[FlagPublic(flag=f.flag, code=f.code or f.flag, reason=f.detail, facts=f.facts or {},
+                                     raised_at=f.raised_at) for f in open_flag_rows(evidence)],
             media_info=evidence.media_info,
             store_retain_until=evidence.store_retain_until,
             derivatives=[

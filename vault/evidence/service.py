@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -134,14 +135,30 @@ def list_evidence(
     return list(session.scalars(query))
 
 
+def _plain(value: Any) -> str:
+    return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
+
+
+@dataclass(frozen=True)
+class FlagReason:
+    """Why a flag is raised: a short Chinese sentence with the values, a reason code, and the values themselves."""
+
+    text: str
+    code: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
 def raise_flag(
-    *, session: Session, actor: Actor, evidence: Evidence, flag: str, detail: str = "", now: datetime | None = None
+    *, session: Session, actor: Actor, evidence: Evidence, flag: str, detail: str = "", now: datetime | None = None,
+    code: str = "", facts: dict[str, Any] | None = None,
 ) -> EvidenceFlag:
-    """Flag a record (idempotent per open flag) and log it."""
+    """Flag a record (idempotent per open flag) with its reason (code defaults to the flag), and log it."""
     for existing in evidence.flags:
         if existing.flag == flag and existing.cleared_at is None:
             return existing
-    item = EvidenceFlag(evidence=evidence, flag=flag, detail=detail, raised_at=now or utcnow())
+    shown = json.loads(json.dumps(facts or {}, default=_plain))
+    item = EvidenceFlag(evidence=evidence, flag=flag, detail=detail, code=code or flag, facts=shown,
+                        raised_at=now or utcnow())
     session.add(item)
     session.flush()
     record_event(
@@ -151,14 +168,15 @@ def raise_flag(
         subject_type="evidence",
         subject_id=evidence.id,
         case_id=evidence.case_id,
-        details={"flag": flag, "detail": detail},
+        details={"flag": flag, "detail": detail, "code": item.code, "facts": shown},
     )
     return item
 
 
 def clear_flag(*, session: Session, actor: Actor, evidence: Evidence, flag: str, reason: str) -> None:
-    """Clear an open flag with a reason, and log it."""
-    require(actor, Permission.TAG_EVIDENCE)
+    """Clear an open flag with a reason, and log it (taggers, or whoever decides a clearance request)."""
+    if not has_permission(actor, Permission.DECIDE_FLAG_CLEARANCE):
+        require(actor, Permission.TAG_EVIDENCE)
     for item in evidence.flags:
         if item.flag == flag and item.cleared_at is None:
             item.cleared_at = utcnow()
@@ -178,3 +196,8 @@ def clear_flag(*, session: Session, actor: Actor, evidence: Evidence, flag: str,
 def open_flags(evidence: Evidence) -> list[str]:
     """Return the names of the record's open flags."""
     return sorted({f.flag for f in evidence.flags if f.cleared_at is None})
+
+
+def open_flag_rows(evidence: Evidence) -> list[EvidenceFlag]:
+    """Return the record's open flags with their reasons, by name."""
+    return sorted((f for f in evidence.flags if f.cleared_at is None), key=lambda f: f.flag)

@@ -29,6 +29,7 @@ class Permission(StrEnum):
     REVEAL_PERSONAL_DATA = "reveal_personal_data"
     MANAGE_CALENDAR = "manage_calendar"
     MANAGE_CALLUPS = "manage_callups"
+    DECIDE_FLAG_CLEARANCE = "decide_flag_clearance"
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -39,7 +40,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     ),
     Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS}),
     Role.APPROVER: frozenset(
-        {*_ALL_READS, Permission.DECIDE_ACCESS, Permission.APPROVE_DISPOSITION, Permission.REQUEST_ACCESS}
+        {*_ALL_READS, Permission.DECIDE_ACCESS, Permission.APPROVE_DISPOSITION, Permission.REQUEST_ACCESS,
+         Permission.DECIDE_FLAG_CLEARANCE}
     ),
     Role.RECORDS_MANAGER: frozenset(
         {

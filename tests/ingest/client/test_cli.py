@@ -32,6 +32,8 @@ def test_upload_sends_a_folder_and_prints_a_summary(
                   "--handler", CERTS[0], "--handler", CERTS[1], "--activity", "inspection", server=vault_url)
     assert done.returncode == 0, done.stderr
     assert "REC_0001.MP4" in done.stdout and "receipt OK" in done.stdout
+    # Why each flag was raised is shown wherever the metadata is, the upload summary too (issue 12).
+    assert "party_not_informed: 未记录已告知当事人开始录像" in done.stdout
     assert all(receipt_path(p).is_file() for p in recorder.rglob("*.MP4"))
 
 
