@@ -7,16 +7,20 @@ inconsistent with the newest anchor, and says so in its exit status, `/ready` an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from evault.app import create_app
+from evault.cli import main
 from evault.scheduler import default_jobs
+from tests.conftest import Person
 from tests.outage import closed_port
 from tests.vault.custody.test_service import _append, _disable_guards
 from vault.context import VaultContext, build_context
@@ -30,6 +34,7 @@ from vault.custody.service import (
     verify_anchored_log,
     write_checkpoint,
 )
+from vault.identities.models import Role
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import S3BlobStore
 
@@ -222,3 +227,28 @@ def test_the_minute_job_anchors_what_the_commit_left(context: VaultContext) -> N
     assert specs["custody_anchor"].period == timedelta(minutes=1)  # at least one anchor a minute
     assert specs["custody_anchor"].run(context) == {"anchored_tree_size": 2}
     assert _anchored_sizes(context) == [2]
+
+
+def test_a_refused_change_answers_503_over_http_and_exit_status_2_on_the_command_line(
+        context: VaultContext, make_person: Callable[..., Person]) -> None:
+    manager = make_person(Role.RECORDS_MANAGER, name="archive")
+    _append(context, 3)
+    _recompute_entry(context, 1)
+    _delete_checkpoints_from(context, 1)
+    with another_process(context) as fresh, TestClient(create_app(context=fresh)) as client:
+        refused = client.post("/api/cases", headers=manager.headers,
+                              json={"case_number": "阜应急罚字〔2026〕7号", "case_type": "licensing"})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "custody_log_inconsistent"
+    env = {"EVAULT_HOME": str(context.settings.home), "EVAULT_DATABASE_URL": context.settings.resolved_database_url,
+           "EVAULT_LOG_JSON": "false"}
+    if isinstance(context.store, S3BlobStore):
+        env |= {"EVAULT_STORE": "s3", "EVAULT_S3_ENDPOINT": os.environ["EVAULT_TEST_S3_ENDPOINT"],
+                "EVAULT_S3_ACCESS_KEY": os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
+                "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
+                "EVAULT_S3_BUCKET": context.store.bucket, "EVAULT_S3_LOCK_MODE": "GOVERNANCE"}
+    made = CliRunner().invoke(main, ["--as", "archive", "cases", "add", "阜应急罚字〔2026〕8号", "--type", "licensing"],
+                              env=env)
+    assert made.exit_code == 2 and "custody_log_inconsistent" in made.output
+    verified = CliRunner().invoke(main, ["audit", "verify"], env=env)
+    assert verified.exit_code == 1 and "entries 0..1 do not match checkpoint 2 anchored at" in verified.output
