@@ -17,6 +17,7 @@ from vault.api.middleware import RequestContextMiddleware
 from vault.cases.routes import router as cases_router
 from vault.context import VaultContext
 from vault.custody.routes import router as custody_router
+from vault.custody.witness_routes import router as witness_router
 from vault.evidence.routes import router as evidence_router
 from vault.exports.routes import router as exports_router
 from vault.identities.routes import router as identities_router
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ingest_router,
     retention_router,
     exports_router,
+    witness_router,
 )
 
 DESCRIPTION = (

@@ -347,3 +347,7 @@ from vault.exports.cli import export_command, verify_bundle_command  # noqa: E40
 
 main.add_command(export_command(open_vault))
 main.add_command(verify_bundle_command)
+
+from vault.custody.witness_cli import witness_group  # noqa: E402
+
+main.add_command(witness_group)

@@ -7,6 +7,7 @@ import retention.models  # noqa: F401
 import vault.access.models
 import vault.cases.models
 import vault.custody.models
+import vault.custody.witness_models
 import vault.evidence.models
 import vault.exports.models
 import vault.identities.models  # noqa: F401

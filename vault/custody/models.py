@@ -76,6 +76,8 @@ class CustodyAction(StrEnum):
     EVIDENCE_RECLASSIFICATION_REJECTED = "evidence:reclassification_rejected"
     EVIDENCE_DISPOSITION_QUEUED = "evidence:disposition_queued"
     EVIDENCE_RETENTION_REMINDER = "evidence:retention_reminder"
+    WITNESS_COSIGNED = "witness:cosigned"
+    WITNESS_REFUSED = "witness:refused"
 
 
 class CustodyEvent(Base):
