@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vault.cli_support import cli_settings, friendly_errors
+from vault.custody.note import NoteError, NoteKey
 from vault.custody.timestamping import TimestampInvalid, verify_timestamp
 from vault.custody.witness_service import witness_identity
 from vault.keys import load_signer
@@ -25,6 +26,19 @@ def vkey_command() -> None:
     settings = cli_settings()
     identity = witness_identity(name=settings.witness_name, signer=load_signer(settings.keys_dir))
     click.echo(identity.key.vkey())
+
+
+@witness_group.command("log-vkey")
+@click.option("--origin", required=True, help="Origin line of the checkpoints, e.g. vault-a.example/custody.")
+@friendly_errors
+def log_vkey_command(origin: str) -> None:
+    """Print the verifier key of this vault's checkpoints: the witness lists it in EVAULT_WITNESS_TRUSTED_LOGS."""
+    settings = cli_settings()
+    try:
+        key = NoteKey(name=origin, public_raw=load_signer(settings.keys_dir).public_raw)
+    except NoteError as exc:
+        raise click.BadParameter(exc.message, param_hint="--origin") from exc
+    click.echo(key.vkey())
 
 
 @witness_group.command("verify-timestamp")

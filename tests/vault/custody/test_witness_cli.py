@@ -42,6 +42,14 @@ def test_vkey_prints_the_cosignature_key_the_api_serves(env: dict[str, str], con
         assert api.get("/api/witness/vkey").json() == {"name": key.name, "vkey": result.output.strip()}
 
 
+def test_log_vkey_is_the_key_checkpoints_verify_with(env: dict[str, str], context: VaultContext) -> None:
+    result = run(env, "witness", "log-vkey", "--origin", "vault-a.example/custody")
+    assert result.exit_code == 0, result.output
+    note = signed_checkpoint(CheckpointText("vault-a.example/custody", 3, bytes(32)), signer=context.signer)
+    assert note.verified_by(NoteKey.from_vkey(result.output.strip())) is not None
+    assert run(env, "witness", "log-vkey", "--origin", "has space").exit_code == 2
+
+
 def test_vkey_without_a_witness_name_says_witnessing_is_off(env: dict[str, str]) -> None:
     result = run(env, "witness", "vkey")
     assert result.exit_code == 2 and "EVAULT_WITNESS_NAME" in result.output
