@@ -179,12 +179,16 @@ def submit_checkpoint(
         raise WitnessRefused(message, witness=witness.name) from exc
     status = response.status_code
     if status == 409:
-        return WitnessReply(witness=witness.name, conflict_size=_conflict_size(witness, response))
+        held = _conflict_size(witness, response)
+        if held == old_size:  # the size matched, so the root did not: retrying from it cannot help
+            raise WitnessRefused(f"witness {witness.name} cosigned another root hash at size {held}: the log forked",
+                                 witness=witness.name, http_status=409)
+        return WitnessReply(witness=witness.name, conflict_size=held)
     if status != 200:
         reason = _REFUSALS.get(status, f"answered HTTP {status}")
         raise WitnessRefused(f"witness {witness.name} {reason}", witness=witness.name, http_status=status)
     cosignatures = _verified_cosignatures(witness, note, response.text)
-    log.info("witness.cosigned", witness=witness.name, tree_size=note.text.split("\n")[1], old_size=old_size)
+    log.info("witness.cosigned", witness=witness.name, old_size=old_size, cosignatures=len(cosignatures))
     return WitnessReply(witness=witness.name, cosignatures=cosignatures)
 
 

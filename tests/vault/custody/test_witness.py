@@ -267,8 +267,9 @@ def test_the_same_size_with_another_root_is_a_409_kept_as_evidence(
     log_a: LogA, witness: Witness, http: httpx.Client, held: int, vault_b: VaultContext
 ) -> None:
     fork = signed_checkpoint(CheckpointText(ORIGIN, held, bytes(32)), signer=log_a.context.signer)
-    reply = submit_checkpoint(witness, note=fork, old_size=held, proof=[], client=http)
-    assert reply.conflict_size == held and not reply.cosigned
+    with pytest.raises(WitnessRefused, match=f"another root hash at size {held}: the log forked") as refused:
+        submit_checkpoint(witness, note=fork, old_size=held, proof=[], client=http)  # no retry loop for the caller
+    assert refused.value.http_status == 409
     assert [e.details["tree_size"] for e in events(vault_b, CustodyAction.WITNESS_REFUSED)] == [held]
     # The very checkpoint it cosigned is cosigned again (a fresh timestamp), not refused.
     assert submit_checkpoint(witness, note=log_a.checkpoint(held), old_size=held, proof=[], client=http).cosigned
