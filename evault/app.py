@@ -18,6 +18,7 @@ from vault.callups.routes import router as callups_router
 from vault.cases.routes import router as cases_router
 from vault.context import VaultContext
 from vault.custody.routes import router as custody_router
+from vault.custody.witness_routes import router as witness_router
 from vault.evidence.routes import router as evidence_router
 from vault.exports.routes import router as exports_router
 from vault.identities.routes import router as identities_router
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     retention_router,
     exports_router,
     callups_router,
+    witness_router,
 )
 
 DESCRIPTION = (

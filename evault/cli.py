@@ -368,3 +368,7 @@ main.add_command(verify_bundle_command)
 from vault.callups.cli import callups_group  # noqa: E402
 
 main.add_command(callups_group)
+
+from vault.custody.witness_cli import witness_group  # noqa: E402
+
+main.add_command(witness_group)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vault.custody.witness import check_cosigner_name, parse_trusted_logs, parse_witnesses
 from vault.storage.base import LockMode
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "minioadmin", "secret", "password"})
@@ -99,6 +100,11 @@ class Settings(BaseSettings):
     # Disposal (销毁): an approved disposal waits this many days, and a records manager may cancel it meanwhile.
     # 0 turns the window off: approval destroys at once.
     disposal_recovery_days: int = Field(default=7, ge=0, le=3650)
+    # Witnesses (c2sp.org/tlog-witness): who cosigns our checkpoints, each "<vkey> <submission URL prefix>"; and,
+    # acting as a witness for other logs, our cosigner name (empty: witnessing is off) and the logs' vkeys we trust.
+    witnesses: list[str] = []
+    witness_name: str = ""
+    witness_trusted_logs: list[str] = []
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -115,6 +121,13 @@ class Settings(BaseSettings):
         if self.job_heartbeat_seconds <= 0 or self.job_takeover_seconds < 2 * self.job_heartbeat_seconds:
             raise ValueError("EVAULT_JOB_TAKEOVER_SECONDS must be at least twice EVAULT_JOB_HEARTBEAT_SECONDS (> 0), "
                              "or live jobs would be taken over")
+        return self
+
+    @model_validator(mode="after")
+    def _parse_witness_settings(self) -> Settings:
+        parse_witnesses(self.witnesses)
+        parse_trusted_logs(self.witness_trusted_logs)
+        check_cosigner_name(self.witness_name)
         return self
 
     @property

@@ -86,6 +86,8 @@ class CustodyAction(StrEnum):
     FLAG_CLEARANCE_REQUESTED = "evidence:flag_clearance_requested"
     FLAG_CLEARANCE_APPROVED = "evidence:flag_clearance_approved"
     FLAG_CLEARANCE_REJECTED = "evidence:flag_clearance_rejected"
+    WITNESS_COSIGNED = "witness:cosigned"
+    WITNESS_REFUSED = "witness:refused"
 
 
 class CustodyEvent(Base):

@@ -175,8 +175,10 @@ def test_openapi_declares_the_error_responses_with_the_shared_body(client: TestC
     assert {400, 412, 413, 415, 422} <= declared[("/api/uploads", "post")]
     assert {404, 416} <= declared[("/api/evidence/{evidence_id}/download", "get")]
     assert not declared[("/api/custody/public-key", "get")] and declared[("/ready", "get")] == {503}
+    # c2sp.org/tlog-witness fixes this one refusal's body: the size the witness holds, as text/x.tlog.size.
+    protocol = {("/api/witness/add-checkpoint", "post", 409)}
     for (path, method), statuses in declared.items():
-        for status in statuses:
+        for status in statuses - {s for p, m, s in protocol if (p, m) == (path, method)}:
             body = spec["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
             assert body == {"$ref": "#/components/schemas/ErrorBody"}, (path, method, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
