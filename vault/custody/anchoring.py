@@ -117,16 +117,20 @@ class CheckpointAnchors:
             self._remember(found)
             return self._latest
 
+    def anchor_text(self, name: str, data: bytes) -> str:
+        """Store bytes that vouch for the log (a cosigned note, a time-stamp token) as a locked anchor; say where."""
+        years = self.retain_years
+        until = self.clock() + timedelta(days=365 * years + years // 4)
+        return self.store.write_anchor(name, data, retain_until=until).location
+
     def anchor(self, note: SignedNote) -> AnchoredCheckpoint:
         """Store a signed checkpoint as a locked anchor and remember it if it is the newest."""
         checkpoint = CheckpointText.parse(note.text)
-        years = self.retain_years
-        until = self.clock() + timedelta(days=365 * years + years // 4)
-        stored = self.store.write_anchor(anchor_name(checkpoint.tree_size), note.encode().encode(), retain_until=until)
-        anchored = AnchoredCheckpoint(checkpoint=checkpoint, note=note, location=stored.location)
+        location = self.anchor_text(anchor_name(checkpoint.tree_size), note.encode().encode())
+        anchored = AnchoredCheckpoint(checkpoint=checkpoint, note=note, location=location)
         with self._guard:
             self._remember(anchored)
-        log.info("custody.anchored", tree_size=checkpoint.tree_size, location=stored.location)
+        log.info("custody.anchored", tree_size=checkpoint.tree_size, location=location)
         return anchored
 
     def _remember(self, anchored: AnchoredCheckpoint | None) -> None:

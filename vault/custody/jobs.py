@@ -1,16 +1,34 @@
-"""The custody log's scheduled job: anchor what a failed anchoring left behind, at least once a minute."""
+"""The custody log's scheduled job, every minute: anchor, then have witnesses cosign and a TSA stamp (daily)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from vault.context import VaultContext
 from vault.custody.service import anchor_latest_checkpoint
-from vault.db import transaction
+from vault.custody.timestamping import TimestampInvalid, TimestampUnavailable
+from vault.custody.witness import parse_witnesses
+from vault.custody.witnessing import timestamp_checkpoint, timestamp_due, witness_checkpoint
+from vault.db import transaction, utcnow
 
 
 def anchor_checkpoints(context: VaultContext) -> dict[str, Any]:
-    """Anchor the newest catalog checkpoint if the commit that signed it could not reach the store."""
-    with transaction(context.sessions) as session:
+    """Anchor the newest checkpoint if its commit could not, then send it to witnesses and, daily, to the TSA."""
+    settings, summary = context.settings, dict[str, Any]()
+    witnesses = parse_witnesses(settings.witnesses)
+    with transaction(context.sessions) as session, httpx.Client(timeout=settings.tsa_timeout_seconds) as client:
         anchored = anchor_latest_checkpoint(session=session, anchors=context.anchors)
-    return {"anchored_tree_size": anchored.tree_size if anchored else None}
+        summary["anchored_tree_size"] = anchored.tree_size if anchored else None
+        if anchored is not None and witnesses:
+            summary["witnesses"] = witness_checkpoint(session=session, anchors=context.anchors, anchored=anchored,
+                                                      witnesses=witnesses, client=client)
+        if anchored is not None and settings.tsa_url and timestamp_due(context.anchors, utcnow()):
+            ca_pem = settings.tsa_certificates_file.read_bytes() if settings.tsa_certificates_file else None
+            try:
+                summary["timestamp"] = timestamp_checkpoint(anchors=context.anchors, anchored=anchored,
+                                                            url=settings.tsa_url, ca_pem=ca_pem, client=client)
+            except (TimestampUnavailable, TimestampInvalid) as exc:
+                summary["timestamp"] = f"failed: {exc.message}"
+    return summary

@@ -164,7 +164,7 @@ def _confirm_anchored_prefix(session: Session, anchored: AnchoredCheckpoint, anc
             raise anchors.refuse(_disagreement(anchored, anchored.tree_size - 1))
         return
     frontier = Frontier.empty()
-    for leaf in _stream_leaves(session, anchored.tree_size):
+    for leaf in stream_leaf_hashes(session, anchored.tree_size):
         frontier = frontier.append(leaf)
     if frontier.size < anchored.tree_size:
         raise anchors.refuse(_shortfall(anchored, frontier.size))
@@ -222,7 +222,8 @@ def install_checkpointing(factory: sessionmaker[Session]) -> None:
         session.info.pop("custody_unanchored", None)
 
 
-def _stream_leaves(session: Session, tree_size: int) -> Generator[bytes, None, None]:
+def stream_leaf_hashes(session: Session, tree_size: int) -> Generator[bytes, None, None]:
+    """Yield the leaf hashes of the first tree_size entries, in log order, from a server-side cursor."""
     rows = session.scalars(
         select(CustodyEvent.leaf_hash).where(CustodyEvent.log_index < tree_size).order_by(CustodyEvent.log_index)
         .execution_options(yield_per=5000)
