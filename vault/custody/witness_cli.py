@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vault.cli_support import cli_settings, friendly_errors
+from vault.custody.anchoring import default_origin
 from vault.custody.note import NoteError, NoteKey
 from vault.custody.timestamping import TimestampInvalid, verify_timestamp
 from vault.custody.witness_service import witness_identity
@@ -29,13 +30,15 @@ def vkey_command() -> None:
 
 
 @witness_group.command("log-vkey")
-@click.option("--origin", required=True, help="Origin line of the checkpoints, e.g. vault-a.example/custody.")
+@click.option("--origin", default=None,
+              help="Origin line of the checkpoints (default: EVAULT_LOG_ORIGIN, or the vault's own default).")
 @friendly_errors
-def log_vkey_command(origin: str) -> None:
+def log_vkey_command(origin: str | None) -> None:
     """Print the verifier key of this vault's checkpoints: the witness lists it in EVAULT_WITNESS_TRUSTED_LOGS."""
     settings = cli_settings()
+    signer = load_signer(settings.keys_dir)
     try:
-        key = NoteKey(name=origin, public_raw=load_signer(settings.keys_dir).public_raw)
+        key = NoteKey(name=origin or settings.log_origin or default_origin(signer), public_raw=signer.public_raw)
     except NoteError as exc:
         raise click.BadParameter(exc.message, param_hint="--origin") from exc
     click.echo(key.vkey())

@@ -48,6 +48,8 @@ def test_log_vkey_is_the_key_checkpoints_verify_with(env: dict[str, str], contex
     note = signed_checkpoint(CheckpointText("vault-a.example/custody", 3, bytes(32)), signer=context.signer)
     assert note.verified_by(NoteKey.from_vkey(result.output.strip())) is not None
     assert run(env, "witness", "log-vkey", "--origin", "has space").exit_code == 2
+    # Without --origin it is the key of the vault's own checkpoints, as /api/custody/public-key serves it.
+    assert run(env, "witness", "log-vkey").output.strip() == context.anchors.key.vkey()
 
 
 def test_vkey_without_a_witness_name_says_witnessing_is_off(env: dict[str, str]) -> None:
