@@ -14,27 +14,30 @@ from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from evault.app import create_app
 from evault.cli import main
 from evault.scheduler import default_jobs
-from tests.conftest import Person
+from tests.conftest import Person, days
 from tests.outage import closed_port
 from tests.vault.custody.test_service import _append, _disable_guards
 from vault.context import VaultContext, build_context
 from vault.custody.anchoring import CHECKPOINT_PREFIX, CheckpointAnchors, CustodyLogInconsistent, anchor_name
 from vault.custody.merkle import leaf_hash
 from vault.custody.models import Checkpoint, CustodyEvent
-from vault.custody.note import CheckpointText, NoteKey, SignedNote
+from vault.custody.note import CheckpointText, NoteKey, SignedNote, signed_checkpoint
 from vault.custody.service import (
     anchor_latest_checkpoint,
     canonical_entry,
     verify_anchored_log,
     write_checkpoint,
 )
+from vault.db import utcnow
 from vault.identities.models import Role
+from vault.keys import Signer
 from vault.storage.local import LocalBlobStore
 from vault.storage.s3 import S3BlobStore
 
@@ -252,3 +255,14 @@ def test_a_refused_change_answers_503_over_http_and_exit_status_2_on_the_command
     assert made.exit_code == 2 and "custody_log_inconsistent" in made.output
     verified = CliRunner().invoke(main, ["audit", "verify"], env=env)
     assert verified.exit_code == 1 and "entries 0..1 do not match checkpoint 2 anchored at" in verified.output
+
+
+def test_an_anchor_planted_by_someone_else_is_named_and_not_relied_on(context: VaultContext) -> None:
+    _append(context, 3)
+    stranger = Signer(Ed25519PrivateKey.generate())
+    forged = signed_checkpoint(CheckpointText(context.anchors.origin, 9, bytes(32)), signer=stranger)
+    planted = context.store.write_anchor(anchor_name(9), forged.encode().encode(), retain_until=utcnow() + days(1))
+    with context.sessions() as session:
+        verdict = verify_anchored_log(session=session, anchors=context.anchors)
+    assert verdict.problems == [f"anchor at {planted.location} is not signed by this vault's key"]
+    assert [line.split(":")[0] for line in verdict.anchored] == ["checkpoint 3"]
