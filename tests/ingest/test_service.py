@@ -107,7 +107,7 @@ def test_a_clip_captured_while_a_certificate_was_suspended_is_flagged(
                           party=case_file.party, **FULL_TAGS)
     flags = flags_of(context, outcome.evidence.id)
     assert set(flags) == {"certificate_invalid", "fewer_than_two_officers"}
-    assert "C002, suspended" in flags["certificate_invalid"] and "2025-03-30" in flags["certificate_invalid"]
+    assert "C002，suspended" in flags["certificate_invalid"] and "2025-03-30" in flags["certificate_invalid"]
 
 
 def test_validity_is_judged_at_capture_time_not_upload_time(
