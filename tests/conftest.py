@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -75,9 +79,8 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-@pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
-    """Return the URL of a fresh, migrated database for this test alone."""
+def fresh_database_url(template_database: str, tmp_path: Path, file_name: str = "evault.db") -> Iterator[str]:
+    """Yield the URL of a fresh copy of the migrated template database, and drop it afterwards."""
     if POSTGRES_URL:
         name = f"evault_t_{uuid.uuid4().hex[:12]}"
         admin = create_engine(_admin_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
@@ -88,9 +91,33 @@ def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     else:
-        path = tmp_path / "evault.db"
+        path = tmp_path / file_name
         shutil.copyfile(template_database, path)
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of a fresh, migrated database for this test alone."""
+    yield from fresh_database_url(template_database, tmp_path)
+
+
+def serve_app(context: VaultContext) -> Iterator[str]:
+    """Serve a vault's real application with uvicorn on a free local port; yield its base URL, then stop it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the vault server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=20)
+    sock.close()
 
 
 def make_s3_store(*, bucket: str | None = None, lock_mode: LockMode = LockMode.GOVERNANCE) -> BlobStore:

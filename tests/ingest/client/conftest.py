@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from evault.app import create_app
 from ingest.client.runner import ClientOptions, IngestClient
-from tests.conftest import Person
+from tests.conftest import Person, serve_app
 from tests.media import make_video
 from vault.cases.models import CaseType, PartyKind
 from vault.cases.service import PartyInput, add_case, add_party
@@ -31,21 +26,7 @@ CERTS = ("14010219001", "14010219002")
 @pytest.fixture
 def vault_url(context: VaultContext) -> Iterator[str]:
     """Serve the real application on 127.0.0.1 and return its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the vault server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    sock.close()
+    yield from serve_app(context)
 
 
 @dataclass

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,14 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
-from evault.app import create_app
-from tests.conftest import POSTGRES_URL, Person, _admin_url
+from tests.conftest import Person, fresh_database_url, serve_app
 from vault.config import Settings
 from vault.context import VaultContext, build_context
 from vault.custody.merkle import consistency_proof, root_from_leaves
@@ -41,19 +34,7 @@ WITNESS_NAME = "vault-b.example/witness"
 @pytest.fixture
 def witness_database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
     """Return a second fresh catalog: vault B's."""
-    if POSTGRES_URL:
-        name = f"evault_w_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(_admin_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-    else:
-        path = tmp_path / "vault-b.db"
-        shutil.copyfile(template_database, path)
-        yield f"sqlite:///{path}"
+    yield from fresh_database_url(template_database, tmp_path, "vault-b.db")
 
 
 def log_key(context: VaultContext) -> NoteKey:
@@ -72,28 +53,10 @@ def vault_b(tmp_path: Path, witness_database_url: str, context: VaultContext) ->
     made.close()
 
 
-def serve(context: VaultContext) -> Iterator[str]:
-    """Serve a vault's application with uvicorn on a free local port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("vault B did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    sock.close()
-
-
 @pytest.fixture
 def vault_b_url(vault_b: VaultContext) -> Iterator[str]:
     """Return vault B's base URL."""
-    yield from serve(vault_b)
+    yield from serve_app(vault_b)
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import serve_app
 from tests.tsa import running_tsa
 from tests.vault.custody.test_service import _append
-from tests.vault.custody.test_witness import serve, witness_database_url  # noqa: F401 - the fixture is used below
+from tests.vault.custody.test_witness import witness_database_url  # noqa: F401 - the fixture is used below
 from vault.config import Settings
 from vault.context import VaultContext, build_context
 from vault.custody.anchoring import anchor_name
@@ -48,7 +49,7 @@ def witness_vault(tmp_path: Path, witness_database_url: str, context: VaultConte
     create_keys(settings.keys_dir)
     vault_b = build_context(settings, store=LocalBlobStore(settings.objects_dir))
     try:
-        yield from serve(vault_b)
+        yield from serve_app(vault_b)
     finally:
         vault_b.close()
 
