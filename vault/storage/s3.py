@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, cast
@@ -57,6 +59,8 @@ log = structlog.get_logger(__name__)
 PART_SIZE = 8 * 1024 * 1024  # like aws s3 cp: the last part's upload is the tail left once the stream ends
 MAX_PARTS = 10_000  # the S3 limit on parts per upload
 MAX_PRESIGN_SECONDS = 900
+ANCHOR_READERS = 8  # concurrent GETs while reading anchors back
+ANCHOR_BATCH = 256
 DEFAULT_TIMEOUT = 10.0
 ABORT_MULTIPART_RULE = "evault-abort-incomplete-multipart"
 
@@ -455,24 +459,30 @@ class S3BlobStore:
         return StoredAnchor(name=name, version_id=version_id, location=self._location(name, version_id), data=data)
 
     def list_anchors(self, prefix: str, *, limit: int | None = None) -> Iterator[StoredAnchor]:
-        """Yield every version of each anchor under prefix, in ascending name order, read back."""
+        """Yield every version of each anchor under prefix, in ascending name order, read back.
+
+        Anchors are small and many (one per commit), so they are read a batch at a time, several at once.
+        """
         with _translated("list the anchors", bucket=self.bucket, prefix=prefix):
             items = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
-            count = 0
-            for item in items:
-                if item.is_delete_marker or item.object_name is None or not item.version_id:
-                    continue
-                if limit is not None and count >= limit:
-                    return
-                count += 1
-                response = self._client.get_object(self.bucket, item.object_name, version_id=item.version_id)
-                try:
-                    data = response.read()
-                finally:
-                    response.close()
-                    response.release_conn()
-                yield StoredAnchor(name=item.object_name, version_id=item.version_id,
-                                   location=self._location(item.object_name, item.version_id), data=data)
+            versions: Iterator[tuple[str, str]] = (
+                (item.object_name, item.version_id) for item in items
+                if not item.is_delete_marker and item.object_name is not None and item.version_id)
+            versions = itertools.islice(versions, limit)
+            with ThreadPoolExecutor(max_workers=ANCHOR_READERS) as pool:
+                while batch := list(itertools.islice(versions, ANCHOR_BATCH)):
+                    yield from pool.map(self._read_anchor, batch)
+
+    def _read_anchor(self, version: tuple[str, str]) -> StoredAnchor:
+        name, version_id = version
+        with _translated("read the anchor", key=name, version_id=version_id):
+            response = self._client.get_object(self.bucket, name, version_id=version_id)
+            try:
+                data = response.read()
+            finally:
+                response.close()
+                response.release_conn()
+        return StoredAnchor(name=name, version_id=version_id, location=self._location(name, version_id), data=data)
 
     def _location(self, name: str, version_id: str) -> str:
         return f"s3://{self.bucket}/{name}?versionId={version_id}"
