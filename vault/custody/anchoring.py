@@ -86,6 +86,7 @@ class CheckpointAnchors:
     clock: Callable[[], datetime] = utcnow
     _latest: AnchoredCheckpoint | None = field(default=None, init=False)
     _read_at: datetime | None = field(default=None, init=False)
+    _store_failed_at: datetime | None = field(default=None, init=False)
     _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     @property
@@ -109,7 +110,9 @@ class CheckpointAnchors:
             found = read_anchor(newest, self.signer.public_raw) if newest is not None else None
         except StorageError as exc:
             log.warning("custody.anchor_unreadable", error=exc.message)
-            return self._latest
+            with self._guard:  # try again after the refresh interval, not on every commit of an outage
+                self._read_at = self._store_failed_at = now
+                return self._latest
         except NoteError as exc:
             raise self.refuse(exc.message) from exc
         with self._guard:
@@ -117,11 +120,20 @@ class CheckpointAnchors:
             self._remember(found)
             return self._latest
 
+    def store_failing(self) -> bool:
+        """Return True while the store failed within the refresh interval: commits then leave anchoring to the job."""
+        failed = self._store_failed_at
+        return failed is not None and self.clock() - failed < timedelta(seconds=self.refresh_seconds)
+
     def anchor_text(self, name: str, data: bytes) -> str:
         """Store bytes that vouch for the log (a cosigned note, a time-stamp token) as a locked anchor; say where."""
         years = self.retain_years
         until = self.clock() + timedelta(days=365 * years + years // 4)
-        return self.store.write_anchor(name, data, retain_until=until).location
+        try:
+            return self.store.write_anchor(name, data, retain_until=until).location
+        except StorageError:
+            self._store_failed_at = self.clock()
+            raise
 
     def anchor(self, note: SignedNote) -> AnchoredCheckpoint:
         """Store a signed checkpoint as a locked anchor and remember it if it is the newest."""

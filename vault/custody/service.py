@@ -182,6 +182,9 @@ def confirm_log_matches_anchors(*, session: Session, anchors: CheckpointAnchors)
 def anchor_committed(session: Session, anchors: CheckpointAnchors) -> None:
     """Anchor the checkpoints a just-committed transaction signed; a store failure leaves them to the anchor job."""
     for note in session.info.pop("custody_unanchored", []):
+        if anchors.store_failing():  # a store that just timed out would hold every request for its timeout
+            log.warning("custody.anchor_deferred", checkpoint=note.text.split("\n")[1])
+            continue
         try:
             anchors.anchor(note)
         except VaultError as exc:

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
+from structlog.testing import capture_logs
 
 from evault.app import create_app
 from evault.cli import main
@@ -266,3 +267,21 @@ def test_an_anchor_planted_by_someone_else_is_named_and_not_relied_on(context: V
         verdict = verify_anchored_log(session=session, anchors=context.anchors)
     assert verdict.problems == [f"anchor at {planted.location} is not signed by this vault's key"]
     assert [line.split(":")[0] for line in verdict.anchored] == ["checkpoint 3"]
+
+
+def test_during_a_store_outage_commits_do_not_each_wait_for_the_store(context: VaultContext) -> None:
+    # A store that times out would otherwise hold every request for its timeout; the job anchors once it is back.
+    down = S3BlobStore(endpoint=f"127.0.0.1:{closed_port()}", access_key="k", secret_key="s", bucket="down",
+                       timeout_seconds=1)
+    outage = build_context(context.settings, store=down)
+    try:
+        with capture_logs() as logs:
+            for _ in range(3):
+                _append(outage, 1)
+    finally:
+        outage.close()
+    events = [entry["event"] for entry in logs]
+    assert events.count("custody.anchor_unreadable") == 1  # the store was asked once, not once per commit
+    assert events.count("custody.anchor_deferred") == 3
+    with context.sessions() as session:
+        assert anchor_latest_checkpoint(session=session, anchors=context.anchors).tree_size == 3  # type: ignore[union-attr]
