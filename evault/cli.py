@@ -12,7 +12,7 @@ from evault.setup import initialise, open_vault
 from vault.cases import service as cases
 from vault.cases.models import CaseStatus, PartyKind
 from vault.cli_support import acting_session, cli_settings, friendly_errors
-from vault.custody.service import verify_anchored_log
+from vault.custody.verification import verify_anchored_log
 from vault.identities import service as identities
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
-from vault.custody import service
+from vault.custody import service, verification
 from vault.custody.schemas import CheckpointPublic, CustodyEventPublic, LogVerdictPublic
 from vault.errors import NotFound
 from vault.text import Name
@@ -73,7 +73,7 @@ def consistency_proof(
 @router.get("/verify", response_model=LogVerdictPublic, responses=SIGNED_IN)
 def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
     """Re-check every entry and checkpoint (auditors)."""
-    verdict = service.audit_log(session=session, actor=actor, anchors=context.anchors)
+    verdict = verification.audit_log(session=session, actor=actor, anchors=context.anchors)
     return LogVerdictPublic(
         ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, anchored=verdict.anchored,
         unanchored=verdict.unanchored, problems=verdict.problems

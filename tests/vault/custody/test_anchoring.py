@@ -33,9 +33,9 @@ from vault.custody.note import CheckpointText, NoteKey, SignedNote, signed_check
 from vault.custody.service import (
     anchor_latest_checkpoint,
     canonical_entry,
-    verify_anchored_log,
     write_checkpoint,
 )
+from vault.custody.verification import verify_anchored_log
 from vault.db import utcnow
 from vault.identities.models import Role
 from vault.keys import Signer

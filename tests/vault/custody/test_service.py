@@ -23,8 +23,8 @@ from vault.custody.service import (
     latest_checkpoint,
     prove_consistency,
     record_event,
-    verify_log,
 )
+from vault.custody.verification import verify_log
 from vault.errors import PermissionDenied
 from vault.identities.actor import SYSTEM
 from vault.identities.models import Role

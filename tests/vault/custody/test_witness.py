@@ -20,7 +20,7 @@ from vault.context import VaultContext, build_context
 from vault.custody.merkle import consistency_proof, root_from_leaves
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.note import CheckpointText, NoteKey, SignedNote, signed_checkpoint
-from vault.custody.service import verify_log
+from vault.custody.verification import verify_log
 from vault.custody.witness import Witness, WitnessConfigError, WitnessRefused, parse_witnesses, submit_checkpoint
 from vault.custody.witness_models import WitnessedLog
 from vault.identities.models import Role
