@@ -10,7 +10,7 @@ import click
 from vault.cli_support import cli_settings, friendly_errors
 from vault.custody.anchoring import default_origin
 from vault.custody.note import NoteError, NoteKey
-from vault.custody.timestamping import TimestampInvalid, verify_timestamp
+from vault.timestamping import TimestampInvalid, verify_timestamp
 from vault.custody.witness_service import witness_identity
 from vault.keys import load_signer
 

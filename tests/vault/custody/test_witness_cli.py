@@ -16,7 +16,7 @@ from tests.tsa import LocalTSA, running_tsa
 from vault.config import Settings
 from vault.context import VaultContext
 from vault.custody.note import COSIGNATURE_V1, CheckpointText, NoteKey, signed_checkpoint
-from vault.custody.timestamping import request_timestamp
+from vault.timestamping import request_timestamp
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from vault.context import VaultContext, build_context
 from vault.custody.anchoring import anchor_name
 from vault.custody.jobs import anchor_checkpoints
 from vault.custody.note import COSIGNATURE_V1, NoteKey, SignedNote
-from vault.custody.timestamping import verify_timestamp
+from vault.timestamping import verify_timestamp
 from vault.custody.witness import Witness
 from vault.custody.witnessing import TIMESTAMP_PREFIX, witnessed_name
 from vault.keys import create_keys

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.tsa import LocalTSA, make_ca, running_tsa
 from vault.custody.note import CheckpointText, signed_checkpoint
-from vault.custody.timestamping import TimestampInvalid, TimestampUnavailable, request_timestamp, verify_timestamp
+from vault.timestamping import TimestampInvalid, TimestampUnavailable, request_timestamp, verify_timestamp
 from vault.keys import Signer
 
 NOTE = signed_checkpoint(CheckpointText("vault-a.example/custody", 42, bytes(range(32))),
