@@ -8,10 +8,10 @@ import httpx
 
 from vault.context import VaultContext
 from vault.custody.service import anchor_latest_checkpoint
-from vault.custody.timestamping import TimestampInvalid, TimestampUnavailable
 from vault.custody.witness import parse_witnesses
 from vault.custody.witnessing import timestamp_checkpoint, timestamp_due, witness_checkpoint
 from vault.db import transaction, utcnow
+from vault.timestamping import TimestampInvalid, TimestampUnavailable
 
 
 def anchor_checkpoints(context: VaultContext) -> dict[str, Any]:

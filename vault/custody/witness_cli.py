@@ -10,9 +10,9 @@ import click
 from vault.cli_support import cli_settings, friendly_errors
 from vault.custody.anchoring import default_origin
 from vault.custody.note import NoteError, NoteKey
-from vault.custody.timestamping import TimestampInvalid, verify_timestamp
 from vault.custody.witness_service import witness_identity
 from vault.keys import load_signer
+from vault.timestamping import TimestampInvalid, verify_timestamp
 
 
 @click.group("witness")
@@ -53,8 +53,8 @@ def log_vkey_command(origin: str | None) -> None:
 def verify_timestamp_command(token: Path, note: Path, ca: Path) -> None:
     """Check offline that TOKEN (RFC 3161, DER) time-stamps the checkpoint NOTE; exit 1 if it does not."""
     try:
-        gen_time = verify_timestamp(token.read_bytes(), data=note.read_bytes(), ca_pem=ca.read_bytes())
+        stamp = verify_timestamp(token.read_bytes(), data=note.read_bytes(), ca_pem=ca.read_bytes())
     except TimestampInvalid as exc:
         click.echo(f"time-stamp INVALID (时间戳无效): {exc.message}", err=True)
         sys.exit(1)
-    click.echo(f"time-stamp OK (时间戳有效): {note.name} existed at {gen_time.isoformat()}")
+    click.echo(f"time-stamp OK (时间戳有效): {note.name} existed at {stamp.gen_time.isoformat()} (TSA: {stamp.tsa})")

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from vault.custody.anchoring import AnchoredCheckpoint, CheckpointAnchors, anchor_name
 from vault.custody.merkle import MerkleTree
 from vault.custody.service import stream_leaf_hashes
-from vault.custody.timestamping import request_timestamp
 from vault.custody.witness import Witness, submit_checkpoint
 from vault.errors import VaultError
+from vault.timestamping import request_timestamp
 
 log = structlog.get_logger(__name__)
 

@@ -31,8 +31,8 @@ def open_sources(context: VaultContext, plan: ExportPlan) -> None:
 def bundle_writer(context: VaultContext, plan: ExportPlan) -> BundleWriter:
     """Return a writer for the plan configured from settings (TSA, SM3 policy)."""
     settings = context.settings
-    stamper = TimestampClient(settings.tsa_url, settings.tsa_timeout_seconds) if settings.tsa_url else None
     certs = settings.tsa_certificates_file.read_bytes() if settings.tsa_certificates_file else None
+    stamper = TimestampClient(settings.tsa_url, settings.tsa_timeout_seconds, certs) if settings.tsa_url else None
     return BundleWriter(
         plan,
         store=context.store,

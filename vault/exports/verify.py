@@ -1,4 +1,4 @@
-"""Verify an evidence bundle offline: only the ZIP file, the Python standard library and `cryptography`.
+"""Verify an evidence bundle offline: only the ZIP file, the standard library, `cryptography` and `rfc3161-client`.
 
 Run as `evault verify-bundle FILE` or `python -m vault.exports.verify FILE`; exit 0 only when every check holds.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -28,8 +27,8 @@ from vault.custody.merkle import leaf_hash, verify_inclusion
 from vault.custody.note import CheckpointText, NoteError, NoteKey, SignedNote
 from vault.exports import layout
 from vault.exports.hashing import MultiHasher
-from vault.exports.rfc3161 import verify_timestamp
 from vault.keys import canonical_json as canonical_entry
+from vault.timestamping import TimestampInvalid, verify_timestamp
 
 CHUNK = 1024 * 1024
 MAX_TAG_FILE = 64 * 1024 * 1024
@@ -330,22 +329,26 @@ def check_records(
 
 
 def check_timestamp(bag: _Bag, report: BundleReport, signature: bytes, trusted_pem: bytes | None) -> None:
-    """Check the RFC 3161 token over the signature, if the bundle has one."""
+    """Check the RFC 3161 time-stamp over the signature, if the bundle has one, with rfc3161-client's verifier."""
     if not bag.has(layout.TIMESTAMP_FILE):
         report.add(layout.TIMESTAMP_FILE, True, "no time-stamp in this bundle (none was configured)")
         return
     bundled = bag.read(layout.TSA_CERTS_FILE) if bag.has(layout.TSA_CERTS_FILE) else b""
-    anchors = x509.load_pem_x509_certificates(trusted_pem or bundled) if (trusted_pem or bundled) else []
-    verdict = verify_timestamp(bag.read(layout.TIMESTAMP_FILE), signature, anchors)
+    if not (trusted_pem or bundled):
+        report.add(layout.TIMESTAMP_FILE, False, "the TSA certificate is not issued by a trusted TSA certificate: "
+                   "the bundle carries none; supply one with --tsa-ca")
+        return
     source = "the TSA certificate you supplied" if trusted_pem else "the TSA certificates in the bundle"
-    if verdict.ok:
-        report.add(
-            layout.TIMESTAMP_FILE,
-            True,
-            f"RFC 3161 time-stamp of the signature at {verdict.gen_time} by {verdict.tsa}, trusted via {source}",
-        )
-    for problem in verdict.problems:
-        report.add(layout.TIMESTAMP_FILE, False, problem)
+    try:
+        stamp = verify_timestamp(bag.read(layout.TIMESTAMP_FILE), data=signature, ca_pem=trusted_pem or bundled)
+    except TimestampInvalid as exc:
+        report.add(layout.TIMESTAMP_FILE, False, f"{exc.message} (trusted via {source})")
+        return
+    report.add(
+        layout.TIMESTAMP_FILE,
+        True,
+        f"RFC 3161 time-stamp of the signature at {stamp.gen_time} by {stamp.tsa}, trusted via {source}",
+    )
 
 
 def verify_bundle(

@@ -16,7 +16,7 @@ from tests.tsa import LocalTSA, running_tsa
 from vault.config import Settings
 from vault.context import VaultContext
 from vault.custody.note import COSIGNATURE_V1, CheckpointText, NoteKey, signed_checkpoint
-from vault.custody.timestamping import request_timestamp
+from vault.timestamping import request_timestamp
 
 
 @pytest.fixture
@@ -83,6 +83,7 @@ def test_verify_timestamp_checks_a_stamped_note_offline(
             "--tsa-ca", str(tsa.ca))
     ok = run(offline, *args)
     assert ok.exit_code == 0 and f"existed at {stamp.gen_time.isoformat()}" in ok.output
+    assert "(TSA: CN=Test TSA)" in ok.output
     (tmp_path / "checkpoint.txt").write_text(note.replace("\n7\n", "\n8\n"))
     bad = run(offline, *args)
     assert bad.exit_code == 1 and "INVALID" in bad.output

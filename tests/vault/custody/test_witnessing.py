@@ -22,11 +22,11 @@ from vault.context import VaultContext, build_context
 from vault.custody.anchoring import anchor_name
 from vault.custody.jobs import anchor_checkpoints
 from vault.custody.note import COSIGNATURE_V1, NoteKey, SignedNote
-from vault.custody.timestamping import verify_timestamp
 from vault.custody.witness import Witness
 from vault.custody.witnessing import TIMESTAMP_PREFIX, witnessed_name
 from vault.keys import create_keys
 from vault.storage.local import LocalBlobStore
+from vault.timestamping import verify_timestamp
 
 WITNESS_NAME = "vault-b.example/witness"
 
@@ -98,5 +98,5 @@ def test_a_checkpoint_is_time_stamped_once_a_day_and_the_token_is_anchored(
     [token] = list(context.store.list_anchors(TIMESTAMP_PREFIX))
     assert token.name.endswith("-4")
     note = next(context.store.list_anchors(anchor_name(4))).data
-    stamped_at = verify_timestamp(token.data, data=note, ca_pem=tsa.ca.read_bytes())
+    stamped_at = verify_timestamp(token.data, data=note, ca_pem=tsa.ca.read_bytes()).gen_time
     assert stamped_at.tzinfo is not None

@@ -9,15 +9,18 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from evault.cli import main
 from tests.tsa import LocalTSA, make_ca, running_tsa
 from tests.vault.exports.conftest import World, approve, build, rewrite_bundle
 from vault.context import VaultContext
 from vault.exports import layout
 from vault.exports.models import ExportCopy
-from vault.exports.signing import TimestampClient, TimestampUnavailable
+from vault.exports.signing import TimestampClient
 from vault.exports.verify import verify_bundle
+from vault.timestamping import TimestampUnavailable, verify_timestamp
 
 
 @pytest.fixture
@@ -90,3 +93,43 @@ def test_unreachable_tsa_aborts_the_bundle(context: VaultContext, world: World, 
         build(context, world, tmp_path / "never.zip", now, records=world.records)
     with context.sessions() as session:
         assert session.scalar(select(ExportCopy)) is None
+
+
+def test_a_tsa_under_another_root_than_configured_aborts_the_bundle(
+    context: VaultContext, world: World, tsa: LocalTSA, tmp_path: Path, now: datetime
+) -> None:
+    # Issue 12: the bundle's token is checked against the configured TSA CA when issued, as checkpoint stamps are,
+    # so no bundle leaves the vault with a time-stamp its own verifier would refuse.
+    other = tmp_path / "other-root"
+    other.mkdir()
+    context.settings.tsa_url = tsa.url
+    context.settings.tsa_certificates_file = make_ca(other, "Some Other Root")
+    approve(context, world, world.records, now)
+    with pytest.raises(TimestampUnavailable, match="not issued by a trusted"):
+        build(context, world, tmp_path / "never.zip", now, records=world.records)
+    with context.sessions() as session:
+        assert session.scalar(select(ExportCopy)) is None
+
+
+def test_a_bundle_without_tsa_certificates_is_checked_with_tsa_ca(stamped: Path, tsa: LocalTSA, tmp_path: Path) -> None:
+    # Issue 12: trust comes from --tsa-ca, else from the TSA certificates in the bundle; with neither, say so.
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(stamped) as source, zipfile.ZipFile(bare, "w") as target:
+        for name in source.namelist():
+            if not name.endswith(f"/{layout.TSA_CERTS_FILE}"):
+                target.writestr(name, source.read(name))
+    problems = verify_bundle(bare).problems
+    assert [f.subject for f in problems] == [layout.TIMESTAMP_FILE] and "--tsa-ca" in problems[0].message
+    checked = CliRunner().invoke(main, ["verify-bundle", str(bare), "--tsa-ca", str(tsa.ca)])
+    assert checked.exit_code == 0 and "VERDICT: VALID" in checked.output
+    assert "by CN=Test TSA, trusted via the TSA certificate you supplied" in checked.output
+
+
+def test_a_bundle_time_stamp_is_the_whole_tsa_reply(stamped: Path, tsa: LocalTSA) -> None:
+    # The bundle keeps the TimeStampResp as the TSA sent it (`openssl ts -verify -in`), not only the token.
+    with zipfile.ZipFile(stamped) as archive:
+        root = archive.namelist()[0].split("/", 1)[0]
+        reply = archive.read(f"{root}/{layout.TIMESTAMP_FILE}")
+        signature = archive.read(f"{root}/{layout.SIGNATURE_FILE}")
+    stamp = verify_timestamp(reply, data=signature, ca_pem=tsa.ca.read_bytes())
+    assert stamp.response == reply and stamp.token != reply and stamp.tsa == "CN=Test TSA"

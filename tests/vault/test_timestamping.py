@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.tsa import LocalTSA, make_ca, running_tsa
 from vault.custody.note import CheckpointText, signed_checkpoint
-from vault.custody.timestamping import TimestampInvalid, TimestampUnavailable, request_timestamp, verify_timestamp
 from vault.keys import Signer
+from vault.timestamping import TimestampInvalid, TimestampUnavailable, request_timestamp, verify_timestamp
 
 NOTE = signed_checkpoint(CheckpointText("vault-a.example/custody", 42, bytes(range(32))),
                          signer=Signer(Ed25519PrivateKey.generate())).encode()
@@ -43,7 +43,7 @@ def test_a_stamp_over_a_checkpoint_note_verifies_offline_and_with_openssl(
     stamp = request_timestamp(url=tsa.url, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes(), client=http)
     assert before - timedelta(seconds=2) <= stamp.gen_time <= datetime.now(UTC) + timedelta(seconds=2)
     assert stamp.gen_time.tzinfo is not None
-    assert verify_timestamp(stamp.token, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes()) == stamp.gen_time
+    assert verify_timestamp(stamp.token, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes()).gen_time == stamp.gen_time
     # The stored token is a standard TimeStampToken: OpenSSL reads it as one.
     (tmp_path / "note.txt").write_text(NOTE)
     (tmp_path / "token.der").write_bytes(stamp.token)
@@ -96,3 +96,19 @@ def test_a_tsa_that_fails_the_request_gives_a_clear_error(tsa: LocalTSA, http: h
     (tmp_path / "tsa" / "tsa.key").unlink()  # `openssl ts -reply` cannot sign: the server answers 500
     with pytest.raises(TimestampUnavailable, match="answered HTTP 500"):
         request_timestamp(url=tsa.url, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes(), client=http)
+
+
+def test_a_stamp_verifies_as_the_bare_token_or_the_whole_reply(tsa: LocalTSA, http: httpx.Client) -> None:
+    # Checkpoints keep the token, bundles the whole TimeStampResp: one verifier reads both and names the TSA.
+    stamp = request_timestamp(url=tsa.url, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes(), client=http)
+    for kept in (stamp.token, stamp.response):
+        checked = verify_timestamp(kept, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes())
+        assert (checked.gen_time, checked.tsa) == (stamp.gen_time, "CN=Test TSA")
+
+
+def test_a_forged_tsa_signature_is_named(tsa: LocalTSA, http: httpx.Client) -> None:
+    stamp = request_timestamp(url=tsa.url, data=NOTE.encode(), ca_pem=tsa.ca.read_bytes(), client=http)
+    forged = bytearray(stamp.token)
+    forged[-5] ^= 1  # inside the SignerInfo's signature, the token's last field
+    with pytest.raises(TimestampInvalid, match="signature on the time-stamp token is invalid"):
+        verify_timestamp(bytes(forged), data=NOTE.encode(), ca_pem=tsa.ca.read_bytes())

@@ -1,18 +1,20 @@
-"""RFC 3161 time-stamps over checkpoint notes: ask a time-stamping authority (TSA), and verify a token offline.
+"""RFC 3161 time-stamps: ask a time-stamping authority (TSA) for a token over some bytes, and verify one offline.
 
-The token kept is the TimeStampToken (CMS SignedData), what `openssl ts -verify -token_in` reads; the TSA's
-certificate travels inside it (certReq), and trust comes from the CA the operator configures.
+Checkpoint notes keep the TimeStampToken (CMS SignedData, `openssl ts -verify -token_in`); bundles keep the whole
+TimeStampResp (`openssl ts -verify -in`). Both verify here. The TSA's certificate travels inside the token (certReq);
+trust comes from the CA certificates the operator configures or the reader supplies. The offline bundle verifier
+imports this module, so it stays free of the database, the web stack and structlog.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-import structlog
 from cryptography import x509
 from rfc3161_client import (
     HashAlgorithm,
@@ -26,11 +28,10 @@ from rfc3161_client import (
 
 from vault.errors import InvalidInput, VaultError
 
-log = structlog.get_logger(__name__)
-
 TIMESTAMP_QUERY = "application/timestamp-query"
 TIMESTAMP_REPLY = "application/timestamp-reply"
 _GRANTED = b"\x30\x03\x02\x01\x00"  # PKIStatusInfo { status granted }, to read a bare token as a response
+_UNTRUSTED = ("unable to get local issuer certificate", "self-signed certificate", "self signed certificate")
 
 
 class TimestampUnavailable(VaultError):
@@ -48,24 +49,19 @@ class TimestampInvalid(InvalidInput):
 
 @dataclass(frozen=True)
 class TimeStamp:
-    """A TSA's token over some bytes, and the time (genTime) it states."""
+    """A TSA's token over some bytes, the time (genTime) it states and the TSA that signed it."""
 
     token: bytes
+    response: bytes
     gen_time: datetime
+    tsa: str
 
 
 def _load_ca(ca_pem: bytes) -> list[x509.Certificate]:
     try:
-        roots = x509.load_pem_x509_certificates(ca_pem)
+        return x509.load_pem_x509_certificates(ca_pem)
     except ValueError as exc:
         raise TimestampInvalid("the TSA CA file holds no PEM certificate") from exc
-    return roots
-
-
-def _check(response: TimeStampResponse, data: bytes, *, roots: list[x509.Certificate], nonce: int | None) -> None:
-    """Raise VerificationError unless the response is granted, over SHA-256(data), and chains to a root."""
-    builder = VerifierBuilder(roots=roots, nonce=nonce)
-    builder.build().verify_message(response, data)
 
 
 def _decode(der: bytes) -> TimeStampResponse:
@@ -73,7 +69,7 @@ def _decode(der: bytes) -> TimeStampResponse:
     length = len(_GRANTED) + len(der)
     size = length.to_bytes((length.bit_length() + 7) // 8 or 1, "big")
     header = b"\x30" + (bytes([length]) if length < 0x80 else bytes([0x80 | len(size)]) + size)
-    for candidate in (header + _GRANTED + der, der):
+    for candidate in (der, header + _GRANTED + der):
         try:
             return decode_timestamp_response(candidate)
         except ValueError:
@@ -81,9 +77,41 @@ def _decode(der: bytes) -> TimeStampResponse:
     raise ValueError("not an RFC 3161 time-stamp token or response")
 
 
-def _gen_time(response: TimeStampResponse) -> datetime:
+def _tsa_name(response: TimeStampResponse) -> str:
+    """Return the subject of the certificate that signed the token, as the token names it (issuer and serial)."""
+    signers = list(response.signed_data.signer_infos)
+    for der in response.signed_data.certificates:
+        cert = x509.load_der_x509_certificate(der)
+        if any(cert.issuer == s.issuer and cert.serial_number == s.serial_number for s in signers):
+            return cert.subject.rfc4514_string()
+    return "an unnamed TSA"
+
+
+def _stamp(response: TimeStampResponse) -> TimeStamp:
     moment = response.tst_info.gen_time
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    gen_time = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return TimeStamp(token=response.time_stamp_token(), response=response.as_bytes(), gen_time=gen_time,
+                     tsa=_tsa_name(response))
+
+
+def _reason(exc: VerificationError) -> str:
+    """Say in the reader's terms why rfc3161-client refused a token."""
+    text = str(exc)
+    if "Mismatch between messages" in text:
+        return "it covers different bytes than the ones checked"
+    detail = re.search(r'Verify error: ([^"]+)', text)
+    if detail and detail.group(1).startswith(_UNTRUSTED):
+        return f"the TSA certificate is not issued by a trusted TSA certificate ({detail.group(1)})"
+    if detail:
+        return f"the TSA certificate does not hold at the stamped time ({detail.group(1)})"
+    if "signature failure" in text:
+        return "the TSA's signature on the time-stamp token is invalid"
+    return text
+
+
+def _check(response: TimeStampResponse, data: bytes, *, roots: list[x509.Certificate], nonce: int | None) -> None:
+    """Raise VerificationError unless the response is granted, over data, and signed under one of roots."""
+    VerifierBuilder(roots=roots, nonce=nonce).build().verify_message(response, data)
 
 
 def request_timestamp(*, url: str, data: bytes, ca_pem: bytes | None, client: httpx.Client) -> TimeStamp:
@@ -114,14 +142,12 @@ def request_timestamp(*, url: str, data: bytes, ca_pem: bytes | None, client: ht
         elif response.tst_info.nonce != request.nonce:
             raise VerificationError("the token carries another nonce than the request")
     except VerificationError as exc:
-        raise TimestampUnavailable(f"the TSA at {url} issued a token that does not verify: {exc}") from exc
-    stamp = TimeStamp(token=response.time_stamp_token(), gen_time=_gen_time(response))
-    log.info("custody.timestamped", tsa=url, gen_time=stamp.gen_time.isoformat())
-    return stamp
+        raise TimestampUnavailable(f"the TSA at {url} issued a token that does not verify: {_reason(exc)}") from exc
+    return _stamp(response)
 
 
-def verify_timestamp(token: bytes, *, data: bytes, ca_pem: bytes) -> datetime:
-    """Verify a token over SHA-256(data) issued by a TSA under ca_pem, offline; return its genTime."""
+def verify_timestamp(token: bytes, *, data: bytes, ca_pem: bytes) -> TimeStamp:
+    """Verify a token or response over data issued by a TSA under ca_pem, offline; return what it states."""
     roots = _load_ca(ca_pem)
     try:
         response = _decode(token)
@@ -130,5 +156,5 @@ def verify_timestamp(token: bytes, *, data: bytes, ca_pem: bytes) -> datetime:
     try:
         _check(response, data, roots=roots, nonce=None)
     except VerificationError as exc:
-        raise TimestampInvalid(f"the time-stamp token does not verify: {exc}") from exc
-    return _gen_time(response)
+        raise TimestampInvalid(f"the time-stamp token does not verify: {_reason(exc)}") from exc
+    return _stamp(response)
