@@ -16,12 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vault.custody.anchoring import AnchoredCheckpoint, CheckpointAnchors
 from vault.custody.encoding import checkpoint_statement
-from vault.custody.merkle import (
-    Frontier,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-)
+from vault.custody.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash
 from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.custody.note import SignedNote
 from vault.db import utcnow
@@ -232,13 +227,6 @@ def stream_leaf_hashes(session: Session, tree_size: int) -> Generator[bytes, Non
             yield bytes.fromhex(leaf)
 
 
-def _leaf_hashes(session: Session, tree_size: int) -> list[bytes]:
-    rows = session.scalars(
-        select(CustodyEvent.leaf_hash).where(CustodyEvent.log_index < tree_size).order_by(CustodyEvent.log_index)
-    )
-    return [bytes.fromhex(leaf) for leaf in rows]
-
-
 def prove_inclusion(*, session: Session, actor: Actor, log_index: int) -> dict[str, Any]:
     """Return an RFC 9162 inclusion proof of one entry against the newest checkpoint (auditors)."""
     require(actor, Permission.READ_AUDIT_LOG)
@@ -251,7 +239,7 @@ def inclusion_bundle(*, session: Session, log_index: int, checkpoint: Checkpoint
     entry = session.get(CustodyEvent, log_index)
     if entry is None or checkpoint is None or log_index >= checkpoint.tree_size:
         raise NotFound(f"custody entry {log_index} is not covered by a checkpoint")
-    proof = inclusion_proof(_leaf_hashes(session, checkpoint.tree_size), log_index, checkpoint.tree_size)
+    proof = inclusion_proof(list(stream_leaf_hashes(session, checkpoint.tree_size)), log_index, checkpoint.tree_size)
     return {
         "log_index": log_index,
         "entry": json.loads(canonical_entry(entry)),
@@ -272,7 +260,7 @@ def prove_consistency(*, session: Session, actor: Actor, old_size: int, new_size
     old = session.get(Checkpoint, old_size)
     if old is None or new is None or old.tree_size > new.tree_size:
         raise NotFound(f"no signed checkpoints of sizes {old_size} and {new_size or 'latest'} in that order")
-    proof = consistency_proof(_leaf_hashes(session, new.tree_size), old.tree_size, new.tree_size)
+    proof = consistency_proof(list(stream_leaf_hashes(session, new.tree_size)), old.tree_size, new.tree_size)
     return {
         "old": {"tree_size": old.tree_size, "root_hash": old.root_hash, "signature": old.signature},
         "new": {"tree_size": new.tree_size, "root_hash": new.root_hash, "signature": new.signature},
