@@ -226,11 +226,11 @@ class LocalBlobStore:
             except FileExistsError:
                 if path.read_bytes() != data:
                     raise Conflict(f"anchor {name} already holds different content", details={"name": name}) from None
-            else:
-                _write_lock_file(path.with_name(path.name + ".lock.json"), retain_until=retain_until, legal_hold=False)
-                _fsync_dir(path.parent)
             finally:
                 os.unlink(tmp_name)
+            lock = path.with_name(path.name + ".lock.json")
+            if not lock.exists():  # a new anchor, or one whose writer died before locking it
+                _write_lock_file(lock, retain_until=retain_until, legal_hold=False)
         except OSError as exc:
             raise StorageError(f"anchor {name} cannot be written: {exc.strerror}", details={"name": name}) from exc
         return StoredAnchor(name=name, version_id=VERSION, location=str(path), data=data)

@@ -358,3 +358,13 @@ def test_the_store_refuses_to_delete_an_anchor(blob_store: BlobStore) -> None:
         client = blob_store._client  # type: ignore[attr-defined]  # the test asks the bucket itself
         with pytest.raises(Exception, match=r"(?i)AccessDenied|locked|retention"):
             client.remove_object(blob_store.bucket, anchor.name, version_id=anchor.version_id)  # type: ignore[attr-defined]
+
+
+def test_a_local_anchor_whose_writer_died_before_locking_it_is_locked_when_written_again(tmp_path: Path) -> None:
+    # kill -9 between placing the anchor and writing its lock file leaves it unlocked; the catch-up write locks it.
+    store = LocalBlobStore(tmp_path / "objects")
+    anchor = store.write_anchor("custody/checkpoints/5", b"five\n", retain_until=soon())
+    lock = Path(anchor.location + ".lock.json")
+    lock.unlink()  # the state that crash leaves
+    store.write_anchor("custody/checkpoints/5", b"five\n", retain_until=soon())
+    assert "retain_until" in lock.read_text()
