@@ -221,6 +221,9 @@ class LocalBlobStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp_name, 0o444)
+            lock = path.with_name(path.name + ".lock.json")
+            if not lock.exists():  # the lock goes first: a crash can leave a lock without an anchor, never the reverse
+                _write_lock_file(lock, retain_until=retain_until, legal_hold=False)
             try:
                 os.link(tmp_name, path)  # fails if the name exists: an anchor is never replaced
             except FileExistsError:
@@ -228,9 +231,7 @@ class LocalBlobStore:
                     raise Conflict(f"anchor {name} already holds different content", details={"name": name}) from None
             finally:
                 os.unlink(tmp_name)
-            lock = path.with_name(path.name + ".lock.json")
-            if not lock.exists():  # a new anchor, or one whose writer died before locking it
-                _write_lock_file(lock, retain_until=retain_until, legal_hold=False)
+            _fsync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"anchor {name} cannot be written: {exc.strerror}", details={"name": name}) from exc
         return StoredAnchor(name=name, version_id=VERSION, location=str(path), data=data)

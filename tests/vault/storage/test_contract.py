@@ -360,11 +360,14 @@ def test_the_store_refuses_to_delete_an_anchor(blob_store: BlobStore) -> None:
             client.remove_object(blob_store.bucket, anchor.name, version_id=anchor.version_id)  # type: ignore[attr-defined]
 
 
-def test_a_local_anchor_whose_writer_died_before_locking_it_is_locked_when_written_again(tmp_path: Path) -> None:
-    # kill -9 between placing the anchor and writing its lock file leaves it unlocked; the catch-up write locks it.
+def test_a_local_anchor_is_locked_before_it_appears_and_a_crash_between_is_completed(tmp_path: Path) -> None:
+    # kill -9 between the lock file and the anchor leaves only the lock; writing the anchor again completes it.
     store = LocalBlobStore(tmp_path / "objects")
     anchor = store.write_anchor("custody/checkpoints/5", b"five\n", retain_until=soon())
+    path = Path(anchor.location)
     lock = Path(anchor.location + ".lock.json")
-    lock.unlink()  # the state that crash leaves
-    store.write_anchor("custody/checkpoints/5", b"five\n", retain_until=soon())
-    assert "retain_until" in lock.read_text()
+    os.chmod(path, 0o644)
+    path.unlink()  # the state that crash leaves: the lock, and no anchor
+    locked = lock.read_text()
+    store.write_anchor("custody/checkpoints/5", b"five\n", retain_until=soon(7200))
+    assert path.read_bytes() == b"five\n" and lock.read_text() == locked  # the earlier lock stands
