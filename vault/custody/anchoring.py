@@ -125,7 +125,7 @@ class CheckpointAnchors:
         failed = self._store_failed_at
         return failed is not None and self.clock() - failed < timedelta(seconds=self.refresh_seconds)
 
-    def anchor_text(self, name: str, data: bytes) -> str:
+    def anchor_bytes(self, name: str, data: bytes) -> str:
         """Store bytes that vouch for the log (a cosigned note, a time-stamp token) as a locked anchor; say where."""
         years = self.retain_years
         until = self.clock() + timedelta(days=365 * years + years // 4)
@@ -138,7 +138,7 @@ class CheckpointAnchors:
     def anchor(self, note: SignedNote) -> AnchoredCheckpoint:
         """Store a signed checkpoint as a locked anchor and remember it if it is the newest."""
         checkpoint = CheckpointText.parse(note.text)
-        location = self.anchor_text(anchor_name(checkpoint.tree_size), note.encode().encode())
+        location = self.anchor_bytes(anchor_name(checkpoint.tree_size), note.encode().encode())
         anchored = AnchoredCheckpoint(checkpoint=checkpoint, note=note, location=location)
         with self._guard:
             self._remember(anchored)

@@ -91,7 +91,7 @@ def _cosign(anchors: CheckpointAnchors, anchored: AnchoredCheckpoint, witness: W
         reply = submit_checkpoint(witness, note=anchored.note, old_size=old, proof=tree.proof(old), client=client)
         if reply.conflict_size is None:
             cosigned = anchored.note.with_signatures(*reply.cosignatures)
-            stored = anchors.anchor_text(witnessed_name(witness, anchored.tree_size), cosigned.encode().encode())
+            stored = anchors.anchor_bytes(witnessed_name(witness, anchored.tree_size), cosigned.encode().encode())
             log.info("custody.witnessed", witness=witness.name, tree_size=anchored.tree_size, location=stored)
             return f"cosigned size {anchored.tree_size}, anchored at {stored}"
         old = reply.conflict_size
@@ -114,7 +114,7 @@ def timestamp_checkpoint(
     stamp = request_timestamp(url=url, data=anchored.note.encode().encode(), ca_pem=ca_pem, client=client)
     inverted = 10**_TIME_DIGITS - 1 - int(stamp.gen_time.timestamp())
     name = f"{TIMESTAMP_PREFIX}{inverted:0{_TIME_DIGITS}d}-{anchored.tree_size}"
-    stored = anchors.anchor_text(name, stamp.token)
+    stored = anchors.anchor_bytes(name, stamp.token)
     log.info("custody.timestamped", tree_size=anchored.tree_size, gen_time=stamp.gen_time.isoformat(),
              location=stored)
     return f"size {anchored.tree_size} time-stamped at {stamp.gen_time.isoformat()}, anchored at {stored}"
