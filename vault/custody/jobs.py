@@ -18,12 +18,13 @@ def anchor_checkpoints(context: VaultContext) -> dict[str, Any]:
     """Anchor the newest checkpoint if its commit could not, then send it to witnesses and, daily, to the TSA."""
     settings, summary = context.settings, dict[str, Any]()
     witnesses = parse_witnesses(settings.witnesses)
-    with transaction(context.sessions) as session, httpx.Client(timeout=settings.tsa_timeout_seconds) as client:
-        anchored = anchor_latest_checkpoint(session=session, anchors=context.anchors)
-        summary["anchored_tree_size"] = anchored.tree_size if anchored else None
-        if anchored is not None and witnesses:
-            summary["witnesses"] = witness_checkpoint(session=session, anchors=context.anchors, anchored=anchored,
-                                                      witnesses=witnesses, client=client)
+    with httpx.Client(timeout=settings.tsa_timeout_seconds) as client:
+        with transaction(context.sessions) as session:  # witnesses' consistency proofs read the log's leaves
+            anchored = anchor_latest_checkpoint(session=session, anchors=context.anchors)
+            summary["anchored_tree_size"] = anchored.tree_size if anchored else None
+            if anchored is not None and witnesses:
+                summary["witnesses"] = witness_checkpoint(session=session, anchors=context.anchors,
+                                                          anchored=anchored, witnesses=witnesses, client=client)
         if anchored is not None and settings.tsa_url and timestamp_due(context.anchors, utcnow()):
             ca_pem = settings.tsa_certificates_file.read_bytes() if settings.tsa_certificates_file else None
             try:
