@@ -24,7 +24,7 @@ from evault.cli import main
 from evault.scheduler import default_jobs
 from tests.conftest import Person, days
 from tests.outage import closed_port
-from tests.vault.custody.test_service import _append, _disable_guards
+from tests.vault.custody.test_service import _append, _disable_guards, _recompute_entry
 from vault.context import VaultContext, build_context
 from vault.custody.anchoring import CHECKPOINT_PREFIX, CheckpointAnchors, CustodyLogInconsistent, anchor_name
 from vault.custody.merkle import leaf_hash
@@ -55,17 +55,6 @@ def another_process(context: VaultContext) -> Iterator[VaultContext]:
 
 def _anchored_sizes(context: VaultContext) -> list[int]:
     return sorted(int(a.name.rsplit("-", 1)[1]) for a in context.store.list_anchors(CHECKPOINT_PREFIX))
-
-
-def _recompute_entry(context: VaultContext, index: int, *, actor_name: str = "mallory") -> None:
-    """Alter one entry and recompute its leaf hash, as a tamperer with database access would."""
-    with context.sessions() as session:
-        _disable_guards(session)
-        entry = session.get(CustodyEvent, index)
-        assert entry is not None
-        entry.actor_name = actor_name
-        entry.leaf_hash = leaf_hash(canonical_entry(entry)).hex()
-        session.commit()
 
 
 def _delete_checkpoints_from(context: VaultContext, size: int) -> None:

@@ -100,6 +100,17 @@ def test_untouched_log_verifies(context: VaultContext) -> None:
     assert verdict.entries == 20
 
 
+def _recompute_entry(context: VaultContext, index: int, *, actor_name: str = "mallory") -> None:
+    """Alter one entry and recompute its leaf hash, as a tamperer with database access would."""
+    with context.sessions() as session:
+        _disable_guards(session)
+        entry = session.get(CustodyEvent, index)
+        assert entry is not None
+        entry.actor_name = actor_name
+        entry.leaf_hash = leaf_hash(canonical_entry(entry)).hex()
+        session.commit()
+
+
 def test_database_refuses_update_and_delete_of_entries(context: VaultContext) -> None:
     _append(context, 2)
     for statement in ("UPDATE custody_events SET actor_name = 'mallory'", "DELETE FROM custody_events",
@@ -122,13 +133,8 @@ def test_altered_entry_is_named(context: VaultContext) -> None:
 def test_altered_entry_with_recomputed_leaf_breaks_the_signed_checkpoint(context: VaultContext) -> None:
     _append(context, 3)
     _append(context, 3)
+    _recompute_entry(context, 4)
     with context.sessions() as session:
-        _disable_guards(session)
-        entry = session.get(CustodyEvent, 4)
-        assert entry is not None
-        entry.actor_name = "mallory"
-        entry.leaf_hash = leaf_hash(canonical_entry(entry)).hex()
-        session.commit()
         verdict = verify_log(session=session, public_key_raw=context.signer.public_raw)
     assert verdict.problems == [
         "entries 3..5 do not match signed checkpoint 6: an entry there was altered, removed or reordered"]
