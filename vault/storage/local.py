@@ -241,7 +241,8 @@ class LocalBlobStore:
         folder = self._anchor_path(prefix + "x").parent
         if not folder.is_dir():
             return
-        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and not p.name.endswith(".json"))
+        names = sorted(p.name for p in folder.iterdir()
+                       if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".json"))
         stem = prefix.rpartition("/")[2]
         for count, file_name in enumerate(n for n in names if n.startswith(stem)):
             if limit is not None and count >= limit:
