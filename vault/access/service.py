@@ -414,20 +414,6 @@ def active_grant(
     return None
 
 
-def missing_approval(session: Session, actor: Actor, evidence_id: uuid.UUID, *, download: bool, now: datetime) -> str:
-    """Explain which approval the actor lacks for this record, naming their nearest grant if any."""
-    need = "view-and-download approval (查阅复制审批)" if download else "viewing approval (查阅审批)"
-    grants = grants_covering(session, actor.id, evidence_id) if actor.id else []
-    for grant in grants:
-        if grant.revoked_at is not None:
-            return f"your grant {grant.id} for record {evidence_id} was revoked on {grant.revoked_at.isoformat()}"
-        if now >= grant.expires_at:
-            return f"your grant {grant.id} for record {evidence_id} expired on {grant.expires_at.isoformat()}"
-        if download and grant.mode == AccessMode.VIEW:
-            return f"your grant {grant.id} allows viewing only; downloading record {evidence_id} needs a {need}"
-    return f"no approved access request covers record {evidence_id}: file one and obtain a {need}"
-
-
 def _export_grants(
     session: Session, actor: Actor, wanted: Sequence[uuid.UUID], now: datetime
 ) -> tuple[list[AccessGrant], list[uuid.UUID]]:
