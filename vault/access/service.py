@@ -216,11 +216,13 @@ def get_request(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Acc
 
 
 def list_requests(
-    *, session: Session, actor: Actor, status: RequestStatus | None = None, limit: int = 200
+    *, session: Session, actor: Actor, status: RequestStatus | None = None, limit: int = 200, mine: bool = False
 ) -> list[AccessRequest]:
-    """List requests, newest first: approvers and auditors see all, everyone else their own."""
+    """List requests, newest first: approvers and auditors see all (unless `mine`), everyone else their own."""
     query = select(AccessRequest).order_by(AccessRequest.created_at.desc()).limit(min(limit, 1000))
-    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+    if mine or not (
+        has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)
+    ):
         query = query.where(AccessRequest.requester_id == actor.id)
     if status is not None:
         query = query.where(AccessRequest.status == status)
@@ -379,10 +381,14 @@ def revoke_grant(
     return grant
 
 
-def list_grants(*, session: Session, actor: Actor, now: datetime, active_only: bool = True) -> list[AccessGrant]:
-    """List grants, newest first: approvers and auditors see all, everyone else their own."""
+def list_grants(
+    *, session: Session, actor: Actor, now: datetime, active_only: bool = True, mine: bool = False
+) -> list[AccessGrant]:
+    """List grants, newest first: approvers and auditors see all (unless `mine`), everyone else their own."""
     query = select(AccessGrant).order_by(AccessGrant.starts_at.desc()).limit(1000)
-    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+    if mine or not (
+        has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)
+    ):
         query = query.where(AccessGrant.grantee_id == actor.id)
     if active_only:
         query = query.where(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tests.vault.access.conftest import Media, People, StoreEvidence
 from vault.access.inbox import approver_inbox
 from vault.access.models import REQUEST_PURPOSES, AccessMode, AccessPurpose
-from vault.access.service import deny_request, request_access
+from vault.access.service import approve_request, deny_request, list_grants, list_requests, request_access
 from vault.cases.models import Case
 from vault.errors import PermissionDenied
 
@@ -87,3 +87,23 @@ def test_the_request_form_offers_the_issues_five_purposes_first() -> None:
     assert REQUEST_PURPOSES[:5] == (AccessPurpose.LEGAL_REVIEW, AccessPurpose.RECONSIDERATION,
                                     AccessPurpose.LITIGATION, AccessPurpose.FILING_REVIEW, AccessPurpose.PARTY_COPY)
     assert set(REQUEST_PURPOSES) == set(AccessPurpose)
+
+
+def test_my_requests_and_grants_are_an_approvers_own_only(
+    session: Session, people: People, media: Media, store_evidence: StoreEvidence, now: datetime
+) -> None:
+    # the "my requests and grants" page: an approver sees everyone's in the inbox, only their own here
+    clip = store_evidence(media.mp4, uploader=people.officer, media_type="video/mp4")
+    theirs = request_access(session=session, actor=people.reviewer.actor, evidence_ids=[clip],
+                            purpose=AccessPurpose.LEGAL_REVIEW, mode=AccessMode.VIEW, duration_hours=1,
+                            reason="法制审核", now=now, max_hours=720)
+    mine = request_access(session=session, actor=people.approver.actor, evidence_ids=[clip],
+                          purpose=AccessPurpose.LITIGATION, mode=AccessMode.VIEW, duration_hours=1,
+                          reason="应诉", now=now, max_hours=720)
+    approve_request(session=session, actor=people.approver.actor, request_id=theirs.id, now=now)
+    granted = approve_request(session=session, actor=people.second_approver.actor, request_id=mine.id, now=now)
+    approver = people.approver.actor
+    assert len(list_requests(session=session, actor=approver)) == 2
+    assert [r.id for r in list_requests(session=session, actor=approver, mine=True)] == [mine.id]
+    assert len(list_grants(session=session, actor=approver, now=now)) == 2
+    assert [g.id for g in list_grants(session=session, actor=approver, now=now, mine=True)] == [granted.id]
