@@ -100,7 +100,7 @@ def _setup(home: Path, mib: int) -> Vault:
 def _set_password(home: Path, name: str) -> None:
     """Give the reviewer a password with the command line, as an admin would."""
     env = os.environ | {"EVAULT_HOME": str(home)}
-    subprocess.run([str(Path(sys.executable).parent / "evault"), "users", "password", name, "--password-stdin"],
+    subprocess.run([str(Path(sys.executable).parent / "evault"), "users", "set-password", name, "--password-stdin"],
                    input=PASSWORD.encode(), env=env, check=True, capture_output=True)
 
 
