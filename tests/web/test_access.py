@@ -73,12 +73,15 @@ def store(context: VaultContext, path: Path, uploader: WebPerson, media_type: st
     with path.open("rb") as stream:
         blob = context.store.put_stream(stream, retain_until=retain)
     info = {"duration": SECONDS, "frame_rate": 25.0} if media_type.startswith("video/") else {}
+    captured = (utcnow() - timedelta(days=1)).replace(microsecond=0)
     with context.sessions() as session:
         case = add_case(session=session, actor=SYSTEM, case_number=case_number,
                         case_type=CaseType.GENERAL_PROCEDURE_PENALTY) if case_number else None
         evidence = register_evidence(session=session, actor=uploader.person.actor, blob=blob,
                                      store_name=context.store.name, store_retain_until=retain,
-                                     original_name=path.name, media_type=media_type, tags=EvidenceTags(case=case),
+                                     original_name=path.name, media_type=media_type, tags=EvidenceTags(
+                                         case=case, capture_start=captured,
+                                         capture_end=captured + timedelta(seconds=SECONDS)),
                                      media_info=info)
         session.commit()
         return evidence.id
@@ -108,7 +111,7 @@ def test_a_reviewer_requests_an_approver_approves_and_the_video_plays_under_a_wa
     browser: Browser, live_vault: LiveVault, cast: Cast, media: Media,
     signed_in: Callable[[Browser, WebPerson], Page], screenshot: Callable[[Page, str], Path],
 ) -> None:
-    record = store(live_vault.context, media.clip, cast.officer, "video/mp4")
+    record = store(live_vault.context, media.clip, cast.officer, "video/mp4", case_number="阜应急检〔2026〕12号")
     reviewer = signed_in(browser, cast.reviewer)
     reviewer.goto(f"/access/requests/new?evidence={record}")
     reviewer.select_option("select[name=purpose]", "legal_review")
