@@ -286,3 +286,22 @@ def test_the_request_form_files_a_whole_case_and_shows_refusals_on_the_form(
     listed = client.get("/access/mine")
     assert listed.status_code == 200 and "备案审查" in listed.text and "待审批" in listed.text
     assert re.search(r'<option value="legal_review"[^>]*>法制审核</option>', client.get("/access/requests/new").text)
+
+
+@pytest.mark.parametrize(("role", "inbox"), [(Role.OFFICER, 403), (Role.REVIEWER, 403), (Role.AUDITOR, 403),
+                                             (Role.RECORDS_MANAGER, 403), (Role.APPROVER, 200)])
+def test_only_approvers_open_the_inbox_and_decide(
+    client: TestClient, context: VaultContext, cast: Cast, media: Media, person: Callable[..., WebPerson],
+    role: Role, inbox: int,
+) -> None:
+    record = store(context, media.photo, cast.officer, "image/jpeg")
+    with context.sessions() as session:
+        filed = request_access(session=session, actor=cast.reviewer.person.actor, evidence_ids=[record],
+                               purpose=AccessPurpose.LEGAL_REVIEW, mode=AccessMode.VIEW, duration_hours=2,
+                               reason="法制审核", now=utcnow(), max_hours=720)
+        session.commit()
+    token = _signed_in_client(client, person(role))
+    assert client.get("/access/inbox").status_code == inbox
+    denied = client.post(f"/access/requests/{filed.id}/deny", data={"csrf_token": token, "reason": "无关"},
+                         follow_redirects=False)
+    assert denied.status_code == (303 if inbox == 200 else 403)
