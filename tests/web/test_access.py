@@ -24,6 +24,7 @@ from vault.cases.service import add_case
 from vault.context import VaultContext
 from vault.custody.models import CustodyEvent
 from vault.db import utcnow
+from vault.evidence.models import Derivative, DerivativeKind
 from vault.evidence.service import EvidenceTags, register_evidence
 from vault.identities.actor import SYSTEM
 from vault.identities.models import Role
@@ -36,6 +37,7 @@ class Media:
     """An H.264 clip long enough to seek in (Debian's Chromium plays H.264) and a photo."""
 
     clip: Path
+    proxy: Path
     photo: Path
 
 
@@ -44,6 +46,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     """Make the media once for the module."""
     folder = tmp_path_factory.mktemp("web-access")
     return Media(clip=make_video(folder / "巡查-0412.mp4", seconds=SECONDS, size="320x240", rate=25),
+                 proxy=make_video(folder / "proxy.mp4", seconds=SECONDS, size="160x120", rate=25),
                  photo=make_photo(folder / "现场照片.jpg", size="320x240"))
 
 
@@ -67,7 +70,7 @@ def cast(person: Callable[..., WebPerson]) -> Cast:
 
 
 def store(context: VaultContext, path: Path, uploader: WebPerson, media_type: str,
-          case_number: str | None = None) -> uuid.UUID:
+          case_number: str | None = None, proxy: Path | None = None) -> uuid.UUID:
     """Put a file in the store and register it as the officer's record (ingest is not this test's subject)."""
     retain = utcnow() + timedelta(days=2)
     with path.open("rb") as stream:
@@ -83,6 +86,12 @@ def store(context: VaultContext, path: Path, uploader: WebPerson, media_type: st
                                          case=case, capture_start=captured,
                                          capture_end=captured + timedelta(seconds=SECONDS)),
                                      media_info=info)
+        if proxy is not None:
+            with proxy.open("rb") as stream:
+                made = context.store.put_stream(stream, retain_until=retain)
+            session.add(Derivative(evidence_id=evidence.id, kind=DerivativeKind.PROXY, sha256=made.sha256,
+                                   size=made.size, media_type="video/mp4", storage_key=made.key,
+                                   version_id=made.version_id))
         session.commit()
         return evidence.id
 
@@ -147,13 +156,16 @@ def test_a_reviewer_requests_an_approver_approves_and_the_video_plays_under_a_wa
         approved = session.scalars(select(AccessRequest)).one()
         assert approved.status == RequestStatus.APPROVED and approved.grant is not None
         assert str(approved.grant.id) in grant_id
+        viewed = session.scalars(select(CustodyEvent).where(CustodyEvent.action == "evidence:viewed",
+                                                            CustodyEvent.subject_id == str(record))).all()
+        assert viewed and viewed[0].details["grant_id"] == str(approved.grant.id)  # playback is logged as before
 
 
 def test_the_watermark_comes_back_and_the_controls_step_and_switch(
     browser: Browser, live_vault: LiveVault, cast: Cast, media: Media,
     signed_in: Callable[[Browser, WebPerson], Page],
 ) -> None:
-    record = store(live_vault.context, media.clip, cast.officer, "video/mp4")
+    record = store(live_vault.context, media.clip, cast.officer, "video/mp4", proxy=media.proxy)
     grant(live_vault.context, cast, record)
     page = signed_in(browser, cast.reviewer)
     page.goto(f"/evidence/{record}/play")
@@ -171,6 +183,11 @@ def test_the_watermark_comes_back_and_the_controls_step_and_switch(
     page.wait_for_function("() => Math.abs(document.querySelector('video').currentTime - 0.04) < 0.001")
     page.select_option("[data-testid=speed]", "2")
     assert page.evaluate("() => document.querySelector('video').playbackRate") == 2
+    page.evaluate("() => { document.querySelector('video').currentTime = 2; }")
+    page.wait_for_function("() => !document.querySelector('video').seeking")
+    page.get_by_test_id("variant-proxy").click()
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v.src.endsWith('/proxy')"
+                           " && v.videoWidth === 160 && Math.abs(v.currentTime - 2) < 0.5; }")
 
 
 def test_without_a_grant_the_player_says_so_and_offers_the_request_form(
