@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import api_docs, home, sign_in
+from evault.web.pages import access, api_docs, home, sign_in
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
@@ -16,6 +16,7 @@ from vault.config import Settings
 STATIC_DIR = Path(__file__).parent / "static"
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    access.router,
     api_docs.router,
     home.router,
     sign_in.router,

@@ -9,10 +9,11 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from vault.access.explain import explain_missing_approval
 from vault.access.models import AccessGrant
 from vault.access.playback import note_playback
 from vault.access.ranges import ByteRange, parse_range
-from vault.access.service import active_grant, missing_approval, refuse_records
+from vault.access.service import active_grant, refuse_records
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import Conflict, NotFound, PermissionDenied, VaultError
@@ -112,12 +113,15 @@ def authorize_read(
     uploader = actor.id is not None and evidence.uploader_id == actor.id
     if uploader and self_view and not download:
         return evidence, None, SELF_VIEW
-    reason = missing_approval(session, actor, evidence.id, download=download, now=now)
+    explained = explain_missing_approval(session=session, actor=actor, evidence_id=evidence.id, download=download,
+                                         now=now)
+    assert explained is not None  # active_grant found no grant, so an approval is missing
+    reason = explained.message
     if uploader:
         reason += "; uploaders viewing their own footage without a request (uploader self-view) is " + (
             "limited to viewing" if self_view else "disabled by agency setting"
         )
-    error = PermissionDenied(reason, details={"evidence_id": str(evidence.id), "operation": operation.value})
+    error = PermissionDenied(reason, details={**explained.details(), "operation": operation.value})
     raise refuse_records(
         session=session, actor=actor, records=[(evidence.id, evidence.case_id)], error=error, now=now,
         details={"operation": operation.value, "reason": reason, "uploader": uploader, "self_view_setting": self_view},

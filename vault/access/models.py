@@ -35,6 +35,17 @@ PURPOSE_LABELS: dict[AccessPurpose, str] = {
     AccessPurpose.PARTY_COPY: "party copy application (当事人申请复制)",
 }
 
+# The purposes a request form offers: the five issue 13 names, in its order, then investigation (调查取证), which
+# the API has accepted all along and investigators still need.
+REQUEST_PURPOSES: tuple[AccessPurpose, ...] = (
+    AccessPurpose.LEGAL_REVIEW,
+    AccessPurpose.RECONSIDERATION,
+    AccessPurpose.LITIGATION,
+    AccessPurpose.FILING_REVIEW,
+    AccessPurpose.PARTY_COPY,
+    AccessPurpose.INVESTIGATION,
+)
+
 
 class AccessMode(StrEnum):
     """What a grant allows: playback only, or playback and download of the original."""

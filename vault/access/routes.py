@@ -14,7 +14,7 @@ import structlog
 from fastapi import APIRouter, Header
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
-from vault.access import content, report, service
+from vault.access import content, inbox, report, service
 from vault.access.content import ContentPlan, Variant
 from vault.access.models import RequestStatus
 from vault.access.ranges import RangeNotSatisfiable
@@ -23,6 +23,7 @@ from vault.access.schemas import (
     AccessRequestCreate,
     AccessRequestPublic,
     ApproveBody,
+    InboxItemPublic,
     LinkPublic,
     ReasonBody,
     TrailEntryPublic,
@@ -68,6 +69,12 @@ def list_requests(
     """List requests: approvers and auditors see all, everyone else their own."""
     now = utcnow()
     return [AccessRequestPublic.of(r, now) for r in service.list_requests(session=session, actor=actor, status=status)]
+
+
+@router.get("/inbox", response_model=list[InboxItemPublic])
+def approver_inbox(session: SessionDep, actor: ActorDep) -> list[InboxItemPublic]:
+    """List pending requests for approvers, oldest first, with a metadata preview of the records (not content)."""
+    return [InboxItemPublic.of(i) for i in inbox.approver_inbox(session=session, actor=actor, now=utcnow())]
 
 
 @router.get("/requests/{request_id}", response_model=AccessRequestPublic, responses=error_responses(404))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vault.access.inbox import InboxItem
 from vault.access.models import PURPOSE_LABELS, AccessGrant, AccessMode, AccessPurpose, AccessRequest, RequestStatus
 from vault.text import Name, Paragraph
 
@@ -147,3 +148,49 @@ class TrailEntryPublic(BaseModel):
     case_id: uuid.UUID | None
     summary: str
     details: dict[str, Any]
+
+
+class RecordPreviewPublic(BaseModel):
+    """A requested record as an approver sees it: metadata only."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    evidence_id: uuid.UUID
+    name: str
+    case_number: str | None
+    media_type: str
+    capture_start: datetime | None
+    capture_end: datetime | None
+    duration_seconds: float | None
+    size: int
+
+
+class InboxItemPublic(BaseModel):
+    """A pending request in the approver's inbox."""
+
+    request_id: uuid.UUID
+    requester: str
+    purpose: AccessPurpose
+    purpose_label: str
+    mode: AccessMode
+    duration_hours: int
+    reason: str
+    whole_case: bool
+    case_number: str | None
+    created_at: datetime
+    age_seconds: int
+    records: list[RecordPreviewPublic]
+    hidden_records: int = Field(description="Requested records whose metadata the approver may not see")
+    own: bool = Field(description="The approver's own request, which another approver must decide")
+
+    @classmethod
+    def of(cls, item: InboxItem) -> InboxItemPublic:
+        """Build the public view of an inbox item."""
+        return cls(
+            request_id=item.request_id, requester=item.requester, purpose=item.purpose,
+            purpose_label=PURPOSE_LABELS[item.purpose], mode=item.mode, duration_hours=item.duration_hours,
+            reason=item.reason, whole_case=item.whole_case, case_number=item.case_number,
+            created_at=item.created_at, age_seconds=int(item.age.total_seconds()),
+            records=[RecordPreviewPublic.model_validate(r) for r in item.records], hidden_records=item.hidden,
+            own=item.own,
+        )

@@ -216,11 +216,13 @@ def get_request(*, session: Session, actor: Actor, request_id: uuid.UUID) -> Acc
 
 
 def list_requests(
-    *, session: Session, actor: Actor, status: RequestStatus | None = None, limit: int = 200
+    *, session: Session, actor: Actor, status: RequestStatus | None = None, limit: int = 200, mine: bool = False
 ) -> list[AccessRequest]:
-    """List requests, newest first: approvers and auditors see all, everyone else their own."""
+    """List requests, newest first: approvers and auditors see all (unless `mine`), everyone else their own."""
     query = select(AccessRequest).order_by(AccessRequest.created_at.desc()).limit(min(limit, 1000))
-    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+    if mine or not (
+        has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)
+    ):
         query = query.where(AccessRequest.requester_id == actor.id)
     if status is not None:
         query = query.where(AccessRequest.status == status)
@@ -379,10 +381,14 @@ def revoke_grant(
     return grant
 
 
-def list_grants(*, session: Session, actor: Actor, now: datetime, active_only: bool = True) -> list[AccessGrant]:
-    """List grants, newest first: approvers and auditors see all, everyone else their own."""
+def list_grants(
+    *, session: Session, actor: Actor, now: datetime, active_only: bool = True, mine: bool = False
+) -> list[AccessGrant]:
+    """List grants, newest first: approvers and auditors see all (unless `mine`), everyone else their own."""
     query = select(AccessGrant).order_by(AccessGrant.starts_at.desc()).limit(1000)
-    if not (has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)):
+    if mine or not (
+        has_permission(actor, Permission.DECIDE_ACCESS) or has_permission(actor, Permission.READ_AUDIT_LOG)
+    ):
         query = query.where(AccessGrant.grantee_id == actor.id)
     if active_only:
         query = query.where(
@@ -412,20 +418,6 @@ def active_grant(
         if grant.active_at(now) and (grant.mode == AccessMode.VIEW_DOWNLOAD or not download):
             return grant
     return None
-
-
-def missing_approval(session: Session, actor: Actor, evidence_id: uuid.UUID, *, download: bool, now: datetime) -> str:
-    """Explain which approval the actor lacks for this record, naming their nearest grant if any."""
-    need = "view-and-download approval (查阅复制审批)" if download else "viewing approval (查阅审批)"
-    grants = grants_covering(session, actor.id, evidence_id) if actor.id else []
-    for grant in grants:
-        if grant.revoked_at is not None:
-            return f"your grant {grant.id} for record {evidence_id} was revoked on {grant.revoked_at.isoformat()}"
-        if now >= grant.expires_at:
-            return f"your grant {grant.id} for record {evidence_id} expired on {grant.expires_at.isoformat()}"
-        if download and grant.mode == AccessMode.VIEW:
-            return f"your grant {grant.id} allows viewing only; downloading record {evidence_id} needs a {need}"
-    return f"no approved access request covers record {evidence_id}: file one and obtain a {need}"
 
 
 def _export_grants(

@@ -1,0 +1,227 @@
+"""A 1 MiB range through the player's endpoint with the web session cookie vs the API with a bearer token.
+
+    .venv/bin/python bench/player_range.py [--mib 64] [--ranges 100] [--rounds 6]
+
+Sets up a throwaway vault (SQLite + local store) with one original and a reviewer's approved grant, starts a real
+`evault serve` (uvicorn), and fetches the same random 1 MiB ranges of GET /api/evidence/{id}/play, authorised
+once by `Authorization: Bearer` (the API today) and once by the session cookie the player's `<video>` sends.
+Rounds alternate which goes first; each round fetches the same ranges in the same order. Prints per round and
+the median (with min-max spread) of ms per range and MB/s for each, their ratio, and the server's peak RSS.
+Issue 13: the player's endpoint may cost no more than the API does today (about 29 ms per 1 MiB range).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from evault.setup import initialise
+from vault.access.models import AccessMode, AccessPurpose
+from vault.access.service import approve_request, request_access
+from vault.config import Settings
+from vault.context import build_context
+from vault.evidence.service import EvidenceTags, register_evidence
+from vault.identities.actor import SYSTEM, Actor
+from vault.identities.models import Role
+from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
+
+MIB = 1024 * 1024
+PASSWORD = "player-bench-密码-2026"  # a throwaway vault's reviewer
+
+
+@dataclass(frozen=True)
+class Vault:
+    """The throwaway vault: its home, the reviewer's token and the record to play."""
+
+    home: Path
+    token: str
+    record: str
+    size: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _setup(home: Path, mib: int) -> Vault:
+    """Create the vault, one random-bytes original and a reviewer's view grant to it."""
+    settings = Settings(home=home, log_json=True, log_level="WARNING")
+    initialise(settings, admin_name="admin")
+    context = build_context(settings)
+    now = datetime.now(UTC)
+    with context.sessions() as sess:
+        add_handler(session=sess, actor=SYSTEM, data=HandlerInput(
+            "13019999", "执法员甲", now.date() - timedelta(days=30), now.date() + timedelta(days=365)))
+        officer = create_user(session=sess, actor=SYSTEM, name="officer", role=Role.OFFICER,
+                              handler_certificate="13019999")
+        reviewer = create_user(session=sess, actor=SYSTEM, name="reviewer", role=Role.REVIEWER)
+        approver = create_user(session=sess, actor=SYSTEM, name="approver", role=Role.APPROVER)
+        token = issue_token(session=sess, actor=SYSTEM, user=reviewer)
+        sess.commit()
+    source = home / "original.mp4"
+    with source.open("wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(MIB))
+    retain = now + timedelta(days=1)
+    with source.open("rb") as stream:
+        blob = context.store.put_stream(stream, retain_until=retain)
+    source.unlink()
+    with context.sessions() as sess:
+        evidence = register_evidence(session=sess, actor=Actor.of(officer), blob=blob, store_name=context.store.name,
+                                     store_retain_until=retain, original_name="bench.mp4", media_type="video/mp4",
+                                     tags=EvidenceTags())
+        request = request_access(session=sess, actor=Actor.of(reviewer), evidence_ids=[evidence.id],
+                                 purpose=AccessPurpose.LEGAL_REVIEW, mode=AccessMode.VIEW, duration_hours=4,
+                                 reason="benchmark", now=now, max_hours=720)
+        approve_request(session=sess, actor=Actor.of(approver), request_id=request.id, now=now)
+        sess.commit()
+        record = str(evidence.id)
+    context.close()
+    return Vault(home=home, token=token, record=record, size=blob.size)
+
+
+def _set_password(home: Path, name: str) -> None:
+    """Give the reviewer a password with the command line, as an admin would."""
+    env = os.environ | {"EVAULT_HOME": str(home)}
+    subprocess.run([str(Path(sys.executable).parent / "evault"), "users", "set-password", name, "--password-stdin"],
+                   input=PASSWORD.encode(), env=env, check=True, capture_output=True)
+
+
+def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"EVAULT_HOME": str(home), "EVAULT_LOG_LEVEL": "INFO"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "evault"), "serve", "--no-scheduler", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit("the API did not start")
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bearer_client(base: str, vault: Vault) -> httpx.Client:
+    """Return a client that authorises with the reviewer's API token."""
+    return httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {vault.token}"})
+
+
+def cookie_client(base: str, vault: Vault) -> httpx.Client:
+    """Return a client signed in through the sign-in form: it holds the session cookie, as the browser does."""
+    client = httpx.Client(base_url=base, timeout=60, follow_redirects=True)
+    form = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    data = {"name": "reviewer", "password": PASSWORD, "csrf_token": token.group(1) if token else ""}
+    signed_in = client.post("/sign-in", data=data)
+    if signed_in.status_code != 200 or not client.cookies:
+        raise SystemExit(f"sign-in failed: {signed_in.status_code}")
+    return client
+
+
+def _fetch_ranges(client: httpx.Client, url: str, starts: list[int], step: int) -> list[float]:
+    """Fetch each range once; return seconds per range."""
+    times = []
+    for start in starts:
+        end = start + step - 1
+        began = time.perf_counter()
+        response = client.get(url, headers={"Range": f"bytes={start}-{end}"})
+        times.append(time.perf_counter() - began)
+        if response.status_code != 206 or len(response.content) != step:
+            raise SystemExit(f"range {start}-{end} failed: {response.status_code} {response.text[:200]}")
+    return times
+
+
+def _summary(label: str, per_round: list[float], step: int) -> str:
+    mid = statistics.median(per_round)
+    return (f"{label:<28} {mid * 1000:6.1f} ms per range (spread {min(per_round) * 1000:.1f}-"
+            f"{max(per_round) * 1000:.1f}), {step / 1e6 / mid:7.1f} MB/s")
+
+
+def run(
+    vault: Vault, base: str, ranges: int, rounds: int, step: int,
+    makers: dict[str, Callable[[str, Vault], httpx.Client]],
+) -> dict[str, list[float]]:
+    """Run alternating rounds of the same ranges with each client; return the mean seconds per range per round."""
+    shuffle = random.Random(13)
+    starts = [shuffle.randrange(0, vault.size - step) for _ in range(ranges)]
+    clients = {label: make(base, vault) for label, make in makers.items()}
+    url = f"/api/evidence/{vault.record}/play"
+    results: dict[str, list[float]] = {label: [] for label in clients}
+    try:
+        for client in clients.values():  # warm up: the first requests open connections and fill caches
+            _fetch_ranges(client, url, starts[:10], step)
+        for round_number in range(rounds):
+            order = list(clients) if round_number % 2 == 0 else list(reversed(clients))
+            for label in order:
+                times = _fetch_ranges(clients[label], url, starts, step)
+                results[label].append(statistics.fmean(times))
+            print(f"round {round_number + 1}: " + ", ".join(
+                f"{label} {results[label][-1] * 1000:.1f} ms" for label in clients), flush=True)
+    finally:
+        for client in clients.values():
+            client.close()
+    return results
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=64, help="size of the original in MiB")
+    parser.add_argument("--ranges", type=int, default=100, help="1 MiB ranges per client per round")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds")
+    parser.add_argument("--bearer-only", action="store_true", help="skip the cookie half (no web sign-in)")
+    args = parser.parse_args()
+    makers: dict[str, Callable[[str, Vault], httpx.Client]] = {"bearer (API)": bearer_client}
+    if not args.bearer_only:
+        makers["cookie (player)"] = cookie_client
+    with tempfile.TemporaryDirectory(prefix="evault-bench-") as folder:
+        vault = _setup(Path(folder) / "home", args.mib)
+        if not args.bearer_only:
+            _set_password(vault.home, "reviewer")
+        port = _free_port()
+        server = _start_server(vault.home, port)
+        try:
+            results = run(vault, f"http://127.0.0.1:{port}", args.ranges, args.rounds, MIB, makers)
+            server_rss = _peak_rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"{args.rounds} rounds of {args.ranges} random 1 MiB ranges of a {args.mib} MiB original, "
+          "GET /api/evidence/{id}/play; median of the rounds' mean:")
+    for label, per_round in results.items():
+        print(_summary(label, per_round, MIB))
+    if len(results) == 2:
+        bearer, cookie = (statistics.median(v) for v in results.values())
+        print(f"ratio cookie / bearer (time per range):  {cookie / bearer:.2f}")
+    print(f"peak RSS: server {server_rss:.0f} MiB, "
+          f"bench client {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
