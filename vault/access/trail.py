@@ -218,7 +218,8 @@ def _uuid(text: str) -> uuid.UUID | None:
 def _user_label(user: User | None, fallback: str) -> str:
     if user is None:
         return fallback
-    return f"{user.display_name} ({user.name})" if user.display_name else user.name
+    shown = user.display_name.strip()
+    return f"{shown} ({user.name})" if shown and shown != user.name else user.name
 
 
 def _record_label(names: _Names, evidence_id: str) -> str:
