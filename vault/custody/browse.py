@@ -80,7 +80,7 @@ def browse_log(
     checks = [EntryCheck(entry=named, included=_included(tree, checkpoint, named.event) if checkpoint else None)
               for named in name_events(session, events)]
     return LogPage(
-        checks=checks, size=session.scalar(select(func.count()).select_from(CustodyEvent)) or 0,
+        checks=checks, size=log_size(session),
         checkpoint=checkpoint, checkpoint_signed=bool(checkpoint and checkpoint_signed(checkpoint, public_key_raw)),
         older=older, last_verification=_last(session),
     )
@@ -117,11 +117,23 @@ def cli_actor(session: Session, name: str) -> Actor:
         return Actor(id=None, name=name, role=None)
 
 
+def log_size(session: Session) -> int:
+    """Return how many entries the log holds."""
+    return session.scalar(select(func.count()).select_from(CustodyEvent)) or 0
+
+
 def verify_now(
-    *, session: Session, actor: Actor, anchors: CheckpointAnchors, via: str, now: datetime
+    *, session: Session, actor: Actor, anchors: CheckpointAnchors, via: str, now: datetime,
+    max_entries: int | None = None,
 ) -> tuple[LogVerdict, LogVerification]:
-    """Verify the whole log against the catalog and every anchor, and keep the verdict (auditors)."""
+    """Verify the whole log against the catalog and every anchor, and keep the verdict (auditors).
+
+    With max_entries, a larger log is refused: a verification reads every entry, too long for a page to wait on."""
     require(actor, Permission.READ_AUDIT_LOG)
+    if max_entries is not None and (size := log_size(session)) > max_entries:
+        raise InvalidInput(f"the log holds {size} entries, more than {max_entries} to verify from a page; "
+                           "run `evault audit verify` on the server (在服务器上运行)",
+                           details={"entries": size, "max_entries": max_entries})
     started = time.monotonic()
     verdict = verify_anchored_log(session=session, anchors=anchors)
     run = record_verification(session=session, verdict=verdict, ran_by=actor, via=via, at=now,
