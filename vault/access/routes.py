@@ -153,7 +153,7 @@ def access_trail(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     action: ActionQuery = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=trail.MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=trail.MAX_PAGE)] = trail.MAX_PAGE,
 ) -> list[TrailEntryPublic]:
     """Search the custody trail by record, case, user, time and action, with readable names (auditors).

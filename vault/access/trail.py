@@ -45,6 +45,7 @@ ALL_ACTIONS = "*"  # in TrailFilter.actions: every custody action, not only the 
 KNOWN_ACTIONS = frozenset(str(a) for a in CustodyAction)
 MAX_PAGE = 5000
 MAX_EXPORT = 50_000
+MAX_OFFSET = 2**62  # beyond a 64-bit SQL integer the driver would fail with a 500
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,8 @@ def search_trail(
 ) -> TrailPage:
     """Return one page of the matching custody events in log order, with readable names (auditors)."""
     require(actor, Permission.READ_AUDIT_LOG)
-    if offset < 0 or not 1 <= limit <= MAX_EXPORT:
-        raise InvalidInput(f"page with offset >= 0 and 1 <= limit <= {MAX_EXPORT}")
+    if not 0 <= offset <= MAX_OFFSET or not 1 <= limit <= MAX_EXPORT:
+        raise InvalidInput(f"page with 0 <= offset <= {MAX_OFFSET} and 1 <= limit <= {MAX_EXPORT}")
     close_idle_playback(session=session, now=now, idle_seconds=idle_seconds)
     condition = _condition(session, wanted)
     total = session.scalar(select(func.count()).select_from(CustodyEvent).where(condition)) or 0

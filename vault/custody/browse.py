@@ -22,6 +22,7 @@ from vault.identities.authz import Permission, require
 from vault.identities.service import get_user
 
 MAX_LOG_PAGE = 500
+MAX_INDEX = 2**62  # beyond a 64-bit SQL integer the driver would fail with a 500
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,8 @@ def browse_log(
 ) -> LogPage:
     """Return a page of log entries, newest first, each checked for inclusion in the latest checkpoint (auditors)."""
     require(actor, Permission.READ_AUDIT_LOG)
-    if not 1 <= limit <= MAX_LOG_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}")
+    if not 1 <= limit <= MAX_LOG_PAGE or (before is not None and not 0 <= before <= MAX_INDEX):
+        raise InvalidInput(f"limit must be between 1 and {MAX_LOG_PAGE}, before between 0 and {MAX_INDEX}")
     query = select(CustodyEvent).order_by(CustodyEvent.log_index.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(CustodyEvent.log_index < before)

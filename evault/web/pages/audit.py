@@ -53,7 +53,7 @@ def _link(values: dict[str, str], **changed: str | int) -> str:
 @router.get("/audit/trail")
 def trail_page(
     request: Request, person: SignedInDep, session: SessionDep, context: ContextDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=2**40)] = 1,
 ) -> Response:
     """Search the trail by record, case, user, dates and action; results with readable names (auditors)."""
     values = {k: request.query_params.get(k, "") for k in FILTERS}
@@ -92,7 +92,7 @@ async def export_trail(
 @router.get("/audit/log")
 def log_page(
     request: Request, person: SignedInDep, session: SessionDep, context: ContextDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """Browse the custody log, newest first, each entry's inclusion proof checked (auditors)."""
     found = browse_log(session=session, actor=person.actor, public_key_raw=context.signer.public_raw,
