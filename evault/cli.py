@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from evault.setup import initialise, open_vault
 from vault.cases import service as cases
 from vault.cases.models import CaseStatus, PartyKind
 from vault.cli_support import acting_session, cli_settings, friendly_errors
+from vault.custody.browse import cli_actor, record_verification
 from vault.custody.verification import verify_anchored_log
 from vault.db import utcnow
 from vault.identities import service as identities
@@ -324,15 +326,20 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.pass_context
 @friendly_errors
-def audit_verify() -> None:
+def audit_verify(ctx: click.Context) -> None:
     """Re-check every custody entry against the catalog's checkpoints and every anchored one; exit 1 naming each
-    broken entry or range."""
+    broken entry or range. The verdict is kept as the log's last verification, with who ran it (--as)."""
     settings = cli_settings()
     context = open_vault(settings)
     try:
         with context.sessions() as session:
+            started, at = time.monotonic(), utcnow()
             verdict = verify_anchored_log(session=session, anchors=context.anchors)
+            record_verification(session=session, verdict=verdict, ran_by=cli_actor(session, ctx.obj["as"]),
+                                via="cli", at=at, seconds=time.monotonic() - started)
+            session.commit()
     finally:
         context.close()
     for anchored in verdict.anchored:
@@ -383,3 +390,7 @@ main.add_command(callups_group)
 from vault.custody.witness_cli import witness_group  # noqa: E402
 
 main.add_command(witness_group)
+
+from vault.access.trail_cli import trail_command  # noqa: E402
+
+audit.add_command(trail_command(open_vault))

@@ -8,6 +8,7 @@ import vault.access.models
 import vault.callups.models
 import vault.cases.models
 import vault.custody.models
+import vault.custody.verification_models
 import vault.custody.witness_models
 import vault.evidence.models
 import vault.exports.models

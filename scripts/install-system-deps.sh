@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the vault and its tests need; skips what is already there.
-#   scripts/install-system-deps.sh            ffmpeg (enough to run the vault)
-#   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl, Chromium + CJK fonts
+#   scripts/install-system-deps.sh            ffmpeg, Pango and CJK fonts (enough to run the vault; PDF reports)
+#   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl, Chromium
 #                                             (the browser tests drive Debian's chromium through Playwright)
 set -euo pipefail
 
-packages=(ffmpeg)
+packages=(ffmpeg fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)  # Pango and CJK fonts: PDF reports (WeasyPrint)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose chromium fonts-noto-cjk)
+  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose chromium)
 fi
 
 missing=()

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # prove the log for as long as any record it covers is kept, so they outlast the longest retention class.
     log_origin: str = ""
     anchor_retention_years: int = 100
+    # The auditor's log page offers "verify now" up to this many entries; a larger log is verified with the CLI.
+    audit_web_verify_max_entries: int = Field(default=200_000, ge=0)
     # The agency (制作单位) named on every explanation sheet; exports refuse the placeholder unless `demo` is set.
     agency_name: str = PLACEHOLDER_AGENCY_NAME
     demo: bool = False

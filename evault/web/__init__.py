@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import access, api_docs, home, sign_in
+from evault.web.pages import access, api_docs, audit, home, sign_in
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
@@ -18,6 +18,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     access.router,
     api_docs.router,
+    audit.router,
     home.router,
     sign_in.router,
 )

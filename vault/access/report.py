@@ -1,49 +1,25 @@
-"""The access trail for auditors: who saw what, when, why and under whose approval, as rows, CSV or HTML."""
+"""The auditor's trail rendered: readable rows, CSV (details as JSON), a printable HTML report and its PDF."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
-import uuid
+import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from vault.access.models import AccessRequest, AccessRequestRecord
-from vault.access.playback import close_idle_playback
-from vault.cases.numbers import canonical_case_number
-from vault.cases.service import find_case
+from vault.access.trail import ACCESS_ACTIONS, MAX_EXPORT, TrailEntry, TrailFilter, search_trail
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.service import latest_checkpoint, record_event
 from vault.errors import InvalidInput
-from vault.evidence.models import Evidence
 from vault.identities.actor import Actor
-from vault.identities.authz import Permission, require
-from vault.identities.service import get_user
 
-ACCESS_ACTIONS = frozenset(
-    str(a)
-    for a in (
-        CustodyAction.ACCESS_REQUESTED,
-        CustodyAction.ACCESS_APPROVED,
-        CustodyAction.ACCESS_DENIED,
-        CustodyAction.ACCESS_REVOKED,
-        CustodyAction.ACCESS_DECISION_REFUSED,
-        CustodyAction.EVIDENCE_VIEWED,
-        CustodyAction.EVIDENCE_PLAYBACK_CLOSED,
-        CustodyAction.EVIDENCE_DOWNLOADED,
-        CustodyAction.EVIDENCE_LINK_ISSUED,
-        CustodyAction.EVIDENCE_ACCESS_REFUSED,
-        CustodyAction.EVIDENCE_EXPORTED,
-        CustodyAction.EXPORT_CREATED,
-    )
-)
+__all__ = ["ACCESS_ACTIONS", "TrailFilter", "access_trail", "export_trail", "summarise"]
 
 ACTION_LABELS: dict[str, str] = {
     "access:requested": "access requested (查阅申请)",
@@ -60,68 +36,18 @@ ACTION_LABELS: dict[str, str] = {
     "export:created": "export created",
 }
 
-CSV_COLUMNS = ("log_index", "at_utc", "at_local", "actor", "action", "subject_type", "subject_id", "summary", "details")
-
-
-@dataclass(frozen=True)
-class TrailFilter:
-    """Which trail an auditor asked for: one record, one case, one user, or everything."""
-
-    evidence_id: uuid.UUID | None = None
-    case_number: str | None = None
-    user_name: str | None = None
-
-    def title(self) -> str:
-        """Return a human description of the filter."""
-        if self.evidence_id:
-            return f"record {self.evidence_id}"
-        if self.case_number:
-            return f"case (案号) {canonical_case_number(self.case_number)}"
-        if self.user_name:
-            return f"user {self.user_name}"
-        return "all records"
-
-
-def _request_ids(session: Session, condition: ColumnElement[bool]) -> list[str]:
-    query = select(AccessRequestRecord.request_id).where(condition).distinct()
-    return [str(i) for i in session.scalars(query)]
-
-
-def _condition(session: Session, wanted: TrailFilter) -> ColumnElement[bool] | None:
-    if sum(x is not None for x in (wanted.evidence_id, wanted.case_number, wanted.user_name)) > 1:
-        raise InvalidInput("filter the trail by one of evidence_id, case_number or user")
-    requests = CustodyEvent.subject_type == "access_request"
-    if wanted.evidence_id is not None:
-        ids = _request_ids(session, AccessRequestRecord.evidence_id == wanted.evidence_id)
-        return or_(CustodyEvent.subject_id == str(wanted.evidence_id), requests & CustodyEvent.subject_id.in_(ids))
-    if wanted.case_number is not None:
-        case = find_case(session=session, case_number=wanted.case_number)
-        records = select(Evidence.id).where(Evidence.case_id == case.id)
-        ids = _request_ids(session, AccessRequestRecord.evidence_id.in_(records))
-        record_ids = [str(i) for i in session.scalars(records)]
-        return or_(
-            CustodyEvent.case_id == case.id,
-            CustodyEvent.subject_id.in_(record_ids),
-            requests & CustodyEvent.subject_id.in_(ids),
-        )
-    if wanted.user_name is not None:
-        user = get_user(session=session, name=wanted.user_name)
-        own = [str(i) for i in session.scalars(select(AccessRequest.id).where(AccessRequest.requester_id == user.id))]
-        return or_(CustodyEvent.actor_id == user.id, requests & CustodyEvent.subject_id.in_(own))
-    return None
+CSV_COLUMNS = ("log_index", "at_utc", "at_local", "actor", "action", "subject_type", "subject_id", "subject",
+               "record", "case_number", "summary", "details")
+PDF_MAX_EVENTS = 2000  # a PDF is for reading and filing: a longer trail is narrowed first, or taken as CSV
 
 
 def access_trail(
     *, session: Session, actor: Actor, wanted: TrailFilter, now: datetime, idle_seconds: int, limit: int = 5000
 ) -> list[CustodyEvent]:
-    """Return the access events for a record, case or user in log order (auditors); idle playback is summarised."""
-    require(actor, Permission.READ_AUDIT_LOG)
-    close_idle_playback(session=session, now=now, idle_seconds=idle_seconds)
-    query = select(CustodyEvent).where(CustodyEvent.action.in_(ACCESS_ACTIONS))
-    condition = _condition(session, wanted)
-    if condition is not None:
-        query = query.where(condition)
-    return list(session.scalars(query.order_by(CustodyEvent.log_index).limit(min(limit, 50_000))))
+    """Return the matching events in log order (auditors); idle playback is summarised first."""
+    page = search_trail(session=session, actor=actor, wanted=wanted, now=now, idle_seconds=idle_seconds,
+                        limit=min(limit, MAX_EXPORT))
+    return [entry.event for entry in page.entries]
 
 
 def _ranges_text(ranges: Sequence[Sequence[int]]) -> str:
@@ -153,40 +79,48 @@ def summarise(event: CustodyEvent) -> str:
     return "; ".join(str(p) for p in parts)
 
 
-def _rows(events: Iterable[CustodyEvent], zone: ZoneInfo) -> Iterator[list[str]]:
-    for e in events:
+def _rows(entries: Iterable[TrailEntry], zone: ZoneInfo) -> Iterator[list[str]]:
+    for entry in entries:
+        e = entry.event
         yield [
             str(e.log_index),
             e.at.isoformat(timespec="seconds"),
             e.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z"),
-            e.actor_name,
+            entry.actor,
             e.action,
             e.subject_type,
             e.subject_id,
+            entry.subject,
+            entry.record or "",
+            entry.case_number or "",
             summarise(e),
-            str(e.details),
+            json.dumps(e.details, ensure_ascii=False, sort_keys=True),
         ]
 
 
-def trail_csv(events: Sequence[CustodyEvent], zone: ZoneInfo) -> str:
-    """Return the trail as CSV (UTF-8 with BOM so spreadsheet tools show Chinese correctly)."""
+def trail_csv(entries: Sequence[TrailEntry], zone: ZoneInfo) -> str:
+    """Return the trail as CSV, one row per event, details as JSON (UTF-8 with BOM for spreadsheet tools)."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(_rows(events, zone))
+    writer.writerows(_rows(entries, zone))
     return buffer.getvalue()
 
 
+# Noto CJK first: WeasyPrint takes glyphs from fontconfig, and a font without Chinese prints empty boxes.
+_FONTS = '"Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", sans-serif'
 _STYLE = (
-    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
-    "th,td{border:1px solid #999;padding:4px 6px;font-size:13px;vertical-align:top}th{background:#eee}"
-    ".refused{background:#fde8e8}"
+    f"@page{{size:A4 landscape;margin:12mm}}body{{font-family:{_FONTS};margin:2em}}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{border:1px solid #999;padding:4px 6px;font-size:11px;vertical-align:top;overflow-wrap:anywhere}"
+    "th{background:#eee}.refused{background:#fde8e8}code{font-size:9px}"
 )
+_SHOWN = (0, 2, 3, 4, 7, 9, 10)  # the printed columns: index, local time, actor, action, subject, case, summary
 
 
 def trail_html(
-    events: Sequence[CustodyEvent], *, wanted: TrailFilter, agency: str, zone: ZoneInfo, session: Session,
+    entries: Sequence[TrailEntry], *, wanted: TrailFilter, agency: str, zone: ZoneInfo, session: Session,
     generated_at: datetime,
 ) -> str:
     """Return the trail as a self-contained, printable HTML report naming the checkpoint it can be verified against."""
@@ -195,32 +129,29 @@ def trail_html(
         f"custody log checkpoint {checkpoint.tree_size}, root {checkpoint.root_hash}" if checkpoint else "no checkpoint"
     )
     rows = []
-    for cells in _rows(events, zone):
+    for cells in _rows(entries, zone):
         css = ' class="refused"' if "refused" in cells[4] or "denied" in cells[4] else ""
-        rows.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[:8]) + "</tr>")
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in CSV_COLUMNS[:8])
+        shown = "".join(f"<td>{html.escape(cells[i])}</td>" for i in _SHOWN)
+        rows.append(f"<tr{css}>{shown}<td><code>{html.escape(cells[11])}</code></td></tr>")
+    head = "".join(f"<th>{html.escape(CSV_COLUMNS[i])}</th>" for i in (*_SHOWN, 11))
     title = html.escape(f"Access trail (查阅记录): {wanted.title()}")
     return (
         f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_STYLE}</style></head><body><h1>{title}</h1>"
         f"<p>{html.escape(agency)}<br>Generated {generated_at.astimezone(zone).strftime('%Y-%m-%d %H:%M:%S %Z')}; "
-        f"{len(events)} event(s); {html.escape(anchor)}.</p>"
+        f"{len(entries)} event(s); {html.escape(anchor)}.</p>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>"
     )
 
 
-def _note_report_export(
-    *, session: Session, actor: Actor, wanted: TrailFilter, fmt: str, count: int, now: datetime
-) -> None:
-    record_event(
-        session=session,
-        actor=actor,
-        action=CustodyAction.AUDIT_REPORT_EXPORTED,
-        subject_type="access_trail",
-        subject_id=wanted.title()[:128],
-        now=now,
-        details={"format": fmt, "events": count},
-    )
+def html_to_pdf(document: str) -> bytes:
+    """Return the PDF of a self-contained HTML document (WeasyPrint; no resource is fetched)."""
+    import weasyprint  # a heavy import (Pango, fonts): only exports pay for it
+
+    def refuse(url: str) -> dict[str, Any]:
+        raise ValueError(f"the report fetches nothing: {url}")
+
+    return weasyprint.HTML(string=document, url_fetcher=refuse).write_pdf() or b""
 
 
 def export_trail(
@@ -233,12 +164,19 @@ def export_trail(
     idle_seconds: int,
     zone: ZoneInfo,
     agency: str,
-) -> str:
-    """Return the trail rendered as "csv" or "html" and log the export."""
-    if fmt not in ("csv", "html"):
-        raise InvalidInput("report format must be csv or html")
-    events = access_trail(session=session, actor=actor, wanted=wanted, now=now, idle_seconds=idle_seconds)
-    _note_report_export(session=session, actor=actor, wanted=wanted, fmt=fmt, count=len(events), now=now)
+) -> str | bytes:
+    """Return the whole trail as "csv", "html" or "pdf" and log the export (auditors)."""
+    if fmt not in ("csv", "html", "pdf"):
+        raise InvalidInput("report format must be csv, html or pdf", details={"formats": ["csv", "html", "pdf"]})
+    most = PDF_MAX_EVENTS if fmt == "pdf" else MAX_EXPORT
+    page = search_trail(session=session, actor=actor, wanted=wanted, now=now, idle_seconds=idle_seconds, limit=most)
+    if page.total > most:
+        raise InvalidInput(f"{page.total} events match; narrow the search to at most {most} for a {fmt} export",
+                           details={"matching": page.total, "max": most, "format": fmt})
+    record_event(session=session, actor=actor, action=CustodyAction.AUDIT_REPORT_EXPORTED,
+                 subject_type="access_trail", subject_id=wanted.title()[:128], now=now,
+                 details={"format": fmt, "events": page.total, "filter": wanted.as_details()})
     if fmt == "csv":
-        return trail_csv(events, zone)
-    return trail_html(events, wanted=wanted, agency=agency, zone=zone, session=session, generated_at=now)
+        return trail_csv(page.entries, zone)
+    document = trail_html(page.entries, wanted=wanted, agency=agency, zone=zone, session=session, generated_at=now)
+    return document if fmt == "html" else html_to_pdf(document)

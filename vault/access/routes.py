@@ -7,14 +7,16 @@ import hashlib
 import hmac
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
 import structlog
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import AwareDatetime
 
-from vault.access import content, inbox, report, service
+from vault.access import content, inbox, report, service, trail
 from vault.access.content import ContentPlan, Variant
 from vault.access.models import RequestStatus
 from vault.access.ranges import RangeNotSatisfiable
@@ -136,8 +138,14 @@ def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, act
     return AccessGrantPublic.of(grant, now)
 
 
-def _trail_filter(evidence_id: uuid.UUID | None, case_number: str | None, user: str | None) -> report.TrailFilter:
-    return report.TrailFilter(evidence_id=evidence_id, case_number=case_number, user_name=user)
+def _trail_filter(evidence_id: uuid.UUID | None, case_number: str | None, user: str | None,
+                  since: datetime | None, until: datetime | None, action: list[Code] | None) -> trail.TrailFilter:
+    return trail.TrailFilter(evidence_id=evidence_id, case_number=case_number, user_name=user, since=since,
+                             until=until, actions=tuple(action or ()))
+
+
+ActionQuery = Annotated[list[Code] | None, Query(description="custody action names (`evidence:viewed`); `*` for all; "
+                                                             "none: the access events")]
 
 
 @router.get("/trail", response_model=list[TrailEntryPublic], responses=error_responses(404))
@@ -145,26 +153,42 @@ def access_trail(
     session: SessionDep,
     actor: ActorDep,
     context: ContextDep,
+    response: Response,
     evidence_id: uuid.UUID | None = None,
     case_number: Name | None = None,
     user: Name | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    action: ActionQuery = None,
+    offset: Annotated[int, Query(ge=0, le=trail.MAX_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=trail.MAX_PAGE)] = trail.MAX_PAGE,
 ) -> list[TrailEntryPublic]:
-    """Return the access trail of a record, a case or a user (auditors)."""
-    events = report.access_trail(
+    """Search the custody trail by record, case, user, time and action, with readable names (auditors).
+
+    Every given filter must hold. The total number of matching events is in the X-Total-Count header."""
+    page = trail.search_trail(
         session=session,
         actor=actor,
-        wanted=_trail_filter(evidence_id, case_number, user),
+        wanted=_trail_filter(evidence_id, case_number, user, since, until, action),
         now=utcnow(),
         idle_seconds=context.settings.playback_idle_seconds,
+        offset=offset,
+        limit=limit,
     )
     session.commit()
+    response.headers["X-Total-Count"] = str(page.total)
     return [
         TrailEntryPublic(
-            log_index=e.log_index, at=e.at, actor_name=e.actor_name, action=e.action, subject_type=e.subject_type,
-            subject_id=e.subject_id, case_id=e.case_id, summary=report.summarise(e), details=e.details,
+            log_index=e.event.log_index, at=e.event.at, actor_name=e.event.actor_name, action=e.event.action,
+            subject_type=e.event.subject_type, subject_id=e.event.subject_id, case_id=e.event.case_id,
+            summary=report.summarise(e.event), details=e.event.details, actor=e.actor, subject=e.subject,
+            record=e.record, case_number=e.case_number,
         )
-        for e in events
+        for e in page.entries
     ]
+
+
+_MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
 @router.get("/trail.{fmt}", response_model=None, responses=error_responses(404))
@@ -176,12 +200,15 @@ def export_trail(
     evidence_id: uuid.UUID | None = None,
     case_number: Name | None = None,
     user: Name | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    action: ActionQuery = None,
 ) -> Response:
-    """Export the access trail as CSV or as a printable HTML report (auditors)."""
+    """Export the whole matching trail as CSV (details as JSON), PDF or a printable HTML report (auditors)."""
     body = report.export_trail(
         session=session,
         actor=actor,
-        wanted=_trail_filter(evidence_id, case_number, user),
+        wanted=_trail_filter(evidence_id, case_number, user, since, until, action),
         fmt=fmt,
         now=utcnow(),
         idle_seconds=context.settings.playback_idle_seconds,
@@ -191,8 +218,8 @@ def export_trail(
     session.commit()
     if fmt == "html":
         return HTMLResponse(body)
-    headers = {"Content-Disposition": 'attachment; filename="access-trail.csv"'}
-    return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+    headers = {"Content-Disposition": f'attachment; filename="access-trail.{fmt}"'}
+    return Response(body, media_type=_MEDIA_TYPES[fmt], headers=headers)
 
 
 def content_disposition(kind: str, filename: str) -> str:

@@ -148,6 +148,10 @@ class TrailEntryPublic(BaseModel):
     case_id: uuid.UUID | None
     summary: str
     details: dict[str, Any]
+    actor: str  # readable: display name and account name
+    subject: str  # readable: the record's file name and case number, the user's or the case's name
+    record: str | None
+    case_number: str | None
 
 
 class RecordPreviewPublic(BaseModel):

@@ -9,8 +9,16 @@ from fastapi import APIRouter
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
-from vault.custody import service, verification
-from vault.custody.schemas import CheckpointPublic, CustodyEventPublic, LogVerdictPublic
+from vault.custody import browse, service
+from vault.custody.schemas import (
+    CheckpointPublic,
+    CustodyEventPublic,
+    LogEntryCheckPublic,
+    LogPagePublic,
+    LogVerdictPublic,
+    VerificationPublic,
+)
+from vault.db import utcnow
 from vault.errors import NotFound
 from vault.text import Name
 
@@ -72,9 +80,42 @@ def consistency_proof(
 
 @router.get("/verify", response_model=LogVerdictPublic, responses=SIGNED_IN)
 def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerdictPublic:
-    """Re-check every entry and checkpoint (auditors)."""
-    verdict = verification.audit_log(session=session, actor=actor, anchors=context.anchors)
+    """Re-check every entry and checkpoint, and keep the verdict as the log's last verification (auditors)."""
+    verdict, _ = browse.verify_now(session=session, actor=actor, anchors=context.anchors, via="api", now=utcnow())
+    session.commit()
     return LogVerdictPublic(
         ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, anchored=verdict.anchored,
         unanchored=verdict.unanchored, problems=verdict.problems
+    )
+
+
+@router.get("/verifications/latest", response_model=VerificationPublic | None, responses=SIGNED_IN)
+def last_verification(session: SessionDep, actor: ActorDep) -> VerificationPublic | None:
+    """Return the newest full verification of the log, whoever ran it and how (auditors); null if none ran yet."""
+    run = browse.last_verification(session=session, actor=actor)
+    return VerificationPublic.model_validate(run) if run else None
+
+
+@router.get("/log", response_model=LogPagePublic, responses=SIGNED_IN | error_responses(422))
+def browse_log(
+    session: SessionDep, actor: ActorDep, context: ContextDep, before: int | None = None, limit: int = 50
+) -> LogPagePublic:
+    """Return log entries newest first, each with its inclusion proof checked against the latest checkpoint."""
+    page = browse.browse_log(session=session, actor=actor, public_key_raw=context.signer.public_raw, before=before,
+                             limit=limit)
+    return LogPagePublic(
+        size=page.size,
+        checkpoint=CheckpointPublic.model_validate(page.checkpoint) if page.checkpoint else None,
+        checkpoint_signed=page.checkpoint_signed,
+        entries=[
+            LogEntryCheckPublic(
+                log_index=c.entry.event.log_index, at=c.entry.event.at, actor=c.entry.actor,
+                action=c.entry.event.action, subject=c.entry.subject, case_number=c.entry.case_number,
+                details=c.entry.event.details, leaf_hash=c.entry.event.leaf_hash, included=c.included,
+            )
+            for c in page.checks
+        ],
+        older=page.older,
+        last_verification=VerificationPublic.model_validate(page.last_verification) if page.last_verification
+        else None,
     )

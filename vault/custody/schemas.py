@@ -48,3 +48,44 @@ class LogVerdictPublic(BaseModel):
     anchored: list[str]  # each anchored checkpoint the verdict relied on, and where it was found
     unanchored: int  # catalog checkpoints newer than the newest anchor (the anchor job catches up within a minute)
     problems: list[str]
+
+
+class VerificationPublic(BaseModel):
+    """One full verification of the log: when, how far, the verdict and who ran it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    seconds: float
+    ran_by: str
+    via: str
+    entries: int
+    checkpoints: int
+    anchored: int
+    ok: bool
+    problems: list[str]
+
+
+class LogEntryCheckPublic(BaseModel):
+    """A log entry with readable names and whether its inclusion proof holds against the latest checkpoint."""
+
+    log_index: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    case_number: str | None
+    details: dict[str, Any]
+    leaf_hash: str
+    included: bool | None  # None: newer than the latest checkpoint
+
+
+class LogPagePublic(BaseModel):
+    """A page of the log, newest first."""
+
+    size: int
+    checkpoint: CheckpointPublic | None
+    checkpoint_signed: bool
+    entries: list[LogEntryCheckPublic]
+    older: int | None  # pass as `before` for the next page
+    last_verification: VerificationPublic | None

@@ -188,6 +188,11 @@ def _check_checkpoint(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes
     return None
 
 
+def checkpoint_signed(checkpoint: Checkpoint, public_key_raw: bytes) -> bool:
+    """Return whether the vault's key signed this checkpoint over its own size and root."""
+    return _checkpoint_signed(checkpoint, bytes.fromhex(checkpoint.root_hash), public_key_raw)
+
+
 def _checkpoint_signed(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes) -> bool:
     if checkpoint.note is None:  # signed before anchoring existed
         message = checkpoint_message(checkpoint.tree_size, root, checkpoint.signed_at)

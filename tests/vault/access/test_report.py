@@ -39,8 +39,11 @@ def test_trail_per_record_case_and_user(client: TestClient, context: VaultContex
     by_reviewer = _trail(client, people, user=people.reviewer.user.name)
     assert by_reviewer == by_record  # their request, the approval of it, their reads
     assert _trail(client, people, user=people.approver.user.name) == ["access:approved"]
+    # Filters combine: every one given must hold.
+    assert _trail(client, people, user=people.reviewer.user.name, evidence_id=str(other)) == []
+    assert _trail(client, people, user=people.approver.user.name, case_number=case.case_number) == ["access:approved"]
     assert client.get("/api/access/trail", headers=people.auditor.headers,
-                      params={"user": "x", "case_number": "y"}).status_code == 422
+                      params={"user": "x", "case_number": case.case_number}).status_code == 404
 
 
 def test_trail_exports_as_csv_and_html_and_the_export_is_logged(
@@ -58,7 +61,7 @@ def test_trail_exports_as_csv_and_html_and_the_export_is_logged(
     report = client.get("/api/access/trail.html", headers=people.auditor.headers, params={"evidence_id": str(clip)})
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "查阅记录" in report.text and "custody log checkpoint" in report.text and 'class="refused"' in report.text
-    assert client.get("/api/access/trail.pdf", headers=people.auditor.headers).status_code == 422
+    assert client.get("/api/access/trail.docx", headers=people.auditor.headers).status_code == 422
     assert client.get("/api/access/trail.csv", headers=people.reviewer.headers).status_code == 403
     logged = client.get("/api/custody/events", headers=people.auditor.headers, params={"actor_id":
                                                                                         str(people.auditor.user.id)})
