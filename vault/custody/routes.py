@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
@@ -24,6 +24,8 @@ from vault.text import Name
 
 router = APIRouter(prefix="/api/custody", tags=["custody"])
 
+MAX_LOG_INDEX = 2**63 - 1  # log indexes are BIGINT: a larger one would reach the driver and fail there
+
 
 @router.get("/events", response_model=list[CustodyEventPublic], responses=SIGNED_IN)
 def list_events(
@@ -32,8 +34,8 @@ def list_events(
     subject_id: Name | None = None,
     case_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
-    after_index: int = -1,
-    limit: int = 500,
+    after_index: Annotated[int, Query(ge=-1, le=MAX_LOG_INDEX)] = -1,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[CustodyEventPublic]:
     """List log entries (auditors), filtered by subject, case or acting user."""
     events = service.list_events(
@@ -65,14 +67,17 @@ def public_key(context: ContextDep) -> dict[str, str]:
 
 
 @router.get("/proof/{log_index}", responses=SIGNED_IN | error_responses(404))
-def inclusion_proof(log_index: int, session: SessionDep, actor: ActorDep) -> dict[str, Any]:
+def inclusion_proof(
+    log_index: Annotated[int, Path(ge=0, le=MAX_LOG_INDEX)], session: SessionDep, actor: ActorDep
+) -> dict[str, Any]:
     """Return an inclusion proof for one entry against the newest checkpoint (auditors)."""
     return service.prove_inclusion(session=session, actor=actor, log_index=log_index)
 
 
 @router.get("/consistency", responses=SIGNED_IN | error_responses(404))
 def consistency_proof(
-    old_size: int, session: SessionDep, actor: ActorDep, new_size: int | None = None
+    old_size: Annotated[int, Query(ge=0, le=MAX_LOG_INDEX)], session: SessionDep, actor: ActorDep,
+    new_size: Annotated[int | None, Query(ge=0, le=MAX_LOG_INDEX)] = None,
 ) -> dict[str, Any]:
     """Return a consistency proof between two signed checkpoints (auditors)."""
     return service.prove_consistency(session=session, actor=actor, old_size=old_size, new_size=new_size)

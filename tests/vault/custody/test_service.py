@@ -6,6 +6,7 @@ import base64
 from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -206,3 +207,18 @@ def test_consistency_proof_links_two_signed_checkpoints(context: VaultContext,
                               old_root=bytes.fromhex(bundle["old"]["root_hash"]),
                               new_root=bytes.fromhex(bundle["new"]["root_hash"]),
                               proof=[bytes.fromhex(p) for p in bundle["proof"]])
+
+
+@pytest.mark.parametrize("path", [
+    "/api/custody/events?after_index=9223372036854775808",
+    "/api/custody/events?limit=0",
+    "/api/custody/proof/99999999999999999999",
+    "/api/custody/consistency?old_size=-1",
+    "/api/custody/consistency?old_size=1&new_size=9223372036854775808",
+])
+def test_log_positions_beyond_a_64_bit_index_are_a_422_not_a_500(
+    client: TestClient, make_person: Callable[..., Person], path: str
+) -> None:
+    auditor = make_person(Role.AUDITOR)
+    answer = client.get(path, headers=auditor.headers)
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_request"
