@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "roles"
     oidc_role_map: dict[str, str] = {}
     oidc_auto_provision: bool = True
+    # OpenID Connect sign-in to the web app (authorization code + PKCE); on when an issuer and a client id are set.
+    # Endpoints come from the issuer's discovery document. Without a secret the vault is a public client. The
+    # redirect URL is derived from the request unless set (set it behind a proxy that rewrites the host).
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_url: str | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_sign_in_seconds: int = Field(default=600, ge=30, le=3600)
+    oidc_timeout_seconds: float = 10.0
     # Ingest rules (DOMAIN.md, Ingest): shipped defaults an agency may change.
     continuity_tolerance_seconds: float = 1.0
     field_handover_hours: int = 24
