@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     uploader_self_view: bool = False
     access_max_grant_hours: int = 720
     playback_idle_seconds: int = 600
+    # The web app: browser sessions and password sign-in (issue 13).
+    web_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
+    sign_in_max_failures: int = Field(default=5, ge=1, le=100)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Mark the session cookie Secure; "auto" does so when the request arrived over https (or a proxy says so).
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
     # OpenID Connect bearer tokens; disabled unless an issuer and a JWKS source are set.
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -64,8 +71,8 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "roles"
     oidc_role_map: dict[str, str] = {}
     oidc_auto_provision: bool = True
-    # OpenID Connect sign-in to the web app (authorization code + PKCE); on when an issuer and a client id are set.
-    # Endpoints come from the issuer's discovery document. Without a secret the vault is a public client. The
+    # Single sign-on in the web app (authorization code flow with PKCE); off unless an issuer and a client id are
+    # set. Endpoints come from the issuer's discovery document; without a secret the vault is a public client. The
     # redirect URL is derived from the request unless set (set it behind a proxy that rewrites the host).
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
