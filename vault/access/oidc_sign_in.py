@@ -22,6 +22,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from cryptography.exceptions import InvalidTag
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.oidc import OidcIdentity, OidcVerifier, id_token_verifier, resolve_user
@@ -29,7 +30,7 @@ from vault.config import Settings
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import NotFound, Unauthenticated, VaultError
-from vault.identities.actor import SYSTEM
+from vault.identities.actor import Actor
 from vault.identities.models import User
 from vault.keys import DataCipher
 
@@ -152,7 +153,8 @@ def finish_oidc_sign_in(*, session: Session, settings: Settings, cipher: DataCip
                         params: Mapping[str, str], now: datetime) -> User:
     """Check the callback, exchange the code with the verifier, validate the ID token, and return the mapped user.
 
-    A refusal is written to the custody log (`user:sign_in_failed`) and marked so the caller commits it.
+    The caller opens the web session (which logs `user:signed_in`). A refusal is logged as `user:sign_in_failed`
+    and raised with `record_kept` set, so the caller commits that record.
     """
     if not oidc_sign_in_enabled(settings):
         raise OidcNotConfigured("本单位未配置统一身份认证 (OpenID Connect sign-in is not configured)")
@@ -168,17 +170,21 @@ def finish_oidc_sign_in(*, session: Session, settings: Settings, cipher: DataCip
         identity = verifier.identity(claims)
         user, _ = resolve_user(session=session, identity=identity, auto_provision=settings.oidc_auto_provision)
     except VaultError as error:
-        username = identity.username if identity else None
-        record_event(session=session, actor=SYSTEM, action=CustodyAction.USER_SIGN_IN_FAILED, subject_type="user",
-                     subject_id=username or "-", now=now,
-                     details={"method": "oidc", "reason": error.code, "username": username})
-        log.info("oidc.sign_in_refused", reason=error.code, user=username)
-        error.record_kept = True
+        _log_refusal(session, error, username=identity.username if identity else None, now=now)
         raise
-    record_event(session=session, actor=SYSTEM, action=CustodyAction.USER_SIGNED_IN, subject_type="user",
-                 subject_id=user.id, now=now, details={"method": "oidc", "name": user.name, "role": user.role.value,
-                                                       "subject": identity.subject})
+    log.info("oidc.signed_in", user=user.name, role=user.role.value)
     return user
+
+
+def _log_refusal(session: Session, error: VaultError, *, username: str | None, now: datetime) -> None:
+    """Log a refused sign-in as the password form does: the named user when known, else who was claimed."""
+    user = session.scalar(select(User).where(User.name == username)) if username else None
+    record_event(session=session, actor=Actor.of(user) if user else Actor(id=None, name="anonymous", role=None),
+                 action=CustodyAction.USER_SIGN_IN_FAILED, subject_type="user",
+                 subject_id=user.id if user else (username or "-")[:128], now=now,
+                 details={"why": error.code, "how": "oidc", "claimed": username})
+    log.info("oidc.sign_in_refused", reason=error.code, user=username)
+    error.record_kept = True
 
 
 def _exchange(settings: Settings, sealed: dict[str, Any], code: str) -> tuple[OidcVerifier, dict[str, Any]]:
