@@ -22,10 +22,13 @@ from urllib.parse import urlencode
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from vault.config import Settings
 
 AUTHORIZE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>测试身份提供方</title></head>
 <body><h1>测试身份提供方 (test identity provider)</h1><p>{client}</p>
@@ -146,6 +149,16 @@ class OidcProvider:
 
 def _refuse(description: str) -> Response:
     return JSONResponse({"error": "invalid_grant", "error_description": description}, status_code=400)
+
+
+def point_vault_at(settings: Settings, provider: OidcProvider) -> OidcProvider:
+    """Configure a vault's single sign-on for the provider, with an agency's role names, and give people roles."""
+    settings.oidc_issuer, settings.oidc_client_id = provider.issuer, provider.client_id
+    settings.oidc_client_secret = SecretStr(provider.client_secret) if provider.client_secret else None
+    settings.oidc_role_map = {"evault-reviewer": "reviewer", "evault-approver": "approver"}
+    provider.users.update({"legal-chen": ["offline_access", "evault-reviewer"], "chief-liu": ["evault-approver"],
+                           "visitor": ["offline_access"]})
+    return provider
 
 
 def run_provider(provider: OidcProvider) -> Iterator[OidcProvider]:

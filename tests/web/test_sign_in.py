@@ -11,10 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page
-from pydantic import SecretStr
 from sqlalchemy import select
 
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, point_vault_at
 from tests.web.conftest import LiveVault, WebPerson
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
@@ -25,13 +24,8 @@ SSO_BUTTON = "使用单位统一身份认证登录"
 
 @pytest.fixture
 def sso(context: VaultContext, oidc_provider: OidcProvider) -> OidcProvider:
-    """Configure single sign-on against the test provider, with an agency's role names."""
-    settings = context.settings
-    settings.oidc_issuer, settings.oidc_client_id = oidc_provider.issuer, oidc_provider.client_id
-    settings.oidc_client_secret = SecretStr(oidc_provider.client_secret or "")
-    settings.oidc_role_map = {"evault-reviewer": "reviewer", "evault-approver": "approver"}
-    oidc_provider.users.update({"chief-liu": ["evault-approver"], "legal-chen": ["evault-reviewer"]})
-    return oidc_provider
+    """Point the vault's single sign-on at the test provider."""
+    return point_vault_at(context.settings, oidc_provider)
 
 
 @pytest.fixture

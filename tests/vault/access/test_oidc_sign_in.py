@@ -11,11 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.conftest import Person
-from tests.oidc_provider import OidcProvider
+from tests.oidc_provider import OidcProvider, point_vault_at
 from vault.access.oidc_sign_in import SignInStart, begin_oidc_sign_in, finish_oidc_sign_in
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
@@ -27,14 +26,8 @@ CALLBACK = "http://vault.example/sign-in/oidc/callback"
 
 @pytest.fixture
 def sso(context: VaultContext, oidc_provider: OidcProvider) -> OidcProvider:
-    """Point the vault at the test provider, with a role map like an agency's (Keycloak-style role names)."""
-    settings = context.settings
-    settings.oidc_issuer, settings.oidc_client_id = oidc_provider.issuer, oidc_provider.client_id
-    settings.oidc_client_secret = SecretStr(oidc_provider.client_secret or "")
-    settings.oidc_role_map = {"evault-reviewer": "reviewer", "evault-approver": "approver"}
-    oidc_provider.users.update({"legal-chen": ["offline_access", "evault-reviewer"], "chief-liu": ["evault-approver"],
-                                "visitor": ["offline_access"]})
-    return oidc_provider
+    """Point the vault's single sign-on at the test provider."""
+    return point_vault_at(context.settings, oidc_provider)
 
 
 def _begin(context: VaultContext, now: datetime | None = None) -> SignInStart:
