@@ -164,7 +164,7 @@ def finish_oidc_sign_in(*, session: Session, settings: Settings, cipher: DataCip
         if "error" in params:
             raise ProviderRefused(f"身份提供方拒绝了登录 (the identity provider refused): {params['error']}",
                                   details={"error": params["error"]})
-        if not hmac.compare_digest(params.get("state", ""), sealed["state"]):
+        if not hmac.compare_digest(params.get("state", "").encode(), sealed["state"].encode()):
             raise SignInStateInvalid("登录状态不符，请重新登录 (the state does not match this sign-in)")
         verifier, claims = _exchange(settings, sealed, params.get("code", ""))
         identity = verifier.identity(claims)
@@ -207,7 +207,7 @@ def _exchange(settings: Settings, sealed: dict[str, Any], code: str) -> tuple[Oi
         claims = verifier.decode(id_token)
     except Unauthenticated as exc:
         raise IdTokenRefused(exc.message) from None
-    if not hmac.compare_digest(str(claims.get("nonce", "")), sealed["nonce"]):
+    if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), sealed["nonce"].encode()):
         raise NonceMismatch("ID 令牌不属于本次登录 (the ID token's nonce does not match)")
     azp = claims.get("azp")
     if azp is not None and azp != settings.oidc_client_id:
