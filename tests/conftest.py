@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from evault.app import create_app
 from evault.migrate import upgrade_database
+from tests.oidc_provider import OidcProvider, run_provider
 from vault.config import Settings
 from vault.context import VaultContext, build_context
 from vault.db import make_engine
@@ -266,3 +267,9 @@ def wire(context: VaultContext) -> Iterator[WireClient]:
         client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         yield WireClient(portal, client)
         portal.call(client.aclose)
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[OidcProvider]:
+    """Start the small test OpenID provider (tests/oidc_provider.py) on a free local port."""
+    yield from run_provider(OidcProvider())

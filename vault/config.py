@@ -73,8 +73,15 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "roles"
     oidc_role_map: dict[str, str] = {}
     oidc_auto_provision: bool = True
-    # Single sign-on in the web app (authorization code flow with PKCE); off unless a client id is set.
+    # Single sign-on in the web app (authorization code flow with PKCE); off unless an issuer and a client id are
+    # set. Endpoints come from the issuer's discovery document; without a secret the vault is a public client. The
+    # redirect URL is derived from the request unless set (set it behind a proxy that rewrites the host).
     oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_url: str | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_sign_in_seconds: int = Field(default=600, ge=30, le=3600)
+    oidc_timeout_seconds: float = 10.0
     # Ingest rules (DOMAIN.md, Ingest): shipped defaults an agency may change.
     continuity_tolerance_seconds: float = 1.0
     field_handover_hours: int = 24

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import access, api_docs, audit, home, sign_in
+from evault.web.pages import access, api_docs, audit, home, sign_in, sign_in_oidc
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
@@ -21,6 +21,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     home.router,
     sign_in.router,
+    sign_in_oidc.router,
 )
 
 

@@ -68,6 +68,10 @@ class OidcVerifier:
 
     def verify(self, token: str) -> OidcIdentity:
         """Return the identity in a valid token; raise Unauthenticated (or PermissionDenied for no role)."""
+        return self.identity(self.decode(token))
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """Return the claims of a token whose signature, issuer, audience and lifetime hold; else Unauthenticated."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -81,6 +85,10 @@ class OidcVerifier:
         except (jwt.PyJWTError, jwt.PyJWKClientError) as exc:
             log.info("oidc.token_refused", reason=type(exc).__name__)
             raise Unauthenticated(f"the OpenID Connect token was refused: {exc}") from None
+        return claims
+
+    def identity(self, claims: dict[str, Any]) -> OidcIdentity:
+        """Map decoded claims to a username and exactly one vault role (PermissionDenied otherwise)."""
         username = claims.get(self.username_claim)
         if not isinstance(username, str) or not username.strip():
             raise Unauthenticated(f"the token has no '{self.username_claim}' claim to name the user")
@@ -147,3 +155,14 @@ def authenticate_oidc(*, session: Session, settings: Settings, token: str) -> tu
         return None
     identity = verifier.verify(token)
     return resolve_user(session=session, identity=identity, auto_provision=settings.oidc_auto_provision)
+
+
+def id_token_verifier(settings: Settings, *, jwks_uri: str) -> OidcVerifier:
+    """Return the verifier for sign-in ID tokens: our client id is the audience; the same claim and role mapping."""
+    assert settings.oidc_issuer and settings.oidc_client_id
+    jwks_url = settings.oidc_jwks_url or (None if settings.oidc_jwks_file else jwks_uri)
+    return _cached_verifier(
+        settings.oidc_issuer, settings.oidc_client_id, tuple(settings.oidc_algorithms), jwks_url,
+        settings.oidc_jwks_file, settings.oidc_username_claim, settings.oidc_role_claim,
+        tuple(sorted(settings.oidc_role_map.items())),
+    )

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from evault.web.auth import CsrfDep, CsrfRefused, set_cookie
 from evault.web.i18n import LANGUAGE_COOKIE, LANGUAGES
 from evault.web.templating import render_page
+from vault.access.oidc_sign_in import oidc_sign_in_enabled
 from vault.api.deps import ContextDep, SessionDep
 from vault.db import utcnow
 from vault.identities.models import WebSession
@@ -43,7 +44,7 @@ def sign_in_form(request: Request, *, next_path: str, error: str | None = None, 
     token = secrets.token_urlsafe(32)
     response = render_page(request, "sign_in.html", status_code=status_code, person=None, csrf_token=token,
                            next_path=next_path, error=error, name=name,
-                           single_sign_on=bool(request.app.state.vault.settings.oidc_client_id))
+                           single_sign_on=oidc_sign_in_enabled(request.app.state.vault.settings))
     set_cookie(request, response, SIGN_IN_CSRF_COOKIE, token, samesite="strict")
     return response
 
