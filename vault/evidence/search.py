@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from vault.cases.models import Case, Party
 from vault.cases.service import find_case, id_number_digest
@@ -162,8 +162,9 @@ def _ordered(statement: Select[Evidence], query: EvidenceQuery) -> Select[Eviden
     if query.sort == SortKey.CASE_NUMBER:
         statement = statement.outerjoin(Case, Evidence.case_id == Case.id)
     key = column.asc() if query.order == SortOrder.ASC else column.desc()
-    # Records without the value (no capture time, no case) come last either way; the id makes pages stable.
-    return statement.order_by(column.is_(None), key, Evidence.id)
+    if query.sort in (SortKey.CAPTURE_START, SortKey.CASE_NUMBER):
+        key = key.nulls_last()  # records without a capture time or a case come last either way
+    return statement.order_by(key, Evidence.id)  # the id makes pages stable
 
 
 def search_evidence(
@@ -181,7 +182,9 @@ def search_evidence(
     conditions = _conditions(session, actor, query, cipher)
     total = session.scalar(select(func.count()).select_from(Evidence).where(*conditions)) or 0
     start = offset if offset is not None else (page - 1) * page_size
-    statement = _ordered(select(Evidence).where(*conditions), query).limit(page_size).offset(start)
+    statement = _ordered(select(Evidence).where(*conditions), query).limit(page_size).offset(start).options(
+        # A results page shows labels, not a case's parties or a certificate's history: load those only if read.
+        lazyload(Evidence.case, Case.parties), lazyload(Evidence.handlers, Handler.certificate_changes))
     return EvidencePage(items=list(session.scalars(statement).unique()), total=total, page=page,
                         page_size=page_size)
 
