@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from evault.web import install_web
 from ingest.routes import router as ingest_router
 from retention.routes import router as retention_router
 from vault.access.routes import content_router as access_content_router
@@ -52,10 +53,12 @@ def create_app(context: VaultContext) -> FastAPI:
         yield
         context.close()
 
-    app = FastAPI(title="Evidence Vault", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Evidence Vault", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # the web app serves /docs from vendored assets
     app.state.vault = context
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app, context.settings)
+    app.add_middleware(RequestContextMiddleware)
     return app

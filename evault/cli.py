@@ -13,7 +13,10 @@ from vault.cases import service as cases
 from vault.cases.models import CaseStatus, PartyKind
 from vault.cli_support import acting_session, cli_settings, friendly_errors
 from vault.custody.verification import verify_anchored_log
+from vault.db import utcnow
 from vault.identities import service as identities
+from vault.identities.cli import read_new_password
+from vault.identities.sign_in import set_password
 
 
 @click.group()
@@ -40,7 +43,9 @@ def init(admin_name: str) -> None:
     result = initialise(settings, admin_name=admin_name)
     click.echo(f"vault home: {settings.home.resolve()}")
     if result.admin_token:
-        click.echo(f"admin user '{result.admin_name}' created. API token (shown once, keep it safe):")
+        click.echo(f"admin user '{result.admin_name}' created. Web sign-in password and API token "
+                   "(shown once, keep them safe):")
+        click.echo(f"password: {result.admin_password}")
         click.echo(result.admin_token)
     else:
         click.echo("already initialised; no new admin created")
@@ -117,11 +122,15 @@ def users() -> None:
 @click.option("--role", required=True, help="officer|reviewer|approver|records_manager|auditor|admin")
 @click.option("--display-name", default="")
 @click.option("--handler", "handler_cert", default=None, help="Certificate number (执法证号) to link.")
+@click.option("--password", "with_password", is_flag=True, help="Ask for a web sign-in password.")
+@click.option("--password-stdin", is_flag=True, help="Read the web sign-in password from one line of stdin.")
 @click.pass_context
 @friendly_errors
-def users_add(ctx: click.Context, name: str, role: str, display_name: str, handler_cert: str | None) -> None:
-    """Add a user with a role."""
+def users_add(ctx: click.Context, name: str, role: str, display_name: str, handler_cert: str | None,
+              with_password: bool, password_stdin: bool) -> None:
+    """Add a user with a role, optionally with a password for the web app."""
     parsed = identities.parse_role(role)
+    password = read_new_password(password_stdin) if with_password or password_stdin else None
     with acting_session(ctx.obj["as"], open_vault=open_vault) as (_, session, actor):
         user = identities.create_user(
             session=session,
@@ -131,6 +140,8 @@ def users_add(ctx: click.Context, name: str, role: str, display_name: str, handl
             display_name=display_name,
             handler_certificate=handler_cert,
         )
+        if password is not None:
+            set_password(session=session, actor=actor, user=user, password=password, now=utcnow())
         click.echo(f"user '{user.name}' ({user.role.value}) created")
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from evault.migrate import upgrade_database
 from vault.config import Settings
 from vault.context import VaultContext, build_context
-from vault.db import transaction
+from vault.db import transaction, utcnow
+from vault.identities.actor import SYSTEM
 from vault.identities.service import bootstrap_admin
+from vault.identities.sign_in import set_password
 from vault.keys import create_keys
 from vault.storage.base import BlobStore
 from vault.storage.factory import prepare_blob_store
@@ -21,6 +24,7 @@ class InitResult:
     created_keys: bool
     admin_name: str | None
     admin_token: str | None
+    admin_password: str | None = None
 
 
 def open_vault(settings: Settings, *, store: BlobStore | None = None) -> VaultContext:
@@ -42,8 +46,11 @@ def initialise(settings: Settings, *, admin_name: str = "admin") -> InitResult:
         context.check_store()
         with transaction(context.sessions) as session:
             admin = bootstrap_admin(session=session, name=admin_name)
+            password = secrets.token_urlsafe(12) if admin else None
+            if admin is not None and password is not None:
+                set_password(session=session, actor=SYSTEM, user=admin[0], password=password, now=utcnow())
     finally:
         context.close()
     if admin is None:
         return InitResult(created_keys=created, admin_name=None, admin_token=None)
-    return InitResult(created_keys=created, admin_name=admin[0].name, admin_token=admin[1])
+    return InitResult(created_keys=created, admin_name=admin[0].name, admin_token=admin[1], admin_password=password)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the vault and its tests need; skips what is already there.
 #   scripts/install-system-deps.sh            ffmpeg (enough to run the vault)
-#   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl
+#   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl, Chromium + CJK fonts
+#                                             (the browser tests drive Debian's chromium through Playwright)
 set -euo pipefail
 
 packages=(ffmpeg)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose)
+  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose chromium fonts-noto-cjk)
 fi
 
 missing=()

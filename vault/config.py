@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     uploader_self_view: bool = False
     access_max_grant_hours: int = 720
     playback_idle_seconds: int = 600
+    # The web app: browser sessions and password sign-in (issue 13).
+    web_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
+    sign_in_max_failures: int = Field(default=5, ge=1, le=100)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Mark the session cookie Secure; "auto" does so when the request arrived over https (or a proxy says so).
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
     # OpenID Connect bearer tokens; disabled unless an issuer and a JWKS source are set.
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -64,6 +71,8 @@ class Settings(BaseSettings):
     oidc_role_claim: str = "roles"
     oidc_role_map: dict[str, str] = {}
     oidc_auto_provision: bool = True
+    # Single sign-on in the web app (authorization code flow with PKCE); off unless a client id is set.
+    oidc_client_id: str | None = None
     # Ingest rules (DOMAIN.md, Ingest): shipped defaults an agency may change.
     continuity_tolerance_seconds: float = 1.0
     field_handover_hours: int = 24

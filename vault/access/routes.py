@@ -27,7 +27,7 @@ from vault.access.schemas import (
     ReasonBody,
     TrailEntryPublic,
 )
-from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.deps import ActorDep, ContextDep, SessionDep, ViewerDep
 from vault.api.errors import SIGNED_IN, error_body, error_responses
 from vault.db import utcnow
 from vault.storage.base import BlobStore
@@ -257,7 +257,7 @@ RangeHeader = Annotated[str | None, Header(alias="Range")]
 
 
 @content_router.get("/{evidence_id}/play", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
-def play(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def play(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
          range_header: RangeHeader = None) -> Response:
     """Stream the original if a browser can play it, else its proxy; honours Range (seeking)."""
     return _serve(Variant.PLAY, evidence_id, session, actor, context, range_header)
@@ -265,14 +265,14 @@ def play(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: 
 
 @content_router.get("/{evidence_id}/original", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def original(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def original(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
              range_header: RangeHeader = None) -> Response:
     """Stream the original (video, audio or photo) inline under a grant; honours Range."""
     return _serve(Variant.ORIGINAL, evidence_id, session, actor, context, range_header)
 
 
 @content_router.get("/{evidence_id}/proxy", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
-def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
           range_header: RangeHeader = None) -> Response:
     """Stream the browser proxy (a derived file, never the original) under a grant; honours Range."""
     return _serve(Variant.PROXY, evidence_id, session, actor, context, range_header)
@@ -280,7 +280,7 @@ def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context:
 
 @content_router.get("/{evidence_id}/thumbnail", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
               range_header: RangeHeader = None) -> Response:
     """Return the thumbnail under a grant."""
     return _serve(Variant.THUMBNAIL, evidence_id, session, actor, context, range_header)
@@ -288,7 +288,7 @@ def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, cont
 
 @content_router.get("/{evidence_id}/download", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def download(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def download(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
              range_header: RangeHeader = None) -> Response:
     """Download the original bit for bit under a view-and-download grant, with its Repr-Digest (RFC 9530)."""
     return _serve(Variant.DOWNLOAD, evidence_id, session, actor, context, range_header)

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from vault.access.oidc import authenticate_oidc, looks_like_jwt
 from vault.context import VaultContext
+from vault.db import utcnow
 from vault.errors import Unauthenticated, VaultError
 from vault.identities.actor import Actor
 from vault.identities.models import User
 from vault.identities.service import authenticate_token
+from vault.identities.sign_in import SESSION_COOKIE, SessionLimits, resume_web_session
 
 _bearer = HTTPBearer(
     auto_error=False, description="API token (evt_...) from `evault tokens create`, or an OpenID Connect JWT"
@@ -82,3 +84,31 @@ def _authenticate(session: Session, context: VaultContext, secret: str) -> User:
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]
+
+
+def get_viewer(
+    request: Request,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """Authenticate a bearer token, or else the web app's session cookie (a `<video>` cannot send a header).
+
+    Only read-only content routes accept the cookie; everything that changes state needs a token or a
+    CSRF-checked form.
+    """
+    if credentials is not None and credentials.credentials:
+        return get_actor(request, context, credentials)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        with context.sessions() as session:
+            web_session = resume_web_session(session=session, secret=cookie, now=utcnow(),
+                                             limits=SessionLimits.of(context.settings))
+            if web_session is not None:
+                actor = Actor.of(web_session.user)
+                session.commit()
+                request.state.actor = actor.name
+                return actor
+    raise Unauthenticated("send an API token as `Authorization: Bearer <token>`, or sign in to the web app")
+
+
+ViewerDep = Annotated[Actor, Depends(get_viewer)]

@@ -78,41 +78,59 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+async def vault_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a domain error with its status and code."""
+    assert isinstance(exc, VaultError)
+    log.info("request.refused", code=exc.code, status=exc.status, path=request.url.path)
+    headers = {"X-Request-ID": _request_id(request) or ""}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+
+async def validation_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Answer a request FastAPI could not validate."""
+    assert isinstance(exc, RequestValidationError)
+    details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+    return JSONResponse(error_body("invalid_request", "the request is malformed", details), status_code=422)
+
+
+async def http_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Answer an HTTP-level refusal (no such route, wrong method)."""
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+async def database_busy_response(request: Request, exc: Exception) -> JSONResponse:
+    """Answer 503 when the catalog database is busy or away."""
+    assert isinstance(exc, OperationalError)
+    log.warning("request.database_unavailable", path=request.url.path, error=type(exc.orig).__name__)
+    body = error_body("database_unavailable", "the catalog database is busy or unreachable; retry shortly")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
+
+
+async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """Answer 500 without leaking a traceback; log it."""
+    log.error("request.failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "the vault failed to handle this request", {"request_id": _request_id(request)}),
+        status_code=500,
+    )
+
+
+ERROR_RESPONSES = (
+    (VaultError, vault_error_response),
+    (RequestValidationError, validation_error_response),
+    (StarletteHTTPException, http_error_response),
+    (OperationalError, database_busy_response),
+    (Exception, unexpected_error_response),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to the shared body; never leak a traceback."""
-
-    @app.exception_handler(VaultError)
-    async def _vault_error(request: Request, exc: VaultError) -> JSONResponse:
-        log.info("request.refused", code=exc.code, status=exc.status, path=request.url.path)
-        headers = {"X-Request-ID": _request_id(request) or ""}
-        if exc.retry_after is not None:
-            headers["Retry-After"] = str(exc.retry_after)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse(error_body("invalid_request", "the request is malformed", details), status_code=422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
-
-    @app.exception_handler(OperationalError)
-    async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("request.database_unavailable", path=request.url.path, error=type(exc.orig).__name__)
-        body = error_body("database_unavailable", "the catalog database is busy or unreachable; retry shortly")
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "2"})
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request.failed", path=request.url.path, error=type(exc).__name__, exc_info=exc)
-        return JSONResponse(
-            error_body(
-                "internal_error", "the vault failed to handle this request", {"request_id": _request_id(request)}
-            ),
-            status_code=500,
-        )
+    for exception_class, handler in ERROR_RESPONSES:
+        app.add_exception_handler(exception_class, handler)

@@ -88,6 +88,11 @@ class CustodyAction(StrEnum):
     FLAG_CLEARANCE_REJECTED = "evidence:flag_clearance_rejected"
     WITNESS_COSIGNED = "witness:cosigned"
     WITNESS_REFUSED = "witness:refused"
+    USER_SIGNED_IN = "user:signed_in"
+    USER_SIGN_IN_FAILED = "user:sign_in_failed"
+    USER_SIGNED_OUT = "user:signed_out"
+    USER_LOCKED = "user:locked"
+    USER_PASSWORD_SET = "user:password_set"
 
 
 class CustodyEvent(Base):

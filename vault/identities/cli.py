@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import date
 
@@ -13,6 +14,7 @@ from vault.errors import InvalidInput
 from vault.identities import service
 from vault.identities.certificates import CertificateChangeInput, certificate_state, change_certificate
 from vault.identities.models import CertificateChange
+from vault.identities.sign_in import set_password
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -35,6 +37,28 @@ def users_disable(ctx: click.Context, name: str, reason: str) -> None:
         user = service.get_user(session=session, name=name)
         service.set_user_active(session=session, actor=actor, user=user, active=False, reason=reason, now=utcnow())
         click.echo(f"user '{name}' disabled; their tokens are revoked")
+
+
+def read_new_password(from_stdin: bool) -> str:
+    """Read a new password from one line of stdin, or ask for it twice without echoing it."""
+    if from_stdin:
+        line: str = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return str(click.prompt("新密码 (new password)", hide_input=True, confirmation_prompt=True))
+
+
+@click.command("set-password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from one line of stdin instead of asking.")
+@click.pass_context
+@friendly_errors
+def users_set_password(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set or reset a user's web sign-in password (Argon2id); an admin may reset anyone's."""
+    password = read_new_password(password_stdin)
+    with acting_session(acting_as(ctx)) as (_, session, actor):
+        user = service.get_user(session=session, name=name)
+        set_password(session=session, actor=actor, user=user, password=password, now=utcnow())
+        click.echo(f"用户 '{name}' 的密码已设置 (password set; any lockout is cleared)")
 
 
 @click.command("enable")
@@ -158,5 +182,5 @@ HANDLER_COMMANDS = (
     _change_command("correct", CertificateChange.CORRECTED,
                     "Correct a registry error: the window, or an entry (--voids).", window=True),
 )
-USER_COMMANDS = (users_disable, users_enable, users_role)
+USER_COMMANDS = (users_disable, users_enable, users_role, users_set_password)
 TOKEN_COMMANDS = (tokens_list, tokens_revoke)

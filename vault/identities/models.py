@@ -100,6 +100,11 @@ class User(Base):
     handler_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("handlers.id"), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Argon2id hash for signing in to the web app; None: no password (API tokens or single sign-on only).
+    password_hash: Mapped[str | None] = mapped_column(String(256), default=None)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     handler: Mapped[Handler | None] = relationship(lazy="joined")
 
@@ -115,5 +120,22 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class WebSession(Base):
+    """A browser's signed-in session; only the SHA-256 of its cookie is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    cookie_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    how: Mapped[str] = mapped_column(String(16), default="password")  # password | oidc
 
     user: Mapped[User] = relationship(lazy="joined")

@@ -18,6 +18,7 @@ from vault.identities.schemas import (
     HandlerCreate,
     HandlerDetail,
     HandlerPublic,
+    PasswordSet,
     TokenCreate,
     TokenIssued,
     TokenPublic,
@@ -26,6 +27,7 @@ from vault.identities.schemas import (
     UserPublic,
     UserRoleChange,
 )
+from vault.identities.sign_in import set_password
 from vault.text import Code, Document, Name
 
 router = APIRouter(prefix="/api", tags=["identities"], responses=SIGNED_IN)
@@ -107,6 +109,14 @@ def enable_user(name: Name, session: SessionDep, actor: ActorDep, body: UserDisa
     service.set_user_active(session=session, actor=actor, user=user, active=True, reason=reason, now=utcnow())
     session.commit()
     return UserPublic.model_validate(user)
+
+
+@router.post("/users/{name}/password", status_code=204, responses=error_responses(404))
+def set_user_password(name: Name, body: PasswordSet, session: SessionDep, actor: ActorDep) -> None:
+    """Set one's own web sign-in password, or reset anyone's (admin); a reset also lifts a lockout."""
+    user = service.get_user(session=session, name=name)
+    set_password(session=session, actor=actor, user=user, password=body.password, now=utcnow())
+    session.commit()
 
 
 @router.post("/users/{name}/role", response_model=UserPublic, responses=error_responses(404, 409))

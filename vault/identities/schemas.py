@@ -132,3 +132,9 @@ class HandlerDetail(HandlerPublic):
     valid_on: bool
     status_on: CertificateStatus | None
     history: list[CertificateChangePublic]
+
+
+class PasswordSet(BaseModel):
+    """A new web sign-in password (at least 10 characters, not all digits)."""
+
+    password: str = Field(min_length=1, max_length=1024)

@@ -1,0 +1,32 @@
+"""The web app: server-rendered pages for every role, on the same services as the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from evault.web.errors import install_page_errors
+from evault.web.pages import api_docs, home, sign_in
+from evault.web.security import SecurityHeadersMiddleware
+from evault.web.templating import WebTemplates
+from vault.config import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    api_docs.router,
+    home.router,
+    sign_in.router,
+)
+
+
+def install_web(app: FastAPI, settings: Settings) -> None:
+    """Add the pages, their static assets, page-aware errors and the security headers to the app."""
+    app.state.web_templates = WebTemplates.load(zone=settings.zone, agency_name=settings.agency_name)
+    install_page_errors(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in PAGE_ROUTERS:
+        app.include_router(router)

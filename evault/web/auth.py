@@ -1,0 +1,102 @@
+"""Who is signed in to the web app: the session cookie, and the CSRF token every form carries."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from vault.api.deps import ContextDep
+from vault.db import utcnow
+from vault.errors import PermissionDenied, Unauthenticated
+from vault.identities.actor import Actor
+from vault.identities.models import Role
+from vault.identities.sign_in import SESSION_COOKIE, SessionLimits, resume_web_session
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class SignInRequired(Unauthenticated):
+    """A page needs a signed-in person; the browser is sent to the sign-in page."""
+
+    code = "sign_in_required"
+
+
+class CsrfRefused(PermissionDenied):
+    """A form arrived without the CSRF token of the session that showed it."""
+
+    code = "csrf_token_invalid"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The person behind a browser session, as pages see them."""
+
+    actor: Actor
+    display_name: str
+    session_id: uuid.UUID
+    csrf_token: str
+
+    @property
+    def role(self) -> Role | None:
+        """Return the person's role."""
+        return self.actor.role
+
+
+def current_person(request: Request, context: ContextDep) -> SignedIn | None:
+    """Return who the session cookie belongs to, or None (uses its own short database session)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with context.sessions() as session:
+        return _resume(session, cookie, SessionLimits.of(context.settings), request)
+
+
+def _resume(session: Session, cookie: str, limits: SessionLimits, request: Request) -> SignedIn | None:
+    web_session = resume_web_session(session=session, secret=cookie, now=utcnow(), limits=limits)
+    if web_session is None:
+        return None
+    person = SignedIn(actor=Actor.of(web_session.user), display_name=web_session.user.display_name
+                      or web_session.user.name, session_id=web_session.id, csrf_token=web_session.csrf_token)
+    session.commit()
+    request.state.actor = person.actor.name
+    return person
+
+
+def require_person(request: Request, person: Annotated[SignedIn | None, Depends(current_person)]) -> SignedIn:
+    """Return the signed-in person, or send the browser to sign in first."""
+    if person is None:
+        raise SignInRequired("请先登录 (sign in first)", details={"next": request.url.path})
+    return person
+
+
+SignedInDep = Annotated[SignedIn, Depends(require_person)]
+
+
+async def check_csrf(request: Request, person: SignedInDep) -> SignedIn:
+    """Refuse a state-changing request unless it carries this session's CSRF token (form field or header)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        sent = str((await request.form()).get(CSRF_FIELD) or "")
+    if not sent or not secrets.compare_digest(sent.encode(), person.csrf_token.encode()):
+        raise CsrfRefused("表单已过期或来源不明，请刷新页面后重试 (the form's CSRF token is missing or wrong)")
+    return person
+
+
+CsrfDep = Annotated[SignedIn, Depends(check_csrf)]
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, *, max_age: int | None = None,
+               samesite: str = "lax") -> None:
+    """Set an HttpOnly cookie, Secure when the vault is reached over TLS (or settings say always)."""
+    mode = request.app.state.vault.settings.secure_cookies
+    secure = mode == "always" or (mode == "auto" and request.url.scheme == "https")
+    response.set_cookie(name, value, max_age=max_age, httponly=True, secure=secure,
+                        samesite=samesite, path="/")  # type: ignore[arg-type]
