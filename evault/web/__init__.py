@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import api_docs, home, sign_in
+from evault.web.pages import api_docs, search, sign_in
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
@@ -17,7 +17,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
     api_docs.router,
-    home.router,
+    search.router,
     sign_in.router,
 )
 
