@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session, lazyload
@@ -20,6 +21,7 @@ from vault.identities.models import Handler
 from vault.keys import DataCipher
 
 MAX_PAGE_SIZE = 1000
+FEW_MATCHES = 10_000  # up to this many matches, sort them rather than walk an index in sort order
 # A resident ID number (18 or 15 characters) or an organisation's unified social credit code (18): party names
 # are never spelled like this, so such a value is looked up as an ID number.
 _ID_NUMBER = re.compile(r"[0-9]{15}|[0-9A-Z]{18}")
@@ -156,15 +158,44 @@ def _conditions(session: Session, actor: Actor, query: EvidenceQuery,
     return conditions
 
 
-def _ordered(statement: Select[Evidence], query: EvidenceQuery) -> Select[Evidence]:
-    column = {SortKey.CAPTURE_START: Evidence.capture_start, SortKey.UPLOADED_AT: Evidence.uploaded_at,
-              SortKey.SIZE: Evidence.size, SortKey.CASE_NUMBER: Case.case_number}[query.sort]
-    if query.sort == SortKey.CASE_NUMBER:
-        statement = statement.outerjoin(Case, Evidence.case_id == Case.id)
+def _by_key(statement: Select[Evidence], query: EvidenceQuery, total: int) -> Select[Evidence]:
+    column: Any = {SortKey.CAPTURE_START: Evidence.capture_start, SortKey.UPLOADED_AT: Evidence.uploaded_at,
+                   SortKey.SIZE: Evidence.size}[query.sort]
+    if total <= FEW_MATCHES:
+        # With few matches, fetching them by their filter and sorting is cheap; walking the sort key's index until
+        # 50 match is not when they cluster elsewhere (a capture month long before the newest uploads), which
+        # PostgreSQL cannot foresee. Sorting on an expression keeps it off that index.
+        column = func.coalesce(column, column)
     key = column.asc() if query.order == SortOrder.ASC else column.desc()
-    if query.sort in (SortKey.CAPTURE_START, SortKey.CASE_NUMBER):
-        key = key.nulls_last()  # records without a capture time or a case come last either way
+    if query.sort == SortKey.CAPTURE_START:
+        key = key.nulls_last()  # records without a capture time come last either way
     return statement.order_by(key, Evidence.id)  # the id makes pages stable
+
+
+def _rows(session: Session, statement: Select[Evidence]) -> list[Evidence]:
+    # A results page shows labels, not a case's parties or a certificate's history: load those only if read.
+    loaded = statement.options(lazyload(Evidence.case, Case.parties),
+                               lazyload(Evidence.handlers, Handler.certificate_changes))
+    return list(session.scalars(loaded).unique())
+
+
+def _page(session: Session, query: EvidenceQuery, conditions: list[ColumnElement[bool]], start: int, size: int,
+          counts: tuple[int, int]) -> list[Evidence]:
+    total, with_case = counts
+    matching = select(Evidence).where(*conditions)
+    if query.sort != SortKey.CASE_NUMBER:
+        return _rows(session, _by_key(matching, query, total).limit(size).offset(start))
+    # Records with a case first, in case-number order (the join walks the case-number index), then those without
+    # one: as a single outer-joined sort, PostgreSQL would sort every record to find one page.
+    rows: list[Evidence] = []
+    number = Case.case_number.asc() if query.order == SortOrder.ASC else Case.case_number.desc()
+    if start < with_case:
+        rows = _rows(session, matching.join(Case, Evidence.case_id == Case.id).order_by(number, Evidence.id)
+                     .limit(size).offset(start))
+    if len(rows) < size:
+        rows += _rows(session, matching.where(Evidence.case_id.is_(None)).order_by(Evidence.id)
+                      .limit(size - len(rows)).offset(max(0, start - with_case)))
+    return rows
 
 
 def search_evidence(
@@ -180,11 +211,8 @@ def search_evidence(
         raise InvalidInput(f"page 从 1 起，page_size 为 1-{MAX_PAGE_SIZE} (page from 1, page_size 1-{MAX_PAGE_SIZE})",
                            details={"page": page, "page_size": page_size, "offset": offset})
     conditions = _conditions(session, actor, query, cipher)
-    total = session.scalar(select(func.count()).select_from(Evidence).where(*conditions)) or 0
+    total, with_case = session.execute(select(func.count(), func.count(Evidence.case_id)).select_from(Evidence)
+                                       .where(*conditions)).one()
     start = offset if offset is not None else (page - 1) * page_size
-    statement = _ordered(select(Evidence).where(*conditions), query).limit(page_size).offset(start).options(
-        # A results page shows labels, not a case's parties or a certificate's history: load those only if read.
-        lazyload(Evidence.case, Case.parties), lazyload(Evidence.handlers, Handler.certificate_changes))
-    return EvidencePage(items=list(session.scalars(statement).unique()), total=total, page=page,
-                        page_size=page_size)
-
+    items = _page(session, query, conditions, start, page_size, (total, with_case))
+    return EvidencePage(items=items, total=total, page=page, page_size=page_size)

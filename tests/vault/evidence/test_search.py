@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from evault.cli import main
 from tests.conftest import Person
 from vault.cases.models import CaseType, Party, PartyKind
 from vault.cases.service import PartyInput, add_case, add_party
@@ -205,6 +207,16 @@ def test_sorted_by_each_key_with_missing_values_last(context: VaultContext, cata
     assert found(context, c.reviewer, EvidenceQuery()) == [c.undated, c.other, c.wang, c.chen]  # newest upload
 
 
+def test_case_number_pages_run_on_into_records_without_a_case(context: VaultContext, catalog: Catalog) -> None:
+    c = catalog
+    without_case = sorted([c.other, c.undated])  # after the cased records, by id
+    for order, cased in ((SortOrder.ASC, [c.chen, c.wang]), (SortOrder.DESC, [c.wang, c.chen])):
+        query = EvidenceQuery(sort=SortKey.CASE_NUMBER, order=order)
+        pages = [found(context, c.reviewer, query, page=n, page_size=3) for n in (1, 2)]
+        assert pages == [[*cased, without_case[0]], [without_case[1]]]
+        assert found(context, c.reviewer, query, page=2, page_size=2) == without_case
+
+
 def test_pages_and_total(context: VaultContext, catalog: Catalog) -> None:
     query = EvidenceQuery(sort=SortKey.SIZE, order=SortOrder.ASC)
     with context.sessions() as s:
@@ -276,3 +288,26 @@ def test_api_documents_every_filter(client: TestClient) -> None:
                      "uploaded_from", "uploaded_to", "activity", "flag", "flagged", "confidentiality", "sort",
                      "order", "page", "page_size", "limit", "offset"}
     assert "X-Total-Count" in operation["responses"]["200"]["headers"]
+
+
+# --- on the command line: evault evidence search ------------------------------------------------------------------
+
+
+def _cli(context: VaultContext, person: Person, *args: str) -> Result:
+    env = {"EVAULT_HOME": str(context.settings.home), "EVAULT_DATABASE_URL": context.settings.database_url,
+           "EVAULT_LOG_JSON": "false"}
+    return CliRunner().invoke(main, ["--as", person.user.name, "evidence", "search", *args], env=env,
+                              catch_exceptions=False)
+
+
+def test_cli_searches_with_the_same_filters_and_rules(context: VaultContext, catalog: Catalog) -> None:
+    shown = _cli(context, catalog.reviewer, "--handler", "李娜", "--case", "阜应急罚字[2023]40号",
+                 "--captured-from", "2025-03-01T00:00:00")
+    assert shown.exit_code == 0, shown.output
+    assert "records: 1" in shown.output and str(catalog.chen) in shown.output and "late_upload" in shown.output
+    mine = _cli(context, catalog.other_officer, "--recorder", "DSJ-0421")
+    assert "records: 1" in mine.output and str(catalog.other) in mine.output  # officers: own uploads only
+    refused = _cli(context, catalog.reviewer, "--party", CHEN_ID)  # ID numbers: records managers only
+    assert refused.exit_code != 0 and "permission_denied" in refused.output
+    backwards = _cli(context, catalog.reviewer, "--uploaded-from", "2025-03-05", "--uploaded-to", "2025-03-01")
+    assert backwards.exit_code != 0 and "invalid_input" in backwards.output
