@@ -89,7 +89,7 @@ def _party_condition(session: Session, actor: Actor, term: str, cipher: DataCiph
     # Finding a party by ID number would tell whoever asks that the number belongs to a party (000 事后公示 (五)).
     require(actor, Permission.REVEAL_PERSONAL_DATA)
     if cipher is None:
-        raise InvalidInput("searching by ID number needs the personal-data key")
+        raise InvalidInput("按证件号码检索需要个人信息密钥 (searching by ID number needs the personal-data key)")
     digest = id_number_digest(cipher, term)
     found = set(session.scalars(select(Party.id).where(Party.id_number_digest == digest)))
     # Parties stored before the digest existed are compared by decrypting them.
