@@ -158,13 +158,20 @@ def _conditions(session: Session, actor: Actor, query: EvidenceQuery,
     return conditions
 
 
+def _ranged_elsewhere(query: EvidenceQuery) -> bool:
+    captured = query.captured_from is not None or query.captured_to is not None
+    uploaded = query.uploaded_from is not None or query.uploaded_to is not None
+    return {SortKey.UPLOADED_AT: captured, SortKey.CAPTURE_START: uploaded}.get(query.sort, captured or uploaded)
+
+
 def _by_key(statement: Select[Evidence], query: EvidenceQuery, total: int) -> Select[Evidence]:
     column: Any = {SortKey.CAPTURE_START: Evidence.capture_start, SortKey.UPLOADED_AT: Evidence.uploaded_at,
                    SortKey.SIZE: Evidence.size}[query.sort]
-    if total <= FEW_MATCHES:
-        # With few matches, fetching them by their filter and sorting is cheap; walking the sort key's index until
-        # 50 match is not when they cluster elsewhere (a capture month long before the newest uploads), which
-        # PostgreSQL cannot foresee. Sorting on an expression keeps it off that index.
+    if total <= FEW_MATCHES and (_ranged_elsewhere(query) or query.handler):
+        # Walking the sort key's index until a page matches is slow when matches of a time range cluster along the
+        # other times (a capture month long before the newest uploads), which PostgreSQL cannot foresee, or when
+        # each row walked costs a probe through the handler tables. With few matches, fetching them by their
+        # filter and sorting them is cheap; sorting on an expression keeps PostgreSQL off the index.
         column = func.coalesce(column, column)
     key = column.asc() if query.order == SortOrder.ASC else column.desc()
     if query.sort == SortKey.CAPTURE_START:
