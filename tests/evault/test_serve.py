@@ -57,7 +57,8 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_serve_answers_ready_docs_and_authenticated_calls(server: tuple[str, str]) -> None:
     base, token = server
     assert httpx.get(f"{base}/ready").json()["status"] == "ready"
-    assert "Evidence Vault" in httpx.get(f"{base}/docs").text
+    docs = httpx.get(f"{base}/docs").text
+    assert "Evidence Vault" in docs and httpx.get(f"{base}/static/vendor/swagger-ui-dist/swagger-ui-bundle.js").is_success
     me = httpx.get(f"{base}/api/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["role"] == "admin"
 
