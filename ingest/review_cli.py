@@ -1,9 +1,10 @@
-"""`evault evidence show|tag` and `evault flags ...`: why a record is flagged, tag changes, clearance decisions."""
+"""`evault evidence search|show|tag`, `evault flags ...`: finding records, why flagged, tag changes, clearances."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC
 from typing import Any
 
 import click
@@ -15,8 +16,9 @@ from ingest.retagging import TAG_KEYS, retag_evidence
 from ingest.rules import IngestRules
 from vault.cli_support import acting_as, acting_session, friendly_errors
 from vault.db import utcnow
-from vault.evidence.models import Evidence
-from vault.evidence.service import get_evidence, open_flag_rows
+from vault.evidence.models import Confidentiality, Evidence
+from vault.evidence.search import MAX_PAGE_SIZE, EvidenceQuery, SortKey, SortOrder, search_evidence
+from vault.evidence.service import get_evidence, open_flag_rows, open_flags
 
 
 @click.group("evidence")
@@ -47,6 +49,41 @@ def show_command(ctx: click.Context, evidence_id: uuid.UUID) -> None:
     """Show a record's tags and each open flag with the reason it was raised."""
     with acting_session(acting_as(ctx)) as (_, session, actor):
         _print_evidence(get_evidence(session=session, actor=actor, evidence_id=evidence_id))
+
+
+@evidence_group.command("search")
+@click.option("--case", "case_number", default=None, help="Case number (案号), any bracket variant.")
+@click.option("--party", default=None, help="Part of a party's name, or a whole ID number (records managers).")
+@click.option("--handler", default=None, help="Part of a handler's name, or a whole certificate number.")
+@click.option("--recorder", "recorder_serial", default=None, help="Recorder serial, exactly.")
+@click.option("--captured-from", type=click.DateTime(), default=None, help="Capture started at or after (UTC).")
+@click.option("--captured-to", type=click.DateTime(), default=None, help="Capture started before (UTC).")
+@click.option("--uploaded-from", type=click.DateTime(), default=None, help="Uploaded at or after (UTC).")
+@click.option("--uploaded-to", type=click.DateTime(), default=None, help="Uploaded before (UTC).")
+@click.option("--activity", default=None)
+@click.option("--flag", "flags", multiple=True, help="An open flag (repeatable: any of them).")
+@click.option("--confidentiality", type=click.Choice([c.value for c in Confidentiality]), default=None)
+@click.option("--sort", type=click.Choice([k.value for k in SortKey]), default=SortKey.UPLOADED_AT.value)
+@click.option("--order", type=click.Choice([o.value for o in SortOrder]), default=SortOrder.DESC.value)
+@click.option("--page", type=click.IntRange(min=1), default=1)
+@click.option("--page-size", type=click.IntRange(1, MAX_PAGE_SIZE), default=50)
+@click.pass_context
+@friendly_errors
+def search_command(ctx: click.Context, /, flags: tuple[str, ...], confidentiality: str | None, sort: str, order: str,
+                   page: int, page_size: int, **filters: Any) -> None:
+    """Search the records you may see: one line each (id, case, party, recorder, captured, name, flags)."""
+    for key in ("captured_from", "captured_to", "uploaded_from", "uploaded_to"):
+        filters[key] = filters[key].replace(tzinfo=UTC) if filters[key] else None
+    query = EvidenceQuery(**filters, flags=flags, sort=SortKey(sort), order=SortOrder(order),
+                          confidentiality=Confidentiality(confidentiality) if confidentiality else None)
+    with acting_session(acting_as(ctx)) as (context, session, actor):
+        found = search_evidence(session=session, actor=actor, query=query, page=page, page_size=page_size,
+                                cipher=context.cipher)
+        click.echo(f"共 {found.total} 条 records: {found.total} (page {found.page} of {found.pages})")
+        for e in found.items:
+            captured = e.capture_start.isoformat() if e.capture_start else "-"
+            click.echo(f"{e.id}\t{e.case.case_number if e.case else '-'}\t{e.party.name if e.party else '-'}\t"
+                       f"{e.recorder_serial or '-'}\t{captured}\t{e.original_name}\t{','.join(open_flags(e)) or '-'}")
 
 
 def _change(text: str) -> tuple[str, Any]:

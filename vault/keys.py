@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -122,6 +123,8 @@ class DataCipher:
 
     def __init__(self, key: bytes) -> None:
         self._aead = AESGCM(key)
+        # A separate key for lookups, derived from the data key, so a digest never doubles as ciphertext material.
+        self._index_key = hmac.new(key, b"evault blind index v1", hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt a string; the result is base64 text with its nonce."""
@@ -132,6 +135,10 @@ class DataCipher:
         """Decrypt what encrypt produced."""
         raw = base64.b64decode(token)
         return self._aead.decrypt(raw[:12], raw[12:], None).decode()
+
+    def blind_index(self, value: str) -> str:
+        """Return a keyed digest of a value, so it can be looked up exactly without storing it in clear."""
+        return hmac.new(self._index_key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def load_data_cipher(keys_dir: Path) -> DataCipher:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import access, api_docs, audit, home, sign_in, sign_in_oidc
+from evault.web.pages import access, api_docs, audit, search, sign_in, sign_in_oidc
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
@@ -19,7 +19,7 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = (
     access.router,
     api_docs.router,
     audit.router,
-    home.router,
+    search.router,
     sign_in.router,
     sign_in_oidc.router,
 )

@@ -66,6 +66,8 @@ class Party(Base):
     name: Mapped[str] = mapped_column(String(256), index=True)
     legal_representative: Mapped[str] = mapped_column(String(128), default="")
     id_number_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    # A keyed digest of the ID number (DataCipher.blind_index), so search can find it exactly without plaintext.
+    id_number_digest: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     phone_enc: Mapped[str | None] = mapped_column(Text, default=None)
     address_enc: Mapped[str | None] = mapped_column(Text, default=None)
     bank_account_enc: Mapped[str | None] = mapped_column(Text, default=None)

@@ -158,6 +158,12 @@ def _encrypt(cipher: DataCipher, value: str | None) -> str | None:
     return cipher.encrypt(value.strip()) if value and value.strip() else None
 
 
+def id_number_digest(cipher: DataCipher, value: str | None) -> str | None:
+    """Return the lookup digest of an ID number, spelled the way people type it (spaces, a lower-case x)."""
+    text = "".join((value or "").split()).upper()
+    return cipher.blind_index(text) if text else None
+
+
 def add_party(
     *, session: Session, actor: Actor, cipher: DataCipher, data: PartyInput, case: Case | None = None
 ) -> Party:
@@ -170,6 +176,7 @@ def add_party(
         name=data.name.strip(),
         legal_representative=data.legal_representative.strip(),
         id_number_enc=_encrypt(cipher, data.id_number),
+        id_number_digest=id_number_digest(cipher, data.id_number),
         phone_enc=_encrypt(cipher, data.phone),
         address_enc=_encrypt(cipher, data.address),
         bank_account_enc=_encrypt(cipher, data.bank_account),

@@ -43,6 +43,7 @@ evidence_handlers = Table(
     Base.metadata,
     Column("evidence_id", ForeignKey("evidence.id"), primary_key=True),
     Column("handler_id", ForeignKey("handlers.id"), primary_key=True),
+    Index("ix_evidence_handlers_handler_id", "handler_id"),  # search by handler: the key starts with evidence_id
 )
 
 
@@ -50,7 +51,17 @@ class Evidence(Base):
     """One original recording or photo, write-once in the blob store."""
 
     __tablename__ = "evidence"
-    __table_args__ = (Index("ix_evidence_recorder_capture", "recorder_serial", "capture_start"),)
+    __table_args__ = (
+        Index("ix_evidence_recorder_capture", "recorder_serial", "capture_start"),
+        # For search (vault/evidence/search.py): each filter and sort key, and an officer's own uploads by time.
+        Index("ix_evidence_uploaded_at", "uploaded_at"),
+        Index("ix_evidence_capture_start", "capture_start"),
+        Index("ix_evidence_size", "size"),
+        Index("ix_evidence_party_id", "party_id"),
+        Index("ix_evidence_activity", "activity"),
+        Index("ix_evidence_confidentiality", "confidentiality"),
+        Index("ix_evidence_uploader_uploaded", "uploader_id", "uploaded_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)

@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Response
 
-from vault.api.deps import ActorDep, SessionDep
+from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
-from vault.cases.service import lookup_case
 from vault.evidence import service
-from vault.evidence.schemas import EvidencePublic
-from vault.text import Name
+from vault.evidence.schemas import EvidencePublic, EvidenceSearchParams
+from vault.evidence.search import search_evidence
 
 router = APIRouter(prefix="/api/evidence", tags=["evidence"], responses=SIGNED_IN)
 
 
-@router.get("", response_model=list[EvidencePublic], responses=error_responses(404))
+_TOTAL = {"X-Total-Count": {"description": "how many records match in all", "schema": {"type": "integer"}}}
+
+
+@router.get("", response_model=list[EvidencePublic],
+            responses={200: {"headers": _TOTAL}, **error_responses(404)})
 def list_evidence(
-    session: SessionDep, actor: ActorDep, case_number: Name | None = None, limit: int = 100, offset: int = 0
+    session: SessionDep, actor: ActorDep, context: ContextDep, response: Response,
+    params: Annotated[EvidenceSearchParams, Query()],
 ) -> list[EvidencePublic]:
-    """List records the caller may see (officers: their own uploads)."""
-    case = lookup_case(session=session, actor=actor, case_number=case_number) if case_number else None
-    records = service.list_evidence(session=session, actor=actor, case=case, limit=limit, offset=offset)
-    return [EvidencePublic.of(e) for e in records]
+    """Search the records the caller may see (officers: their own uploads); one page, the total in X-Total-Count."""
+    page, page_size, offset = params.window()
+    found = search_evidence(session=session, actor=actor, query=params.query(), cipher=context.cipher, page=page,
+                            page_size=page_size, offset=offset)
+    response.headers["X-Total-Count"] = str(found.total)
+    return [EvidencePublic.of(e) for e in found.items]
 
 
 @router.get("/{evidence_id}", response_model=EvidencePublic, responses=error_responses(404))

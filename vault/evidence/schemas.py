@@ -6,10 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
+from vault.evidence.search import MAX_PAGE_SIZE, EvidenceQuery, SortKey, SortOrder
 from vault.evidence.service import open_flag_rows, open_flags
+from vault.text import Code, Name, Title
 
 
 class DerivativePublic(BaseModel):
@@ -100,3 +102,49 @@ class EvidencePublic(BaseModel):
                 for d in evidence.derivatives
             ],
         )
+
+
+class EvidenceSearchParams(BaseModel):
+    """Query parameters of `GET /api/evidence`: filters (combined with AND), sort and paging."""
+
+    case_number: Name | None = Field(None, description="案号, in any bracket, width or spacing variant; 404 if none")
+    party: Title | None = Field(None, description="part of a party's name (当事人), or a whole ID number or unified "
+                                "social credit code (records managers only: others get 403)")
+    handler: Name | None = Field(None, description="part of a handler's name (承办人), or a whole certificate number")
+    recorder_serial: Code | None = Field(None, description="recorder serial (执法记录仪编号), exactly")
+    captured_from: AwareDatetime | None = Field(None, description="capture started at or after this time")
+    captured_to: AwareDatetime | None = Field(None, description="capture started before this time")
+    uploaded_from: AwareDatetime | None = Field(None, description="uploaded at or after this time")
+    uploaded_to: AwareDatetime | None = Field(None, description="uploaded before this time")
+    activity: Code | None = Field(None, description="enforcement activity, e.g. inspection")
+    flag: list[Code] = Field(default_factory=list, description="records with any of these flags open (repeatable)")
+    flagged: bool | None = Field(None, description="true: some flag open; false: no flag open")
+    confidentiality: Confidentiality | None = None
+    sort: SortKey = Field(SortKey.UPLOADED_AT, description="sort key")
+    order: SortOrder = Field(SortOrder.DESC, description="sort direction")
+    page: int | None = Field(None, ge=1, description="page number, from 1 (the total is in X-Total-Count)")
+    page_size: int | None = Field(None, ge=1, le=MAX_PAGE_SIZE, description="records per page (default 50)")
+    limit: int = Field(100, ge=1, description="older paging: at most this many records (capped at 1000)")
+    offset: int | None = Field(None, ge=0, description="older paging: skip this many records; not with page")
+
+    @model_validator(mode="after")
+    def _one_paging(self) -> EvidenceSearchParams:
+        if self.offset is not None and (self.page is not None or self.page_size is not None):
+            raise ValueError("use page and page_size, or limit and offset, not both")
+        return self
+
+    def query(self) -> EvidenceQuery:
+        """Return the filters and sort as a service query."""
+        return EvidenceQuery(
+            case_number=self.case_number, party=self.party, handler=self.handler,
+            recorder_serial=self.recorder_serial, captured_from=self.captured_from, captured_to=self.captured_to,
+            uploaded_from=self.uploaded_from, uploaded_to=self.uploaded_to, activity=self.activity,
+            flags=tuple(self.flag), flagged=self.flagged, confidentiality=self.confidentiality, sort=self.sort,
+            order=self.order,
+        )
+
+    def window(self) -> tuple[int, int, int | None]:
+        """Return the page, page size and (older paging) offset to ask the service for."""
+        if self.page is not None or self.page_size is not None:
+            return self.page or 1, self.page_size or 50, None
+        return 1, min(self.limit, MAX_PAGE_SIZE), self.offset or 0
