@@ -15,8 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.media import make_photo, make_video
-from tests.web.conftest import LiveVault, WebPerson
-from tests.web.test_foundation import csrf_of, sign_in
+from tests.web.conftest import LiveVault, WebPerson, csrf_of, sign_in
 from vault.access.models import AccessMode, AccessPurpose, AccessRequest, RequestStatus
 from vault.access.service import approve_request, request_access
 from vault.cases.models import CaseType

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from evault.app import create_app
 from evault.web.i18n import read_catalog
-from tests.web.conftest import LiveVault, WebPerson
+from tests.web.conftest import LiveVault, WebPerson, csrf_of, sign_in
 from vault.context import VaultContext
 from vault.custody.models import CustodyEvent
 from vault.db import utcnow
@@ -25,19 +25,6 @@ from vault.identities.models import Role, WebSession
 from vault.identities.sign_in import SessionLimits, resume_web_session
 
 WEB = Path(__file__).resolve().parents[2] / "evault" / "web"
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "the form carries no CSRF token"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, name: str, password: str) -> int:
-    form = client.get("/sign-in")
-    answer = client.post("/sign-in", data={"name": name, "password": password, "csrf_token": csrf_of(form.text),
-                                           "next": "/"}, follow_redirects=False)
-    return answer.status_code
 
 
 def actions(context: VaultContext) -> list[str]:

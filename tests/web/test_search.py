@@ -16,8 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.orm import Session
 
 from tests.media import make_photo
-from tests.web.conftest import LiveVault, WebPerson
-from tests.web.test_foundation import sign_in
+from tests.web.conftest import LiveVault, WebPerson, sign_in
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
 from vault.cases.models import CaseType, PartyKind
