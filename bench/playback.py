@@ -36,7 +36,8 @@ from vault.identities.service import HandlerInput, add_handler, create_user, iss
 MIB = 1024 * 1024
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """Return a free local TCP port."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -50,7 +51,7 @@ def _original(folder: Path, mib: int) -> Path:
     return path
 
 
-def _setup(home: Path, mib: int) -> tuple[Settings, str, str, str, str, int]:
+def setup_vault(home: Path, mib: int) -> tuple[Settings, str, str, str, str, int]:
     """Create the vault, one record and a grant; return settings, token, record id, key, version and size."""
     settings = Settings(home=home, log_json=True, log_level="WARNING")
     initialise(settings, admin_name="admin")
@@ -84,7 +85,8 @@ def _setup(home: Path, mib: int) -> tuple[Settings, str, str, str, str, int]:
     return settings, token, record, blob.key, blob.version_id, blob.size
 
 
-def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start `evault serve` on a vault home and wait until it answers /health."""
     env = os.environ | {"EVAULT_HOME": str(home), "EVAULT_LOG_LEVEL": "INFO"}
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "evault"), "serve", "--no-scheduler", "--port", str(port)],
@@ -100,7 +102,8 @@ def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the API did not start")
 
 
-def _peak_rss_mib(pid: int) -> float:
+def peak_rss_mib(pid: int) -> float:
+    """Return a process's peak resident set size (VmHWM), in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -161,16 +164,16 @@ def main() -> None:
     step = args.range_mib * MIB
     with tempfile.TemporaryDirectory(prefix="evault-bench-") as folder:
         home = Path(folder) / "home"
-        settings, token, record, key, version, size = _setup(home, args.mib)
+        settings, token, record, key, version, size = setup_vault(home, args.mib)
         store_seconds = _ranged_store(settings, key, version, size, step)
-        port = _free_port()
-        server = _start_server(home, port)
+        port = free_port()
+        server = start_server(home, port)
         try:
             base = f"http://127.0.0.1:{port}/api/evidence/{record}"
             api_seconds = _ranged_http(f"{base}/original", token, size, step)
             whole_seconds = _whole_http(f"{base}/download", token, size)
             floor_seconds = _floor_http(base, token)
-            server_rss = _peak_rss_mib(server.pid)
+            server_rss = peak_rss_mib(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)

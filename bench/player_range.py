@@ -17,7 +17,6 @@ import os
 import random
 import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,20 +24,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-
-from evault.setup import initialise
-from vault.access.models import AccessMode, AccessPurpose
-from vault.access.service import approve_request, request_access
-from vault.config import Settings
-from vault.context import build_context
-from vault.evidence.service import EvidenceTags, register_evidence
-from vault.identities.actor import SYSTEM, Actor
-from vault.identities.models import Role
-from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
+from playback import free_port, peak_rss_mib, setup_vault, start_server
 
 MIB = 1024 * 1024
 PASSWORD = "player-bench-密码-2026"  # a throwaway vault's reviewer
@@ -54,47 +43,10 @@ class Vault:
     size: int
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _setup(home: Path, mib: int) -> Vault:
-    """Create the vault, one random-bytes original and a reviewer's view grant to it."""
-    settings = Settings(home=home, log_json=True, log_level="WARNING")
-    initialise(settings, admin_name="admin")
-    context = build_context(settings)
-    now = datetime.now(UTC)
-    with context.sessions() as sess:
-        add_handler(session=sess, actor=SYSTEM, data=HandlerInput(
-            "13019999", "执法员甲", now.date() - timedelta(days=30), now.date() + timedelta(days=365)))
-        officer = create_user(session=sess, actor=SYSTEM, name="officer", role=Role.OFFICER,
-                              handler_certificate="13019999")
-        reviewer = create_user(session=sess, actor=SYSTEM, name="reviewer", role=Role.REVIEWER)
-        approver = create_user(session=sess, actor=SYSTEM, name="approver", role=Role.APPROVER)
-        token = issue_token(session=sess, actor=SYSTEM, user=reviewer)
-        sess.commit()
-    source = home / "original.mp4"
-    with source.open("wb") as out:
-        for _ in range(mib):
-            out.write(os.urandom(MIB))
-    retain = now + timedelta(days=1)
-    with source.open("rb") as stream:
-        blob = context.store.put_stream(stream, retain_until=retain)
-    source.unlink()
-    with context.sessions() as sess:
-        evidence = register_evidence(session=sess, actor=Actor.of(officer), blob=blob, store_name=context.store.name,
-                                     store_retain_until=retain, original_name="bench.mp4", media_type="video/mp4",
-                                     tags=EvidenceTags())
-        request = request_access(session=sess, actor=Actor.of(reviewer), evidence_ids=[evidence.id],
-                                 purpose=AccessPurpose.LEGAL_REVIEW, mode=AccessMode.VIEW, duration_hours=4,
-                                 reason="benchmark", now=now, max_hours=720)
-        approve_request(session=sess, actor=Actor.of(approver), request_id=request.id, now=now)
-        sess.commit()
-        record = str(evidence.id)
-    context.close()
-    return Vault(home=home, token=token, record=record, size=blob.size)
+    """Create the vault, one random-bytes original and a reviewer's grant to it (the playback bench's vault)."""
+    _, token, record, _, _, size = setup_vault(home, mib)
+    return Vault(home=home, token=token, record=record, size=size)
 
 
 def _set_password(home: Path, name: str) -> None:
@@ -102,29 +54,6 @@ def _set_password(home: Path, name: str) -> None:
     env = os.environ | {"EVAULT_HOME": str(home)}
     subprocess.run([str(Path(sys.executable).parent / "evault"), "users", "set-password", name, "--password-stdin"],
                    input=PASSWORD.encode(), env=env, check=True, capture_output=True)
-
-
-def _start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"EVAULT_HOME": str(home), "EVAULT_LOG_LEVEL": "INFO"}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "evault"), "serve", "--no-scheduler", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.1)
-    server.kill()
-    raise SystemExit("the API did not start")
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def bearer_client(base: str, vault: Vault) -> httpx.Client:
@@ -204,11 +133,11 @@ def main() -> None:
         vault = _setup(Path(folder) / "home", args.mib)
         if not args.bearer_only:
             _set_password(vault.home, "reviewer")
-        port = _free_port()
-        server = _start_server(vault.home, port)
+        port = free_port()
+        server = start_server(vault.home, port)
         try:
             results = run(vault, f"http://127.0.0.1:{port}", args.ranges, args.rounds, MIB, makers)
-            server_rss = _peak_rss_mib(server.pid)
+            server_rss = peak_rss_mib(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=30)
