@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from sqlalchemy.orm import Session
 
-from vault.api.deps import ContextDep
-from vault.db import utcnow
+from vault.api.deps import signed_in_by_cookie
 from vault.errors import PermissionDenied, Unauthenticated
-from vault.identities.actor import Actor
-from vault.identities.models import Role
-from vault.identities.sign_in import SESSION_COOKIE, SessionLimits, resume_web_session
+from vault.identities.sign_in import SignedIn
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -33,42 +27,7 @@ class CsrfRefused(PermissionDenied):
     code = "csrf_token_invalid"
 
 
-@dataclass(frozen=True)
-class SignedIn:
-    """The person behind a browser session, as pages see them."""
-
-    actor: Actor
-    display_name: str
-    session_id: uuid.UUID
-    csrf_token: str
-
-    @property
-    def role(self) -> Role | None:
-        """Return the person's role."""
-        return self.actor.role
-
-
-def current_person(request: Request, context: ContextDep) -> SignedIn | None:
-    """Return who the session cookie belongs to, or None (uses its own short database session)."""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    with context.sessions() as session:
-        return _resume(session, cookie, SessionLimits.of(context.settings), request)
-
-
-def _resume(session: Session, cookie: str, limits: SessionLimits, request: Request) -> SignedIn | None:
-    web_session = resume_web_session(session=session, secret=cookie, now=utcnow(), limits=limits)
-    if web_session is None:
-        return None
-    person = SignedIn(actor=Actor.of(web_session.user), display_name=web_session.user.display_name
-                      or web_session.user.name, session_id=web_session.id, csrf_token=web_session.csrf_token)
-    session.commit()
-    request.state.actor = person.actor.name
-    return person
-
-
-def require_person(request: Request, person: Annotated[SignedIn | None, Depends(current_person)]) -> SignedIn:
+def require_person(request: Request, person: Annotated[SignedIn | None, Depends(signed_in_by_cookie)]) -> SignedIn:
     """Return the signed-in person, or send the browser to sign in first."""
     if person is None:
         raise SignInRequired("请先登录 (sign in first)", details={"next": request.url.path})

@@ -16,7 +16,7 @@ from vault.errors import Unauthenticated, VaultError
 from vault.identities.actor import Actor
 from vault.identities.models import User
 from vault.identities.service import authenticate_token
-from vault.identities.sign_in import SESSION_COOKIE, SessionLimits, resume_web_session
+from vault.identities.sign_in import SESSION_COOKIE, SessionLimits, SignedIn, resume_web_session
 
 _bearer = HTTPBearer(
     auto_error=False, description="API token (evt_...) from `evault tokens create`, or an OpenID Connect JWT"
@@ -86,6 +86,22 @@ def _authenticate(session: Session, context: VaultContext, secret: str) -> User:
 ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
+def signed_in_by_cookie(request: Request, context: ContextDep) -> SignedIn | None:
+    """Return who the web app's session cookie belongs to, or None; uses its own short session, as get_actor."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with context.sessions() as session:
+        web_session = resume_web_session(session=session, secret=cookie, now=utcnow(),
+                                         limits=SessionLimits.of(context.settings))
+        if web_session is None:
+            return None
+        person = SignedIn.of(web_session)
+        session.commit()  # the session's last-seen time
+    request.state.actor = person.actor.name
+    return person
+
+
 def get_viewer(
     request: Request,
     context: ContextDep,
@@ -98,16 +114,9 @@ def get_viewer(
     """
     if credentials is not None and credentials.credentials:
         return get_actor(request, context, credentials)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        with context.sessions() as session:
-            web_session = resume_web_session(session=session, secret=cookie, now=utcnow(),
-                                             limits=SessionLimits.of(context.settings))
-            if web_session is not None:
-                actor = Actor.of(web_session.user)
-                session.commit()
-                request.state.actor = actor.name
-                return actor
+    person = signed_in_by_cookie(request, context)
+    if person is not None:
+        return person.actor
     raise Unauthenticated("send an API token as `Authorization: Bearer <token>`, or sign in to the web app")
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import NoReturn
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,13 +21,20 @@ from vault.custody.service import record_event
 from vault.errors import InvalidInput, Unauthenticated, VaultError
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.identities.models import User, WebSession
+from vault.identities.models import Role, User, WebSession
 
 SESSION_COOKIE = "evault_session"
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _unknown_user_hash() -> str:
+    """Return a hash to verify against when the name is unknown, so a wrong name costs what a wrong password does.
+
+    Made on first use, not at import: hashing takes about 150 ms, which every process importing this would pay.
+    """
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountLocked(VaultError):
@@ -106,10 +116,9 @@ def sign_in_with_password(
             details={"locked_until": user.locked_until.isoformat()},
         ), user=user, attempted=name, now=now, why="locked")
     if user is None or not user.active or user.password_hash is None:
-        _verify(_UNKNOWN_USER_HASH, password)
+        _verify(_unknown_user_hash(), password)
         _refuse(session, SignInFailed("用户名或密码错误 (wrong name or password)"),
                 user=None, attempted=name, now=now, why="unknown")
-    assert user is not None and user.password_hash is not None
     if not _verify(user.password_hash, password):
         user.failed_sign_ins += 1
         if user.failed_sign_ins >= policy.max_failures:
@@ -136,7 +145,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def _refuse(session: Session, error: VaultError, *, user: User | None, attempted: str, now: datetime,
-            why: str) -> None:
+            why: str) -> NoReturn:
     session.flush()
     record_event(
         session=session, actor=Actor.of(user) if user else Actor(id=None, name="anonymous", role=None),
@@ -174,6 +183,28 @@ def resume_web_session(*, session: Session, secret: str, now: datetime, limits: 
     if now - web_session.last_seen_at > timedelta(seconds=30):  # fewer writes: idle time is counted in minutes
         session.execute(update(WebSession).where(WebSession.id == web_session.id).values(last_seen_at=now))
     return web_session
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The person behind a live browser session: who acts, and the session's CSRF token."""
+
+    actor: Actor
+    display_name: str
+    session_id: uuid.UUID
+    csrf_token: str
+
+    @property
+    def role(self) -> Role | None:
+        """Return the person's role."""
+        return self.actor.role
+
+    @classmethod
+    def of(cls, web_session: WebSession) -> SignedIn:
+        """Return the view of a session that pages and content routes need."""
+        user = web_session.user
+        return cls(actor=Actor.of(user), display_name=user.display_name or user.name, session_id=web_session.id,
+                   csrf_token=web_session.csrf_token)
 
 
 def end_web_session(*, session: Session, web_session: WebSession, now: datetime) -> None:

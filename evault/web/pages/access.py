@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from evault.web.auth import CsrfDep, SignedIn, SignedInDep
+from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from vault.access import inbox, player, service
@@ -21,6 +21,7 @@ from vault.cases.service import lookup_case
 from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
 from vault.evidence.service import get_evidence
+from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from evault.web.auth import SignedIn, SignedInDep
+from evault.web.auth import SignedInDep
 from evault.web.search_form import ACTIVITIES, CONFIDENTIALITIES, FLAG_NAMES, PAGE_SIZE, SORT_KEYS, SearchForm
 from evault.web.templating import render_page
 from evault.web.timeline import WIDTH, lay_out
@@ -34,6 +34,7 @@ from vault.evidence.models import DerivativeKind, Evidence
 from vault.evidence.search import MAX_PAGE_SIZE, EvidenceQuery, SortKey, SortOrder, search_evidence
 from vault.evidence.service import get_evidence, open_flag_rows
 from vault.identities.authz import Permission, has_permission
+from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
 

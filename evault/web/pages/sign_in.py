@@ -77,14 +77,12 @@ def sign_in(
         session.commit()  # the failure count and its custody event stand
         return sign_in_form(request, next_path=safe_next(next_path), error=refusal.message, name=name,
                             status_code=refusal.status)
-    return open_session(request, session, user_id_session=start_web_session(
-        session=session, user=user, how="password", now=now), next_path=next_path)
+    secret, _ = start_web_session(session=session, user=user, how="password", now=now)
+    return open_session(request, session, secret=secret, next_path=next_path)
 
 
-def open_session(request: Request, session: SessionDep, *, user_id_session: tuple[str, WebSession],
-                 next_path: str) -> Response:
+def open_session(request: Request, session: SessionDep, *, secret: str, next_path: str) -> Response:
     """Commit a new browser session and hand its cookie to the browser."""
-    secret, _ = user_id_session
     session.commit()
     response = RedirectResponse(safe_next(next_path), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, secret)

@@ -51,8 +51,8 @@ def oidc_callback(request: Request, session: SessionDep, context: ContextDep) ->
         session.commit()  # the failed sign-in's custody event stands
         response = sign_in_form(request, next_path=next_path, error=refusal.message, status_code=refusal.status)
     else:
-        response = open_session(request, session, next_path=next_path, user_id_session=start_web_session(
-            session=session, user=user, how="oidc", now=now))
+        secret, _ = start_web_session(session=session, user=user, how="oidc", now=now)
+        response = open_session(request, session, secret=secret, next_path=next_path)
     for name in (STATE_COOKIE, NEXT_COOKIE):  # one sign-in, one use
         response.delete_cookie(name, path="/")
     return response
