@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gettext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +12,6 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from evault.web.i18n import (
-    DEFAULT_LANGUAGE,
     LANGUAGE_COOKIE,
     LANGUAGES,
     ROLE_NAMES,
@@ -34,9 +32,6 @@ class WebTemplates:
     """The page templates of one running vault, in each language."""
 
     environments: dict[str, Environment]
-    translations: dict[str, gettext.NullTranslations]
-    zone: ZoneInfo
-    agency_name: str
 
     @classmethod
     def load(cls, *, zone: ZoneInfo, agency_name: str) -> WebTemplates:
@@ -59,11 +54,7 @@ class WebTemplates:
                 role_names={role: catalog.gettext(name) for role, name in ROLE_NAMES.items()},
             )
             environments[language] = environment
-        return cls(environments=environments, translations=translations, zone=zone, agency_name=agency_name)
-
-    def gettext(self, language: str, message: str) -> str:
-        """Translate a message written in page code (not in a template)."""
-        return self.translations.get(language, self.translations[DEFAULT_LANGUAGE]).gettext(message)
+        return cls(environments=environments)
 
 
 def request_language(request: Request) -> str:
