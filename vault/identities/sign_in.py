@@ -120,8 +120,12 @@ def sign_in_with_password(
         _refuse(session, SignInFailed("用户名或密码错误 (wrong name or password)"),
                 user=None, attempted=name, now=now, why="unknown")
     if not _verify(user.password_hash, password):
-        user.failed_sign_ins += 1
-        if user.failed_sign_ins >= policy.max_failures:
+        # Counted in SQL, not read-modified-written in Python: parallel guesses must not undercount each other.
+        failures = session.execute(
+            update(User).where(User.id == user.id).values(failed_sign_ins=User.failed_sign_ins + 1)
+            .returning(User.failed_sign_ins)
+        ).scalar_one()
+        if failures >= policy.max_failures:
             user.locked_until = now + policy.lock_for
             user.failed_sign_ins = 0
             record_event(session=session, actor=Actor.of(user), action=CustodyAction.USER_LOCKED,
