@@ -4,11 +4,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg curl fon
 RUN useradd --system --create-home --home-dir /var/lib/evault evault
 WORKDIR /opt/evault
 COPY pyproject.toml README.md ./
+COPY client ./client
 COPY vault ./vault
 COPY ingest ./ingest
 COPY retention ./retention
 COPY evault ./evault
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ./client .
 USER evault
 ENV EVAULT_HOME=/var/lib/evault
 EXPOSE 8000

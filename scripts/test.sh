@@ -11,7 +11,7 @@ scripts/install-system-deps.sh --test
 scripts/venv.sh --test
 
 echo "== static checks: ruff, mypy --strict, import boundaries"
-.venv/bin/ruff check vault ingest retention evault tests bench scripts
+.venv/bin/ruff check vault ingest retention evault client tests bench scripts
 .venv/bin/mypy
 .venv/bin/lint-imports
 

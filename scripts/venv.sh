@@ -6,7 +6,7 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Evidence
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [[ "${1:-}" == "--test" ]]; then
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e ./client -e '.[test]'
 else
-  .venv/bin/python -m pip install -q -e .
+  .venv/bin/python -m pip install -q -e ./client -e .
 fi
