@@ -41,7 +41,7 @@ COMMANDS = {
     "callups": "evault_client.commands.exports:callups",
     "export": "evault_client.commands.exports:export",
     "exports": "evault_client.commands.exports:exports",
-    "verify-bundle": "evault_client.commands.exports:verify_bundle",
+    "verify-bundle": "evault_client.commands.verify:verify_bundle",
     "witness": "evault_client.commands.witness:witness",
 }
 
