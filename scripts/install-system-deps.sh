@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the vault and its tests need; skips what is already there.
-#   scripts/install-system-deps.sh            ffmpeg, Pango and CJK fonts (enough to run the vault; PDF reports)
+#   scripts/install-system-deps.sh            ffmpeg, jq, Pango and CJK fonts (enough to run the vault; PDF reports)
 #   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl, Chromium
 #                                             (the browser tests drive Debian's chromium through Playwright)
 set -euo pipefail
 
-packages=(ffmpeg fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)  # Pango and CJK fonts: PDF reports (WeasyPrint)
+packages=(ffmpeg jq fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)  # Pango and CJK fonts: PDF reports (WeasyPrint); jq: the docs read --json with it
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose chromium)
 fi

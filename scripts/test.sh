@@ -5,7 +5,7 @@
 # Extra arguments go to pytest (e.g. scripts/test.sh -k custody). Set EVAULT_TEST_ONLY=embedded|production
 # to run one half.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$(readlink -f "$0")")/.."
 
 scripts/install-system-deps.sh --test
 scripts/venv.sh --test
