@@ -63,14 +63,15 @@ class RecorderReport(BaseModel):
 
 
 class StatusReport(BaseModel):
-    """A station's status: sent after every pass, whether or not anything was ingested."""
+    """A station's status: sent after it ingests, and every few minutes when it has nothing to ingest."""
 
     model_config = ConfigDict(extra="forbid")
 
     station: StationName
     client_version: ClientVersion
     recorders: list[RecorderReport] = Field(max_length=MAX_RECORDERS)
-    errors: int = Field(strict=True, ge=0, le=MAX_ERRORS, description="errors the station met since it last reported")
+    errors: int = Field(strict=True, ge=0, le=MAX_ERRORS,
+                        description="errors the station counts now (folders or files it failed to ingest)")
 
     def plain(self) -> StationReport:
         """Return the report as the service takes it."""
