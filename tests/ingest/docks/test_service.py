@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest.docks.models import DockRecorderDay, DockStation
 from ingest.docks.service import RecorderTally, StationReport, list_dock_stations, report_dock_status
 from tests.conftest import Person
 from vault.config import Settings, load_settings
+from vault.context import VaultContext
 from vault.identities.models import Role
 
 NOW = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
@@ -67,3 +72,23 @@ def test_a_report_replaces_the_days_totals_and_keeps_the_first_contact(
     assert second.station.last_contact_at == later
     assert [(r.recorder, r.files, r.bytes, r.last_ingested_at) for r in second.recorders] == [
         ("DSJ-1", 8, 80, later)]
+
+
+def test_reports_at_once_from_a_new_station_make_one_station_and_no_error(
+        context: VaultContext, settings: Settings, make_person: Callable[..., Person]) -> None:
+    # Two docks named alike, or one retrying while its first report is still open: the upsert cannot collide.
+    officer = make_person(Role.OFFICER).actor
+    start = threading.Barrier(6)
+
+    def report(files: int) -> None:
+        with context.sessions() as session:
+            start.wait()
+            report_dock_status(session=session, actor=officer, report=_report("dock-new", files), zone=settings.zone,
+                               now=NOW, clock_tolerance=TOLERANCE)
+            session.commit()
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(report, range(1, 7)))
+    with context.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(DockStation)) == 1
+        assert session.scalar(select(func.count()).select_from(DockRecorderDay)) == 1
