@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ingest.docks.models
 import ingest.models  # noqa: F401
 import retention.models  # noqa: F401
 import vault.access.models

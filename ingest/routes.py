@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ingest import clearance, receipts
 from ingest.continuity import list_discontinuities
+from ingest.docks.routes import router as docks_router
 from ingest.errors import InvalidHeader, InvalidTusRequest, TusVersionUnsupported, UnsupportedMedia, WrongContentType
 from ingest.jobs import make_thumbnail
 from ingest.models import FlagClearanceRequest
@@ -175,6 +176,7 @@ def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, c
 
 
 router.include_router(tus)
+router.include_router(docks_router)
 
 
 @router.post("/api/evidence", status_code=201, response_model=SignedReceipt,

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     # How far a declared time may disagree with the file's own clock, or lie ahead of the vault's, before it is
     # flagged `metadata_mismatch` (file) or refused (a declared time in the future).
     clock_tolerance_seconds: float = 300.0
+    # Docking stations (`evault dock`) report their status; one that has not reported for this long has gone silent.
+    dock_silent_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
     # Evidence bundles (证据包): optional RFC 3161 time-stamping authority, and how long retained copies are locked.
     tsa_url: str | None = None
     tsa_certificates_file: Path | None = None

@@ -140,3 +140,15 @@ def _triggers(engine: Engine) -> set[str]:
              else "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'export_copies'")
     with engine.connect() as connection:
         return set(connection.scalars(text(query)))
+
+
+def test_the_dock_tables_go_with_a_downgrade_and_come_back(database_url: str) -> None:
+    made = make_engine(database_url)
+    config = alembic_config(database_url)
+    with made.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0023_dock_stations-1")
+    assert not {"dock_stations", "dock_recorder_days"} & set(inspect(made).get_table_names())
+    upgrade_database(made)
+    assert {"dock_stations", "dock_recorder_days"} <= set(inspect(made).get_table_names())
+    made.dispose()

@@ -30,13 +30,16 @@ class Permission(StrEnum):
     MANAGE_CALENDAR = "manage_calendar"
     MANAGE_CALLUPS = "manage_callups"
     DECIDE_FLAG_CLEARANCE = "decide_flag_clearance"
+    REPORT_DOCK_STATUS = "report_dock_status"
+    READ_DOCK_STATUS = "read_dock_status"
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OFFICER: frozenset(
-        {Permission.UPLOAD_EVIDENCE, Permission.TAG_EVIDENCE, Permission.READ_CASES, Permission.REQUEST_ACCESS}
+        {Permission.UPLOAD_EVIDENCE, Permission.TAG_EVIDENCE, Permission.READ_CASES, Permission.REQUEST_ACCESS,
+         Permission.REPORT_DOCK_STATUS}
     ),
     Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS}),
     Role.APPROVER: frozenset(
@@ -56,9 +59,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.REVEAL_PERSONAL_DATA,
             Permission.MANAGE_CALENDAR,
             Permission.MANAGE_CALLUPS,
+            Permission.READ_DOCK_STATUS,
         }
     ),
-    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG}),
+    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS}),
     Role.ADMIN: frozenset(
         {
             Permission.MANAGE_USERS,
@@ -67,6 +71,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_PARTIES,
             Permission.READ_CASES,
             Permission.MANAGE_CALENDAR,
+            Permission.READ_DOCK_STATUS,
         }
     ),
 }
