@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-
 from evault_client.cli import root
+
 from tests.conftest import Person, serve_app
 from vault.context import VaultContext
 
@@ -28,11 +28,11 @@ class Shell:
 
     env: dict[str, str]
 
-    def __call__(self, *args: str, input: str | None = None) -> Result:  # noqa: A002 - CliRunner's own name
+    def __call__(self, *args: str, input: str | None = None) -> Result:
         """Run `evault ARGS`; return what it printed and its exit status."""
         return CliRunner().invoke(root, list(args), env=self.env, input=input, catch_exceptions=False)
 
-    def ok(self, *args: str, input: str | None = None) -> Result:  # noqa: A002
+    def ok(self, *args: str, input: str | None = None) -> Result:
         """Run a command that must succeed."""
         result = self(*args, input=input)
         assert result.exit_code == 0, (args, result.stdout, result.stderr)

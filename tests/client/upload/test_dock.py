@@ -9,12 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from evault_client.upload.dock import Dock
+from evault_client.upload.files import receipt_path
+from evault_client.upload.runner import IngestClient
+from evault_client.upload.tags import Tags
 
-from ingest.client.dock import Dock
-from ingest.client.files import receipt_path
-from ingest.client.runner import IngestClient
-from ingest.client.tags import Tags
-from tests.ingest.client.conftest import CASE, CERTS, PARTY, Officers, api_get
+from tests.client.upload.conftest import CASE, CERTS, PARTY, Officers, api_get
 from tests.media import make_video
 
 

@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evault_client.upload.files import receipt_path
 from sqlalchemy import select
 
-from ingest.client.files import receipt_path
-from tests.ingest.client.conftest import CASE, CERTS, Officers
+from tests.client.upload.conftest import CASE, CERTS, Officers
 from vault.context import VaultContext
 from vault.evidence.models import Evidence
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from evault_client.upload.errors import ReceiptInvalid
+from evault_client.upload.files import receipt_path
+from evault_client.upload.receipts import VaultKey, read_receipt, verify_receipt, write_receipt
 
-from ingest.client.errors import ReceiptInvalid
-from ingest.client.files import receipt_path
-from ingest.client.receipts import VaultKey, read_receipt, verify_receipt, write_receipt
 from vault.keys import Signer
 
 DATA = b"recorder bytes"
