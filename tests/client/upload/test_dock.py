@@ -8,14 +8,18 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
-from evault_client.upload.dock import Dock
+from evault_client.upload.dock import Dock, StationStatus
 from evault_client.upload.files import receipt_path
 from evault_client.upload.runner import IngestClient
 from evault_client.upload.tags import Tags
+from sqlalchemy import select
 
+from ingest.models import Upload
 from tests.client.upload.conftest import CASE, CERTS, PARTY, Officers, api_get
 from tests.media import make_video
+from vault.context import VaultContext
 
 
 @pytest.fixture
@@ -103,3 +107,102 @@ def test_a_bad_sidecar_holds_the_folder_back_with_a_clear_reason(
     assert report.failed and report.error is not None and "unknown keys case" in report.error
     assert api_get(vault_url, officers.uploader, "/api/evidence").json() == []
     assert not (folder / "EVAULT-CLEARED.txt").exists()
+
+
+def eight_recorders(watch: Path) -> list[Path]:
+    """Eight recorder folders docked at once, each with one clip and its own serial."""
+    folders = []
+    for n in range(8):
+        folder = watch / f"DSJ-{n:02d}"
+        folder.mkdir()
+        make_video(folder / "REC_0001.MP4", seconds=1.0, size="160x120", rate=10 + n)
+        folders.append(folder)
+    return folders
+
+
+def most_at_once(uploads: list[Upload]) -> int:
+    """Return how many uploads the vault held open at once at most, from its record of each one's start and end."""
+    moments = sorted([(u.created_at, 1) for u in uploads] + [(u.completed_at, -1) for u in uploads if u.completed_at])
+    running, most = 0, 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_eight_recorders_docked_together_are_ingested_together(
+    client_factory: Callable[..., IngestClient], tmp_path: Path, context: VaultContext, now: datetime
+) -> None:
+    watch = tmp_path / "dock8"
+    watch.mkdir()
+    eight_recorders(watch)
+    dock = Dock(client_factory(chunk_size=2 * 1024), watch, Tags(handlers=CERTS[:1]), clock=lambda: now,
+                parallel=8)
+    reports = dock.run(interval=0.01, once=True, sleep=lambda seconds: None)
+    assert len(reports) == 8 and not any(r.failed for r in reports)
+    with context.sessions() as session:
+        uploads = list(session.scalars(select(Upload)))
+    assert len(uploads) == 8 and all(u.completed_at is not None for u in uploads)
+    # The vault's own record: sent one after another, no two uploads would ever be open at the same moment.
+    assert most_at_once(uploads) >= 6
+
+
+def test_parallel_is_bounded(client_factory: Callable[..., IngestClient], tmp_path: Path, context: VaultContext,
+                             now: datetime) -> None:
+    watch = tmp_path / "dock2"
+    watch.mkdir()
+    eight_recorders(watch)
+    dock = Dock(client_factory(chunk_size=4 * 1024), watch, Tags(handlers=CERTS[:1]), clock=lambda: now,
+                parallel=2)
+    assert len(dock.run(interval=0.01, once=True, sleep=lambda seconds: None)) == 8
+    with context.sessions() as session:
+        uploads = list(session.scalars(select(Upload)))
+    assert most_at_once(uploads) <= 2
+
+
+class RecordStatus(httpx.BaseTransport):
+    """Forwards every request to the real vault; keeps the station status bodies and the vault's answers."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent: list[tuple[dict[str, object], int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Forward; record status reports."""
+        response = self.inner.handle_request(request)
+        if request.url.path == "/api/docks/status":
+            self.sent.append((json.loads(request.content), response.status_code))
+        return response
+
+    def close(self) -> None:
+        """Close the real transport."""
+        self.inner.close()
+
+
+def test_the_station_reports_its_status_after_each_pass(
+    client_factory: Callable[..., IngestClient], station: Path, now: datetime
+) -> None:
+    (station / "LOOSE-FOLDER").mkdir()  # no sidecar: the folder's name stands for the recorder
+    make_video(station / "LOOSE-FOLDER" / "REC_0001.MP4", seconds=0.5, size="160x120")
+    recorder = RecordStatus()
+    client = client_factory(transport=recorder)
+    warnings: list[str] = []
+    status = StationStatus(client, station="dock-station-3", client_version="0.1.0", warn=warnings.append)
+    dock = Dock(client, station, Tags(handlers=CERTS[:1]), clock=lambda: now, status=status)
+    reports = dock.run(interval=0.01, once=True, sleep=lambda seconds: None)
+    assert len(reports) == 2 and recorder.sent
+    assert all(set(body) == {"station", "client_version", "recorders", "errors"} for body, _ in recorder.sent)
+    first, answer = recorder.sent[0]  # the first pass found the folders still settling: a heartbeat
+    assert first == {"station": "dock-station-3", "client_version": "0.1.0", "recorders": [], "errors": 0}
+    sizes = {r.folder.name: sum(o.size for o in r.outcomes) for r in reports}
+    ingested = status.document(reports)
+    assert sorted(ingested["recorders"], key=lambda r: str(r["recorder"])) == [  # type: ignore[arg-type]
+        {"recorder": "DSJ-V8-0042", "files": 2, "bytes": sizes["DSJ-V8-0042"], "ingested_at": now.isoformat()},
+        {"recorder": "LOOSE-FOLDER", "files": 1, "bytes": sizes["LOOSE-FOLDER"], "ingested_at": now.isoformat()},
+    ]
+    if answer == 404:  # an older vault: warned once, and the station goes on without reporting again
+        assert warnings == ["vault_has_no_dock_status"] and len(recorder.sent) == 1
+        dock.poll()
+        assert len(recorder.sent) == 1 and len(warnings) == 1
+    else:
+        assert answer < 300 and warnings == [] and recorder.sent[-1] == (ingested, answer)
