@@ -60,3 +60,12 @@ def test_the_client_loads_no_posix_only_module_of_its_own_and_imports_without_th
 def test_the_posix_module_is_only_the_one_python_itself_started_with() -> None:
     result = walk()
     assert "posix" not in {top(name) for name in result["loaded"]}
+
+
+def test_the_upload_command_module_loads_nothing_heavy() -> None:
+    # `evault upload --help` stays fast: httpx, rich and tuspy load inside the command, not with its module.
+    done = subprocess.run([sys.executable, "-c", "import json, sys; import evault_client.commands.upload; "
+                           "print(json.dumps(sorted(sys.modules)))"], capture_output=True, text=True, timeout=60,
+                          check=True)
+    loaded = {top(name) for name in json.loads(done.stdout)}
+    assert sorted(loaded & {"httpx", "rich", "tusclient", "aiohttp", "requests", "cryptography"}) == []
