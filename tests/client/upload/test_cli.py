@@ -134,8 +134,7 @@ def test_dock_once_runs_as_a_command(
     recorder = Path(shutil.move(recorder, watch / recorder.name))
     (recorder / "evault.toml").write_text(f'handlers = ["{CERTS[0]}"]\nrecorder_serial = "DSJ-V8-0042"\n',
                                           encoding="utf-8")
-    done = officer_shell(shell_for, officers, tmp_path).ok("dock", str(watch), "--once", "--interval", "0.05",
-                                                           "--quiet")
+    done = officer_shell(shell_for, officers, tmp_path).ok("dock", str(watch), "--once", "--interval", "0.05")
     assert (recorder / "EVAULT-CLEARED.txt").read_text(encoding="utf-8").count("CLEAR\t") == 2
     assert f"recorder folder {recorder}:" in done.stdout
     reports = officer_shell(shell_for, officers, tmp_path).json_lines("dock", str(watch), "--once", "--quiet",
@@ -150,6 +149,6 @@ def test_upload_declares_the_place_of_recording(
 ) -> None:
     # Issue 12, item 9: `evault upload --place` declares where footage without GPS was recorded (拍摄地点).
     officer_shell(shell_for, officers, tmp_path).ok("upload", str(recorder), "--handler", CERTS[0],
-                                                    "--place", "阜阳市颍州区某厂区", "--quiet")
+                                                    "--place", "阜阳市颍州区某厂区")  # with progress bars
     with context.sessions() as session:
         assert [e.place for e in session.scalars(select(Evidence))] == ["阜阳市颍州区某厂区"] * 2
