@@ -125,7 +125,7 @@ class CredentialStore:
             return False
         try:
             backend.set_password(KEYRING_SERVICE, server, token)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a locked or absent keyring daemon: fall back to the 0600 file
             return False
         return True
 
@@ -135,5 +135,5 @@ class CredentialStore:
             return
         try:
             backend.delete_password(KEYRING_SERVICE, server)
-        except Exception:
+        except Exception:  # noqa: BLE001 - nothing stored there
             return

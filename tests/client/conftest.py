@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import structlog
 from click.testing import CliRunner, Result
-from evault_client.cli import root
 
+from evault_client.cli import root
 from tests.conftest import Person, serve_app
 from vault.context import VaultContext
 from vault.logging import configure_logging
@@ -35,11 +35,11 @@ class Shell:
 
     env: dict[str, str]
 
-    def __call__(self, *args: str, input: str | None = None) -> Result:
+    def __call__(self, *args: str, input: str | None = None) -> Result:  # noqa: A002 - CliRunner's own name
         """Run `evault ARGS`; return what it printed and its exit status."""
         return CliRunner().invoke(root, list(args), env=self.env, input=input, catch_exceptions=False)
 
-    def ok(self, *args: str, input: str | None = None) -> Result:
+    def ok(self, *args: str, input: str | None = None) -> Result:  # noqa: A002
         """Run a command that must succeed."""
         result = self(*args, input=input)
         assert result.exit_code == 0, (args, result.stdout, result.stderr)
