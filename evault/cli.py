@@ -355,13 +355,7 @@ def audit_verify(ctx: click.Context) -> None:
     sys.exit(1)
 
 
-from ingest.cli import dock as ingest_dock  # noqa: E402 - commands of other packages join the group last
-from ingest.cli import upload as ingest_upload  # noqa: E402
-
-main.add_command(ingest_upload)
-main.add_command(ingest_dock)
-
-from ingest.review_cli import evidence_group, flags_group  # noqa: E402
+from ingest.review_cli import evidence_group, flags_group  # noqa: E402 - other packages' commands join last
 
 main.add_command(evidence_group)
 main.add_command(flags_group)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ingest.client.errors import ClientError
+from evault_client.upload.errors import ClientError
 
 CHUNK = 1024 * 1024
 RECEIPT_SUFFIX = ".evault-receipt.json"

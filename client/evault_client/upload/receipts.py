@@ -17,11 +17,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ingest.client.errors import ClientError, ReceiptInvalid
-from ingest.client.files import receipt_path
-from vault.keys import canonical_json
+from evault_client.upload.errors import ClientError, ReceiptInvalid
+from evault_client.upload.files import receipt_path
 
 RECEIPT_FIELDS = ("evidence_id", "sha256", "size", "original_name", "received_at", "vault_key_id", "duplicate")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the bytes a vault signature covers: sorted keys, no spaces, UTF-8 with non-ASCII unescaped.
+
+    The vault's own form (vault.keys.canonical_json), byte for byte; a test compares the two."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.client.errors import ClientError
-from ingest.client.files import SIDECAR_NAMES
+from evault_client.upload.errors import ClientError
+from evault_client.upload.files import SIDECAR_NAMES
 
 ACTIVITIES = ("inspection", "questioning", "seizure", "hearing", "service", "coercion", "other")
 CONFIDENTIALITY = ("none", "state_secret", "trade_secret", "personal_privacy")

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.client.runner import ClientOptions, IngestClient
-from tests.conftest import Person, serve_app
+from evault_client.upload.runner import ClientOptions, IngestClient
+from tests.conftest import Person
 from tests.media import make_video
 from vault.cases.models import CaseType, PartyKind
 from vault.cases.service import PartyInput, add_case, add_party
@@ -21,12 +21,6 @@ from vault.identities.models import Role
 CASE = "阜应急罚字〔2023〕40号"
 PARTY = "某某化工有限公司"
 CERTS = ("14010219001", "14010219002")
-
-
-@pytest.fixture
-def vault_url(context: VaultContext) -> Iterator[str]:
-    """Serve the real application on 127.0.0.1 and return its base URL."""
-    yield from serve_app(context)
 
 
 @dataclass

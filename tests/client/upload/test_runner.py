@@ -14,14 +14,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-from ingest.client.errors import ClientError, ServerRefused
-from ingest.client.files import expand_paths, receipt_path, sha256_file
-from ingest.client.progress import RichProgress
-from ingest.client.receipts import read_receipt
-from ingest.client.runner import IngestClient
-from ingest.client.tags import Tags
-from ingest.client.tus import resume_key
-from tests.ingest.client.conftest import CASE, CERTS, PARTY, Officers, api_get
+from evault_client.upload.errors import ClientError, ServerRefused
+from evault_client.upload.files import expand_paths, receipt_path, sha256_file
+from evault_client.upload.progress import RichProgress
+from evault_client.upload.receipts import read_receipt
+from evault_client.upload.runner import IngestClient
+from evault_client.upload.tags import Tags
+from evault_client.upload.tus import resume_key
+from tests.client.upload.conftest import CASE, CERTS, PARTY, Officers, api_get
 from vault.context import VaultContext
 from vault.keys import Signer
 from vault.storage.local import LocalBlobStore
@@ -29,6 +29,10 @@ from vault.storage.s3 import S3BlobStore
 
 TAGS = Tags(case_number=CASE, party=PARTY, handlers=CERTS, activity="inspection", recorder_serial="DSJ-V8-0042",
             party_informed=True)
+
+
+def english(zh: str, en: str) -> str:
+    return en
 
 
 def evidence_ids(vault_url: str, officers: Officers) -> list[str]:
@@ -81,6 +85,12 @@ class WatchOffsets:
         """Ignore."""
 
     def hashed(self, path: Path, nbytes: int) -> None:
+        """Ignore."""
+
+    def sending(self, path: Path, offset: int) -> None:
+        """Ignore (not durable yet)."""
+
+    def retrying(self, path: Path, seconds: float, reason: str) -> None:
         """Ignore."""
 
     def sent(self, path: Path, offset: int) -> None:
@@ -183,7 +193,7 @@ def test_progress_bars_account_for_every_byte(client_factory: Callable[..., Inge
     total = sum(p.stat().st_size for p in files)
     screen = io.StringIO()
     client = client_factory(chunk_size=8 * 1024)
-    with RichProgress(total_bytes=total, console=Console(file=screen, width=120)) as progress:
+    with RichProgress(total_bytes=total, console=Console(file=screen, width=120), text=english) as progress:
         client.progress = progress
         assert all(o.clearable for o in client.upload(files, TAGS))
         overall = progress.overall

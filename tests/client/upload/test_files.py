@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.client.errors import ClientError
-from ingest.client.files import expand_paths, sha256_file
+from evault_client.upload.errors import ClientError
+from evault_client.upload.files import expand_paths, sha256_file
 
 
 def test_folders_expand_recursively_skipping_hidden_receipts_sidecars_and_clear_lists(tmp_path: Path) -> None:

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import structlog
 
-from ingest.client.api import VaultApi
-from ingest.client.errors import ClientError, Interrupted, ServerRefused
-from ingest.client.files import receipt_path, sha256_file
-from ingest.client.progress import ProgressSink, SilentProgress
-from ingest.client.receipts import Receipt, VaultKey, read_receipt, verify_receipt, write_receipt
-from ingest.client.tags import Tags
-from ingest.client.tus import DEFAULT_CHUNK_SIZE, ResumeStore, SendOptions, resume_key, retrying, send_file
+from evault_client.upload.api import SEND_PIECE_BYTES, VaultApi
+from evault_client.upload.errors import ClientError, Interrupted, ServerRefused, VaultUnreachable
+from evault_client.upload.files import receipt_path, sha256_file
+from evault_client.upload.progress import ProgressSink, SilentProgress
+from evault_client.upload.receipts import Receipt, VaultKey, read_receipt, verify_receipt, write_receipt
+from evault_client.upload.tags import Tags
+from evault_client.upload.tus import (
+    DEFAULT_CHUNK_SIZE,
+    FINAL_REFUSALS,
+    ResumeStore,
+    SendOptions,
+    backoff,
+    resume_key,
+    retrying,
+    send_file,
+)
 
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,9 @@ class ClientOptions:
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retries: int = 8
     transport: httpx.BaseTransport | None = None
+    piece_size: int = SEND_PIECE_BYTES  # bytes counted at a time inside a PATCH, for the progress bars
+    wait_for_vault: float = 0.0  # seconds to keep trying a vault that is down when the run starts
+    on_wait: Callable[[float, ServerRefused], None] = lambda seconds, error: None
 
 
 @dataclass
@@ -51,6 +65,12 @@ class FileOutcome:
     error: str | None = None
     already_receipted: bool = False
     retry_later: bool = False
+    refused_status: int | None = None  # the vault's HTTP status when it refused this file
+
+    @property
+    def refused(self) -> bool:
+        """Return whether the vault refused the file itself (resending the same bytes cannot succeed)."""
+        return self.refused_status in FINAL_REFUSALS
 
     @property
     def clearable(self) -> bool:
@@ -84,12 +104,28 @@ class IngestClient:
         self.store = ResumeStore(options.state_dir / "tus-uploads.json")
         self.stop = threading.Event()
         try:
-            self.user = self.api.whoami()
-            self.key = self.api.vault_key()
+            self.user, self.key = self._connect()
             pin_vault_key(options.state_dir, self.api.server, self.key)
         except BaseException:
             self.api.close()
             raise
+
+    def _connect(self) -> tuple[str, VaultKey]:
+        """Check the token and fetch the key, waiting up to wait_for_vault seconds for a vault that is away."""
+        deadline = time.monotonic() + self.options.wait_for_vault
+        attempt = 0
+        while True:
+            try:
+                return self.api.whoami(), self.api.vault_key()
+            except ServerRefused as exc:
+                if not exc.transient:
+                    raise
+                wait = min(backoff(attempt), deadline - time.monotonic())
+                if wait <= 0:
+                    raise VaultUnreachable(exc.message, waited=self.options.wait_for_vault) from exc
+                self.options.on_wait(wait, exc)
+                time.sleep(wait)
+                attempt += 1
 
     def close(self) -> None:
         """Release connections."""
@@ -100,7 +136,10 @@ class IngestClient:
         return SendOptions(
             chunk_size=self.options.chunk_size,
             retries=self.options.retries,
+            piece_size=self.options.piece_size,
             on_offset=lambda offset: self.progress.sent(path, offset),
+            on_sending=lambda offset: self.progress.sending(path, offset),
+            on_retry=lambda seconds, error: self.progress.retrying(path, seconds, error.message),
             should_stop=self.stop.is_set,
         )
 
@@ -126,13 +165,14 @@ class IngestClient:
         except ClientError as exc:
             outcome.error = exc.message
             outcome.retry_later = isinstance(exc, Interrupted) or (isinstance(exc, ServerRefused) and exc.transient)
+            outcome.refused_status = exc.status if isinstance(exc, ServerRefused) else None
         except OSError as exc:
             outcome.error = f"cannot read or write beside the file: {exc.strerror or exc}"
         except Exception as exc:  # one odd file must not sink the batch; the officer still sees what failed
-            log.exception("upload.failed", file=path.name)
+            log.exception("upload.failed file=%s", path.name)
             outcome.error = f"unexpected failure: {type(exc).__name__}: {exc}"
         self.progress.finish(path, ok=outcome.error is None)
-        log.info("upload.done", file=path.name, evidence_id=outcome.evidence_id, error=outcome.error)
+        log.info("upload.done file=%s evidence_id=%s error=%s", path.name, outcome.evidence_id, outcome.error)
         return outcome
 
     def _upload(self, outcome: FileOutcome, tags: Tags) -> None:

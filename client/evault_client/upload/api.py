@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
-from ingest.client.errors import ServerRefused
-from ingest.client.receipts import VaultKey
+from evault_client.upload.errors import ServerRefused
+from evault_client.upload.receipts import VaultKey
 
 TUS_VERSION = "1.0.0"
 # Reads wait long: the PATCH completing an upload answers only once the bytes are durable and the record committed.
 TIMEOUT = httpx.Timeout(30.0, read=600.0)
 # A chunk goes out in pieces: httpcore re-slices an unsent bytes body after every partial send, which copies
-# what is left each time: 64 MiB PATCHes ran at 131 MB/s that way and at 211 MB/s in pieces.
-SEND_PIECE_BYTES = 1024 * 1024
+# what is left each time: 64 MiB PATCHes ran at 131 MB/s that way and at 211 MB/s in pieces. Each piece sent is
+# counted for the progress bars, so they move within a PATCH: 64 KiB takes half a second even at 1 Mbit/s.
+SEND_PIECE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,26 @@ class VaultApi:
             raise ServerRefused.from_response(response.status_code, response.content)
         return response
 
-    def send_chunk(self, url: str, chunk: bytes, headers: dict[str, str]) -> httpx.Response:
-        """PATCH one tus chunk over the pooled, kept-alive connection; the caller judges the status."""
-        pieces = (chunk[start:start + SEND_PIECE_BYTES] for start in range(0, len(chunk), SEND_PIECE_BYTES))
+    def send_chunk(self, url: str, chunk: bytes, headers: dict[str, str], *, piece_size: int = SEND_PIECE_BYTES,
+                   on_sent: Callable[[int], None] = lambda sent: None) -> httpx.Response:
+        """PATCH one tus chunk over the pooled, kept-alive connection, telling on_sent how many of its bytes went
+        out so far; the caller judges the status."""
+        pieces = _counted_pieces(memoryview(chunk), piece_size, on_sent)
         try:
             return self._http.patch(url, content=pieces, headers={**self.auth_headers, **headers,
                                                                   "Content-Length": str(len(chunk))})
         except httpx.TransportError as exc:
             raise ServerRefused(None, "network_error", f"the link to the vault dropped: {exc}") from exc
+
+    def post_json(self, path: str, body: Any) -> Any:
+        """POST a JSON body to an API path; return the decoded answer (None when it has none)."""
+        try:
+            response = self._http.post(urljoin(self.server, path), json=body, headers=self.auth_headers)
+        except httpx.TransportError as exc:
+            raise ServerRefused(None, "network_error", f"the vault could not be reached: {exc}") from exc
+        if response.status_code >= 400:
+            raise ServerRefused.from_response(response.status_code, response.content)
+        return response.json() if response.content else None
 
     def whoami(self) -> str:
         """Return the name of the user the token belongs to (checks the token before any work)."""
@@ -120,3 +134,12 @@ class VaultApi:
             raise
         reasons = {str(f.get("flag")): str(f.get("reason", "")) for f in data.get("flag_reasons", [])}
         return {str(flag): reasons.get(str(flag), "") for flag in data.get("flags", [])}
+
+
+def _counted_pieces(chunk: memoryview, piece_size: int, on_sent: Callable[[int], None]) -> Iterator[bytes]:
+    """Yield the chunk in pieces; httpx asks for the next piece once the last one is written to the socket."""
+    for start in range(0, len(chunk), piece_size):
+        if start:
+            on_sent(start)
+        yield bytes(chunk[start:start + piece_size])
+    on_sent(len(chunk))

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ingest.client.errors import ReceiptInvalid
-from ingest.client.files import receipt_path
-from ingest.client.receipts import VaultKey, read_receipt, verify_receipt, write_receipt
+from evault_client.upload.errors import ReceiptInvalid
+from evault_client.upload.files import receipt_path
+from evault_client.upload.receipts import VaultKey, read_receipt, verify_receipt, write_receipt
+from evault_client.upload.receipts import canonical_json as client_canonical_json
 from vault.keys import Signer
+from vault.keys import canonical_json as vault_canonical_json
 
 DATA = b"recorder bytes"
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -102,3 +104,25 @@ def test_receipt_file_round_trip_and_tamper_on_disk(tmp_path: Path, signer: Sign
 def test_missing_receipt_file_is_not_verified(tmp_path: Path, key: VaultKey) -> None:
     with pytest.raises(ReceiptInvalid, match="no receipt"):
         read_receipt(tmp_path / "x.mp4", key=key, sha256=SHA, size=1)
+
+
+TRICKY_VALUES: list[Any] = [
+    {"original_name": "阜应急〔2023〕40号-现场.mp4", "size": 2**53 + 1, "duplicate": False, "sha256": SHA},
+    {"z": {"é": ["执法", {"b": 1.5, "a": -0.0}], "emoji": "📹"}, "a": [1, 2.0, 1e-7, 1e21, None, True]},
+    {"received_at": "2025-03-31T10:00:00.123456+00:00", "nested": {"deep": {"deeper": ["\u2028", "\x00", "\"\\"]}}},
+    {"ints": [0, -1, 10**20], "floats": [0.1, 3.14159, 123456789.123], "keys": {"10": 1, "9": 2, "A": 3, "a": 4}},
+    ["not", "an", "object", {"阜": "阳"}],
+]
+
+
+@pytest.mark.parametrize("value", TRICKY_VALUES)
+def test_the_clients_canonical_json_is_the_vaults_byte_for_byte(value: Any) -> None:
+    assert client_canonical_json(value) == vault_canonical_json(value)
+
+
+def test_a_receipt_the_vault_signs_verifies_with_the_clients_canonical_form(signer: Signer, key: VaultKey) -> None:
+    body = {"evidence_id": "5d0c5f5e-1111-4222-8333-944455556666", "sha256": SHA, "size": len(DATA),
+            "original_name": "执法记录仪 现场 (1).mp4", "received_at": "2025-03-31T10:00:00+00:00",
+            "vault_key_id": signer.key_id, "duplicate": True}
+    document = {"receipt": body, "signature": base64.b64encode(signer.sign(vault_canonical_json(body))).decode()}
+    assert verify_receipt(document, key=key, sha256=SHA, size=len(DATA)).duplicate is True

@@ -1,24 +1,28 @@
-"""Docking station: ingest each recorder folder once its files stop changing; write receipts and a clear list."""
+"""Docking station: ingest each recorder folder once its files stop changing; write receipts and a clear list.
+
+Folders that are ready in the same pass are ingested in parallel (at most `parallel` at once), so recorders
+docked together finish together; after each pass the station tells the vault what it ingested."""
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import structlog
+from evault_client.upload.errors import ClientError, ServerRefused
+from evault_client.upload.files import CLEARED_NAME, SIDECAR_NAMES, receipt_path, walk_folder
+from evault_client.upload.runner import FileOutcome, IngestClient
+from evault_client.upload.tags import Tags, read_sidecar
 
-from ingest.client.errors import ClientError
-from ingest.client.files import CLEARED_NAME, SIDECAR_NAMES, receipt_path, walk_folder
-from ingest.client.runner import FileOutcome, IngestClient
-from ingest.client.tags import Tags, read_sidecar
-
-log = structlog.get_logger(__name__)
+log = logging.getLogger(__name__)
+STATUS_PATH = "api/docks/status"
 
 Snapshot = tuple[tuple[str, int, int], ...]
 
@@ -43,6 +47,8 @@ class FolderReport:
     folder: Path
     outcomes: list[FileOutcome]
     error: str | None = None
+    recorder: str | None = None  # the recorder's serial from its sidecar or the options
+    finished_at: datetime | None = None
 
     @property
     def failed(self) -> bool:
@@ -61,18 +67,34 @@ class Dock:
 
     def __init__(self, client: IngestClient, watch_dir: Path, defaults: Tags, *,
                  clock: Callable[[], datetime], on_report: Callable[[FolderReport], None] = lambda r: None,
-                 batch: Callable[[list[Path]], AbstractContextManager[None]] = lambda files: nullcontext()) -> None:
+                 batch: Callable[[list[Path]], AbstractContextManager[None]] = lambda folders: nullcontext(),
+                 parallel: int = 4, status: StationStatus | None = None) -> None:
         self.client = client
         self.watch_dir = watch_dir
         self.defaults = defaults
         self.clock = clock
         self.on_report = on_report
         self.batch = batch
+        self.parallel = max(1, parallel)
+        self.status = status
         self._watches: dict[Path, _Watch] = {}
 
     def poll(self) -> tuple[list[FolderReport], bool]:
-        """Scan once; ingest folders stable since the last scan. Return the reports and whether any folder waits."""
+        """Scan once; ingest folders stable since the last scan, in parallel. Return the reports and whether any
+        folder waits; then report the station's status to the vault."""
+        ready, waiting = self._ready_folders()
         reports: list[FolderReport] = []
+        if ready:
+            with self.batch([folder for folder, _, _ in ready]), ThreadPoolExecutor(max_workers=self.parallel,
+                                                    thread_name_prefix="evault-dock") as pool:
+                reports = list(pool.map(lambda item: self._ingest_watched(*item), ready))
+        if self.status is not None:
+            self.status.report(reports)
+        return reports, waiting
+
+    def _ready_folders(self) -> tuple[list[tuple[Path, _Watch, Snapshot]], bool]:
+        """Return the folders unchanged since the last scan and not yet done, and whether any other one waits."""
+        ready: list[tuple[Path, _Watch, Snapshot]] = []
         waiting = False
         with os.scandir(self.watch_dir) as entries:
             folders = sorted(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
@@ -90,17 +112,20 @@ class Dock:
             if not stable:
                 waiting = True
                 continue
-            try:
-                report = self.ingest(folder)
-            except OSError as exc:  # unplugged mid-ingest: start over once it is back and stable
-                report = FolderReport(folder=folder, outcomes=[], error=f"cannot read the folder: {exc}")
-                self._watches.pop(folder)
-            else:
-                if not any(o.retry_later for o in report.outcomes):
-                    watch.done = current
-            reports.append(report)
-            self.on_report(report)
-        return reports, waiting
+            ready.append((folder, watch, current))
+        return ready, waiting
+
+    def _ingest_watched(self, folder: Path, watch: _Watch, current: Snapshot) -> FolderReport:
+        try:
+            report = self.ingest(folder)
+        except OSError as exc:  # unplugged mid-ingest: start over once it is back and stable
+            report = FolderReport(folder=folder, outcomes=[], error=f"cannot read the folder: {exc}")
+            self._watches.pop(folder, None)
+        else:
+            if not any(o.retry_later for o in report.outcomes):
+                watch.done = current
+        self.on_report(report)
+        return report
 
     def run(self, *, interval: float, once: bool, sleep: Callable[[float], None] = time.sleep) -> list[FolderReport]:
         """Poll until stopped; with `once`, return when every folder present has been ingested once."""
@@ -118,8 +143,8 @@ class Dock:
         try:
             tags = self.defaults.merged(read_sidecar(folder) or Tags())
         except ClientError as exc:
-            log.warning("dock.sidecar_refused", folder=folder.name, error=exc.message)
-            return FolderReport(folder=folder, outcomes=[], error=exc.message)
+            log.warning("dock.sidecar_refused folder=%s error=%s", folder.name, exc.message)
+            return FolderReport(folder=folder, outcomes=[], error=exc.message, finished_at=self.clock())
         outcomes: dict[Path, FileOutcome] = {}
         pending: list[Path] = []
         for path in walk_folder(folder):
@@ -130,18 +155,19 @@ class Dock:
             outcomes[path] = FileOutcome(path=path, size=receipt.size, sha256=receipt.sha256,
                                          evidence_id=receipt.evidence_id, receipt=receipt_path(path),
                                          already_receipted=True)
-        with self.batch(pending):
-            for outcome in self.client.upload(pending, tags):
-                outcomes[outcome.path] = outcome
+        for outcome in self.client.upload(pending, tags):
+            outcomes[outcome.path] = outcome
         ordered = [outcomes[p] for p in sorted(outcomes)]
+        done = FolderReport(folder=folder, outcomes=ordered, recorder=tags.recorder_serial, finished_at=self.clock())
         try:
             write_clear_list(folder, ordered, server=self.client.api.server, key_id=self.client.key.key_id,
-                             now=self.clock())
+                             now=done.finished_at or self.clock())
         except OSError as exc:
-            return FolderReport(folder=folder, outcomes=ordered, error=f"cannot write {CLEARED_NAME}: {exc}")
-        log.info("dock.folder_done", folder=folder.name, files=len(ordered),
-                 clearable=sum(o.clearable for o in ordered))
-        return FolderReport(folder=folder, outcomes=ordered)
+            done.error = f"cannot write {CLEARED_NAME}: {exc}"
+            return done
+        log.info("dock.folder_done folder=%s files=%d clearable=%d", folder.name, len(ordered),
+                 sum(o.clearable for o in ordered))
+        return done
 
 
 def clear_list_text(folder: Path, outcomes: list[FileOutcome], *, server: str, key_id: str, now: datetime) -> str:
@@ -176,3 +202,42 @@ def write_clear_list(folder: Path, outcomes: list[FileOutcome], *, server: str, 
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+class StationStatus:
+    """Tells the vault after each pass which recorders this station ingested (POST /api/docks/status); an older
+    vault without that endpoint is warned about once, and the station goes on."""
+
+    def __init__(self, client: IngestClient, *, station: str, client_version: str,
+                 warn: Callable[[str], None]) -> None:
+        self.client = client
+        self.station = station
+        self.client_version = client_version
+        self.warn = warn
+        self._unsupported = False
+
+    def document(self, reports: list[FolderReport]) -> dict[str, object]:
+        """Return the status body for a pass's reports."""
+        recorders = []
+        for report in reports:
+            held = [o for o in report.outcomes if o.clearable]
+            moment = report.finished_at
+            recorders.append({"recorder": report.recorder or report.folder.name, "files": len(held),
+                              "bytes": sum(o.size for o in held),
+                              "ingested_at": moment.isoformat() if moment else None})
+        errors = sum((1 if r.error else 0) + sum(1 for o in r.outcomes if not o.clearable) for r in reports)
+        return {"station": self.station, "client_version": self.client_version, "recorders": recorders,
+                "errors": errors}
+
+    def report(self, reports: list[FolderReport]) -> None:
+        """Send the status; never stop the station over it."""
+        if self._unsupported:
+            return
+        try:
+            self.client.api.post_json(STATUS_PATH, self.document(reports))
+        except ServerRefused as exc:
+            if exc.status == 404:
+                self._unsupported = True
+                self.warn("vault_has_no_dock_status")
+                return
+            log.warning("dock.status_failed error=%s", exc.message)

@@ -1,9 +1,10 @@
-"""tus 1.0 uploads through tuspy: resumable URL storage on disk, per-chunk SHA-256, retries with backoff."""
+"""tus 1.0 uploads through tuspy: resumable URL storage on disk, per-chunk SHA-256, retries with backoff.
+
+The URL store is locked with filelock (never fcntl), so the same code runs on Windows, macOS and Linux."""
 
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import os
 import threading
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from filelock import FileLock
 from tusclient.client import TusClient
 from tusclient.fingerprint.interface import Fingerprint
 from tusclient.request import TusRequest
@@ -22,8 +24,8 @@ from tusclient.storage.filestorage import FileStorage
 from tusclient.storage.interface import Storage
 from tusclient.uploader.uploader import Uploader
 
-from ingest.client.api import VaultApi
-from ingest.client.errors import Interrupted, ServerRefused
+from evault_client.upload.api import SEND_PIECE_BYTES, VaultApi
+from evault_client.upload.errors import Interrupted, ServerRefused
 
 T = TypeVar("T")
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
@@ -42,11 +44,11 @@ class ResumeStore(Storage):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._file_lock = FileLock(str(path.parent / (path.name + ".lock")), thread_local=False)
 
     @contextmanager
     def _open(self) -> Iterator[FileStorage]:
-        with self._lock, (self.path.parent / (self.path.name + ".lock")).open("a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        with self._lock, self._file_lock:
             storage = FileStorage(str(self.path))
             try:
                 yield storage
@@ -120,7 +122,9 @@ class _PooledRequest(TusRequest):
         chunk = self.uploader.chunk_at(offset, self._content_length)
         self.uploader.read_ahead(offset + len(chunk.data))
         headers = {**self._request_headers, "upload-checksum": chunk.checksum}
-        response = self.uploader.api.send_chunk(self._url, chunk.data, headers)
+        options = self.uploader.options
+        response = self.uploader.api.send_chunk(self._url, chunk.data, headers, piece_size=options.piece_size,
+                                                on_sent=lambda sent: options.on_sending(offset + sent))
         self.status_code = response.status_code
         self.response_content = response.content
         self.response_headers = {k.lower(): v for k, v in response.headers.items()}
@@ -131,8 +135,9 @@ class VaultUploader(Uploader):
 
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
 
-    def __init__(self, *args: Any, api: VaultApi, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, api: VaultApi, options: SendOptions, **kwargs: Any) -> None:
         self.api = api
+        self.options = options
         self.last: _PooledRequest | None = None
         self._ahead: tuple[int, int, Future[_Chunk]] | None = None
         super().__init__(*args, **kwargs)
@@ -199,7 +204,10 @@ class SendOptions:
 
     chunk_size: int = DEFAULT_CHUNK_SIZE
     retries: int = 8
+    piece_size: int = SEND_PIECE_BYTES
     on_offset: Callable[[int], None] = lambda offset: None
+    on_sending: Callable[[int], None] = lambda offset: None  # bytes handed to the link inside a PATCH
+    on_retry: Callable[[float, ServerRefused], None] = lambda seconds, error: None
     should_stop: Callable[[], bool] = lambda: False
     sleep: Callable[[float], None] = time.sleep
 
@@ -218,8 +226,10 @@ def retrying(action: Callable[[int], T], options: SendOptions) -> T:
         except ServerRefused as exc:
             if not exc.transient or attempt >= options.retries:
                 raise
+            failure = exc
         if options.should_stop():
             raise Interrupted("stopped; rerun the same command to resume")
+        options.on_retry(backoff(attempt), failure)
         options.sleep(backoff(attempt))
         attempt += 1
 
@@ -237,7 +247,7 @@ def _open_uploader(path: Path, *, api: VaultApi, store: ResumeStore, key: str, m
         return VaultUploader(
             str(path), client=TusClient(api.uploads_url, headers=dict(api.auth_headers)), api=api,
             chunk_size=options.chunk_size, metadata=metadata, store_url=True, url_storage=store,
-            fingerprinter=KnownFingerprint(key), upload_checksum=True,
+            fingerprinter=KnownFingerprint(key), upload_checksum=True, options=options,
         )
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ingest.client.errors import ServerRefused
+from evault_client.upload.errors import ServerRefused
 
 
 def body(code: str, message: str) -> bytes:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.client.errors import Interrupted, ServerRefused
-from ingest.client.tus import ResumeStore, SendOptions, backoff, retrying
+from evault_client.upload.errors import Interrupted, ServerRefused
+from evault_client.upload.tus import ResumeStore, SendOptions, backoff, retrying
 
 
 def test_resume_store_survives_parallel_workers_and_is_shared_between_runs(tmp_path: Path) -> None:

@@ -54,6 +54,14 @@ class ServerRefused(ClientError):
         return cls(status, code or "http_error", message)
 
 
+class VaultUnreachable(ClientError):
+    """The vault stayed away or failing for as long as the run was willing to wait; nothing was sent."""
+
+    def __init__(self, message: str, *, waited: float) -> None:
+        super().__init__(message)
+        self.waited = waited
+
+
 class ReceiptInvalid(ClientError):
     """A receipt failed verification: the file must not be cleared from the recorder."""
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.client.errors import ClientError
-from ingest.client.tags import Tags, check_tags, parse_time, read_sidecar
+from evault_client.upload.errors import ClientError
+from evault_client.upload.tags import Tags, check_tags, parse_time, read_sidecar
 
 CASE = "阜应急罚字〔2023〕40号"
 

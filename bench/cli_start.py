@@ -1,0 +1,66 @@
+"""How fast `evault` answers: `--version`, `upload --help` and `--help` against `python -c pass` (the floor).
+
+    .venv/bin/python bench/cli_start.py                 # 15 alternating rounds
+    .venv/bin/python bench/cli_start.py --rounds 30 --evault /path/to/venv/bin/evault
+
+Each round runs every command once, in turn, so a slow moment of the machine hits all of them alike. Prints the
+median and spread (min to max) of the wall time, the ratio of the median to the floor, and the peak memory of the
+runs (each child's own rusage from os.wait4, in MiB). Issue 15 asks `upload --help` to answer
+in under 0.3 s; the tests never assert wall time, this script is where it is measured."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def timed(command: list[str]) -> tuple[float, int, int]:
+    """Run a command to completion; return its wall time in seconds, its peak resident set in KiB and its exit
+    status."""
+    started = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the running maximum of all children
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss, child.returncode
+
+
+def main() -> None:
+    """Run the rounds and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--evault", default=str(Path(sys.executable).parent / "evault"))
+    args = parser.parse_args()
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "evault --version": [args.evault, "--version"],
+        "evault upload --help": [args.evault, "upload", "--help"],
+        "evault --help": [args.evault, "--help"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks: dict[str, int] = dict.fromkeys(commands, 0)
+    exits: dict[str, set[int]] = {name: set() for name in commands}
+    for command in commands.values():  # one warm-up run each: page cache and .pyc files
+        timed(command)
+    for _ in range(args.rounds):
+        for name, command in commands.items():
+            elapsed, peak, status = timed(command)
+            times[name].append(elapsed)
+            exits[name].add(status)
+            peaks[name] = max(peaks[name], peak)
+    floor = statistics.median(times["python -c pass"])
+    print(f"{'command':<24}{'median s':>10}{'min s':>8}{'max s':>8}{'x floor':>9}{'peak MiB':>10}  exit")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:<24}{median:>10.3f}{min(values):>8.3f}{max(values):>8.3f}{median / floor:>9.1f}"
+              f"{peaks[name] / 1024:>10.1f}  {','.join(map(str, sorted(exits[name])))}")
+    print(f"rounds: {args.rounds}; evault: {args.evault}; budget for `evault upload --help`: 0.300 s")
+
+
+if __name__ == "__main__":
+    main()
