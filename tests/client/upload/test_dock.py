@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -180,8 +180,9 @@ class RecordStatus(httpx.BaseTransport):
 
 
 def test_the_station_reports_its_status_after_each_pass(
-    client_factory: Callable[..., IngestClient], station: Path, now: datetime
+    client_factory: Callable[..., IngestClient], station: Path
 ) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)  # the vault refuses ingest times far from its own clock
     (station / "LOOSE-FOLDER").mkdir()  # no sidecar: the folder's name stands for the recorder
     make_video(station / "LOOSE-FOLDER" / "REC_0001.MP4", seconds=0.5, size="160x120")
     recorder = RecordStatus()
