@@ -9,17 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from click.testing import CliRunner, Result
-
 from evault_client.cli import root
+
 from tests.conftest import Person, serve_app
 from vault.context import VaultContext
+from vault.logging import configure_logging
 
 
 @pytest.fixture
 def vault_url(context: VaultContext) -> Iterator[str]:
-    """Serve the test vault over real HTTP; yield its URL."""
-    yield from serve_app(context)
+    """Serve the test vault over real HTTP; yield its URL. The server's logs go to the stderr pytest captured,
+    bound now, so they never mix into what a command running in-process prints (CliRunner swaps sys.stdout)."""
+    configure_logging(json_output=False, level="WARNING")
+    try:
+        yield from serve_app(context)
+    finally:
+        structlog.reset_defaults()
 
 
 @dataclass
