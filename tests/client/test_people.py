@@ -227,3 +227,12 @@ def test_tokens_listed_and_revoked(as_admin: Shell, make_person: Callable[..., P
     with context.sessions() as session:
         revoked = session.get(ApiToken, uuid.UUID(dock["id"]))
         assert revoked is not None and revoked.revoked_at is not None
+
+
+def test_certificate_numbers_with_chinese_and_reserved_characters_reach_the_vault(as_admin: Shell) -> None:
+    # A path segment is percent-encoded by the client: httpx alone would send `?` and `#` as the query and fragment.
+    odd = "皖应急执〔2024〕#7?a"
+    as_admin.ok("handlers", "add", "--cert", odd, "--name", "王强", "--valid-from", "2024-01-01",
+                "--valid-until", "2028-12-31")
+    assert as_admin.json("handlers", "show", odd)["certificate_number"] == odd
+    assert as_admin.json("handlers", "update", odd, "--name", "王强强")["name"] == "王强强"

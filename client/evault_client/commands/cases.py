@@ -9,7 +9,7 @@ import click
 from evault_client.cli import VaultGroup
 from evault_client.commands import segment
 from evault_client.context import current
-from evault_client.output import Column, local_time
+from evault_client.output import Column, clip, local_time
 
 CASE_TYPES = ["routine_inspection", "simple_procedure", "general_procedure_penalty", "administrative_coercion",
               "licensing", "complaint_verification"]
@@ -41,12 +41,12 @@ def cases_add(case_number: str, case_type: str, title: str) -> None:
 @cases.command("list")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only cases with this status.")
 def cases_list(status: str | None) -> None:
-    """List cases, newest first."""
+    """List cases, newest first (`cases show` has the title; --json everything)."""
     run = current()
     run.out.rows(run.api.get("/api/cases", status=status), [
         Column(run.text("案号", "CASE NUMBER"), "case_number"), Column(run.text("类型", "TYPE"), "case_type"),
-        Column(run.text("状态", "STATUS"), "status"), Column(run.text("立案时间", "OPENED"), "opened_at", time=True),
-        Column(run.text("案由", "TITLE"), "title")])
+        Column(run.text("状态", "STATUS"), "status"),
+        Column(run.text("立案日期", "OPENED"), lambda c: local_time(c["opened_at"], run.zone)[:10])])
 
 
 @cases.command("show")
@@ -87,8 +87,9 @@ def parties() -> None:
 
 
 def _party_columns(run: Any) -> list[Column]:
-    return [Column("ID", "id"), Column(run.text("当事人", "NAME"), "name"), Column(run.text("类别", "KIND"), "kind"),
-            Column(run.text("证件号码", "ID NUMBER"), "id_number"), Column(run.text("电话", "PHONE"), "phone")]
+    # The id stays whole (other commands take it), so the name is cut first; `parties show` has the rest.
+    return [Column("ID", "id"), Column(run.text("当事人", "NAME"), lambda p: clip(p["name"], 20)),
+            Column(run.text("证件号码", "ID NUMBER"), "id_number")]
 
 
 @parties.command("list")
