@@ -55,7 +55,8 @@ def test_the_records_manager_opens_a_case_and_its_party(manager: Shell, context:
 
 
 def test_any_bracket_variant_names_one_case(manager: Shell, context: VaultContext) -> None:
-    assert f"case {CANONICAL} created" in manager.ok("cases", "add", "阜应急罚字（2026）7号", "--type", "licensing").stdout
+    made = manager.ok("cases", "add", "阜应急罚字（2026）7号", "--type", "licensing")
+    assert made.stdout.strip() == f"case {CANONICAL} created"
     closed = manager.ok("cases", "status", "阜应急罚字[2026]7号", "closed")
     assert closed.stdout.strip() == f"case {CANONICAL} is now closed"
     manager.ok("parties", "add", "陈某", "--case", "阜应急罚字 【2026】 7号")
@@ -110,7 +111,8 @@ def test_parties_are_searched_updated_and_linked_to_several_cases(
         context: VaultContext) -> None:
     manager.ok("cases", "add", "阜应急罚字〔2023〕40号", "--type", "general_procedure_penalty")
     manager.ok("cases", "add", "阜应急检〔2024〕3号", "--type", "routine_inspection")
-    party = manager.json("parties", "add", "某化工有限公司", "--kind", "organisation", "--case", "阜应急罚字〔2023〕40号")
+    party = manager.json("parties", "add", "某化工有限公司", "--kind", "organisation",
+                         "--case", "阜应急罚字〔2023〕40号")
     manager.ok("parties", "add", "陈某")
     assert [p["name"] for p in manager.json_lines("parties", "list", "--name", "化工")] == ["某化工有限公司"]
     assert len(manager.json_lines("parties", "list")) == 2
@@ -122,9 +124,11 @@ def test_parties_are_searched_updated_and_linked_to_several_cases(
     on_second = manager.json_lines("parties", "list", "--case", "阜应急检〔2024〕3号")
     assert [p["id"] for p in on_second] == [party["id"]]
     updated = manager.json("parties", "update", party["id"], "--name", "某化工集团有限公司",
-                           "--legal-representative", "王某", "--id-number", "91341200MA2N0XXXXX", "--phone", "0558-1234567")
+                           "--legal-representative", "王某", "--id-number", "91341200MA2N0XXXXX",
+                           "--phone", "0558-1234567")
     assert (updated["name"], updated["legal_representative"]) == ("某化工集团有限公司", "王某")
-    assert updated["id_number"] == "913***********XXXX" and updated["cases"] == ["阜应急罚字〔2023〕40号", "阜应急检〔2024〕3号"]
+    assert updated["id_number"] == "913***********XXXX"
+    assert updated["cases"] == ["阜应急罚字〔2023〕40号", "阜应急检〔2024〕3号"]
     (change,) = events(context, CustodyAction.PARTY_UPDATED)
     assert change.details["changed"]["name"] == {"from": "某化工有限公司", "to": "某化工集团有限公司"}
     assert change.details["changed"]["id_number"] is None and "0558" not in str(change.details)
