@@ -75,3 +75,29 @@ class PartyPublic(BaseModel):
     phone: str | None
     address: str | None
     bank_account: str | None
+
+
+class PartyUpdate(BaseModel):
+    """Changes to a party; fields left out stay as they are, an empty string clears a piece of personal data."""
+
+    kind: PartyKind | None = None
+    name: Title | None = Field(default=None, min_length=1)
+    legal_representative: Name | None = None
+    id_number: Code | None = None
+    phone: Code | None = Field(default=None, max_length=32)
+    address: Line | None = None
+    bank_account: Code | None = None
+
+
+class PartyCaseLink(BaseModel):
+    """A case (案号, any bracket variant) to link a party to."""
+
+    case_number: Name = Field(min_length=1)
+
+
+class PartyDetail(PartyPublic):
+    """A party with the cases it is on; personal data masked unless `revealed` (which the custody log records)."""
+
+    revealed: bool
+    created_at: datetime
+    cases: list[str] = Field(description="case numbers (案号) the party is linked to")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.cases.masking import mask_address, mask_bank_account, mask_id_number, mask_phone
-from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind
+from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind, case_parties
 from vault.cases.numbers import canonical_case_number
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
@@ -231,3 +231,108 @@ def masked_personal_data(party: Party, cipher: DataCipher) -> dict[str, str | No
         "address": show(party.address_enc, mask_address),
         "bank_account": show(party.bank_account_enc, mask_bank_account),
     }
+
+
+def list_parties(*, session: Session, actor: Actor, name: str | None = None, case: Case | None = None) -> list[Party]:
+    """List parties, by name (any part of it) or by case, in name order."""
+    require(actor, Permission.READ_CASES)
+    query = select(Party).order_by(Party.name, Party.created_at)
+    if name is not None and name.strip():
+        query = query.where(Party.name.contains(name.strip(), autoescape=True))
+    if case is not None:
+        query = query.where(Party.id.in_(select(case_parties.c.party_id).where(case_parties.c.case_id == case.id)))
+    return list(session.scalars(query))
+
+
+def get_party(*, session: Session, actor: Actor, party_id: uuid.UUID) -> Party:
+    """Return a party by id, if the actor may read cases."""
+    require(actor, Permission.READ_CASES)
+    party = session.get(Party, party_id)
+    if party is None:
+        raise NotFound(f"no party (当事人) {party_id}", details={"party_id": str(party_id)})
+    return party
+
+
+def party_cases(*, session: Session, party: Party) -> list[Case]:
+    """Return the cases a party is linked to, oldest first."""
+    linked = select(case_parties.c.case_id).where(case_parties.c.party_id == party.id)
+    return list(session.scalars(select(Case).where(Case.id.in_(linked)).order_by(Case.opened_at)))
+
+
+_PERSONAL_FIELDS = ("id_number", "phone", "address", "bank_account")
+
+
+def reveal_personal_data(
+    *, session: Session, actor: Actor, cipher: DataCipher, party: Party, now: datetime | None = None
+) -> dict[str, str | None]:
+    """Return a party's personal data unmasked (records managers), logging who saw which fields."""
+    require(actor, Permission.REVEAL_PERSONAL_DATA)
+    values = {field: _decrypt(cipher, getattr(party, f"{field}_enc")) for field in _PERSONAL_FIELDS}
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.PARTY_DATA_REVEALED,
+        subject_type="party",
+        subject_id=party.id,
+        now=now,
+        details={"name": party.name, "fields": [field for field, value in values.items() if value is not None]},
+    )
+    return values
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
+
+
+def _decrypt(cipher: DataCipher, token: str | None) -> str | None:
+    return cipher.decrypt(token) if token else None
+
+
+@dataclass(frozen=True)
+class PartyChanges:
+    """Fields to change on a party; None leaves a field as it is, "" clears a piece of personal data."""
+
+    kind: PartyKind | None = None
+    name: str | None = None
+    legal_representative: str | None = None
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    bank_account: str | None = None
+
+
+def update_party(*, session: Session, actor: Actor, cipher: DataCipher, party: Party, changes: PartyChanges) -> Party:
+    """Change a party's name, kind, representative or personal data; the log names the fields, never the data."""
+    require(actor, Permission.MANAGE_PARTIES)
+    if changes.name is not None and not changes.name.strip():
+        raise InvalidInput("a party (当事人) needs a name")
+    changed: dict[str, dict[str, str] | None] = {}
+    plain = {"kind": changes.kind, "name": _stripped(changes.name),
+             "legal_representative": _stripped(changes.legal_representative)}
+    for field, value in plain.items():
+        if value is not None and value != getattr(party, field):
+            changed[field] = {"from": str(getattr(party, field)), "to": str(value)}
+            setattr(party, field, value)
+    for field in _PERSONAL_FIELDS:
+        value = getattr(changes, field)
+        if value is not None and (value.strip() or None) != _decrypt(cipher, getattr(party, f"{field}_enc")):
+            changed[field] = None  # personal data stays out of the log (000 事后公示 (五))
+            setattr(party, f"{field}_enc", _encrypt(cipher, value))
+            if field == "id_number":
+                party.id_number_digest = id_number_digest(cipher, value)
+    if not changed:
+        return party
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.PARTY_UPDATED, subject_type="party",
+                 subject_id=party.id, details={"name": party.name, "changed": changed})
+    return party
+
+
+def link_party_to_case(*, session: Session, actor: Actor, party: Party, case: Case) -> Case:
+    """Link a party to one more case; linking it to a case it is already on is a conflict."""
+    require(actor, Permission.MANAGE_PARTIES)
+    if party in case.parties:
+        raise Conflict(f"party (当事人) {party.name} is already on case {case.case_number}",
+                       details={"party_id": str(party.id), "case_number": case.case_number})
+    link_party(session=session, actor=actor, case=case, party=party)
+    return case

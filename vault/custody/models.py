@@ -28,6 +28,7 @@ class CustodyAction(StrEnum):
     CASE_FLAGGED = "case:flagged"
     PARTY_CREATED = "party:created"
     PARTY_LINKED = "party:linked"
+    PARTY_UPDATED = "party:updated"
     PARTY_DATA_REVEALED = "party:data_revealed"
     EVIDENCE_REGISTERED = "evidence:registered"
     EVIDENCE_DUPLICATE_SUBMITTED = "evidence:duplicate_submitted"

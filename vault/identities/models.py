@@ -108,6 +108,11 @@ class User(Base):
 
     handler: Mapped[Handler | None] = relationship(lazy="joined")
 
+    @property
+    def handler_certificate(self) -> str | None:
+        """Return the certificate number (执法证号) of the handler this user is, if any."""
+        return self.handler.certificate_number if self.handler else None
+
 
 class ApiToken(Base):
     """A bearer token; only its SHA-256 is stored, the secret is shown once."""

@@ -18,12 +18,14 @@ from vault.identities.schemas import (
     HandlerCreate,
     HandlerDetail,
     HandlerPublic,
+    HandlerUpdate,
     PasswordSet,
     TokenCreate,
     TokenIssued,
     TokenPublic,
     UserCreate,
     UserDisable,
+    UserHandlerLink,
     UserPublic,
     UserRoleChange,
 )
@@ -129,6 +131,16 @@ def change_role(name: Name, body: UserRoleChange, session: SessionDep, actor: Ac
     return UserPublic.model_validate(user)
 
 
+@router.post("/users/{name}/handler", response_model=UserPublic, responses=error_responses(404))
+def link_handler(name: Name, body: UserHandlerLink, session: SessionDep, actor: ActorDep) -> UserPublic:
+    """Link a user to the registered handler holding a certificate (admin)."""
+    user = service.get_user(session=session, name=name)
+    user = service.link_user_to_handler(session=session, actor=actor, user=user,
+                                        certificate_number=body.certificate_number)
+    session.commit()
+    return UserPublic.model_validate(user)
+
+
 @router.get("/handlers", response_model=list[HandlerPublic])
 def list_handlers(session: SessionDep, actor: ActorDep) -> list[HandlerPublic]:
     """List registered handlers."""
@@ -169,8 +181,21 @@ def get_handler(
     return HandlerDetail(
         **HandlerPublic.model_validate(handler).model_dump(), on=day, valid_on=bool(state and state.valid_on(day)),
         status_on=state.status if state else None,
+        valid_from_on=state.valid_from if state else None, valid_until_on=state.valid_until if state else None,
         history=[CertificateChangePublic.model_validate(e) for e in handler.certificate_changes],
     )
+
+
+@router.patch("/handlers/{certificate_number}", response_model=HandlerPublic, responses=error_responses(404))
+def update_handler(
+    certificate_number: Code, body: HandlerUpdate, session: SessionDep, actor: ActorDep
+) -> HandlerPublic:
+    """Correct a handler's name, unit or category (admin); never the certificate's validity history."""
+    handler = service.find_handler(session=session, certificate_number=certificate_number)
+    changes = service.HandlerChanges(**body.model_dump(exclude_unset=True))
+    handler = service.update_handler(session=session, actor=actor, handler=handler, changes=changes)
+    session.commit()
+    return HandlerPublic.model_validate(handler)
 
 
 @router.post("/handlers/{certificate_number}/changes", response_model=CertificateChangePublic, status_code=201,

@@ -30,6 +30,7 @@ class UserPublic(BaseModel):
     display_name: str
     role: Role
     handler_id: uuid.UUID | None
+    handler_certificate: str | None = Field(description="certificate number (执法证号) of the linked handler")
     active: bool
     created_at: datetime
 
@@ -97,6 +98,20 @@ class HandlerPublic(BaseModel):
     status: CertificateStatus
 
 
+class HandlerUpdate(BaseModel):
+    """Corrections to a handler's registry entry; the certificate's validity changes go through its history."""
+
+    name: Name | None = Field(default=None, min_length=1)
+    unit: Title | None = None
+    category: Name | None = None
+
+
+class UserHandlerLink(BaseModel):
+    """The certificate (执法证号) a user holds."""
+
+    certificate_number: Code = Field(min_length=1)
+
+
 class CertificateChangeCreate(BaseModel):
     """A change to a certificate: suspended, reinstated, revoked, renewed or corrected, from a day, with a reason."""
 
@@ -131,6 +146,8 @@ class HandlerDetail(HandlerPublic):
     on: date
     valid_on: bool
     status_on: CertificateStatus | None
+    valid_from_on: date | None = Field(description="the validity window as it stood on that day")
+    valid_until_on: date | None
     history: list[CertificateChangePublic]
 
 

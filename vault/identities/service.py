@@ -63,7 +63,7 @@ def create_user(
     if session.scalar(select(User).where(User.name == name)):
         raise Conflict(f"a user named '{name}' already exists")
     handler = find_handler(session=session, certificate_number=handler_certificate) if handler_certificate else None
-    user = User(name=name, role=role, display_name=display_name or name, handler_id=handler.id if handler else None)
+    user = User(name=name, role=role, display_name=display_name or name, handler=handler)
     session.add(user)
     session.flush()
     record_event(
@@ -233,11 +233,45 @@ def list_handlers(*, session: Session) -> list[Handler]:
     return list(session.scalars(select(Handler).order_by(Handler.certificate_number)))
 
 
+@dataclass(frozen=True)
+class HandlerChanges:
+    """The registry fields an administrator may correct; None leaves a field as it is."""
+
+    name: str | None = None
+    unit: str | None = None
+    category: str | None = None
+
+
+def update_handler(*, session: Session, actor: Actor, handler: Handler, changes: HandlerChanges) -> Handler:
+    """Correct a handler's name, unit or category; the certificate's validity history is never touched here."""
+    require(actor, Permission.MANAGE_HANDLERS)
+    if changes.name is not None and not changes.name.strip():
+        raise InvalidInput("a handler needs a name")
+    changed: dict[str, dict[str, str]] = {}
+    for field in ("name", "unit", "category"):
+        value = getattr(changes, field)
+        if value is not None and value.strip() != getattr(handler, field):
+            changed[field] = {"from": getattr(handler, field), "to": value.strip()}
+            setattr(handler, field, value.strip())
+    if not changed:
+        return handler
+    session.flush()
+    record_event(
+        session=session,
+        actor=actor,
+        action=CustodyAction.HANDLER_UPDATED,
+        subject_type="handler",
+        subject_id=handler.id,
+        details={"certificate_number": handler.certificate_number, "changed": changed},
+    )
+    return handler
+
+
 def link_user_to_handler(*, session: Session, actor: Actor, user: User, certificate_number: str) -> User:
     """Link a user account to a registered handler."""
     require(actor, Permission.MANAGE_USERS)
     handler = find_handler(session=session, certificate_number=certificate_number)
-    user.handler_id = handler.id
+    user.handler = handler
     session.flush()
     record_event(
         session=session,

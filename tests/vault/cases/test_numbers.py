@@ -7,14 +7,11 @@ Every stored record is labelled with its case number (`000` 第十一条), so `�
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from evault.cli import main
 from tests.conftest import Person
 from vault.cases.models import CaseType
 from vault.cases.numbers import canonical_case_number
@@ -66,24 +63,3 @@ def test_every_lookup_over_http_accepts_any_variant(client: TestClient, make_per
         assert response.status_code == 200, (path, response.text)
     trail = client.get("/api/access/trail.html", headers=auditor.headers, params={"case_number": "阜应急罚字[2026]7号"})
     assert trail.status_code == 200 and CANONICAL in trail.text
-
-
-def test_the_command_line_accepts_any_variant(tmp_path: Path, database_url: str) -> None:
-    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url, "EVAULT_LOG_JSON": "false"}
-
-    def run(*args: str) -> str:
-        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    run("init")
-    run("users", "add", "archive", "--role", "records_manager")
-    assert f"case {CANONICAL} created" in run("--as", "archive", "cases", "add", "阜应急罚字（2026）7号",
-                                              "--type", "licensing")
-    assert f"case {CANONICAL} is now closed" in run("--as", "archive", "cases", "status", "阜应急罚字[2026]7号",
-                                                    "closed")
-    run("--as", "archive", "parties", "add", "陈某", "--case", "阜应急罚字 【2026】 7号")
-    run("--as", "archive", "retention", "hold", "--case", "阜应急罚字(2026)7号", "--reason", "court")
-    refused = CliRunner().invoke(main, ["--as", "archive", "cases", "add", "阜应急罚字［2026］7号", "--type",
-                                        "licensing"], env=env, catch_exceptions=False)
-    assert refused.exit_code == 2 and "already exists" in refused.output

@@ -158,3 +158,43 @@ def test_only_admins_see_and_revoke_other_peoples_tokens(
     (theirs,) = client.get(f"/api/users/{person.user.name}/tokens", headers=admin.headers).json()
     assert client.post(f"/api/tokens/{theirs['id']}/revoke", headers=admin.headers).status_code == 200
     assert error_code(client.get("/api/me", headers=person.headers), 401) == "unauthenticated"
+
+
+def test_an_admin_corrects_a_handler_without_touching_the_certificate_history(client: TestClient,
+                                                                              admin: Person) -> None:
+    client.post("/api/handlers", headers=admin.headers, json=CERT)
+    path = "/api/handlers/14010219001"
+    client.post(f"{path}/changes", headers=admin.headers,
+                json={"kind": "suspended", "effective_on": "2025-03-01", "reason": "暂扣执法证"})
+    updated = client.patch(path, headers=admin.headers, json={"name": "张伟", "unit": "阜阳市应急管理局执法支队"})
+    assert updated.status_code == 200, updated.text
+    assert (updated.json()["unit"], updated.json()["status"]) == ("阜阳市应急管理局执法支队", "suspended")
+    detail = client.get(path, headers=admin.headers, params={"on": "2025-03-15"}).json()
+    assert [e["kind"] for e in detail["history"]] == ["issued", "suspended"]
+    assert (detail["valid_from_on"], detail["valid_until_on"]) == ("2022-01-01", "2026-12-31")
+    assert client.patch(path, headers=admin.headers, json={"name": ""}).status_code == 422
+    assert client.patch(path, headers=admin.headers, json={"valid_until": "2040-01-01"}).json()["valid_until"] == \
+        "2026-12-31"  # validity is changed through the history only
+    assert client.patch("/api/handlers/nope", headers=admin.headers, json={"unit": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize("role", NON_ADMINS)
+def test_only_an_admin_corrects_a_handler_or_links_a_user(client: TestClient, admin: Person,
+                                                          make_person: Callable[..., Person], role: Role) -> None:
+    client.post("/api/handlers", headers=admin.headers, json=CERT)
+    person = make_person(role)
+    assert error_code(client.patch("/api/handlers/14010219001", headers=person.headers,
+                                   json={"name": "王五"}), 403) == "permission_denied"
+    assert error_code(client.post(f"/api/users/{person.user.name}/handler", headers=person.headers,
+                                  json={"certificate_number": "14010219001"}), 403) == "permission_denied"
+
+
+def test_an_admin_links_a_user_to_a_handler(client: TestClient, admin: Person,
+                                            make_person: Callable[..., Person]) -> None:
+    client.post("/api/handlers", headers=admin.headers, json=CERT)
+    officer = make_person(Role.OFFICER)
+    linked = client.post(f"/api/users/{officer.user.name}/handler", headers=admin.headers,
+                         json={"certificate_number": "14010219001"})
+    assert linked.status_code == 200 and linked.json()["handler_certificate"] == "14010219001"
+    assert client.post(f"/api/users/{officer.user.name}/handler", headers=admin.headers,
+                       json={"certificate_number": "nope"}).status_code == 404

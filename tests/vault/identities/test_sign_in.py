@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from evault.cli import main
 from tests.conftest import Person
 from vault.context import VaultContext
 from vault.db import utcnow
@@ -86,28 +83,3 @@ def test_strength_rules_apply_to_the_service_too(make_person: Callable[..., Pers
     with context.sessions() as session, pytest.raises(InvalidInput):
         set_password(session=session, actor=officer.actor, user=session.merge(officer.user), password="abc",
                      now=utcnow())
-
-
-def test_the_cli_creates_users_with_passwords_and_resets_them(tmp_path: Path) -> None:
-    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_LOG_JSON": "false", "EVAULT_AGENCY_NAME": "示例市应急管理局"}
-    runner = CliRunner()
-    init = runner.invoke(main, ["init"], env=env, catch_exceptions=False)
-    admin_password = next(line.split(": ", 1)[1] for line in init.output.splitlines() if line.startswith("password: "))
-    added = runner.invoke(main, ["users", "add", "li.na", "--role", "reviewer", "--password-stdin"],
-                          input=GOOD + "\n", env=env, catch_exceptions=False)
-    assert added.exit_code == 0, added.output
-    reset = runner.invoke(main, ["users", "set-password", "li.na"], input=f"{GOOD}-2\n{GOOD}-2\n", env=env,
-                          catch_exceptions=False)
-    assert reset.exit_code == 0 and "密码已设置" in reset.output
-    weak = runner.invoke(main, ["users", "set-password", "li.na", "--password-stdin"], input="123\n", env=env)
-    assert weak.exit_code != 0 and "10" in weak.output
-
-    from evault.setup import open_vault
-    from vault.config import Settings
-
-    context = open_vault(Settings(home=tmp_path / "home", log_json=False, agency_name="示例市应急管理局"))
-    try:
-        assert signs_in(context, "admin", admin_password)
-        assert signs_in(context, "li.na", f"{GOOD}-2") and not signs_in(context, "li.na", GOOD)
-    finally:
-        context.close()
