@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import structlog
 from click.testing import CliRunner, Result
-from evault_client.cli import root
 
+from evault_client.cli import root
 from tests.conftest import Person, serve_app
 from vault.context import VaultContext
 from vault.logging import configure_logging
