@@ -12,15 +12,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from evault.cli import main
+from evault_client.cli import root as client_root
+from evault_client.verify_bundle import verify_bundle
 from tests.tsa import LocalTSA, make_ca, running_tsa
 from tests.vault.exports.conftest import World, approve, build, rewrite_bundle
 from vault.context import VaultContext
 from vault.exports import layout
 from vault.exports.models import ExportCopy
 from vault.exports.signing import TimestampClient
-from vault.exports.verify import verify_bundle
 from vault.timestamping import TimestampUnavailable, verify_timestamp
+
+OFFLINE = {"EVAULT_TIMEZONE": "Asia/Shanghai"}  # the client verifies offline: no server, no sign-in
 
 
 @pytest.fixture
@@ -120,7 +122,7 @@ def test_a_bundle_without_tsa_certificates_is_checked_with_tsa_ca(stamped: Path,
                 target.writestr(name, source.read(name))
     problems = verify_bundle(bare).problems
     assert [f.subject for f in problems] == [layout.TIMESTAMP_FILE] and "--tsa-ca" in problems[0].message
-    checked = CliRunner().invoke(main, ["verify-bundle", str(bare), "--tsa-ca", str(tsa.ca)])
+    checked = CliRunner().invoke(client_root, ["verify-bundle", str(bare), "--tsa-ca", str(tsa.ca)], env=OFFLINE)
     assert checked.exit_code == 0 and "VERDICT: VALID" in checked.output
     assert "by CN=Test TSA, trusted via the TSA certificate you supplied" in checked.output
 
