@@ -1,4 +1,5 @@
-"""Benchmark evidence bundles: `evault export` against `zip -0`, `evault verify-bundle` against `sha256sum -c`.
+"""Benchmark evidence bundles: `evault export` against `zip -0`, `evault verify-bundle` (and the
+verify_bundle.py a bundle carries, run alone) against `sha256sum -c`.
 
 Same originals, same run, warm page cache for both. Usage:
     .venv/bin/python bench/export_bundle.py [--gib 4] [--files 4] [--workdir DIR] [--keep]
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -188,6 +190,11 @@ def run(work: Path, total: int, files: int, *, sm3: bool) -> None:
     manifest.write_text("".join(f"{digest}  {path}\n" for path, digest in originals.items()))
     summed = measure(["sha256sum", "-c", "--quiet", str(manifest)])
     verified = measure([str(BIN / "evault"), "verify-bundle", str(bundle)], env=env)
+    carried = work / "clerk" / "verify_bundle.py"
+    carried.parent.mkdir()
+    with zipfile.ZipFile(bundle) as archive:
+        carried.write_bytes(archive.read(next(n for n in archive.namelist() if n.endswith("/verify_bundle.py"))))
+    alone = measure([sys.executable, "-I", str(carried), str(bundle)], env=env)
     print(
         f"SM3: {'recorded at ingest' if sm3 else 'computed during the export'}; "
         f"`evault` start-up alone: {startup.seconds:.1f} s (included below)"
@@ -199,6 +206,7 @@ def run(work: Path, total: int, files: int, *, sm3: bool) -> None:
     report("verify", mib, verified)
     report("sha256sum", mib, summed)
     print(f"  verify-bundle / sha256sum -c throughput ratio: {summed.seconds / verified.seconds:.2f}")
+    report("verify_bundle.py", mib, alone)
 
 
 def report(name: str, mib: float, measured: Measured) -> None:

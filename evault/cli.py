@@ -372,10 +372,9 @@ for _group, _commands in ((users, USER_COMMANDS), (tokens, TOKEN_COMMANDS), (han
     for _command in _commands:
         _group.add_command(_command)
 
-from vault.exports.cli import export_command, verify_bundle_command  # noqa: E402
+from vault.exports.cli import export_command  # noqa: E402
 
 main.add_command(export_command(open_vault))
-main.add_command(verify_bundle_command)
 
 from vault.callups.cli import callups_group  # noqa: E402
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,11 @@ from vault.keys import Signer
 from vault.storage.base import BlobStore
 
 log = structlog.get_logger(__name__)
+
+
+def verifier_source() -> bytes:
+    """Return the bytes of the single-file offline verifier every bundle carries."""
+    return resources.files("evault_client").joinpath("verify_bundle.py").read_bytes()
 
 
 class PayloadMismatch(VaultError):
@@ -210,6 +216,7 @@ class BundleWriter:
             (layout.PUBLIC_KEY_FILE, plan.public_key_pem.encode()),
             (layout.EXPLANATION_TEXT, render_text(explanation).encode()),
             (layout.EXPLANATION_HTML, render_html(explanation).encode()),
+            (layout.VERIFIER_FILE, verifier_source()),
         ]
 
     def chunks(self) -> Iterator[bytes]:

@@ -126,8 +126,16 @@ def _integrity(data: ExplanationInput) -> Section:
             "re-encoded or altered. While this bundle was made each file's SHA-256 was recomputed and matched the "
             f"digest recorded at ingest. The manifests are signed with the vault's Ed25519 key (key id {data.key_id})"
             f"{stamp_en}. The custody events carry Merkle inclusion proofs against a signed checkpoint (log size "
-            f"{data.checkpoint_size}). Check it with `evault verify-bundle` or with standard tools (BagIt validator, "
-            "sha256sum, openssl), as the agency's export documentation describes.",
+            f"{data.checkpoint_size}).",
+            "核验方法：解压本证据包顶层的 verify_bundle.py，在装有 Python 3.11 及以上版本和 cryptography 的"
+            "计算机上运行 python verify_bundle.py 证据包.zip（加 --sm3 同时核验 SM3 摘要）；"
+            "全部核验通过时显示 VERDICT: VALID，退出码为 0。"
+            "也可使用标准工具（BagIt 校验器、sha256sum、openssl）核验。",
+            "How to check it: take verify_bundle.py from the top folder of this bundle and run "
+            "`python verify_bundle.py BUNDLE.zip` (add --sm3 to check the SM3 digests too) on any computer with "
+            "Python 3.11+ and `cryptography`; it prints VERDICT: VALID and exits 0 when every check holds. It is "
+            "listed in the signed manifests, so an altered copy fails the check. Standard tools (a BagIt validator, "
+            "sha256sum, openssl) check it too, as the agency's export documentation describes.",
         ],
     )
 

@@ -12,6 +12,8 @@ EVENTS_FILE = "custody/events.json"
 PUBLIC_KEY_FILE = "custody/vault-public-key.pem"
 EXPLANATION_TEXT = "explanation/explanation.txt"
 EXPLANATION_HTML = "explanation/explanation.html"
+# The offline verifier itself (evault_client/verify_bundle.py), listed in the tag manifests like any tag file.
+VERIFIER_FILE = "verify_bundle.py"
 # The signature covers tagmanifest-sha256.txt, which lists every manifest and tag file above.
 SIGNED_FILE = "tagmanifest-sha256.txt"
 SIGNATURE_FILE = "signature/tagmanifest-sha256.txt.sig"

@@ -210,12 +210,16 @@ def bundle(context: VaultContext, world: World, tmp_path: Path, now: datetime) -
     return out
 
 
-def rewrite_bundle(source: Path, target: Path, changes: dict[str, bytes], signer: Signer | None = None) -> None:
-    """Copy a bundle replacing some files; with a signer, rebuild tag manifests and the signature as a forger would."""
+def rewrite_bundle(
+    source: Path, target: Path, changes: dict[str, bytes], signer: Signer | None = None, drop: tuple[str, ...] = ()
+) -> None:
+    """Copy a bundle replacing (or dropping) files; with a signer, rebuild tag manifests and the signature."""
     with zipfile.ZipFile(source) as archive:
         root = archive.namelist()[0].split("/", 1)[0]
         files = {n[len(root) + 1 :]: archive.read(n) for n in archive.namelist()}
     files.update(changes)
+    for path in drop:
+        del files[path]
     if signer is not None:
         listed = [p for p in files if not p.startswith(("data/", *layout.UNLISTED_PREFIXES))]
         for alg in ("sha256", "sha512"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from evault.cli import main
+from evault_client.cli import root as client_root
 from tests.conftest import STORE_KIND
 from tests.vault.exports.conftest import CASE_NUMBER, World, approve
 from vault.access.models import AccessPurpose
@@ -15,6 +16,8 @@ from vault.context import VaultContext
 from vault.db import utcnow
 from vault.exports.cli import parse_record_ids
 from vault.storage.base import BlobStore
+
+OFFLINE = {"EVAULT_TIMEZONE": "Asia/Shanghai"}  # the client verifies offline: no server, no sign-in
 
 
 def _env(context: VaultContext, store: BlobStore) -> dict[str, str]:
@@ -62,7 +65,7 @@ def test_export_then_verify_bundle(context: VaultContext, store: BlobStore, worl
     assert made.exit_code == 0, made.output
     assert "2 record(s)" in made.output and "bundle SHA-256" in made.output
     assert not out.with_name("court.zip.partial").exists()
-    checked = CliRunner().invoke(main, ["verify-bundle", str(out)])
+    checked = CliRunner().invoke(client_root, ["verify-bundle", str(out)], env=OFFLINE)
     assert checked.exit_code == 0 and "VERDICT: VALID" in checked.output
     again = _export(env, world, out)
     assert again.exit_code == 1 and "already exists" in again.output

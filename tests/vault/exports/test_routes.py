@@ -8,11 +8,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from evault_client.verify_bundle import verify_bundle
 from tests.vault.exports.conftest import CASE_NUMBER, World, approve
 from vault.access.models import AccessPurpose
 from vault.context import VaultContext
 from vault.db import utcnow
-from vault.exports.verify import verify_bundle
 
 
 def _body(world: World, **fields: object) -> dict[str, object]:

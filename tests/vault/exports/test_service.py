@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
+from evault_client.verify_bundle import verify_bundle
 from tests.vault.exports.conftest import CASE_NUMBER, OTHER_ID_NUMBER, OTHER_PHONE, World, approve, build
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
@@ -30,7 +31,6 @@ from vault.exports.service import (
     prepare_export,
 )
 from vault.exports.stream import ExportRun
-from vault.exports.verify import verify_bundle
 
 
 def _events(context: VaultContext, action: CustodyAction) -> list[CustodyEvent]:

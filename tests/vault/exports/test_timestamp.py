@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -12,15 +13,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from evault.cli import main
+from evault_client.cli import root as client_root
+from evault_client.verify_bundle import verify_bundle
 from tests.tsa import LocalTSA, make_ca, running_tsa
 from tests.vault.exports.conftest import World, approve, build, rewrite_bundle
 from vault.context import VaultContext
 from vault.exports import layout
 from vault.exports.models import ExportCopy
 from vault.exports.signing import TimestampClient
-from vault.exports.verify import verify_bundle
 from vault.timestamping import TimestampUnavailable, verify_timestamp
+
+OFFLINE = {"EVAULT_TIMEZONE": "Asia/Shanghai"}  # the client verifies offline: no server, no sign-in
 
 
 @pytest.fixture
@@ -120,7 +123,7 @@ def test_a_bundle_without_tsa_certificates_is_checked_with_tsa_ca(stamped: Path,
                 target.writestr(name, source.read(name))
     problems = verify_bundle(bare).problems
     assert [f.subject for f in problems] == [layout.TIMESTAMP_FILE] and "--tsa-ca" in problems[0].message
-    checked = CliRunner().invoke(main, ["verify-bundle", str(bare), "--tsa-ca", str(tsa.ca)])
+    checked = CliRunner().invoke(client_root, ["verify-bundle", str(bare), "--tsa-ca", str(tsa.ca)], env=OFFLINE)
     assert checked.exit_code == 0 and "VERDICT: VALID" in checked.output
     assert "by CN=Test TSA, trusted via the TSA certificate you supplied" in checked.output
 
@@ -133,3 +136,27 @@ def test_a_bundle_time_stamp_is_the_whole_tsa_reply(stamped: Path, tsa: LocalTSA
         signature = archive.read(f"{root}/{layout.SIGNATURE_FILE}")
     stamp = verify_timestamp(reply, data=signature, ca_pem=tsa.ca.read_bytes())
     assert stamp.response == reply and stamp.token != reply and stamp.tsa == "CN=Test TSA"
+
+
+def _carried_verifier(bundle: Path, folder: Path) -> Path:
+    folder.mkdir()
+    with zipfile.ZipFile(bundle) as archive:
+        name = next(n for n in archive.namelist() if n.count("/") == 1 and n.endswith(f"/{layout.VERIFIER_FILE}"))
+        (folder / layout.VERIFIER_FILE).write_bytes(archive.read(name))
+    return folder / layout.VERIFIER_FILE
+
+
+def test_the_carried_verifier_checks_the_time_stamp_or_says_it_did_not(stamped: Path, tmp_path: Path) -> None:
+    verifier = _carried_verifier(stamped, tmp_path / "clerk")
+    checked = subprocess.run([sys.executable, "-I", str(verifier), str(stamped)], capture_output=True, text=True,
+                             cwd=verifier.parent, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "by CN=Test TSA, trusted via the TSA certificates in the bundle" in checked.stdout
+    # A reader without rfc3161-client (the process edge: the package is not installed) still gets a verdict.
+    without = ("import runpy, sys; sys.modules['rfc3161_client'] = None; sys.argv = sys.argv[1:]; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')")
+    unchecked = subprocess.run([sys.executable, "-I", "-c", without, str(verifier), str(stamped)],
+                               capture_output=True, text=True, cwd=verifier.parent, check=False)
+    assert unchecked.returncode == 0, unchecked.stdout + unchecked.stderr
+    assert f"OK    {layout.TIMESTAMP_FILE}: not checked: install rfc3161-client" in unchecked.stdout
+    assert "VERDICT: VALID" in unchecked.stdout and "(time-stamp not checked)" in unchecked.stdout

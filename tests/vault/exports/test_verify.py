@@ -13,7 +13,10 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from evault.cli import main
+from evault_client.cli import root as client_root
+from evault_client.verify_bundle import BundleReport, verify_bundle
+from evault_client.verify_bundle import canonical_json as canonical_entry
+from evault_client.verify_bundle import checkpoint_statement as checkpoint_message
 from tests.vault.exports.conftest import rewrite_bundle
 from vault.context import VaultContext
 from vault.custody import service as custody
@@ -22,9 +25,10 @@ from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.note import NoteKey, SignedNote
 from vault.exports import layout
 from vault.exports.service import checkpoint_json
-from vault.exports.verify import BundleReport, canonical_entry, checkpoint_message, verify_bundle
 from vault.identities.actor import SYSTEM
 from vault.keys import Signer
+
+OFFLINE = {"EVAULT_TIMEZONE": "Asia/Shanghai"}  # the client verifies offline: no server, no sign-in
 
 
 def _failed(report: BundleReport) -> list[str]:
@@ -48,14 +52,14 @@ def test_genuine_bundle_is_valid_and_cli_exits_zero(bundle: Path) -> None:
     assert report.ok, _failed(report)
     subjects = {f.subject for f in report.findings}
     assert layout.SIGNATURE_FILE in subjects and any(s.startswith("custody event") for s in subjects)
-    result = CliRunner().invoke(main, ["verify-bundle", str(bundle), "--sm3"])
+    result = CliRunner().invoke(client_root, ["verify-bundle", str(bundle), "--sm3"], env=OFFLINE)
     assert result.exit_code == 0 and "VERDICT: VALID" in result.output
 
 
 def test_truncated_bundle_is_named_truncated(bundle: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.zip"
     cut.write_bytes(bundle.read_bytes()[: bundle.stat().st_size - 700])
-    result = CliRunner().invoke(main, ["verify-bundle", str(cut)])
+    result = CliRunner().invoke(client_root, ["verify-bundle", str(cut)], env=OFFLINE)
     assert result.exit_code == 1
     assert "truncated" in result.output and "VERDICT: INVALID" in result.output
 
@@ -153,7 +157,7 @@ def test_verifier_formats_match_the_custody_log(context: VaultContext) -> None:
     )
 
 
-@pytest.mark.parametrize("module", ["vault.exports.verify"])
+@pytest.mark.parametrize("module", ["evault_client.verify_bundle"])
 def test_verifier_imports_without_database_or_web_stack(module: str) -> None:
     heavy = "{'sqlalchemy', 'fastapi', 'structlog', 'asn1crypto'}"
     code = f"import sys, {module}; print({heavy} & set(sys.modules))"
