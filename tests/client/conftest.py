@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from click.testing import CliRunner, Result
 
 from evault_client.cli import root
@@ -19,7 +21,13 @@ from vault.context import VaultContext
 @pytest.fixture
 def vault_url(context: VaultContext) -> Iterator[str]:
     """Serve the test vault over real HTTP; yield its URL."""
-    yield from serve_app(context)
+    # The server runs in this process: its log events must not land in the stdout a shell's command printed.
+    saved = structlog.get_config()
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stderr__))
+    try:
+        yield from serve_app(context)
+    finally:
+        structlog.configure(**saved)
 
 
 @dataclass

@@ -118,9 +118,9 @@ def _parse_changes(changes: tuple[str, ...]) -> dict[str, Any]:
     return parsed
 
 
-def _effective(effective: str | None) -> str:
+def _effective(effective: str | None) -> str | None:
     if not effective:
-        return datetime.now(UTC).isoformat()
+        return None  # the vault's own now: the client's clock may run behind it
     try:
         return datetime.fromisoformat(effective).replace(tzinfo=UTC).isoformat()
     except ValueError:
@@ -301,7 +301,7 @@ def calendar_load(notice_file: Path) -> None:
                             exit_status=Exit.INVALID_INPUT)
     year = run.api.put(f"/api/retention/calendar/{notice['year']}", notice)
     run.out.document(year, f"{year['year']}: {len(year['holidays'])} weekdays off and {len(year['working_days'])} "
-                           f"make-up working days loaded from {year['source']}")
+                           f"make-up working days loaded: {year['source']}")
 
 
 @calendar.command("show")
