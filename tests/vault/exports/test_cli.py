@@ -16,6 +16,6 @@ def test_verify_bundle_checks_a_bundle(context: VaultContext, world: World, tmp_
     now = utcnow()
     approve(context, world, world.records, now)
     out = tmp_path / "court.zip"
-    build(context, world, out, now)
+    build(context, world, out, now, records=world.records)
     checked = CliRunner().invoke(main, ["verify-bundle", str(out)])
     assert checked.exit_code == 0 and "VERDICT: VALID" in checked.output
