@@ -25,11 +25,19 @@ def witness() -> None:
     """Witness other vaults' custody logs (见证), and check checkpoint time-stamps."""
 
 
+def _public_get(path: str) -> Any:
+    client = current().public_api()
+    try:
+        return client.get(path)
+    finally:
+        client.close()
+
+
 @witness.command("vkey")
 def vkey_command() -> None:
     """Print this vault's cosignature verifier key: the other vault lists it in EVAULT_WITNESSES."""
     run = current()
-    key = run.public_api().get("/api/witness/vkey")
+    key = _public_get("/api/witness/vkey")
     run.out.document(key, key["vkey"])
 
 
@@ -37,7 +45,7 @@ def renamed_vkey(vkey: str, name: str) -> str:
     """Return the signed-note verifier key of the same public key under another name (C2SP signed-note)."""
     if not name or any(c.isspace() or c == "+" for c in name):
         raise click.BadParameter(f"key name {name!r} must be non-empty, without spaces or '+'", param_hint="--origin")
-    material = base64.b64decode(vkey.rsplit("+", 1)[1])
+    material = base64.b64decode(vkey.split("+", 2)[2])  # name+keyid+base64; the base64 may hold "+"
     key_id = hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
     return f"{name}+{key_id.hex()}+{base64.b64encode(material).decode()}"
 
@@ -47,7 +55,7 @@ def renamed_vkey(vkey: str, name: str) -> str:
 def log_vkey_command(origin: str | None) -> None:
     """Print the verifier key of this vault's checkpoints: the witness lists it in EVAULT_WITNESS_TRUSTED_LOGS."""
     run = current()
-    key = run.public_api().get("/api/custody/public-key")
+    key = _public_get("/api/custody/public-key")
     vkey = renamed_vkey(key["vkey"], origin) if origin else key["vkey"]
     run.out.document({"origin": origin or key["origin"], "vkey": vkey}, vkey)
 
