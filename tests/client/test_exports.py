@@ -55,6 +55,13 @@ def test_export_downloads_a_valid_bag(
     assert manager.json("exports", "show", copy["id"])["id"] == copy["id"]
     assert shell_for(world.officer)("exports", "list").exit_code == 4
 
+    retained = tmp_path / "retained.json"
+    saved = manager.ok("exports", "download", copy["id"], "--out", str(retained)).stdout
+    assert str(retained) in saved and json.loads(retained.read_text())["bundle_sha256"] == copy["bundle_sha256"]
+    assert manager("exports", "download", copy["id"], "--out", str(retained)).exit_code == 5
+    assert manager("exports", "download", str(world.secret), "--out", str(tmp_path / "none.json")).exit_code == 4
+    assert not (tmp_path / "none.json").exists() and not (tmp_path / "none.json.partial").exists()
+
 
 def test_export_without_approval_is_one_line_and_leaves_no_file(
     shell_for: Callable[..., Shell], world: World, tmp_path: Path
