@@ -18,8 +18,10 @@ from tests.vault.exports.conftest import CASE_NUMBER, World, approve
 from tests.vault.exports.conftest import media as media
 from tests.vault.exports.conftest import world as world
 from vault.access.models import AccessPurpose
+from vault.config import PLACEHOLDER_AGENCY_NAME
 from vault.context import VaultContext
 from vault.db import utcnow
+from vault.exports import layout
 from vault.exports.verify import verify_bundle
 
 
@@ -133,3 +135,27 @@ def test_provisional_due_dates_say_so(
         "callups", "register", "--department", "厅", "--doc-number", "1号", "--case", "阜应急罚字〔2023〕40号",
         "--received", "2026-12-30")
     assert "PROVISIONAL 2027-01-06" in made.stdout and "no holiday calendar for 2027" in made.stdout
+
+
+def test_an_export_with_the_placeholder_agency_is_one_line_and_no_file(
+    shell_for: Callable[..., Shell], context: VaultContext, world: World, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 12, item 9: the vault refuses the placeholder agency name, and the command says which setting to set.
+    approve(context, world, world.records, utcnow())
+    manager = shell_for(world.manager)
+    out, records = tmp_path / "court.zip", ("--records", ",".join(str(r) for r in world.records))
+    real_name = context.settings.agency_name
+    monkeypatch.setattr(context.settings, "agency_name", PLACEHOLDER_AGENCY_NAME)
+    refused = manager(*export(manager, out, *records))
+    assert refused.exit_code == 5 and "EVAULT_AGENCY_NAME" in refused.stderr and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and "agency_name_not_set" in refused.stderr
+    assert not out.exists() and not out.with_name("court.zip.partial").exists()
+    monkeypatch.setattr(context.settings, "demo", True)  # a demo vault may use the placeholder
+    manager.ok(*export(manager, tmp_path / "demo.zip", *records))
+    monkeypatch.setattr(context.settings, "demo", False)
+    monkeypatch.setattr(context.settings, "agency_name", real_name)
+    manager.ok(*export(manager, out, *records))
+    with zipfile.ZipFile(out) as bundle:
+        sheet = next(bundle.read(n) for n in bundle.namelist() if n.endswith(layout.EXPLANATION_TEXT)).decode()
+    assert f"制作单位 Agency: {real_name}" in sheet
