@@ -188,3 +188,35 @@ def test_calendar_from_the_command_line(
     assert manager("calendar", "load", str(tmp_path / "missing.json")).exit_code == 6
     (tmp_path / "other.json").write_text(json.dumps({"year": 2026, "source": "x", "holidays": ["2026-13-01"]}))
     assert manager("calendar", "load", str(tmp_path / "other.json")).exit_code == 6
+
+
+def test_policy_set_merges_one_type_and_refuses_bad_values_in_one_line(
+    shell_for: Callable[..., Shell], people: People
+) -> None:
+    manager = shell_for(people.manager)
+    manager.ok("retention", "policy", "set", 'case_file_years={"licensing": 40}')
+    shown = manager.ok("retention", "policy", "show").stdout
+    assert '"licensing": 40' in shown and '"general_procedure_penalty": 30' in shown
+    for args, message, status in ((["default_years=abc"], "must be JSON", 2),
+                                  (['default_years="abc"'], "whole number", 6), (["default_years=-1"], "from 1", 6),
+                                  (["case_file_years=5"], "map case types", 6),
+                                  (['case_file_years={"parking": 3}'], "unknown case types", 6),
+                                  (["default_years=6", "--effective", "next week"], "expected a date", 2)):
+        refused = manager("retention", "policy", "set", *args)
+        assert refused.exit_code == status and message in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr
+
+
+def test_a_policy_shortening_needs_a_second_records_manager(
+    shell_for: Callable[..., Shell], people: People
+) -> None:
+    manager, second = shell_for(people.manager), shell_for(people.second_manager)
+    assert "policy version 1" in manager.ok("retention", "policy", "set", "routine_inspection_months=12").stdout
+    asked = manager.ok("retention", "policy", "set", "routine_inspection_months=7").stdout
+    assert "waits for a second person" in asked
+    request_id = asked.split()[2]
+    assert request_id in shell_for(people.manager, COLUMNS="200").ok("retention", "policy", "show").stdout
+    refused = manager("retention", "policy", "approve", request_id)
+    assert refused.exit_code == 4 and "second_person_required" in refused.stderr
+    assert "policy version 2" in second.ok("retention", "policy", "approve", request_id).stdout
+    assert '"routine_inspection_months": 7' in manager.ok("retention", "policy", "show").stdout
