@@ -360,29 +360,12 @@ from ingest.review_cli import evidence_group, flags_group  # noqa: E402 - other 
 main.add_command(evidence_group)
 main.add_command(flags_group)
 
-from retention.cli import calendar_group  # noqa: E402
-from retention.cli import retention as retention_group  # noqa: E402
-
-main.add_command(retention_group)
-main.add_command(calendar_group)
-
 from vault.identities.cli import HANDLER_COMMANDS, TOKEN_COMMANDS, USER_COMMANDS  # noqa: E402
 
 for _group, _commands in ((users, USER_COMMANDS), (tokens, TOKEN_COMMANDS), (handlers, HANDLER_COMMANDS)):
     for _command in _commands:
         _group.add_command(_command)
 
-from vault.exports.cli import export_command  # noqa: E402
-
-main.add_command(export_command(open_vault))
-
-from vault.callups.cli import callups_group  # noqa: E402
-
-main.add_command(callups_group)
-
-from vault.custody.witness_cli import witness_group  # noqa: E402
-
-main.add_command(witness_group)
 
 from vault.access.trail_cli import trail_command  # noqa: E402
 

@@ -95,8 +95,9 @@ def policy_history(session: SessionDep, actor: ActorDep) -> list[PolicyVersionPu
 def set_policy(body: PolicyChange, session: SessionDep, actor: ActorDep,
                response: Response) -> PolicyVersionPublic | PolicyRequestPublic:
     """Add a policy version (201); one that shortens a retention default waits for a second person (202)."""
-    row = service.set_policy(session=session, actor=actor, changes=body.changes, effective_from=body.effective_from,
-                             note=body.note, now=utcnow())
+    now = utcnow()
+    row = service.set_policy(session=session, actor=actor, changes=body.changes,
+                             effective_from=body.effective_from or now, note=body.note, now=now)
     session.commit()
     if isinstance(row, PolicyChangeRequest):
         response.status_code = 202

@@ -33,7 +33,7 @@ class PolicyChange(BaseModel):
     """A new policy version: the settings that change and when it takes effect."""
 
     changes: dict[str, Any]
-    effective_from: datetime
+    effective_from: datetime | None = Field(default=None, description="default: when the vault receives it")
     note: Paragraph = ""
 
 

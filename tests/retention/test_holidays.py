@@ -6,7 +6,6 @@ Rule: case records are archived within 30 working days of the case closing (`003
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,12 +13,10 @@ from typing import Any
 
 import chinese_calendar
 import pytest
-from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evault.cli import main
 from retention.calendar import NoticeYear, WorkingCalendar
 from retention.holidays import load_holiday_year, parse_notice, parse_notice_text, working_calendar
 from retention.report import archiving_deadline_report, build_report
@@ -133,38 +130,3 @@ def test_every_report_with_a_2027_deadline_says_it_is_provisional(
     official = build_report(session=session, actor=people.auditor.actor, now=later).overdue_archiving
     assert [(d.deadline, d.provisional) for d in official] == [(date(2027, 1, 7), False)]
     assert working_calendar(session).provisional_years(date(2027, 1, 1), date(2028, 1, 1)) == [2028]
-
-
-def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-
-def test_calendar_from_the_command_line(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("retention.cli.utcnow", lambda: datetime(2027, 3, 1, tzinfo=UTC))
-    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url, "EVAULT_LOG_JSON": "false"}
-    assert run(env, "init").exit_code == 0
-    assert run(env, "users", "add", "archive", "--role", "records_manager").exit_code == 0
-    assert run(env, "users", "add", "zhang", "--role", "officer").exit_code == 0
-    run(env, "--as", "archive", "cases", "add", "阜应急罚字〔2026〕7号", "--type", "general_procedure_penalty")
-    run(env, "--as", "archive", "cases", "status", "阜应急罚字〔2026〕7号", "closed")
-
-    report = run(env, "--as", "archive", "retention", "report")
-    assert "PROVISIONAL deadline" in report.output and "no holiday calendar for 2027" in report.output
-    assert "PROVISIONAL until" in run(env, "--as", "archive", "calendar", "show", "2027").output
-
-    loaded = run(env, "--as", "archive", "calendar", "load", str(DOCS_EXAMPLE))
-    assert loaded.exit_code == 0, loaded.output
-    assert loaded.output.startswith("2025: 28 days off and 5 make-up working days loaded from 国务院办公厅")
-    shown = run(env, "--as", "zhang", "calendar", "show", "2025").output
-    assert "国办发明电〔2024〕12号" in shown and "2025-01-26" in shown and "2025-01-28" in shown
-
-    notice = tmp_path / "2027.json"
-    notice.write_text(json.dumps(NOTICE_2027), encoding="utf-8")
-    assert run(env, "--as", "zhang", "calendar", "load", str(notice)).exit_code == 2
-    assert run(env, "--as", "archive", "calendar", "load", str(notice)).exit_code == 0
-    deadlines = run(env, "--as", "archive", "retention", "deadlines").output
-    assert "deadline 2027-" in deadlines and "PROVISIONAL" not in deadlines
-
-    notice.write_text('{"year": 2027, "holidays": ["2027-02-12"', encoding="utf-8")
-    broken = run(env, "--as", "archive", "calendar", "load", str(notice))
-    assert broken.exit_code == 2 and "not valid JSON" in broken.output and "Traceback" not in broken.output

@@ -8,16 +8,13 @@ to 5 years.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evault.cli import main
 from retention.models import PolicyVersion, RetentionClass
 from retention.policy import SHIPPED_POLICY, add_years
 from retention.service import current_policy, recompute_retention
@@ -101,28 +98,6 @@ def test_malformed_policy_requests_are_a_422(client: TestClient, people: People)
     assert client.get("/api/retention/policy", headers=people.auditor.headers).json() == []
 
 
-def run(env: dict[str, str], *args: str) -> Result:
-    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-
-def test_the_command_line_merges_one_type_and_refuses_bad_values_in_one_line(tmp_path: Path,
-                                                                              database_url: str) -> None:
-    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url, "EVAULT_LOG_JSON": "false"}
-    assert run(env, "init").exit_code == 0
-    assert run(env, "users", "add", "archive", "--role", "records_manager").exit_code == 0
-    changed = run(env, "--as", "archive", "retention", "policy", "set", 'case_file_years={"licensing": 40}')
-    assert changed.exit_code == 0, changed.output
-    shown = run(env, "--as", "archive", "retention", "policy", "show").output
-    assert '"licensing": 40' in shown and '"general_procedure_penalty": 30' in shown
-    for args, message in ((["default_years=abc"], "must be JSON"), (['default_years="abc"'], "whole number"),
-                          (["default_years=-1"], "from 1"), (["case_file_years=5"], "map case types"),
-                          (['case_file_years={"parking": 3}'], "unknown case types"),
-                          (["default_years=6", "--effective", "next week"], "expected a date")):
-        refused = run(env, "--as", "archive", "retention", "policy", "set", *args)
-        assert refused.exit_code == 2 and message in refused.output, (args, refused.output)
-        assert "Traceback" not in refused.output
-
-
 def test_shortening_a_default_waits_for_a_second_person_and_is_logged(
         client: TestClient, session: Session, people: People) -> None:
     # Shortening a retention needs an approval and is logged (DOMAIN.md, Retention; `000` 第十六、十七条).
@@ -161,21 +136,3 @@ def test_shortening_a_default_waits_for_a_second_person_and_is_logged(
         ("policy:changed", people.manager.user.name), ("policy:change_requested", people.manager.user.name),
         ("policy:change_requested", people.manager.user.name), ("policy:changed", people.approver.user.name),
         ("policy:change_rejected", people.second_manager.user.name)]
-
-
-def test_the_command_line_shortening_needs_a_second_person(tmp_path: Path, database_url: str) -> None:
-    env = {"EVAULT_HOME": str(tmp_path / "home"), "EVAULT_DATABASE_URL": database_url, "EVAULT_LOG_JSON": "false"}
-    assert run(env, "init").exit_code == 0
-    for name in ("archive", "archive2"):
-        assert run(env, "users", "add", name, "--role", "records_manager").exit_code == 0
-    assert "policy version 1" in run(env, "--as", "archive", "retention", "policy", "set",
-                                     "routine_inspection_months=12").output
-    asked = run(env, "--as", "archive", "retention", "policy", "set", "routine_inspection_months=7")
-    assert asked.exit_code == 0 and "waits for a second person" in asked.output
-    request_id = asked.output.split()[2]
-    assert f"pending {request_id}" in run(env, "--as", "archive", "retention", "policy", "show").output
-    refused = run(env, "--as", "archive", "retention", "policy", "approve", request_id)
-    assert refused.exit_code == 2 and "second person" in refused.output
-    approved = run(env, "--as", "archive2", "retention", "policy", "approve", request_id)
-    assert approved.exit_code == 0 and "policy version 2" in approved.output
-    assert '"routine_inspection_months": 7' in run(env, "--as", "archive", "retention", "policy", "show").output

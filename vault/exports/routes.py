@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
@@ -50,3 +50,15 @@ def list_exports(session: SessionDep, actor: ActorDep, case_number: Name | None 
 def get_export(export_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> ExportPublic:
     """Return one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
     return ExportPublic.of(service.get_export(session=session, actor=actor, export_id=export_id))
+
+
+@router.get(
+    "/{export_id}/retained",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}, "description": "The retained copy's stored document"},
+               **error_responses(404)},
+)
+def get_retained_document(export_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Response:
+    """Return the document kept for a retained copy: the bundle's digest, every file's digests, the signature."""
+    body = service.read_retained_document(session=session, actor=actor, store=context.store, export_id=export_id)
+    return Response(body, media_type="application/json")

@@ -36,7 +36,7 @@ from vault.identities.actor import Actor
 from vault.identities.authz import Permission, has_permission, require
 from vault.identities.models import User
 from vault.keys import DataCipher
-from vault.storage.base import LockAfterCommit
+from vault.storage.base import BlobStore, LockAfterCommit
 
 log = structlog.get_logger(__name__)
 
@@ -386,6 +386,12 @@ def get_export(*, session: Session, actor: Actor, export_id: uuid.UUID) -> Expor
     if copy is None:
         raise NotFound(f"no export {export_id}")
     return copy
+
+
+def read_retained_document(*, session: Session, actor: Actor, store: BlobStore, export_id: uuid.UUID) -> bytes:
+    """Return the retained copy's stored document (digest, manifests, signature), as the store keeps it."""
+    copy = get_export(session=session, actor=actor, export_id=export_id)
+    return b"".join(store.open_range(copy.retained_key, copy.retained_version_id))
 
 
 def list_exports(*, session: Session, actor: Actor, case_number: str | None = None) -> list[ExportCopy]:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from evault.cli import main
 from tests.conftest import Person
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
-from tests.vault.exports.test_cli import _env
+from tests.vault.exports.conftest import host_env
 from vault.cases.models import Case
 from vault.context import VaultContext
 from vault.storage.base import BlobStore
@@ -131,7 +131,7 @@ def test_only_auditors_read_or_export_the_trail(client: TestClient, people: Peop
 def test_trail_from_the_command_line(context: VaultContext, store: BlobStore, people: People, tmp_path: Path) -> None:
     # Issue 13: the auditor searches and exports from the CLI too; only the auditor may (DOMAIN roles).
     def _cli(*args: str) -> tuple[int, str, str]:
-        result = CliRunner().invoke(main, list(args), env=_env(context, store))
+        result = CliRunner().invoke(main, list(args), env=host_env(context, store))
         return result.exit_code, result.stdout, result.stderr
 
     auditor = people.auditor.user.name

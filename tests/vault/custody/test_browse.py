@@ -12,7 +12,7 @@ from sqlalchemy import text
 from evault.cli import main
 from tests.conftest import Person
 from tests.vault.custody.test_service import _append, _disable_guards, _recompute_entry
-from tests.vault.exports.test_cli import _env
+from tests.vault.exports.conftest import host_env
 from vault.context import VaultContext
 from vault.identities.models import Role
 from vault.storage.base import BlobStore
@@ -92,7 +92,7 @@ def test_each_verification_is_kept_with_its_verdict_and_who_ran_it(
     assert (last["ran_by"], last["via"], last["ok"], last["entries"], last["problems"]) == (
         "auditor-zhou", "api", True, size, [])
     _recompute_entry(context, 1)
-    ran = CliRunner().invoke(main, ["--as", "auditor-zhou", "audit", "verify"], env=_env(context, store))
+    ran = CliRunner().invoke(main, ["--as", "auditor-zhou", "audit", "verify"], env=host_env(context, store))
     assert ran.exit_code == 1
     page = _page(client, auditor)
     last = page["last_verification"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import Person
+from tests.conftest import STORE_KIND, Person
 from tests.media import make_photo, make_video
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
@@ -33,6 +34,7 @@ from vault.exports.stream import ExportRun
 from vault.identities.actor import SYSTEM
 from vault.identities.models import Handler, Role
 from vault.keys import Signer
+from vault.storage.base import BlobStore
 
 CASE_NUMBER = "阜应急罚字〔2023〕40号"
 OTHER_ID_NUMBER = "341202198805061234"
@@ -228,3 +230,16 @@ def rewrite_bundle(
     with zipfile.ZipFile(target, "w") as archive:
         for path, data in files.items():
             archive.writestr(f"{root}/{path}", data)
+
+
+def host_env(context: VaultContext, store: BlobStore) -> dict[str, str]:
+    """Return the environment of a host command that opens the test's own catalog and store."""
+    env = {"EVAULT_HOME": str(context.settings.home), "EVAULT_DATABASE_URL": context.settings.resolved_database_url,
+           "EVAULT_LOG_JSON": "false", "EVAULT_AGENCY_NAME": context.settings.agency_name}
+    if STORE_KIND == "s3":
+        bucket: str = store.bucket  # type: ignore[attr-defined]
+        env |= {"EVAULT_STORE": "s3", "EVAULT_S3_ENDPOINT": os.environ["EVAULT_TEST_S3_ENDPOINT"],
+                "EVAULT_S3_ACCESS_KEY": os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
+                "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
+                "EVAULT_S3_BUCKET": bucket, "EVAULT_S3_LOCK_MODE": "GOVERNANCE"}
+    return env

@@ -17,7 +17,6 @@ from ingest.probe import probe_media
 from tests.ingest.conftest import add_exif
 from tests.media import make_photo, make_video
 from tests.vault.exports.conftest import CASE_NUMBER, World, _store, approve
-from tests.vault.exports.test_cli import _env, _export
 from vault.access.models import AccessPurpose
 from vault.config import PLACEHOLDER_AGENCY_NAME
 from vault.context import VaultContext
@@ -25,7 +24,6 @@ from vault.db import utcnow
 from vault.evidence.models import Derivative, DerivativeKind, Evidence
 from vault.evidence.place import parse_iso6709
 from vault.exports import layout
-from vault.storage.base import BlobStore
 
 
 def _located_clip(path: Path) -> Path:
@@ -149,22 +147,3 @@ def test_an_api_export_with_the_placeholder_agency_is_refused_outside_a_demo_vau
     made = client.post("/api/exports", headers=world.manager.headers, json=body)
     assert made.status_code == 200
     assert PLACEHOLDER_AGENCY_NAME in _files(made.content)[layout.EXPLANATION_TEXT].decode()
-
-
-def test_a_cli_export_with_the_placeholder_agency_is_one_line_and_no_file(
-    context: VaultContext, store: BlobStore, world: World, tmp_path: Path
-) -> None:
-    # Issue 12, item 9: `evault export` refuses the placeholder agency name (exit 2), and names the real one.
-    approve(context, world, world.records, utcnow())
-    env = _env(context, store)
-    placeholder = {k: v for k, v in env.items() if k != "EVAULT_AGENCY_NAME"}
-    out, records = tmp_path / "court.zip", ("--records", ",".join(str(r) for r in world.records))
-    refused = _export(placeholder, world, out, *records)
-    assert refused.exit_code == 2 and "EVAULT_AGENCY_NAME" in refused.output and "Traceback" not in refused.output
-    assert len(refused.output.strip().splitlines()) == 1 and not out.exists()
-    made = _export(env, world, out, *records)
-    assert made.exit_code == 0, made.output
-    sheet = _files(out.read_bytes())[layout.EXPLANATION_TEXT].decode()
-    assert f"制作单位 Agency: {context.settings.agency_name}" in sheet
-    demo = _export({**placeholder, "EVAULT_DEMO": "true"}, world, tmp_path / "demo.zip", *records)
-    assert demo.exit_code == 0, demo.output

@@ -97,3 +97,20 @@ def test_refusal_body_names_the_records(client: TestClient, context: VaultContex
     error = refused.json()["error"]
     assert all(str(i) in error["message"] for i in world.records) and str(grant) in error["message"]
     assert sorted(error["details"]["uncovered"]) == sorted(str(i) for i in world.records)
+
+
+def test_the_retained_document_is_served_to_managers_and_auditors_only(
+    client: TestClient, context: VaultContext, world: World
+) -> None:
+    approve(context, world, world.records, utcnow(), purpose=AccessPurpose.RECONSIDERATION)
+    response = client.post("/api/exports", json=_body(world), headers=world.manager.headers)
+    export_id = response.headers["x-export-id"]
+    for person in (world.manager, world.auditor):
+        kept = client.get(f"/api/exports/{export_id}/retained", headers=person.headers)
+        assert kept.status_code == 200 and kept.headers["content-type"] == "application/json"
+        assert kept.json()["bundle_sha256"] == hashlib.sha256(response.content).hexdigest()
+        assert kept.json()["export_id"] == export_id and kept.json()["files"]
+    assert client.get(f"/api/exports/{export_id}/retained", headers=world.officer.headers).status_code == 403
+    assert client.get(f"/api/exports/{export_id}/retained").status_code == 401
+    missing = client.get(f"/api/exports/{world.secret}/retained", headers=world.auditor.headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

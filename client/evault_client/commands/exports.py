@@ -1,0 +1,196 @@
+"""`evault export`, `evault exports ...` and `evault callups ...`: evidence bundles, their retained copies, call-ups."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evault_client.cli import VaultGroup
+from evault_client.context import current
+from evault_client.errors import CommandFailed
+from evault_client.exits import Exit
+from evault_client.output import Column, local_time
+
+PURPOSES = ["court", "reconsideration", "filing-review", "party-copy"]
+CALLUP_STATES = ["open", "overdue", "fulfilled"]
+CHUNK_BYTES = 1 << 20
+
+
+def parse_ids(values: tuple[str, ...], what: str) -> list[str]:
+    """Return the IDs given as repeated, comma- or space-separated values; refuse one that is not an ID."""
+    ids = []
+    for token in (t for value in values for t in re.split(r"[\s,]+", value) if t):
+        try:
+            ids.append(str(uuid.UUID(token)))
+        except ValueError:
+            raise CommandFailed("invalid_id", f"'{token}' is not {what}", exit_status=Exit.INVALID_INPUT) from None
+    return ids
+
+
+def _download(method: str, path: str, out: Path, body: Any = None) -> dict[str, str]:
+    """Stream an answer into out through a .partial file, renamed only once complete; return its headers."""
+    if out.exists():
+        raise CommandFailed("file_exists", f"{out} already exists; a bundle never overwrites a file",
+                            exit_status=Exit.CONFLICT)
+    partial = out.with_name(out.name + ".partial")
+    try:
+        with current().api.stream(method, path, json=body) as response, partial.open("xb") as handle:
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                handle.write(chunk)
+            headers = dict(response.headers)
+        # No fsync, like zip: a torn file after a crash fails verify-bundle and the retained SHA-256, never silently.
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return headers
+
+
+@click.command("export", cls=VaultGroup.command_class)
+@click.argument("case_number")
+@click.option("--purpose", required=True, type=click.Choice(PURPOSES))
+@click.option("--recipient", required=True, help="Who receives the bundle (接收方).")
+@click.option("--records", "records", multiple=True, help="Record IDs (repeat, or comma-separated); default: all.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bundle file (.zip).")
+def export(case_number: str, purpose: str, recipient: str, records: tuple[str, ...], out: Path) -> None:
+    """Build an evidence bundle (证据包) of a case (案号) for court, reconsideration, filing review or a party."""
+    run = current()
+    ids = parse_ids(records, "an evidence record ID")
+    body = {"case_number": case_number, "purpose": purpose, "recipient": recipient, "evidence_ids": ids or None}
+    headers = _download("POST", "/api/exports", out, body)
+    copy = run.api.get(f"/api/exports/{headers['x-export-id']}")
+
+    def human() -> None:
+        run.out.message(f"bundle {out}: {copy['record_count']} record(s), {copy['payload_bytes']} bytes of originals")
+        if copy["withheld_ids"]:
+            run.out.message(f"confidential records withheld from this party copy (000 第九条): "
+                            f"{copy['withheld_count']}: {', '.join(copy['withheld_ids'])}")
+        run.out.message(f"export id {copy['id']}; bundle SHA-256 {copy['bundle_sha256']} ({copy['bundle_size']} bytes)")
+        run.out.message("retained copy (复制留存) recorded; check the bundle with `evault verify-bundle`")
+
+    run.out.document({**copy, "file": str(out)}, human)
+
+
+EXPORT_COLUMNS = [
+    Column("export", "id"), Column("purpose", "purpose"), Column("recipient", "recipient"),
+    Column("records", "record_count"), Column("by", "actor_name"), Column("made", "completed_at", time=True),
+]
+
+
+@click.group("exports", cls=VaultGroup)
+def exports() -> None:
+    """Retained copies (复制留存) of the bundles made: what was handed over, to whom, under which approval."""
+
+
+@exports.command("list")
+@click.option("--case", "case_number", default=None, help="Only this case (案号).")
+def exports_list(case_number: str | None) -> None:
+    """List retained copies, newest first."""
+    rows = current().api.get("/api/exports", case_number=case_number)
+    current().out.rows(rows, EXPORT_COLUMNS, empty="no exports")
+
+
+@exports.command("show")
+@click.argument("export_id")
+def exports_show(export_id: str) -> None:
+    """Show one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
+    run = current()
+    copy = run.api.get(f"/api/exports/{export_id}")
+    fields = ["id", "bundle_name", "purpose", "recipient", "actor_name", "grant_id", "completed_at", "record_count",
+              "withheld_count", "payload_bytes", "bundle_sha256", "bundle_size", "key_id", "timestamped"]
+    rows = [{"field": name, "value": copy.get(name)} for name in fields]
+
+    def human() -> None:
+        run.out.rows([{**row, "value": local_time(row["value"], run.zone)} for row in rows],
+                     [Column("field", "field"), Column("value", "value")])
+
+    run.out.document(copy, human)
+
+
+@exports.command("download")
+@click.argument("export_id")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File for the retained copy (JSON).")
+def exports_download(export_id: str, out: Path) -> None:
+    """Download a retained copy's record (digest, manifests, explanation, signature) to a file."""
+    _download("GET", f"/api/exports/{export_id}/retained", out)
+    current().out.document({"id": export_id, "file": str(out)}, f"retained copy of {export_id} written to {out}")
+
+
+def _callup_state(item: dict[str, Any]) -> str:
+    if item["state"] == "fulfilled":
+        return f"fulfilled{' LATE' if item['fulfilled_late'] else ''} by {', '.join(item['export_ids'])}"
+    if item["state"] == "overdue":
+        return f"OVERDUE by {item['working_days_overdue']} working day(s)"
+    return "open"
+
+
+CALLUP_COLUMNS = [
+    Column("callup", "id"), Column("department", "department"), Column("doc_number", "document_number"),
+    Column("cases", "case_numbers"), Column("received", "received_on"),
+    Column("due", lambda c: f"{'PROVISIONAL ' if c['provisional'] else ''}{c['due_on']}"),
+    Column("state", _callup_state),
+]
+
+
+def _print_callups(items: list[dict[str, Any]], empty: str) -> None:
+    run = current()
+    run.out.rows(items, CALLUP_COLUMNS, empty=empty)
+    if not run.json_mode:
+        for reason in sorted({c["provisional_reason"] for c in items if c.get("provisional_reason")}):
+            run.out.message(f"({reason})")
+
+
+@click.group("callups", cls=VaultGroup)
+def callups() -> None:
+    """Call-ups (调阅) of case materials by a higher-level department: due in 5 working days (001 备案规定)."""
+
+
+@callups.command("register")
+@click.option("--department", required=True, help="Requesting department (调阅机关).")
+@click.option("--doc-number", "document_number", required=True, help="The notice's document number (文号).")
+@click.option("--case", "case_numbers", required=True, multiple=True, help="Case number (案号) called up; repeat.")
+@click.option("--records", multiple=True, help="Only these record IDs (repeat, or comma-separated); default: all.")
+@click.option("--received", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Day received (default: today).")
+@click.option("--note", default="")
+def callups_register(department: str, document_number: str, case_numbers: tuple[str, ...],
+                     records: tuple[str, ...], received: Any, note: str) -> None:
+    """Register a call-up notice; prints its due date (5 working days from receipt)."""
+    run = current()
+    body = {"department": department, "document_number": document_number, "case_numbers": list(case_numbers),
+            "evidence_ids": parse_ids(records, "an evidence record ID") or None,
+            "received_on": received.date().isoformat() if received is not None else None, "note": note}
+    item = run.api.post("/api/callups", body)
+    run.out.document(item, lambda: _print_callups([item], ""))
+
+
+@callups.command("list")
+@click.option("--state", type=click.Choice(CALLUP_STATES), default=None)
+def callups_list(state: str | None) -> None:
+    """List call-ups by due date."""
+    _print_callups(current().api.get("/api/callups", state=state), "no call-ups")
+
+
+@callups.command("overdue")
+def callups_overdue() -> None:
+    """Report open call-ups past their due date (exit status 1 when there are any)."""
+    items = current().api.get("/api/callups/overdue")
+    _print_callups(items, "no overdue call-ups")
+    if items:
+        click.get_current_context().exit(int(Exit.CHECK_FAILED))
+
+
+@callups.command("fulfil")
+@click.argument("callup_id")
+@click.option("--export", "export_ids", required=True, multiple=True, help="Filing-review export ID; repeat.")
+def callups_fulfil(callup_id: str, export_ids: tuple[str, ...]) -> None:
+    """Mark a call-up fulfilled by the filing-review export(s) that hold what it asks for."""
+    target = parse_ids((callup_id,), "a call-up ID")[0]
+    item = current().api.post(f"/api/callups/{target}/fulfil",
+                              {"export_ids": parse_ids(export_ids, "an export ID")})
+    current().out.document(item, lambda: _print_callups([item], ""))
