@@ -11,7 +11,7 @@ import time
 
 import click
 
-from evault.homes import HostFailure, record_home, refuse_second_vault, require_vault
+from evault.homes import record_home, refuse_second_vault, require_vault
 from evault.setup import initialise, open_vault
 from vault.cli_support import cli_settings, friendly_errors
 from vault.config import Settings, host_login
@@ -135,7 +135,7 @@ def worker() -> None:
         context.close()
 
 
-class _JobName(click.ParamType):
+class _JobName(click.ParamType):  # type: ignore[type-arg]
     """A scheduled job's name, checked against the scheduler's list only when the command runs."""
 
     name = "job"
@@ -197,10 +197,9 @@ def verify_log() -> None:
 
 
 def _read_password() -> str:
-    stdin = click.get_text_stream("stdin")
-    if stdin.isatty():
+    if sys.stdin.isatty():
         return str(click.prompt("新密码 (new password)", hide_input=True, confirmation_prompt=True))
-    return stdin.readline().rstrip("\r\n")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 @click.command("admin-password")
@@ -214,7 +213,7 @@ def admin_password(name: str) -> None:
 
     password = _read_password()
     if not password:
-        raise HostFailure("invalid_input", "no password on standard input", exit_code=6)
+        raise InvalidInput("no password on standard input")
     actor = host_actor()
     context = open_host_vault(cli_settings())
     try:

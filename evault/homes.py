@@ -21,12 +21,13 @@ HOME_MARKER = "vault-home.json"
 
 
 class HostFailure(click.ClickException):
-    """A host command's refusal: one line `error (code): message` and its exit status."""
+    """No vault where a host command looked: one line `error (code): message`, exit 78 (EX_CONFIG)."""
 
-    def __init__(self, code: str, message: str, *, exit_code: int = EX_CONFIG) -> None:
+    exit_code = EX_CONFIG
+
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-        self.exit_code = exit_code
 
     def show(self, file: object = None) -> None:
         """Print the one-line refusal on stderr."""
