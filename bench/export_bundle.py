@@ -28,6 +28,7 @@ from vault.cases.service import add_case
 from vault.config import Settings
 from vault.context import build_context
 from vault.evidence.service import EvidenceTags, register_evidence
+from vault.exports.hashing import Sm3
 from vault.identities.actor import SYSTEM, Actor
 from vault.identities.models import Role
 from vault.identities.service import HandlerInput, add_handler, create_user
@@ -70,7 +71,7 @@ def measure(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | N
 def make_original(path: Path, size: int, *, sm3: bool) -> tuple[str, str | None]:
     """Write size random-ish bytes (a repeated random block keeps generation cheap); return SHA-256 and SM3."""
     block = os.urandom(CHUNK)
-    digest, sm3_digest = hashlib.sha256(), hashlib.new("sm3") if sm3 else None
+    digest, sm3_digest = hashlib.sha256(), Sm3() if sm3 else None
     with path.open("wb") as handle:
         for offset in range(0, size, CHUNK):
             piece = block[: min(CHUNK, size - offset)]

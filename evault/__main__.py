@@ -1,5 +1,5 @@
-"""Allow `python -m evault`."""
+"""Allow `python -m evault`: the `evault` command, with the host's commands."""
 
-from evault.cli import main
+from evault_client.cli import main
 
 main()

@@ -25,3 +25,11 @@ def upgrade_database(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")
+
+
+def current_revisions(engine: Engine) -> list[str]:
+    """Return the catalog's current Alembic revisions (none for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return sorted(MigrationContext.configure(connection).get_current_heads())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from evault.migrate import upgrade_database
 from vault.config import Settings
@@ -16,6 +18,8 @@ from vault.keys import create_keys
 from vault.storage.base import BlobStore
 from vault.storage.factory import prepare_blob_store
 
+FIRST_PASSWORD_FILE = "first-admin-password"
+
 
 @dataclass(frozen=True)
 class InitResult:
@@ -25,6 +29,7 @@ class InitResult:
     admin_name: str | None
     admin_token: str | None
     admin_password: str | None = None
+    password_file: Path | None = None
 
 
 def open_vault(settings: Settings, *, store: BlobStore | None = None) -> VaultContext:
@@ -51,6 +56,17 @@ def initialise(settings: Settings, *, admin_name: str = "admin") -> InitResult:
                 set_password(session=session, actor=SYSTEM, user=admin[0], password=password, now=utcnow())
     finally:
         context.close()
-    if admin is None:
+    if admin is None or password is None:
         return InitResult(created_keys=created, admin_name=None, admin_token=None)
-    return InitResult(created_keys=created, admin_name=admin[0].name, admin_token=admin[1], admin_password=password)
+    return InitResult(created_keys=created, admin_name=admin[0].name, admin_token=admin[1], admin_password=password,
+                      password_file=keep_first_password(settings, password))
+
+
+def keep_first_password(settings: Settings, password: str) -> Path:
+    """Keep the first admin's password in the home, readable only by its owner (0600), for the first sign-in."""
+    path = settings.home / FIRST_PASSWORD_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return path

@@ -44,6 +44,12 @@ STORE_KIND = os.environ.get("EVAULT_TEST_STORE", "local")
 AGENCY = "阜阳市应急管理局"  # a real agency name: exports refuse the placeholder outside a demo vault
 
 
+@pytest.fixture(autouse=True)
+def _host_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the vault homes `evault init` records out of the real user's folder, one list per test."""
+    monkeypatch.setenv("EVAULT_HOST_CONFIG_DIR", str(tmp_path_factory.mktemp("host-config")))
+
+
 def pytest_report_header() -> str:
     """Say which catalog and store this run tests against, so a CI log shows it."""
     catalog = "PostgreSQL at " + make_url(POSTGRES_URL).render_as_string() if POSTGRES_URL else "SQLite"

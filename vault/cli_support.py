@@ -1,26 +1,31 @@
-"""What every `evault` command group shares: settings, one-line errors, a session acting as a named user."""
+"""What the host's commands share: settings, and domain errors as one line with a documented exit status."""
 
 from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
 from vault.config import Settings, load_settings
-from vault.context import VaultContext, build_context
 from vault.errors import VaultError
-from vault.identities.actor import Actor
-from vault.identities.service import get_active_user
 from vault.logging import configure_logging
 
 F = TypeVar("F", bound=Callable[..., Any])
-OpenVault = Callable[[Settings], VaultContext]
+
+# The exit statuses of docs/cli.md, by the HTTP status a domain error carries: the host's commands answer the
+# same way the signed-in client does for the same refusal.
+EXIT_BY_STATUS = {401: 3, 403: 4, 404: 4, 410: 4, 409: 5, 412: 5, 423: 5, 400: 6, 413: 6, 415: 6, 422: 6}
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
+
+
+def exit_status(error: VaultError) -> int:
+    """Return the documented exit status for a domain error (5xx: a temporary failure)."""
+    return EX_TEMPFAIL if error.status >= 500 else EXIT_BY_STATUS.get(error.status, 6)
 
 
 def cli_settings(*, log_level: str | None = "WARNING") -> Settings:
@@ -29,13 +34,15 @@ def cli_settings(*, log_level: str | None = "WARNING") -> Settings:
         settings = load_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise click.ClickException(f"configuration error: {first['msg']} ({'.'.join(map(str, first['loc']))})") from exc
+        where = ".".join(map(str, first["loc"]))
+        click.echo(f"error (configuration): {first['msg']} ({where})", err=True)
+        sys.exit(EX_CONFIG)
     configure_logging(json_output=settings.log_json, level=log_level or settings.log_level)
     return settings
 
 
 def friendly_errors(func: F) -> F:
-    """Turn domain errors into one-line messages and exit status 2, never a traceback."""
+    """Turn domain errors into one line `error (code): message` and their exit status, never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -43,29 +50,6 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except VaultError as exc:
             click.echo(f"error ({exc.code}): {exc.message}", err=True)
-            sys.exit(2)
+            sys.exit(exit_status(exc))
 
     return wrapper  # type: ignore[return-value]
-
-
-def acting_as(ctx: click.Context) -> str:
-    """Return the user named by the root command's `--as` option."""
-    return str((ctx.find_root().obj or {}).get("as", "admin"))
-
-
-@contextmanager
-def acting_session(
-    user_name: str, *, open_vault: OpenVault = build_context
-) -> Iterator[tuple[VaultContext, Session, Actor]]:
-    """Open the vault and one transaction acting as the named user; a logged refusal is still committed."""
-    context = open_vault(cli_settings())
-    try:
-        with context.sessions() as session:
-            try:
-                yield context, session, Actor.of(get_active_user(session=session, name=user_name))
-                session.commit()
-            except VaultError as exc:
-                session.commit() if exc.record_kept else session.rollback()
-                raise
-    finally:
-        context.close()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import sys
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vault.custody.witness import check_cosigner_name, parse_trusted_logs, parse_witnesses
@@ -23,7 +26,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="EVAULT_", extra="ignore")
 
+    # Resolved once, when settings are read, to an absolute path (relative to the current folder); `evault init`
+    # records the homes it made in the per-user folder below, so a command run elsewhere can say where they are.
     home: Path = Path("./evault-data")
+    host_config_dir: Path | None = None
     database_url: str | None = None
     store: Literal["local", "s3"] = "local"
     s3_endpoint: str = "127.0.0.1:9000"
@@ -126,6 +132,14 @@ class Settings(BaseSettings):
     witness_name: str = ""
     witness_trusted_logs: list[str] = []
 
+    _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
+
+    @model_validator(mode="after")
+    def _resolve_home(self) -> Settings:
+        self._home_as_given = self.home
+        self.home = self.home.expanduser().resolve()
+        return self
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.store == "s3":
@@ -161,6 +175,16 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home.resolve() / 'evault.db'}"
 
     @property
+    def home_as_given(self) -> Path:
+        """Return EVAULT_HOME as it was set (possibly relative), for messages that say where a command looked."""
+        return self._home_as_given
+
+    @property
+    def vault_registry_file(self) -> Path:
+        """Return the per-user file listing the vault homes `evault init` made (EVAULT_HOST_CONFIG_DIR moves it)."""
+        return (self.host_config_dir or _user_config_dir()) / "vault-homes.json"
+
+    @property
     def keys_dir(self) -> Path:
         """Return the folder holding the vault's signing and data keys."""
         return self.home / "keys"
@@ -179,6 +203,24 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """Return the agency's time zone, used for display and day boundaries."""
         return ZoneInfo(self.timezone)
+
+
+def _user_config_dir() -> Path:
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "evault"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "evault"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "evault"
+
+
+def host_login() -> str:
+    """Return the operating-system user running this process, from its user id where the system has one."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):  # Windows, or a uid without a passwd entry (containers)
+        return getpass.getuser()
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -20,7 +20,7 @@ from minio.lifecycleconfig import (
 )
 from minio.objectlockconfig import DAYS, GOVERNANCE, ObjectLockConfig
 
-from evault.cli import main
+from evault_client.cli import root
 from vault.storage.s3 import ABORT_MULTIPART_RULE, _could_expire
 
 S3_ENDPOINT = os.environ.get("EVAULT_TEST_S3_ENDPOINT")
@@ -47,7 +47,7 @@ def env(tmp_path: Path, database_url: str, bucket: str) -> dict[str, str]:
 
 
 def init(env: dict[str, str]) -> Result:
-    return CliRunner().invoke(main, ["init"], env=env, catch_exceptions=False)
+    return CliRunner().invoke(root, ["init"], env=env, catch_exceptions=False)
 
 
 def rules(s3: Minio, bucket: str) -> dict[str, Rule]:

@@ -1,4 +1,5 @@
-"""`evault serve` starts a real server on embedded defaults, and refuses to start when a dependency is down."""
+"""`evault serve` starts a real server on embedded defaults, and refuses to start when a dependency is down
+(exit 75, a temporary failure) or there is no vault (exit 78)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
 
 @pytest.fixture
 def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    token = evault("init", env=env).stdout.strip().splitlines()[-1]
+    made = evault("init", env=env).stdout
+    assert "password: " in made  # the first sign-in, as scripts/serve.sh prints it
+    token = made.strip().splitlines()[-1]
     port = free_port()
     log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: a full pipe would stall the server
     process = subprocess.Popen([sys.executable, "-m", "evault", "serve", "--port", str(port)], env=env,
@@ -47,6 +50,7 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
                 if process.poll() is not None:
                     pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
                 time.sleep(0.1)
+        assert f"Evidence Vault on {base} (docs: {base}/docs)" in (tmp_path / "server.log").read_text()
         yield base, token
     finally:
         process.terminate()
@@ -64,16 +68,18 @@ def test_serve_answers_ready_docs_and_authenticated_calls(server: tuple[str, str
     assert me.json()["role"] == "admin"
 
 
-def test_serve_without_init_says_what_to_do(env: dict[str, str]) -> None:
+def test_serve_without_init_says_where_it_looked(env: dict[str, str]) -> None:
     result = evault("serve", "--port", str(free_port()), env=env)
-    assert result.returncode != 0 and "evault init" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 78 and "Traceback" not in result.stderr
+    home = env["EVAULT_HOME"]
+    assert result.stderr.strip() == f"error (no_vault): no vault at {home}; run `evault init` to create one"
 
 
 def test_serve_with_unreachable_database_exits_with_a_message(env: dict[str, str]) -> None:
     evault("init", env=env)
     broken = {**env, "EVAULT_DATABASE_URL": "postgresql+psycopg://x@127.0.0.1:1/none?connect_timeout=2"}
     result = evault("serve", "--port", str(free_port()), env=broken)
-    assert result.returncode == 2 and "database is unreachable" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 75 and "database is unreachable" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serve_with_unreachable_s3_endpoint_exits_with_a_message(env: dict[str, str]) -> None:
@@ -81,5 +87,5 @@ def test_serve_with_unreachable_s3_endpoint_exits_with_a_message(env: dict[str, 
     broken = {**env, "EVAULT_STORE": "s3", "EVAULT_S3_ENDPOINT": "127.0.0.1:1", "EVAULT_S3_ACCESS_KEY": "vault",
               "EVAULT_S3_SECRET_KEY": "a-real-looking-secret"}
     result = evault("serve", "--port", str(free_port()), env=broken)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 75, result.stderr
     assert "storage_unavailable" in result.stderr and "Traceback" not in result.stderr

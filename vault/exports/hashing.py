@@ -1,6 +1,7 @@
-"""Several digests of one stream in one pass, the slower ones on a helper thread (standard library only).
+"""Several digests of one stream in one pass, the slower ones on a helper thread.
 
-hashlib releases the GIL on large buffers, so SHA-512 (and SM3) of chunk N run beside SHA-256, CRC-32 and I/O.
+hashlib and cryptography release the GIL on large buffers, so SHA-512 (and SM3) of chunk N run beside SHA-256,
+CRC-32 and I/O. SM3 comes from cryptography: hashlib has it only when its OpenSSL was built with it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,32 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+
 FOREGROUND = "sha256"
+
+
+class Sm3:
+    """SM3 (GB/T 32905-2016) with hashlib's update/hexdigest, from cryptography whatever OpenSSL hashlib uses."""
+
+    name = "sm3"
+
+    def __init__(self, data: bytes = b"") -> None:
+        self._hash = hashes.Hash(hashes.SM3())
+        self._hash.update(data)
+
+    def update(self, data: bytes) -> None:
+        """Hash more bytes."""
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        """Return the digest as lowercase hex (the hash can still be read again)."""
+        return self._hash.copy().finalize().hex()
+
+
+def new_hasher(name: str, data: bytes = b"") -> Any:
+    """Return a hasher by name: SM3 from cryptography, everything else from hashlib."""
+    return Sm3(data) if name == "sm3" else hashlib.new(name, data)
 
 
 def _update(hashers: Sequence[Any], chunk: bytes) -> None:
@@ -22,7 +48,7 @@ class MultiHasher:
     """Feed chunks in order; read `hexdigests()` at the end. Use as a context manager to stop the helper thread."""
 
     def __init__(self, algorithms: Sequence[str]) -> None:
-        self._hashers = {name: hashlib.new(name) for name in algorithms}
+        self._hashers = {name: new_hasher(name) for name in algorithms}
         self._background = [h for name, h in self._hashers.items() if name != FOREGROUND]
         self._foreground = self._hashers.get(FOREGROUND)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hash") if self._background else None

@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from structlog.testing import capture_logs
 
 from evault.app import create_app
-from evault.cli import main
 from evault.scheduler import default_jobs
+from evault_client.cli import root
 from tests.conftest import Person, days
 from tests.outage import closed_port
 from tests.vault.custody.test_service import _append, _disable_guards, _recompute_entry
@@ -222,9 +222,10 @@ def test_the_minute_job_anchors_what_the_commit_left(context: VaultContext) -> N
     assert _anchored_sizes(context) == [2]
 
 
-def test_a_refused_change_answers_503_over_http_and_exit_status_2_on_the_command_line(
+def test_a_refused_change_answers_503_over_http_and_exit_status_75_on_the_hosts_command_line(
         context: VaultContext, make_person: Callable[..., Person]) -> None:
     manager = make_person(Role.RECORDS_MANAGER, name="archive")
+    make_person(Role.ADMIN, name="boss")
     _append(context, 3)
     _recompute_entry(context, 1)
     _delete_checkpoints_from(context, 1)
@@ -240,10 +241,9 @@ def test_a_refused_change_answers_503_over_http_and_exit_status_2_on_the_command
                 "EVAULT_S3_ACCESS_KEY": os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
                 "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
                 "EVAULT_S3_BUCKET": context.store.bucket, "EVAULT_S3_LOCK_MODE": "GOVERNANCE"}
-    made = CliRunner().invoke(main, ["--as", "archive", "cases", "add", "阜应急罚字〔2026〕8号", "--type", "licensing"],
-                              env=env)
-    assert made.exit_code == 2 and "custody_log_inconsistent" in made.output
-    verified = CliRunner().invoke(main, ["audit", "verify"], env=env)
+    made = CliRunner().invoke(root, ["admin-password", "boss"], input="a-long-new-password\n", env=env)
+    assert made.exit_code == 75 and "custody_log_inconsistent" in made.stderr
+    verified = CliRunner().invoke(root, ["verify-log"], env=env)
     assert verified.exit_code == 1 and "entries 0..1 do not match checkpoint 2 anchored at" in verified.output
 
 

@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from evault.cli import main
+from evault_client.cli import root
 from tests.conftest import Person
 from tests.vault.custody.test_service import _append, _disable_guards, _recompute_entry
 from tests.vault.exports.conftest import host_env
+from vault.config import host_login
 from vault.context import VaultContext
 from vault.identities.models import Role
 from vault.storage.base import BlobStore
@@ -92,9 +93,9 @@ def test_each_verification_is_kept_with_its_verdict_and_who_ran_it(
     assert (last["ran_by"], last["via"], last["ok"], last["entries"], last["problems"]) == (
         "auditor-zhou", "api", True, size, [])
     _recompute_entry(context, 1)
-    ran = CliRunner().invoke(main, ["--as", "auditor-zhou", "audit", "verify"], env=host_env(context, store))
+    ran = CliRunner().invoke(root, ["verify-log"], env=host_env(context, store))
     assert ran.exit_code == 1
     page = _page(client, auditor)
     last = page["last_verification"]
-    assert (last["ran_by"], last["via"], last["ok"]) == ("auditor-zhou", "cli", False)  # type: ignore[index]
+    assert (last["ran_by"], last["via"], last["ok"]) == (f"host:{host_login()}", "host", False)  # type: ignore[index]
     assert "do not match signed checkpoint" in last["problems"][0]  # type: ignore[index]

@@ -28,6 +28,7 @@ from vault.evidence.service import EvidenceTags, raise_flag, register_evidence
 from vault.exports import layout
 from vault.exports.bagit import manifest_text
 from vault.exports.bundle import ExportPlan
+from vault.exports.hashing import Sm3
 from vault.exports.models import ExportPurpose
 from vault.exports.service import ExportRequest, prepare_export
 from vault.exports.stream import ExportRun
@@ -151,7 +152,7 @@ def world(context: VaultContext, make_person: Callable[..., Person], media: Medi
     with context.sessions() as session:
         evidence = session.get(Evidence, second)
         assert evidence is not None
-        evidence.sm3 = hashlib.new("sm3", media.second.read_bytes()).hexdigest()
+        evidence.sm3 = Sm3(media.second.read_bytes()).hexdigest()
         raise_flag(session=session, actor=SYSTEM, evidence=evidence, flag="late_upload", detail="uploaded 30 h late")
         session.commit()
     return World(officer, people[0], people[1], people[2], [first, second], secret, elsewhere)
