@@ -361,11 +361,6 @@ from ingest.cli import upload as ingest_upload  # noqa: E402
 main.add_command(ingest_upload)
 main.add_command(ingest_dock)
 
-from ingest.review_cli import evidence_group, flags_group  # noqa: E402
-
-main.add_command(evidence_group)
-main.add_command(flags_group)
-
 from retention.cli import calendar_group  # noqa: E402
 from retention.cli import retention as retention_group  # noqa: E402
 
@@ -390,7 +385,3 @@ main.add_command(callups_group)
 from vault.custody.witness_cli import witness_group  # noqa: E402
 
 main.add_command(witness_group)
-
-from vault.access.trail_cli import trail_command  # noqa: E402
-
-audit.add_command(trail_command(open_vault))
