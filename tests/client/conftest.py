@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from click.testing import CliRunner, Result
 
 from evault_client.cli import root
@@ -18,8 +19,12 @@ from vault.context import VaultContext
 
 @pytest.fixture
 def vault_url(context: VaultContext) -> Iterator[str]:
-    """Serve the test vault over real HTTP; yield its URL."""
-    yield from serve_app(context)
+    """Serve the test vault over real HTTP; yield its URL.
+
+    The server runs in this process, so its log lines would land in whatever a shell's CliRunner has made
+    sys.stdout: they are captured aside instead."""
+    with structlog.testing.capture_logs():
+        yield from serve_app(context)
 
 
 @dataclass

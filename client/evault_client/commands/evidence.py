@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -52,8 +51,7 @@ def show(evidence_id: Any) -> None:
 
 
 SEARCH_COLUMNS = [
-    Column("ID", "id", whole=True), Column("CASE", "case_number"), Column("PARTY", "party_name"),
-    Column("RECORDER", "recorder_serial"), Column("CAPTURED", "capture_start", time=True),
+    Column("ID", "id", whole=True), Column("CASE", "case_number"), Column("CAPTURED", "capture_start", time=True),
     Column("NAME", "original_name"), Column("FLAGS", "flags"),
 ]
 
@@ -150,11 +148,9 @@ def _clears(request: dict[str, Any]) -> str:
                      for c in request["clears"])
 
 
-REQUEST_COLUMNS = [
-    Column("ID", "id", whole=True), Column("STATUS", "status"), Column("RECORD", "evidence_id"),
-    Column("CLEARS", _clears), Column("BY", "requested_by"), Column("REASON", "reason"),
-    Column("CHANGES", lambda r: json.dumps(r["changes"], ensure_ascii=False)),
-    Column("DECIDED BY", "decided_by"), Column("DECISION", "decision_reason"),
+REQUEST_COLUMNS = [  # the record, the changes and the decision are in --json (and on wide terminals too few)
+    Column("ID", "id", whole=True), Column("STATUS", "status"), Column("CLEARS", _clears),
+    Column("BY", "requested_by"), Column("REASON", "reason"),
 ]
 
 
@@ -172,10 +168,9 @@ def requests(everything: bool, record: Any) -> None:
 def _decide(request_id: Any, verb: str, reason: str) -> None:
     run = current()
     decided = run.api.post(f"/api/flag-requests/{request_id}/{verb}", {"reason": reason})
-    if run.json_mode:
-        run.out.document(decided)
-    else:
-        run.out.rows([decided], REQUEST_COLUMNS)
+    run.out.document(decided, human=run.text(
+        f"申请 {decided['id']}：{decided['status']}（{decided['decided_by']}：{decided['decision_reason']}）",
+        f"request {decided['id']} {decided['status']} by {decided['decided_by']}: {decided['decision_reason']}"))
 
 
 @flags.command("approve")
