@@ -7,12 +7,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from evault_client.output import display_width
 
 from tests.client.conftest import Shell
 from tests.client.footage import make_case_file, make_clip
-from evault_client.output import display_width
 from tests.conftest import Person
 from tests.ingest.conftest import CaseFile, events_of, flags_of, ingest_file
+from tests.vault.evidence.test_search import (
+    CHEN_ID,
+    Catalog,
+    catalog,  # noqa: F401 - the fixture, as pytest finds it
+)
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
 from vault.identities.models import Role
@@ -154,3 +159,19 @@ def test_a_rejected_request_leaves_tags_and_flags_and_impossible_times_are_refus
     assert again.exit_code == 5 and "request_not_pending" in again.stderr
     bad = mine("evidence", "tag", evidence_id, "colour=red")
     assert bad.exit_code == 2 and "KEY one of case_number" in bad.stderr
+
+
+def test_search_keeps_the_api_rules_on_a_catalog(shell_for: Shells, catalog: Catalog) -> None:  # noqa: F811
+    # Ported from the database-direct CLI: any bracket variant of a case number, officers see their own uploads.
+    reviewer = shell_for(catalog.reviewer)
+    shown = reviewer.ok("evidence", "search", "--handler", "李娜", "--case", "阜应急罚字[2023]40号",
+                        "--captured-from", "2025-03-01T00:00:00")
+    assert shown.stdout.startswith("1 record(s)") and str(catalog.chen) in shown.stdout
+    assert "late_upload" in shell_for(catalog.reviewer, COLUMNS="200").ok(
+        "evidence", "search", "--handler", "李娜").stdout
+    mine = shell_for(catalog.other_officer).ok("evidence", "search", "--recorder", "DSJ-0421").stdout
+    assert mine.startswith("1 record(s)") and str(catalog.other) in mine
+    refused = reviewer("evidence", "search", "--party", CHEN_ID)  # ID numbers: records managers only
+    assert refused.exit_code == 4 and "permission_denied" in refused.stderr
+    backwards = reviewer("evidence", "search", "--uploaded-from", "2025-03-05", "--uploaded-to", "2025-03-01")
+    assert backwards.exit_code == 6 and "invalid_input" in backwards.stderr
