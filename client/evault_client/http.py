@@ -46,6 +46,10 @@ class ApiClient:
             raise CommandFailed("unexpected_answer", f"the vault answered {path} with something other than JSON",
                                 exit_status=Exit.TEMPORARY_FAILURE, status=response.status_code) from exc
 
+    def response(self, method: str, path: str, *, json: Any = None, params: Any = None) -> httpx.Response:
+        """Send one request; return the whole answer when its headers matter too (X-Total-Count, 202)."""
+        return self._send(method, path, json=json, params=_without_none(params or {}))
+
     def get(self, path: str, **params: Any) -> Any:
         """GET a JSON resource; None-valued parameters are left out."""
         return self.request("GET", path, params=_without_none(params))

@@ -23,6 +23,7 @@ class Column:
     header: str
     key: str | Callable[[dict[str, Any]], Any]
     time: bool = False  # an ISO 8601 time from the API: shown in the agency's zone
+    whole: bool = False  # never cut to fit (ids a person copies into the next command)
 
 
 def display_width(text: str) -> int:
@@ -96,15 +97,18 @@ class Output:
                 self._echo(empty)
             return
         cells = [[self._cell(item, column) for column in columns] for item in items]
-        for line in self.table([column.header for column in columns], cells):
+        keep = [column.whole for column in columns]
+        for line in self.table([column.header for column in columns], cells, keep=keep):
             self._echo(line)
 
-    def table(self, headers: Sequence[str], cells: Sequence[Sequence[str]]) -> list[str]:
-        """Lay out a table: columns two spaces apart, the widest cut until the table fits."""
+    def table(self, headers: Sequence[str], cells: Sequence[Sequence[str]],
+              keep: Sequence[bool] = ()) -> list[str]:
+        """Lay out a table: columns two spaces apart, the widest cut until the table fits (never a kept one)."""
         widths = [max(display_width(value) for value in column) for column in zip(headers, *cells, strict=False)]
         budget = self.width - 2 * (len(widths) - 1)
-        while sum(widths) > budget and max(widths) > 8:
-            widest = widths.index(max(widths))
+        cuttable = [i for i in range(len(widths)) if i >= len(keep) or not keep[i]]
+        while cuttable and sum(widths) > budget and max(widths[i] for i in cuttable) > 8:
+            widest = max(cuttable, key=lambda i: widths[i])
             widths[widest] -= 1
         def line(values: Sequence[str]) -> str:
             parts = [pad(clip(value, width), width) for value, width in zip(values, widths, strict=True)]

@@ -66,11 +66,12 @@ def create_request(
 
 @router.get("/requests", response_model=list[AccessRequestPublic])
 def list_requests(
-    session: SessionDep, actor: ActorDep, status: RequestStatus | None = None
+    session: SessionDep, actor: ActorDep, status: RequestStatus | None = None, mine: bool = False
 ) -> list[AccessRequestPublic]:
-    """List requests: approvers and auditors see all, everyone else their own."""
+    """List requests: approvers and auditors see all (only their own with mine=true), everyone else their own."""
     now = utcnow()
-    return [AccessRequestPublic.of(r, now) for r in service.list_requests(session=session, actor=actor, status=status)]
+    found = service.list_requests(session=session, actor=actor, status=status, mine=mine)
+    return [AccessRequestPublic.of(r, now) for r in found]
 
 
 @router.get("/inbox", response_model=list[InboxItemPublic])
@@ -116,10 +117,11 @@ def deny_request(request_id: uuid.UUID, body: ReasonBody, session: SessionDep, a
 
 
 @router.get("/grants", response_model=list[AccessGrantPublic])
-def list_grants(session: SessionDep, actor: ActorDep, include_inactive: bool = False) -> list[AccessGrantPublic]:
-    """List grants in force (or all of them): approvers and auditors see everyone's."""
+def list_grants(session: SessionDep, actor: ActorDep, include_inactive: bool = False,
+                mine: bool = False) -> list[AccessGrantPublic]:
+    """List grants in force (or all of them): approvers and auditors see everyone's (their own with mine=true)."""
     now = utcnow()
-    grants = service.list_grants(session=session, actor=actor, now=now, active_only=not include_inactive)
+    grants = service.list_grants(session=session, actor=actor, now=now, active_only=not include_inactive, mine=mine)
     return [AccessGrantPublic.of(g, now) for g in grants]
 
 

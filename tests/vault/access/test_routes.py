@@ -172,3 +172,22 @@ def test_local_store_cannot_issue_direct_links(client: TestClient, people: Peopl
     message = error(client.post(f"/api/evidence/{clip}/links", headers=people.reviewer.headers), 409,
                     "direct_links_unsupported")
     assert f"/api/evidence/{clip}/original" in message
+
+
+def test_mine_narrows_the_lists_of_those_who_see_everyone(client: TestClient, people: People, clip: uuid.UUID,
+                                                           grant_for: GrantFor) -> None:
+    # `evault access requests|grants` show a person's own unless they ask for everyone's (issue 15).
+    grant_for(people.reviewer, [clip])
+    body = {"evidence_ids": [str(clip)], "purpose": "investigation", "duration_hours": 1, "reason": "r"}
+    assert client.post("/api/access/requests", headers=people.approver.headers, json=body).status_code == 201
+    for who, everyone, own in ((people.approver, 2, 1), (people.auditor, 2, 0), (people.reviewer, 1, 1),
+                               (people.officer, 0, 0)):
+        for path in ("/api/access/requests", "/api/access/grants"):
+            listed = client.get(path, headers=who.headers, params={"include_inactive": "true"}).json()
+            mine = client.get(path, headers=who.headers, params={"mine": "true", "include_inactive": "true"}).json()
+            if path.endswith("grants"):
+                everyone_grants = 1 if who in (people.approver, people.auditor, people.reviewer) else 0
+                own_grants = 1 if who is people.reviewer else 0
+                assert (len(listed), len(mine)) == (everyone_grants, own_grants), (who.user.name, path)
+            else:
+                assert (len(listed), len(mine)) == (everyone, own), (who.user.name, path)

@@ -7,20 +7,14 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pypdf
 import pytest
-from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from evault.cli import main
 from tests.conftest import Person
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
-from tests.vault.exports.conftest import host_env
 from vault.cases.models import Case
-from vault.context import VaultContext
-from vault.storage.base import BlobStore
 
 CASE = "阜应急罚字〔2024〕7号"
 
@@ -125,28 +119,3 @@ def test_only_auditors_read_or_export_the_trail(client: TestClient, people: Peop
         assert refused.status_code == 403, path
         assert refused.json()["error"]["code"] == "permission_denied"
     assert _search(client, people.auditor, action="audit:report_exported") == []
-
-
-@pytest.mark.usefixtures("played")
-def test_trail_from_the_command_line(context: VaultContext, store: BlobStore, people: People, tmp_path: Path) -> None:
-    # Issue 13: the auditor searches and exports from the CLI too; only the auditor may (DOMAIN roles).
-    def _cli(*args: str) -> tuple[int, str, str]:
-        result = CliRunner().invoke(main, list(args), env=host_env(context, store))
-        return result.exit_code, result.stdout, result.stderr
-
-    auditor = people.auditor.user.name
-    code, out, err = _cli("--as", auditor, "audit", "trail", "--user", "reviewer-wang",
-                          "--action", "evidence:viewed")
-    assert code == 0, err
-    assert "reviewer-wang\tevidence:viewed\t执法记录-clip.mp4 · 阜应急罚字〔2024〕7号" in out
-    assert "1 of 1 event(s)" in err
-    code, out, _ = _cli("--as", auditor, "audit", "trail", "--case", CASE, "--format", "csv")
-    assert code == 0 and [r["action"] for r in csv.DictReader(io.StringIO(out.lstrip("\ufeff")))] == [
-        "access:requested", "access:approved", "evidence:viewed"]
-    pdf = tmp_path / "trail.pdf"
-    code, _, err = _cli("--as", auditor, "audit", "trail", "--format", "pdf", "--output", str(pdf),
-                        "--since", datetime.now(UTC).date().isoformat())
-    assert code == 0, err
-    assert pdf.read_bytes().startswith(b"%PDF")
-    code, _, err = _cli("--as", people.reviewer.user.name, "audit", "trail")
-    assert code == 2 and "permission_denied" in err

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from evault.cli import main
 from tests.conftest import Person
 from vault.cases.models import CaseType, Party, PartyKind
 from vault.cases.service import PartyInput, add_case, add_party
@@ -288,26 +286,3 @@ def test_api_documents_every_filter(client: TestClient) -> None:
                      "uploaded_from", "uploaded_to", "activity", "flag", "flagged", "confidentiality", "sort",
                      "order", "page", "page_size", "limit", "offset"}
     assert "X-Total-Count" in operation["responses"]["200"]["headers"]
-
-
-# --- on the command line: evault evidence search ------------------------------------------------------------------
-
-
-def _cli(context: VaultContext, person: Person, *args: str) -> Result:
-    env = {"EVAULT_HOME": str(context.settings.home), "EVAULT_DATABASE_URL": context.settings.database_url,
-           "EVAULT_LOG_JSON": "false"}
-    return CliRunner().invoke(main, ["--as", person.user.name, "evidence", "search", *args], env=env,
-                              catch_exceptions=False)
-
-
-def test_cli_searches_with_the_same_filters_and_rules(context: VaultContext, catalog: Catalog) -> None:
-    shown = _cli(context, catalog.reviewer, "--handler", "李娜", "--case", "阜应急罚字[2023]40号",
-                 "--captured-from", "2025-03-01T00:00:00")
-    assert shown.exit_code == 0, shown.output
-    assert "records: 1" in shown.output and str(catalog.chen) in shown.output and "late_upload" in shown.output
-    mine = _cli(context, catalog.other_officer, "--recorder", "DSJ-0421")
-    assert "records: 1" in mine.output and str(catalog.other) in mine.output  # officers: own uploads only
-    refused = _cli(context, catalog.reviewer, "--party", CHEN_ID)  # ID numbers: records managers only
-    assert refused.exit_code != 0 and "permission_denied" in refused.output
-    backwards = _cli(context, catalog.reviewer, "--uploaded-from", "2025-03-05", "--uploaded-to", "2025-03-01")
-    assert backwards.exit_code != 0 and "invalid_input" in backwards.output
