@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from evault_client.output import display_width
 
+from evault_client.output import display_width
 from tests.client.conftest import Shell
 from tests.client.footage import make_case_file, make_clip
 from tests.conftest import Person

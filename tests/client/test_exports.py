@@ -10,6 +10,7 @@ from pathlib import Path
 
 import bagit
 import pytest
+from vault.exports.verify import verify_bundle
 
 from tests.client.conftest import Shell
 from tests.vault.callups.conftest import MakeExport
@@ -22,7 +23,6 @@ from vault.config import PLACEHOLDER_AGENCY_NAME
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.exports import layout
-from vault.exports.verify import verify_bundle
 
 
 def export(shell: Shell, out: Path, *extra: str) -> list[str]:
