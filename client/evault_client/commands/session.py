@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -20,6 +20,9 @@ from evault_client.credentials import StoredCredential
 from evault_client.errors import CommandFailed
 from evault_client.exits import Exit
 from evault_client.output import local_time
+
+if TYPE_CHECKING:
+    from evault_client.http import ApiClient
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -35,22 +38,27 @@ def login(server: str | None, name: str | None, password_stdin: bool, device: bo
     if server:
         run.server_option = server
     _warn_if_plain_http(run)
-    about = run.public_api().get("/api/about")
-    if device:
-        from evault_client.device_flow import device_sign_in
+    public = run.public_api()
+    try:
+        about = public.get("/api/about")
+        if device:
+            from evault_client.device_flow import device_sign_in
 
-        token, user, expires_at = device_sign_in(run, about)
-        method = "oidc"
-    else:
-        token, user, expires_at = _password_sign_in(run, name, password_stdin)
-        method = "password"
+            token, user, expires_at = device_sign_in(run, about)
+            method = "oidc"
+        else:
+            token, user, expires_at = _password_sign_in(run, public, name, password_stdin)
+            method = "password"
+    finally:
+        public.close()
     credential = StoredCredential(server=run.server, user=str(user["name"]), token=token, expires_at=expires_at,
                                   method=method, timezone=about.get("timezone"))
     where = run.credentials.put(credential)
     _signed_in_message(run, user, expires_at, where, about.get("timezone"))
 
 
-def _password_sign_in(run: Invocation, name: str | None, password_stdin: bool) -> tuple[str, dict[str, Any], str]:
+def _password_sign_in(run: Invocation, public: ApiClient, name: str | None,
+                      password_stdin: bool) -> tuple[str, dict[str, Any], str]:
     if not name:
         name = click.prompt(run.text("用户名", "User name"), err=True).strip()
     if password_stdin:
@@ -60,7 +68,7 @@ def _password_sign_in(run: Invocation, name: str | None, password_stdin: bool) -
     if not password:
         raise CommandFailed("no_password", run.text("未提供密码", "no password given"), exit_status=Exit.USAGE)
     label = f"evault login on {socket.gethostname()}"[:128]
-    answer = run.public_api().post("/api/sign-in/token", {"name": name, "password": password, "label": label})
+    answer = public.post("/api/sign-in/token", {"name": name, "password": password, "label": label})
     return str(answer["token"]), answer["user"], str(answer["expires_at"])
 
 
@@ -74,7 +82,8 @@ def _signed_in_message(run: Invocation, user: dict[str, Any], expires_at: str | 
         zone = run.zone
     until = local_time(expires_at, zone) if expires_at else run.text("不过期", "never")
     run.out.document({"server": run.server, "user": user, "expires_at": expires_at, "stored_in": where},
-                     human=run.text(f"已登录 {run.server}：{user['name']}（{user['role']}），有效期至 {until}；凭据存于 {where}",
+                     human=run.text(f"已登录 {run.server}：{user['name']}（{user['role']}），"
+                                    f"有效期至 {until}；凭据存于 {where}",
                                     f"signed in to {run.server} as {user['name']} ({user['role']}), "
                                     f"until {until}; credential kept in {where}"))
 
