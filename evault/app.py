@@ -23,10 +23,12 @@ from vault.custody.witness_routes import router as witness_router
 from vault.evidence.routes import router as evidence_router
 from vault.exports.routes import router as exports_router
 from vault.identities.routes import router as identities_router
+from vault.identities.session_routes import router as sign_in_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     identities_router,
+    sign_in_router,
     cases_router,
     evidence_router,
     custody_router,

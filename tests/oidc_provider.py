@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from vault.config import Settings
 
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 AUTHORIZE_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>测试身份提供方</title></head>
 <body><h1>测试身份提供方 (test identity provider)</h1><p>{client}</p>
 <form method="post"><label>用户名 <input name="username" autocomplete="username" required></label>
@@ -49,6 +50,22 @@ class Grant:
 
 
 @dataclass
+class DeviceGrant:
+    """A device code (RFC 8628): who approved it, if anyone yet, and until when it may be redeemed."""
+
+    client_id: str
+    user_code: str
+    scope: str
+    expires_at: float
+    username: str | None = None
+    denied: bool = False
+    polls: int = 0
+    last_poll: float | None = None
+    interval: int = 5
+    used: bool = False
+
+
+@dataclass
 class OidcProvider:
     """The provider's state; tests register clients and users and turn the knobs below."""
 
@@ -61,6 +78,11 @@ class OidcProvider:
     key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537,
                                                                                    key_size=2048))
     codes: dict[str, Grant] = field(default_factory=dict)
+    device_client_id: str = "evault-cli"  # a public client: a command line keeps no secret
+    device_seconds: int = 600  # how long a device code lives
+    device_interval: int = 5
+    slow_down_once: bool = True  # answer the second pending poll with slow_down, as a busy provider would
+    devices: dict[str, DeviceGrant] = field(default_factory=dict)
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -75,6 +97,7 @@ class OidcProvider:
             Route("/jwks", self.jwks),
             Route("/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/token", self.token, methods=["POST"]),
+            Route("/device_authorization", self.device_authorization, methods=["POST"]),
         ])
 
     async def discovery(self, request: Request) -> Response:
@@ -82,6 +105,7 @@ class OidcProvider:
         return JSONResponse({
             "issuer": self.issuer, "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
+            "device_authorization_endpoint": f"{self.url}/device_authorization",
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
@@ -112,6 +136,8 @@ class OidcProvider:
         """Exchange a code once, for the client it was issued to, with the verifier whose S256 is the challenge."""
         form = {k: str(v) for k, v in (await request.form()).items()}
         self.token_requests.append(form)
+        if form.get("grant_type") == DEVICE_GRANT:
+            return self._device_token(form)
         if not self._client_authenticated(request, form):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
         grant = self.codes.get(form.get("code", ""))
@@ -125,6 +151,49 @@ class OidcProvider:
             return _refuse("the redirect_uri differs from the authorization request's")
         return JSONResponse({"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 300,
                              "id_token": self.id_token(grant)}, headers={"Cache-Control": "no-store"})
+
+    async def device_authorization(self, request: Request) -> Response:
+        """Issue a device code and a user code to a public client (RFC 8628 §3.1, §3.2)."""
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if form.get("client_id") != self.device_client_id:
+            return JSONResponse({"error": "invalid_client"}, status_code=401)
+        device_code, user_code = secrets.token_urlsafe(24), "-".join(
+            "".join(secrets.choice("BCDFGHJKLMNPQRSTVWXZ") for _ in range(4)) for _ in range(2))
+        self.devices[device_code] = DeviceGrant(client_id=self.device_client_id, user_code=user_code,
+                                                scope=form.get("scope", ""), interval=self.device_interval,
+                                                expires_at=time.monotonic() + self.device_seconds)
+        return JSONResponse({"device_code": device_code, "user_code": user_code,
+                             "verification_uri": f"{self.url}/device",
+                             "verification_uri_complete": f"{self.url}/device?user_code={user_code}",
+                             "expires_in": self.device_seconds, "interval": self.device_interval},
+                            headers={"Cache-Control": "no-store"})
+
+    def approve_device(self, user_code: str, username: str | None, *, deny: bool = False) -> None:
+        """Approve (or deny) a user code, as the person would on the verification page."""
+        grant = next(g for g in self.devices.values() if g.user_code == user_code)
+        grant.username, grant.denied = username, deny
+
+    def _device_token(self, form: dict[str, str]) -> Response:
+        """Answer one poll (RFC 8628 §3.4, §3.5): pending, slow_down, denied, expired, or the tokens once."""
+        grant = self.devices.get(form.get("device_code", ""))
+        if grant is None or grant.used or form.get("client_id") != grant.client_id:
+            return _refuse("the device code is unknown, spent or not this client's")
+        if time.monotonic() >= grant.expires_at:
+            return JSONResponse({"error": "expired_token"}, status_code=400)
+        if grant.denied:
+            return JSONResponse({"error": "access_denied"}, status_code=400)
+        grant.polls += 1
+        if grant.username is None:
+            if self.slow_down_once and grant.polls == 2:
+                grant.interval += 5
+                return JSONResponse({"error": "slow_down"}, status_code=400)
+            return JSONResponse({"error": "authorization_pending"}, status_code=400)
+        grant.used = True
+        code_grant = Grant(client_id=grant.client_id, redirect_uri="", challenge="", nonce=None,
+                           username=grant.username)
+        return JSONResponse({"access_token": secrets.token_urlsafe(24), "token_type": "Bearer",
+                             "expires_in": self.token_seconds, "id_token": self.id_token(code_grant)},
+                            headers={"Cache-Control": "no-store"})
 
     def _client_authenticated(self, request: Request, form: dict[str, str]) -> bool:
         if self.client_secret is None:

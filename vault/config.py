@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # The web app: browser sessions and password sign-in (issue 13).
     web_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     web_absolute_hours: int = Field(default=12, ge=1, le=24 * 7)
+    # How long a token from `evault login` lasts (tokens from `evault tokens create` never expire by themselves).
+    cli_token_hours: int = Field(default=12, ge=1, le=24 * 30)
     sign_in_max_failures: int = Field(default=5, ge=1, le=100)
     sign_in_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Mark the session cookie Secure; "auto" does so when the request arrived over https (or a proxy says so).
@@ -83,6 +85,8 @@ class Settings(BaseSettings):
     # set. Endpoints come from the issuer's discovery document; without a secret the vault is a public client. The
     # redirect URL is derived from the request unless set (set it behind a proxy that rewrites the host).
     oidc_client_id: str | None = None
+    # The public client `evault login --device` uses (no secret: a command line cannot keep one); else the web's.
+    oidc_cli_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
     oidc_redirect_url: str | None = None
     oidc_scopes: str = "openid profile"

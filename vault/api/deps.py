@@ -80,7 +80,7 @@ def _authenticate(session: Session, context: VaultContext, secret: str) -> User:
             if changed:
                 session.commit()  # provisioning at sign-in is its own unit of work
             return user
-    return authenticate_token(session=session, secret=secret)
+    return authenticate_token(session=session, secret=secret, now=utcnow())
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -125,6 +125,7 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)  # None: never (tokens create)
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -57,6 +57,7 @@ class TokenPublic(BaseModel):
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 class TokenCreate(BaseModel):
@@ -155,3 +156,46 @@ class PasswordSet(BaseModel):
     """A new web sign-in password (at least 10 characters, not all digits)."""
 
     password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenSignInRequest(BaseModel):
+    """A command line signing in with a name and password."""
+
+    name: Name = Field(min_length=1)
+    password: str = Field(min_length=1, max_length=1024)
+    label: Name = ""
+
+
+class TokenSignedIn(BaseModel):
+    """A sign-in token: its secret (shown only here), who it acts as, and when it runs out."""
+
+    token: str
+    user: UserPublic
+    expires_at: datetime
+
+
+class OidcAbout(BaseModel):
+    """What a command line needs to sign in through the agency's identity provider."""
+
+    issuer: str
+    client_id: str | None
+    device_authorization_endpoint: str | None
+    token_endpoint: str | None
+    scope: str
+
+
+class SignInMethods(BaseModel):
+    """The ways this vault accepts a sign-in."""
+
+    password: bool = True
+    oidc: OidcAbout | None = None
+
+
+class About(BaseModel):
+    """What anyone may learn of a vault before signing in."""
+
+    version: str
+    agency_name: str
+    timezone: str
+    key_id: str
+    sign_in: SignInMethods

@@ -103,14 +103,16 @@ def _token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_token(*, session: Session, actor: Actor, user: User, label: str = "") -> str:
+def issue_token(*, session: Session, actor: Actor, user: User, label: str = "",
+                expires_at: datetime | None = None) -> str:
     """Create an API token for user and return its secret; only its hash is kept."""
     if actor.id != user.id:
         require(actor, Permission.MANAGE_USERS)
     if not user.active:
         raise Conflict(f"user '{user.name}' is disabled; enable them before issuing a token")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(user_id=user.id, token_sha256=_token_digest(secret), label=label)
+    token = ApiToken(user_id=user.id, token_sha256=_token_digest(secret), label=label,
+                     expires_at=expires_at)
     session.add(token)
     session.flush()
     record_event(
@@ -119,16 +121,31 @@ def issue_token(*, session: Session, actor: Actor, user: User, label: str = "") 
         action=CustodyAction.TOKEN_CREATED,
         subject_type="user",
         subject_id=user.id,
-        details={"token_id": str(token.id), "label": label},
+        details={"token_id": str(token.id), "label": label,
+                 "expires_at": expires_at.isoformat() if expires_at else None},
     )
     return secret
 
 
-def authenticate_token(*, session: Session, secret: str) -> User:
-    """Return the active user owning this token secret."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(secret)))
+class TokenExpired(Unauthenticated):
+    """The token's sign-in has run out: sign in again."""
+
+    code = "token_expired"
+
+
+def find_token(*, session: Session, secret: str) -> ApiToken | None:
+    """Return the token row for a secret, live or not."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _token_digest(secret)))
+
+
+def authenticate_token(*, session: Session, secret: str, now: datetime | None = None) -> User:
+    """Return the active user owning this token secret; an expired sign-in token has its own refusal."""
+    token = find_token(session=session, secret=secret)
     if token is None or token.revoked_at is not None or not token.user.active:
         raise Unauthenticated("the bearer token is unknown, revoked or belongs to a disabled user")
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        raise TokenExpired("登录已过期，请重新运行 evault login (the sign-in has expired; run `evault login` again)",
+                           details={"expired_at": token.expires_at.isoformat()})
     return token.user
 
 
