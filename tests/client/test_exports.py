@@ -10,8 +10,8 @@ from pathlib import Path
 
 import bagit
 import pytest
-from vault.exports.verify import verify_bundle
 
+from evault_client.verify_bundle import verify_bundle
 from tests.client.conftest import Shell
 from tests.vault.callups.conftest import MakeExport
 from tests.vault.callups.conftest import make_export as make_export

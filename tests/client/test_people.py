@@ -212,7 +212,7 @@ def test_tokens_listed_and_revoked(as_admin: Shell, make_person: Callable[..., P
     mine = shell_for(officer)
     dock_token = mine.ok("tokens", "create", "--label", "dock").stdout.strip()
     table = as_admin.ok("tokens", "list", "zhang.wei").stdout.splitlines()
-    assert table[0].split() == ["ID", "LABEL", "CREATED", "STATE"]
+    assert table[0].split() == ["ID", "LABEL", "EXPIRES", "STATE"]
     rows = [line.split() for line in table[1:]]
     assert len(rows) == 2 and {row[-1] for row in rows} == {"active"}
     listed = mine.json_lines("tokens", "list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -138,13 +139,22 @@ def tokens_create(name: str | None, label: str) -> None:
 @tokens.command("list")
 @click.argument("name", required=False)
 def tokens_list(name: str | None) -> None:
-    """List a user's tokens (default: your own): id, label, created, state; never the secret."""
+    """List a user's tokens (default: your own): id, label, expiry, state; never the secret (--json: all fields)."""
     run = current()
     found = run.api.get(f"/api/users/{segment(name)}/tokens") if name else run.api.get("/api/me/tokens")
     run.out.rows(found, [
-        Column("ID", "id"), Column(run.text("用途", "LABEL"), lambda t: clip(t["label"] or "-", 12)),
-        Column(run.text("创建时间", "CREATED"), "created_at", time=True),
-        Column(run.text("状态", "STATE"), lambda t: "revoked" if t["revoked_at"] else "active")])
+        Column("ID", "id", whole=True), Column(run.text("用途", "LABEL"), lambda t: clip(t["label"] or "-", 12)),
+        Column(run.text("到期", "EXPIRES"), "expires_at", time=True),
+        Column(run.text("状态", "STATE"), _token_state)])
+
+
+def _token_state(token: dict[str, Any]) -> str:
+    if token.get("revoked_at"):
+        return "revoked"
+    expires = token.get("expires_at")
+    if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+        return "expired"
+    return "active"
 
 
 @tokens.command("revoke")

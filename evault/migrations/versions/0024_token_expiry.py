@@ -1,6 +1,6 @@
 """identities: API tokens from `evault login` expire; tokens made before (and by `tokens create`) never do
 
-Revision ID: 0022_token_expiry
+Revision ID: 0024_token_expiry
 Revises: 0023_dock_stations
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_token_expiry"
-# After the dock stations, not beside them: one line of history keeps `upgrade head` meaning one head.
+revision = "0024_token_expiry"
 down_revision = "0023_dock_stations"
 branch_labels = None
 depends_on = None
