@@ -11,6 +11,7 @@ COPY, then times `retention.sweep.due_ids` (the sweep's own query) against the s
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import resource
@@ -125,6 +126,7 @@ def _time_sweep(url: str, *, index: bool, repeats: int = 5) -> tuple[list[float]
 
 def main() -> None:
     """Load, time the sweep query with and without its index, print the figures and plans."""
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     url = _fresh_database(_database_url())
     due, load_seconds = _load(url)
     print(f"loaded {RECORDS:,} records (+ {RECORDS:,} retention states) with COPY in {load_seconds:.1f} s "
