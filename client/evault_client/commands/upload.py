@@ -278,7 +278,7 @@ def dock(watch_dir: Path, once: bool, interval: float, parallel: int, station: s
                                 "ingesting anyway"), err=True)
 
         status = StationStatus(session.client, station=station or socket.gethostname(),
-                               client_version=__version__, warn=warn)
+                               client_version=__version__, warn=warn, zone=run.zone)
         station_dock = Dock(session.client, watch_dir, session.tags, clock=lambda: datetime.now(UTC),
                             on_report=_folder_reporter(run), batch=lambda folders: _progress(session, None),
                             parallel=parallel, status=status)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 
 from evault_client.upload.errors import ClientError, ServerRefused
@@ -206,24 +206,41 @@ def write_clear_list(folder: Path, outcomes: list[FileOutcome], *, server: str, 
 
 class StationStatus:
     """Tells the vault after each pass which recorders this station ingested (POST /api/docks/status); an older
-    vault without that endpoint is warned about once, and the station goes on."""
+    vault without that endpoint is warned about once, and the station goes on.
+
+    The vault keeps each report's counts as the day's totals for that recorder (so a resent report counts nothing
+    twice): a recorder docked twice in a day is reported with both dockings added up."""
 
     def __init__(self, client: IngestClient, *, station: str, client_version: str,
-                 warn: Callable[[str], None]) -> None:
+                 warn: Callable[[str], None], zone: tzinfo = UTC) -> None:
         self.client = client
         self.station = station
         self.client_version = client_version
         self.warn = warn
+        self.zone = zone
         self._unsupported = False
+        self._day_totals: dict[tuple[date, str], tuple[int, int]] = {}
+
+    def record(self, reports: list[FolderReport]) -> None:
+        """Add a pass's ingested files to each recorder's totals for its day."""
+        for report in reports:
+            if report.finished_at is None:
+                continue
+            held = [o for o in report.outcomes if o.clearable]
+            key = (report.finished_at.astimezone(self.zone).date(), report.recorder or report.folder.name)
+            files, size = self._day_totals.get(key, (0, 0))
+            self._day_totals[key] = (files + len(held), size + sum(o.size for o in held))
 
     def document(self, reports: list[FolderReport]) -> dict[str, object]:
-        """Return the status body for a pass's reports."""
+        """Return the status body for a pass's reports: each recorder's totals for its day so far."""
         recorders = []
         for report in reports:
-            held = [o for o in report.outcomes if o.clearable]
             moment = report.finished_at
-            recorders.append({"recorder": report.recorder or report.folder.name, "files": len(held),
-                              "bytes": sum(o.size for o in held),
+            recorder = report.recorder or report.folder.name
+            held = [o for o in report.outcomes if o.clearable]
+            files, size = (self._day_totals.get((moment.astimezone(self.zone).date(), recorder), (0, 0)) if moment
+                           else (len(held), sum(o.size for o in held)))
+            recorders.append({"recorder": recorder, "files": files, "bytes": size,
                               "ingested_at": moment.isoformat() if moment else None})
         errors = sum((1 if r.error else 0) + sum(1 for o in r.outcomes if not o.clearable) for r in reports)
         return {"station": self.station, "client_version": self.client_version, "recorders": recorders,
@@ -233,6 +250,7 @@ class StationStatus:
         """Send the status; never stop the station over it."""
         if self._unsupported:
             return
+        self.record(reports)
         try:
             self.client.api.post_json(STATUS_PATH, self.document(reports))
         except ServerRefused as exc:

@@ -7,14 +7,15 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from evault_client.upload.dock import Dock, StationStatus
+from evault_client.upload.dock import Dock, FolderReport, StationStatus
 from evault_client.upload.files import receipt_path
-from evault_client.upload.runner import IngestClient
+from evault_client.upload.runner import FileOutcome, IngestClient
 from evault_client.upload.tags import Tags
 from ingest.models import Upload
 from tests.client.upload.conftest import CASE, CERTS, PARTY, Officers, api_get
@@ -207,3 +208,26 @@ def test_the_station_reports_its_status_after_each_pass(
         assert len(recorder.sent) == 1 and len(warnings) == 1
     else:
         assert answer < 300 and warnings == [] and recorder.sent[-1] == (ingested, answer)
+
+
+def test_a_recorder_docked_twice_a_day_is_reported_with_both_dockings_added(
+    client_factory: Callable[..., IngestClient], tmp_path: Path
+) -> None:
+    # The vault keeps each report as the day's totals (a resent report counts nothing twice), so the station adds
+    # a second docking of the same recorder to the first, and starts again on the agency's next day.
+    status = StationStatus(client_factory(), station="dock-1", client_version="0.1.0", warn=lambda code: None,
+                           zone=ZoneInfo("Asia/Shanghai"))
+
+    def docking(files: int, at: datetime) -> FolderReport:
+        outcomes = [FileOutcome(path=tmp_path / f"f{n}.MP4", size=1000 + n, receipt=tmp_path / f"f{n}.json")
+                    for n in range(files)]
+        return FolderReport(folder=tmp_path / "DSJ-0001", outcomes=outcomes, recorder="DSJ-0001", finished_at=at)
+
+    def totals(report: FolderReport) -> tuple[object, object]:
+        status.record([report])
+        line = status.document([report])["recorders"][0]  # type: ignore[index]
+        return line["files"], line["bytes"]
+
+    assert totals(docking(2, datetime(2026, 12, 7, 2, 0, tzinfo=UTC))) == (2, 2001)
+    assert totals(docking(1, datetime(2026, 12, 7, 9, 0, tzinfo=UTC))) == (3, 3001)
+    assert totals(docking(1, datetime(2026, 12, 7, 16, 30, tzinfo=UTC))) == (1, 1000)  # 00:30 the next day there
