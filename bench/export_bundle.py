@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from playback import free_port, start_server
+
 from evault.migrate import upgrade_database
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
@@ -31,8 +33,9 @@ from vault.evidence.service import EvidenceTags, register_evidence
 from vault.exports.hashing import Sm3
 from vault.identities.actor import SYSTEM, Actor
 from vault.identities.models import Role
-from vault.identities.service import HandlerInput, add_handler, create_user
+from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
 from vault.keys import create_keys
+from vault.storage.base import FileSource
 from vault.storage.local import LocalBlobStore
 
 CASE = "阜应急罚字〔2025〕1号"
@@ -84,7 +87,8 @@ def make_original(path: Path, size: int, *, sm3: bool) -> tuple[str, str | None]
 
 
 def seed(settings: Settings, work: Path, total: int, files: int, sm3: bool) -> tuple[dict[Path, str], str]:
-    """Create a vault with `files` originals in one case, approved for export; return their paths and SHA-256."""
+    """Create a vault with `files` originals in one case, approved for export; return their paths and SHA-256,
+    and the records manager's API token (the export runs through the API as that person)."""
     create_keys(settings.keys_dir)
     context = build_context(settings)
     upgrade_database(context.engine)
@@ -100,7 +104,9 @@ def seed(settings: Settings, work: Path, total: int, files: int, sm3: bool) -> t
                 session=session, actor=SYSTEM, name="officer", role=Role.OFFICER, handler_certificate="13010001"
             )
         )
-        manager = Actor.of(create_user(session=session, actor=SYSTEM, name="archive", role=Role.RECORDS_MANAGER))
+        manager_user = create_user(session=session, actor=SYSTEM, name="archive", role=Role.RECORDS_MANAGER)
+        manager = Actor.of(manager_user)
+        token = issue_token(session=session, actor=SYSTEM, user=manager_user, label="bench")
         approver = Actor.of(create_user(session=session, actor=SYSTEM, name="boss", role=Role.APPROVER))
         case = add_case(session=session, actor=SYSTEM, case_number=CASE, case_type=CaseType.GENERAL_PROCEDURE_PENALTY)
         ids, paths = [], {}
@@ -109,8 +115,10 @@ def seed(settings: Settings, work: Path, total: int, files: int, sm3: bool) -> t
             size = total // files
             # The ingest side records SM3 off the upload path; --inline-sm3 leaves it to the export instead.
             sha256, sm3_hex = make_original(source, size, sm3=sm3)
-            blob = store.adopt_file(source, sha256=sha256, size=size, retain_until=retain)
-            paths[store.root / sha256[:2] / sha256[2:4] / sha256] = sha256
+            pending = store.begin_put(length=size, source=FileSource(source, size, sha256))
+            blob = pending.finish(expected_sha256=sha256)
+            pending.lock(retain)
+            paths[store.local_path(blob.key, blob.version_id)] = sha256
             evidence = register_evidence(
                 session=session,
                 actor=officer,
@@ -138,7 +146,7 @@ def seed(settings: Settings, work: Path, total: int, files: int, sm3: bool) -> t
         approve_request(session=session, actor=approver, request_id=request.id, now=now)
         session.commit()
     context.close()
-    return paths, "archive"
+    return paths, token
 
 
 def main() -> None:
@@ -163,8 +171,21 @@ def main() -> None:
 def run(work: Path, total: int, files: int, *, sm3: bool) -> None:
     """Seed, then time export vs zip -0 and verify vs sha256sum -c."""
     settings = Settings(home=work / "home", log_json=True, demo=True)  # a throwaway vault: no agency named
-    originals, user = seed(settings, work, total, files, sm3)
-    env = {**os.environ, "EVAULT_HOME": str(settings.home), "EVAULT_LOG_JSON": "true", "EVAULT_DEMO": "true"}
+    originals, token = seed(settings, work, total, files, sm3)
+    os.environ["EVAULT_DEMO"] = "true"  # for the server this bench starts, like the settings above
+    port = free_port()
+    server = start_server(settings.home, port)
+    try:
+        measure_all(work, originals, token, f"http://127.0.0.1:{port}", total, files, sm3=sm3)
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def measure_all(work: Path, originals: dict[Path, str], token: str, server: str, total: int, files: int, *,
+                sm3: bool) -> None:
+    """Time export (through the API, as the records manager) vs zip -0, and verify vs sha256sum -c."""
+    env = {**os.environ, "EVAULT_SERVER": server, "EVAULT_TOKEN": token, "EVAULT_CLIENT_DIR": str(work / "client")}
     subprocess.run(["cat", *map(str, originals)], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
     mib = total / 1024**2
     startup = measure([str(BIN / "evault"), "--help"], env=env)
@@ -174,8 +195,6 @@ def run(work: Path, total: int, files: int, *, sm3: bool) -> None:
     exported = measure(
         [
             str(BIN / "evault"),
-            "--as",
-            user,
             "export",
             CASE,
             "--purpose",
