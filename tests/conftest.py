@@ -30,10 +30,11 @@ from evault.migrate import upgrade_database
 from tests.oidc_provider import OidcProvider, run_provider
 from vault.config import Settings
 from vault.context import VaultContext, build_context
-from vault.db import make_engine
+from vault.db import make_engine, utcnow
 from vault.identities.actor import SYSTEM, Actor
 from vault.identities.models import Role, User
 from vault.identities.service import HandlerInput, add_handler, create_user, issue_token
+from vault.identities.sign_in import set_password
 from vault.keys import create_keys
 from vault.storage.base import BlobStore, LockMode
 from vault.storage.local import LocalBlobStore
@@ -279,3 +280,16 @@ def wire(context: VaultContext) -> Iterator[WireClient]:
 def oidc_provider() -> Iterator[OidcProvider]:
     """Start the small test OpenID provider (tests/oidc_provider.py) on a free local port."""
     yield from run_provider(OidcProvider())
+
+
+GOOD_PASSWORD = "晨光-bright-4471"
+
+
+def with_password(context: VaultContext, person: Person, password: str = GOOD_PASSWORD) -> str:
+    """Give a test user a sign-in password (as an admin would); return their name."""
+    with context.sessions() as session:
+        user = session.get(User, person.user.id)
+        assert user is not None
+        set_password(session=session, actor=SYSTEM, user=user, password=password, now=utcnow())
+        session.commit()
+    return person.user.name

@@ -9,23 +9,14 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from tests.client.conftest import Shell
-from tests.conftest import Person
+from tests.conftest import GOOD_PASSWORD, Person, with_password
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.identities.actor import SYSTEM
 from vault.identities.models import ApiToken, Role, User
-from vault.identities.sign_in import LockoutPolicy, set_password
+from vault.identities.sign_in import LockoutPolicy
 
-GOOD = "晨光-bright-4471"
-
-
-def with_password(context: VaultContext, person: Person) -> str:
-    with context.sessions() as session:
-        user = session.get(User, person.user.id)
-        assert user is not None
-        set_password(session=session, actor=SYSTEM, user=user, password=GOOD, now=utcnow())
-        session.commit()
-    return person.user.name
+GOOD = GOOD_PASSWORD
 
 
 def login(shell: Shell, name: str, password: str = GOOD) -> object:

@@ -159,10 +159,9 @@ class CaseFile:
     party: str
 
 
-@pytest.fixture
-def case_file(context: VaultContext) -> CaseFile:
-    """Create case 阜应急罚字〔2023〕40号 with party 某某化工有限公司 and handlers C002 (valid), C009 (expired)."""
-    number, party = "阜应急罚字〔2023〕40号", "某某化工有限公司"
+def make_case_file(context: VaultContext, number: str = "阜应急罚字〔2023〕40号") -> CaseFile:
+    """Create a case with party 某某化工有限公司 and handlers C002 (valid) and C009 (expired)."""
+    party = "某某化工有限公司"
     with context.sessions() as session:
         case = add_case(session=session, actor=SYSTEM, case_number=number,
                         case_type=CaseType.GENERAL_PROCEDURE_PENALTY)
@@ -174,3 +173,9 @@ def case_file(context: VaultContext) -> CaseFile:
                                                                      date(2024, 12, 31)))
         session.commit()
     return CaseFile(number, party)
+
+
+@pytest.fixture
+def case_file(context: VaultContext) -> CaseFile:
+    """Create case 阜应急罚字〔2023〕40号 with party 某某化工有限公司 and handlers C002 (valid), C009 (expired)."""
+    return make_case_file(context)

@@ -10,26 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from tests.conftest import AGENCY, Person
+from tests.conftest import AGENCY, GOOD_PASSWORD, Person, with_password
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.db import utcnow
-from vault.identities.actor import SYSTEM
-from vault.identities.models import Role, User
+from vault.identities.models import Role
 from vault.identities.service import TokenExpired, authenticate_token
-from vault.identities.sign_in import LockoutPolicy, set_password
+from vault.identities.sign_in import LockoutPolicy
 from vault.identities.token_sign_in import sign_in_for_token
 
-GOOD = "晨光-bright-4471"
-
-
-def with_password(context: VaultContext, person: Person) -> str:
-    with context.sessions() as session:
-        user = session.get(User, person.user.id)
-        assert user is not None
-        set_password(session=session, actor=SYSTEM, user=user, password=GOOD, now=utcnow())
-        session.commit()
-    return person.user.name
+GOOD = GOOD_PASSWORD
 
 
 def events(context: VaultContext, action: CustodyAction) -> list[dict[str, Any]]:
