@@ -159,3 +159,14 @@ def test_an_export_with_the_placeholder_agency_is_one_line_and_no_file(
     with zipfile.ZipFile(out) as bundle:
         sheet = next(bundle.read(n) for n in bundle.namelist() if n.endswith(layout.EXPLANATION_TEXT)).decode()
     assert f"制作单位 Agency: {real_name}" in sheet
+
+
+def test_call_ups_speak_chinese_first(shell_for: Callable[..., Shell], world: World) -> None:
+    # Issue 15: a person who has not asked for English reads the table and its states in Chinese.
+    manager = shell_for(world.manager, COLUMNS="200", EVAULT_LANG="zh")
+    made = manager.ok("callups", "register", "--department", "安徽省应急管理厅", "--doc-number",
+                      "皖应急备调〔2025〕3号", "--case", "阜应急罚字（2023）40号", "--received", "2025-09-29")
+    lines = made.stdout.splitlines()
+    assert lines[0].split() == ["调阅编号", "调阅机关", "文号", "案号", "收到日期", "期限", "状态"]
+    assert "已逾期" in lines[1] and "OVERDUE" not in lines[1]
+    assert manager.ok("exports", "list").stdout.strip() == "没有导出记录"

@@ -21,21 +21,23 @@ CALLUP_STATES = ["open", "overdue", "fulfilled"]
 CHUNK_BYTES = 1 << 20
 
 
-def parse_ids(values: tuple[str, ...], what: str) -> list[str]:
+def parse_ids(values: tuple[str, ...], what_zh: str, what_en: str) -> list[str]:
     """Return the IDs given as repeated, comma- or space-separated values; refuse one that is not an ID."""
     ids = []
     for token in (t for value in values for t in re.split(r"[\s,]+", value) if t):
         try:
             ids.append(str(uuid.UUID(token)))
         except ValueError:
-            raise CommandFailed("invalid_id", f"'{token}' is not {what}", exit_status=Exit.INVALID_INPUT) from None
+            message = current().text(f"'{token}' 不是{what_zh}", f"'{token}' is not {what_en}")
+            raise CommandFailed("invalid_id", message, exit_status=Exit.INVALID_INPUT) from None
     return ids
 
 
 def _download(method: str, path: str, out: Path, body: Any = None) -> dict[str, str]:
     """Stream an answer into out through a .partial file, renamed only once complete; return its headers."""
     if out.exists():
-        raise CommandFailed("file_exists", f"{out} already exists; a bundle never overwrites a file",
+        raise CommandFailed("file_exists", current().text(f"{out} 已存在；证据包从不覆盖已有文件",
+                                                          f"{out} already exists; a bundle never overwrites a file"),
                             exit_status=Exit.CONFLICT)
     partial = out.with_name(out.name + ".partial")
     try:
@@ -60,26 +62,46 @@ def _download(method: str, path: str, out: Path, body: Any = None) -> dict[str, 
 def export(case_number: str, purpose: str, recipient: str, records: tuple[str, ...], out: Path) -> None:
     """Build an evidence bundle (证据包) of a case (案号) for court, reconsideration, filing review or a party."""
     run = current()
-    ids = parse_ids(records, "an evidence record ID")
+    ids = parse_ids(records, "有效的证据记录 ID", "an evidence record ID")
     body = {"case_number": case_number, "purpose": purpose, "recipient": recipient, "evidence_ids": ids or None}
     headers = _download("POST", "/api/exports", out, body)
     copy = run.api.get(f"/api/exports/{headers['x-export-id']}")
 
     def human() -> None:
-        run.out.message(f"bundle {out}: {copy['record_count']} record(s), {copy['payload_bytes']} bytes of originals")
+        run.out.message(run.text(
+            f"证据包 {out}：{copy['record_count']} 条证据，原件 {copy['payload_bytes']} 字节",
+            f"bundle {out}: {copy['record_count']} record(s), {copy['payload_bytes']} bytes of originals"))
         if copy["withheld_ids"]:
-            run.out.message(f"confidential records withheld from this party copy (000 第九条): "
-                            f"{copy['withheld_count']}: {', '.join(copy['withheld_ids'])}")
-        run.out.message(f"export id {copy['id']}; bundle SHA-256 {copy['bundle_sha256']} ({copy['bundle_size']} bytes)")
-        run.out.message("retained copy (复制留存) recorded; check the bundle with `evault verify-bundle`")
+            run.out.message(run.text(
+                f"涉密证据不得复制，本当事人复制件未含（000 第九条）{copy['withheld_count']} 条："
+                f"{'、'.join(copy['withheld_ids'])}",
+                f"confidential records withheld from this party copy (000 第九条): "
+                f"{copy['withheld_count']}: {', '.join(copy['withheld_ids'])}"))
+        run.out.message(run.text(
+            f"导出编号 {copy['id']}；证据包 SHA-256 {copy['bundle_sha256']}（{copy['bundle_size']} 字节）",
+            f"export id {copy['id']}; bundle SHA-256 {copy['bundle_sha256']} ({copy['bundle_size']} bytes)"))
+        run.out.message(run.text("已登记复制留存；可用 `evault verify-bundle` 核验证据包",
+                                 "retained copy (复制留存) recorded; check the bundle with `evault verify-bundle`"))
 
     run.out.document({**copy, "file": str(out)}, human)
 
 
-EXPORT_COLUMNS = [
-    Column("export", "id"), Column("purpose", "purpose"), Column("recipient", "recipient"),
-    Column("records", "record_count"), Column("by", "actor_name"), Column("made", "completed_at", time=True),
-]
+def _export_columns(run: Any) -> list[Column]:
+    return [
+        Column(run.text("导出编号", "export"), "id"), Column(run.text("用途", "purpose"), "purpose"),
+        Column(run.text("接收方", "recipient"), "recipient"), Column(run.text("证据数", "records"), "record_count"),
+        Column(run.text("制作人", "by"), "actor_name"),
+        Column(run.text("制作时间", "made"), "completed_at", time=True),
+    ]
+
+
+# What `exports show` calls each field in Chinese; in English the API's own field name.
+SHOWN_FIELDS = {
+    "id": "导出编号", "bundle_name": "证据包文件名", "purpose": "用途", "recipient": "接收方",
+    "actor_name": "制作人", "grant_id": "审批授权", "completed_at": "制作时间", "record_count": "证据数",
+    "withheld_count": "未提供的涉密证据数", "payload_bytes": "原件字节数", "bundle_sha256": "证据包 SHA-256",
+    "bundle_size": "证据包字节数", "key_id": "签名密钥", "timestamped": "已加盖时间戳",
+}
 
 
 @click.group("exports", cls=VaultGroup)
@@ -91,8 +113,9 @@ def exports() -> None:
 @click.option("--case", "case_number", default=None, help="Only this case (案号).")
 def exports_list(case_number: str | None) -> None:
     """List retained copies, newest first."""
-    rows = current().api.get("/api/exports", case_number=case_number)
-    current().out.rows(rows, EXPORT_COLUMNS, empty="no exports")
+    run = current()
+    rows = run.api.get("/api/exports", case_number=case_number)
+    run.out.rows(rows, _export_columns(run), empty=run.text("没有导出记录", "no exports"))
 
 
 @exports.command("show")
@@ -101,13 +124,11 @@ def exports_show(export_id: str) -> None:
     """Show one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
     run = current()
     copy = run.api.get(f"/api/exports/{export_id}")
-    fields = ["id", "bundle_name", "purpose", "recipient", "actor_name", "grant_id", "completed_at", "record_count",
-              "withheld_count", "payload_bytes", "bundle_sha256", "bundle_size", "key_id", "timestamped"]
-    rows = [{"field": name, "value": copy.get(name)} for name in fields]
+    rows = [{"field": run.text(label, name), "value": copy.get(name)} for name, label in SHOWN_FIELDS.items()]
 
     def human() -> None:
         run.out.rows([{**row, "value": local_time(row["value"], run.zone)} for row in rows],
-                     [Column("field", "field"), Column("value", "value")])
+                     [Column(run.text("字段", "field"), "field"), Column(run.text("值", "value"), "value")])
 
     run.out.document(copy, human)
 
@@ -119,31 +140,42 @@ def exports_show(export_id: str) -> None:
 def exports_download(export_id: str, out: Path) -> None:
     """Download a retained copy's record (digest, manifests, explanation, signature) to a file."""
     _download("GET", f"/api/exports/{export_id}/retained", out)
-    current().out.document({"id": export_id, "file": str(out)}, f"retained copy of {export_id} written to {out}")
+    run = current()
+    run.out.document({"id": export_id, "file": str(out)}, run.text(f"{export_id} 的复制留存已写入 {out}",
+                                                                   f"retained copy of {export_id} written to {out}"))
 
 
 def _callup_state(item: dict[str, Any]) -> str:
+    run = current()
     if item["state"] == "fulfilled":
-        return f"fulfilled{' LATE' if item['fulfilled_late'] else ''} by {', '.join(item['export_ids'])}"
+        by = ", ".join(item["export_ids"])
+        late = item["fulfilled_late"]
+        return run.text(f"已提供{'（逾期）' if late else ''}，证据包 {by}",
+                        f"fulfilled{' LATE' if late else ''} by {by}")
     if item["state"] == "overdue":
-        return f"OVERDUE by {item['working_days_overdue']} working day(s)"
-    return "open"
+        days = item["working_days_overdue"]
+        return run.text(f"已逾期 {days} 个工作日", f"OVERDUE by {days} working day(s)")
+    return run.text("待提供", "open")
 
 
-CALLUP_COLUMNS = [
-    Column("callup", "id"), Column("department", "department"), Column("doc_number", "document_number"),
-    Column("cases", "case_numbers"), Column("received", "received_on"),
-    Column("due", lambda c: f"{'PROVISIONAL ' if c['provisional'] else ''}{c['due_on']}"),
-    Column("state", _callup_state),
-]
+def _callup_columns(run: Any) -> list[Column]:
+    def due(c: dict[str, Any]) -> str:
+        return f"{run.text('暂定 ', 'PROVISIONAL ') if c['provisional'] else ''}{c['due_on']}"
+
+    return [
+        Column(run.text("调阅编号", "callup"), "id"), Column(run.text("调阅机关", "department"), "department"),
+        Column(run.text("文号", "doc_number"), "document_number"), Column(run.text("案号", "cases"), "case_numbers"),
+        Column(run.text("收到日期", "received"), "received_on"), Column(run.text("期限", "due"), due),
+        Column(run.text("状态", "state"), _callup_state),
+    ]
 
 
 def _print_callups(items: list[dict[str, Any]], empty: str) -> None:
     run = current()
-    run.out.rows(items, CALLUP_COLUMNS, empty=empty)
+    run.out.rows(items, _callup_columns(run), empty=empty)
     if not run.json_mode:
         for reason in sorted({c["provisional_reason"] for c in items if c.get("provisional_reason")}):
-            run.out.message(f"({reason})")
+            run.out.message(run.text(f"（{reason}）", f"({reason})"))
 
 
 @click.group("callups", cls=VaultGroup)
@@ -163,7 +195,7 @@ def callups_register(department: str, document_number: str, case_numbers: tuple[
     """Register a call-up notice; prints its due date (5 working days from receipt)."""
     run = current()
     body = {"department": department, "document_number": document_number, "case_numbers": list(case_numbers),
-            "evidence_ids": parse_ids(records, "an evidence record ID") or None,
+            "evidence_ids": parse_ids(records, "有效的证据记录 ID", "an evidence record ID") or None,
             "received_on": received.date().isoformat() if received is not None else None, "note": note}
     item = run.api.post("/api/callups", body)
     run.out.document(item, lambda: _print_callups([item], ""))
@@ -173,14 +205,16 @@ def callups_register(department: str, document_number: str, case_numbers: tuple[
 @click.option("--state", type=click.Choice(CALLUP_STATES), default=None)
 def callups_list(state: str | None) -> None:
     """List call-ups by due date."""
-    _print_callups(current().api.get("/api/callups", state=state), "no call-ups")
+    run = current()
+    _print_callups(run.api.get("/api/callups", state=state), run.text("没有调阅", "no call-ups"))
 
 
 @callups.command("overdue")
 def callups_overdue() -> None:
     """Report open call-ups past their due date (exit status 1 when there are any)."""
-    items = current().api.get("/api/callups/overdue")
-    _print_callups(items, "no overdue call-ups")
+    run = current()
+    items = run.api.get("/api/callups/overdue")
+    _print_callups(items, run.text("没有逾期的调阅", "no overdue call-ups"))
     if items:
         click.get_current_context().exit(int(Exit.CHECK_FAILED))
 
@@ -190,7 +224,7 @@ def callups_overdue() -> None:
 @click.option("--export", "export_ids", required=True, multiple=True, help="Filing-review export ID; repeat.")
 def callups_fulfil(callup_id: str, export_ids: tuple[str, ...]) -> None:
     """Mark a call-up fulfilled by the filing-review export(s) that hold what it asks for."""
-    target = parse_ids((callup_id,), "a call-up ID")[0]
+    target = parse_ids((callup_id,), "有效的调阅 ID", "a call-up ID")[0]
     item = current().api.post(f"/api/callups/{target}/fulfil",
-                              {"export_ids": parse_ids(export_ids, "an export ID")})
+                              {"export_ids": parse_ids(export_ids, "有效的导出编号", "an export ID")})
     current().out.document(item, lambda: _print_callups([item], ""))

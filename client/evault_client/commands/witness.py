@@ -44,7 +44,9 @@ def vkey_command() -> None:
 def renamed_vkey(vkey: str, name: str) -> str:
     """Return the signed-note verifier key of the same public key under another name (C2SP signed-note)."""
     if not name or any(c.isspace() or c == "+" for c in name):
-        raise click.BadParameter(f"key name {name!r} must be non-empty, without spaces or '+'", param_hint="--origin")
+        raise click.BadParameter(current().text(f"密钥名 {name!r} 不能为空，也不能含空格或 '+'",
+                                                f"key name {name!r} must be non-empty, without spaces or '+'"),
+                                 param_hint="--origin")
     material = base64.b64decode(vkey.split("+", 2)[2])  # name+keyid+base64; the base64 may hold "+"
     key_id = hashlib.sha256(name.encode() + b"\n" + material).digest()[:4]
     return f"{name}+{key_id.hex()}+{base64.b64encode(material).decode()}"
@@ -69,9 +71,9 @@ def _as_response(der: bytes) -> list[bytes]:
     return [der, b"\x30" + length + body]
 
 
-def _invalid(message: str) -> CommandFailed:
-    return CommandFailed("timestamp_invalid", f"time-stamp INVALID (时间戳无效): {message}",
-                         exit_status=Exit.CHECK_FAILED)
+def _invalid(zh: str, en: str) -> CommandFailed:
+    message = current().text(f"时间戳无效：{zh}", f"time-stamp INVALID (时间戳无效): {en}")
+    return CommandFailed("timestamp_invalid", message, exit_status=Exit.CHECK_FAILED)
 
 
 @witness.command("verify-timestamp")
@@ -94,7 +96,7 @@ def verify_timestamp_command(token: Path, note: Path, ca: Path) -> None:
     try:
         roots = x509.load_pem_x509_certificates(ca.read_bytes())
     except ValueError:
-        raise _invalid("the TSA CA file holds no PEM certificate") from None
+        raise _invalid("TSA CA 文件中没有 PEM 证书", "the TSA CA file holds no PEM certificate") from None
     response = None
     for candidate in _as_response(token.read_bytes()):
         try:
@@ -103,17 +105,19 @@ def verify_timestamp_command(token: Path, note: Path, ca: Path) -> None:
         except ValueError:
             continue
     if response is None:
-        raise _invalid("the time-stamp token cannot be read (not DER RFC 3161)")
+        raise _invalid("无法读取时间戳（不是 DER 格式的 RFC 3161）",
+                       "the time-stamp token cannot be read (not DER RFC 3161)")
     try:
         rfc3161_client.VerifierBuilder(roots=roots).build().verify_message(response, note.read_bytes())
     except rfc3161_client.VerificationError as exc:
-        raise _invalid(f"the time-stamp token does not verify: {exc}") from None
+        raise _invalid(f"时间戳核验未通过：{exc}", f"the time-stamp token does not verify: {exc}") from None
     moment = response.tst_info.gen_time
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     tsa = _signer_name(response)
     shown = local_time(moment.isoformat(), run.zone)
     run.out.document({"ok": True, "note": str(note), "gen_time": moment.isoformat(), "tsa": tsa},
-                     f"time-stamp OK (时间戳有效): {note.name} existed at {shown} (TSA: {tsa})")
+                     run.text(f"时间戳有效：{note.name} 在 {shown} 已存在（TSA：{tsa}）",
+                              f"time-stamp OK (时间戳有效): {note.name} existed at {shown} (TSA: {tsa})"))
 
 
 def _signer_name(response: Any) -> str:
@@ -124,4 +128,4 @@ def _signer_name(response: Any) -> str:
         cert = x509.load_der_x509_certificate(der)
         if any(cert.issuer == s.issuer and cert.serial_number == s.serial_number for s in signers):
             return str(cert.subject.rfc4514_string())
-    return "an unnamed TSA"
+    return current().text("未具名的 TSA", "an unnamed TSA")
