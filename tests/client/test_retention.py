@@ -220,3 +220,14 @@ def test_a_policy_shortening_needs_a_second_records_manager(
     assert refused.exit_code == 4 and "second_person_required" in refused.stderr
     assert "policy version 2" in second.ok("retention", "policy", "approve", request_id).stdout
     assert '"routine_inspection_months": 7' in manager.ok("retention", "policy", "show").stdout
+
+
+def test_retention_speaks_chinese_first(shell_for: Callable[..., Shell], people: People, session: Session) -> None:
+    change_case_status(session=session, actor=people.manager.actor, case=new_case(session, people.manager),
+                       status=CaseStatus.CLOSED)
+    session.commit()
+    manager = shell_for(people.manager, EVAULT_LANG="zh")
+    report = manager.ok("retention", "report").stdout
+    assert "保存期限报告" in report and "到期待销毁：0" in report and "逾期未归档" in report
+    assert manager.ok("retention", "deadlines").stdout.splitlines()[0].split()[:3] == ["案号", "结案日期", "归档期限"]
+    assert "没有保全" in manager.ok("retention", "holds").stdout
