@@ -113,3 +113,14 @@ def test_a_request_names_records_or_a_case(shell_for: Shells, make_person: Calla
     unknown = mine("access", "request", "--case", "阜应急罚字〔2099〕1号", "--purpose", "investigation",
                    "--hours", "1", "--reason", "r")
     assert unknown.exit_code == 4
+
+
+def test_access_speaks_chinese_first(shell_for: Shells, make_person: Callable[..., Person], record: str) -> None:
+    reviewer = make_person(Role.REVIEWER)
+    zh = shell_for(reviewer, EVAULT_LANG="zh", COLUMNS="120")
+    filed = zh.ok("access", "request", "--case", CASE, "--purpose", "investigation", "--hours", "8",
+                  "--reason", "复核现场检查").stdout
+    assert filed.startswith("已提交查阅申请 ") and filed.endswith("，等待审批\n")
+    listed = zh.ok("access", "requests").stdout.splitlines()
+    assert listed[0].split() == ["ID", "状态", "申请人", "用途", "案号"]
+    assert zh.ok("access", "grants").stdout == "没有授权\n"

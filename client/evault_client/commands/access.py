@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from evault_client.cli import VaultGroup
-from evault_client.context import current
+from evault_client.context import Invocation, current
 from evault_client.output import Column
 
 PURPOSES = ("investigation", "legal_review", "reconsideration", "litigation", "filing_review", "party_copy")
@@ -20,18 +20,21 @@ def access() -> None:
 
 
 # Tables fit 80 columns with whole ids; everything else the API says is in --json.
-REQUEST_COLUMNS = [
-    Column("ID", "id", whole=True), Column("STATUS", "status"), Column("REQUESTER", "requester"),
-    Column("PURPOSE", "purpose"), Column("CASE", "case_number"),
-]
-GRANT_COLUMNS = [
-    Column("ID", "id", whole=True), Column("GRANTEE", "grantee"), Column("MODE", "mode"),
-    Column("EXPIRES", "expires_at", time=True),
-]
-INBOX_COLUMNS = [
-    Column("REQUEST", "request_id", whole=True), Column("REQUESTER", "requester"), Column("PURPOSE", "purpose"),
-    Column("CASE", "case_number"), Column("OWN", "own"),
-]
+def _request_columns(run: Invocation) -> list[Column]:
+    return [Column("ID", "id", whole=True), Column(run.text("状态", "STATUS"), "status"),
+            Column(run.text("申请人", "REQUESTER"), "requester"), Column(run.text("用途", "PURPOSE"), "purpose"),
+            Column(run.text("案号", "CASE"), "case_number")]
+
+
+def _grant_columns(run: Invocation) -> list[Column]:
+    return [Column("ID", "id", whole=True), Column(run.text("被授权人", "GRANTEE"), "grantee"),
+            Column(run.text("方式", "MODE"), "mode"), Column(run.text("到期", "EXPIRES"), "expires_at", time=True)]
+
+
+def _inbox_columns(run: Invocation) -> list[Column]:
+    return [Column(run.text("申请", "REQUEST"), "request_id", whole=True),
+            Column(run.text("申请人", "REQUESTER"), "requester"), Column(run.text("用途", "PURPOSE"), "purpose"),
+            Column(run.text("案号", "CASE"), "case_number"), Column(run.text("本人", "OWN"), "own")]
 
 
 @access.command("request")
@@ -47,7 +50,8 @@ def request(records: tuple[Any, ...], case_number: str | None, purpose: str, mod
     """File an access request for records or a whole case; an approver decides it."""
     run = current()
     if bool(records) == bool(case_number):
-        raise click.UsageError("name the records (--record ID ...) or a case (--case NUMBER), not both")
+        raise click.UsageError(run.text("请指定记录（--record ID ...）或案件（--case 案号），二者择一",
+                                        "name the records (--record ID ...) or a case (--case NUMBER), not both"))
     body = {"evidence_ids": [str(r) for r in records] or None, "case_number": case_number, "purpose": purpose,
             "mode": MODES[mode], "duration_hours": hours, "reason": reason}
     filed = run.api.post("/api/access/requests", body)
@@ -62,14 +66,14 @@ def requests(everyone: bool, status: str | None) -> None:
     """List your access requests (everyone's with --all, for approvers and auditors), newest first."""
     run = current()
     found = run.api.get("/api/access/requests", mine="false" if everyone else "true", status=status)
-    run.out.rows(found, REQUEST_COLUMNS, empty=run.text("没有查阅申请", "no access requests"))
+    run.out.rows(found, _request_columns(run), empty=run.text("没有查阅申请", "no access requests"))
 
 
 @access.command("inbox")
 def inbox() -> None:
     """List the requests waiting for an approver, oldest first, with what they ask for (approvers)."""
     run = current()
-    run.out.rows(run.api.get("/api/access/inbox"), INBOX_COLUMNS,
+    run.out.rows(run.api.get("/api/access/inbox"), _inbox_columns(run),
                  empty=run.text("没有待审批的申请", "no requests are waiting"))
 
 
@@ -85,7 +89,7 @@ def approve(request_id: Any, records: tuple[Any, ...], mode: str | None, hours: 
     body = {"evidence_ids": [str(r) for r in records] or None, "mode": MODES[mode] if mode else None,
             "duration_hours": hours, "note": note}
     grant = run.api.post(f"/api/access/requests/{request_id}/approve", body)
-    run.out.document(grant, human=lambda: run.out.rows([grant], GRANT_COLUMNS))
+    run.out.document(grant, human=lambda: run.out.rows([grant], _grant_columns(run)))
 
 
 @access.command("deny")
@@ -95,7 +99,7 @@ def deny(request_id: Any, reason: str) -> None:
     """Deny a request with a reason."""
     run = current()
     denied = run.api.post(f"/api/access/requests/{request_id}/deny", {"reason": reason})
-    run.out.document(denied, human=lambda: run.out.rows([denied], REQUEST_COLUMNS))
+    run.out.document(denied, human=lambda: run.out.rows([denied], _request_columns(run)))
 
 
 @access.command("grants")
@@ -106,7 +110,7 @@ def grants(everyone: bool, inactive: bool) -> None:
     run = current()
     found = run.api.get("/api/access/grants", mine="false" if everyone else "true",
                         include_inactive=str(inactive).lower())
-    run.out.rows(found, GRANT_COLUMNS, empty=run.text("没有授权", "no grants"))
+    run.out.rows(found, _grant_columns(run), empty=run.text("没有授权", "no grants"))
 
 
 @access.command("revoke")
@@ -116,4 +120,4 @@ def revoke(grant_id: Any, reason: str) -> None:
     """Revoke a grant early (approvers)."""
     run = current()
     revoked = run.api.post(f"/api/access/grants/{grant_id}/revoke", {"reason": reason})
-    run.out.document(revoked, human=lambda: run.out.rows([revoked], GRANT_COLUMNS))
+    run.out.document(revoked, human=lambda: run.out.rows([revoked], _grant_columns(run)))

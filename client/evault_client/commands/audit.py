@@ -10,17 +10,19 @@ from typing import Any
 import click
 
 from evault_client.cli import VaultGroup
-from evault_client.context import current
+from evault_client.context import Invocation, current
 from evault_client.errors import CommandFailed
 from evault_client.exits import Exit
 from evault_client.moments import typed_moment
 from evault_client.output import Column, Output
 
-TRAIL_COLUMNS = [
-    Column("#", "log_index"), Column("AT", "at", time=True), Column("ACTOR", "actor"), Column("ACTION", "action"),
-    Column("SUBJECT", "subject"), Column("SUMMARY", "summary"),
-]
 EXPORTS = ("csv", "pdf", "html")
+
+
+def _trail_columns(run: Invocation) -> list[Column]:
+    return [Column("#", "log_index"), Column(run.text("时间", "AT"), "at", time=True),
+            Column(run.text("操作人", "ACTOR"), "actor"), Column(run.text("操作", "ACTION"), "action"),
+            Column(run.text("对象", "SUBJECT"), "subject"), Column(run.text("摘要", "SUMMARY"), "summary")]
 
 
 @click.group("audit", cls=VaultGroup)
@@ -50,7 +52,7 @@ def trail(evidence_id: Any, case_number: str | None, user: str | None, since: st
     run = current()
     fmt = fmt or ("json" if run.json_mode else "table")
     if fmt == "pdf" and output is None:
-        raise click.UsageError("a PDF export needs --output FILE")
+        raise click.UsageError(run.text("导出 PDF 须指定 --output 文件", "a PDF export needs --output FILE"))
     params = {"evidence_id": evidence_id, "case_number": case_number, "user": user,
               "since": typed_moment(since, run.zone), "until": typed_moment(until, run.zone, end=True),
               "action": list(actions)}
@@ -61,7 +63,7 @@ def trail(evidence_id: Any, case_number: str | None, user: str | None, since: st
     entries, total = answer.json(), int(answer.headers.get("X-Total-Count", "0"))
     with output.open("w", encoding="utf-8") if output else nullcontext() as stream:
         printer = Output(json_mode=fmt == "json", zone=run.zone, stream=stream, width=1000 if output else None)
-        printer.rows(entries, TRAIL_COLUMNS)
+        printer.rows(entries, _trail_columns(run))
     click.echo(run.text(f"共 {total} 条，显示 {len(entries)} 条", f"{len(entries)} of {total} event(s)"), err=True)
 
 
@@ -78,7 +80,7 @@ def _export(fmt: str, params: dict[str, Any], output: Path | None) -> None:
         with output.open("wb") as handle:
             for chunk in answer.iter_bytes():
                 handle.write(chunk)
-    run.out.message(run.text(f"已导出到 {output}（导出已记入监督日志）",
+    run.out.message(run.text(f"已导出到 {output}（导出已记入保管日志）",
                              f"exported to {output} (the export is logged in the custody log)"))
 
 
@@ -92,17 +94,18 @@ def verify() -> None:
     else:
         _print_verdict(verdict)
     if not verdict["ok"]:
-        raise CommandFailed("custody_log_broken", "; ".join(verdict["problems"]) or "the custody log is broken",
-                            exit_status=Exit.CHECK_FAILED, details=verdict)
+        broken = "; ".join(verdict["problems"]) or run.text("保管日志已损坏", "the custody log is broken")
+        raise CommandFailed("custody_log_broken", broken, exit_status=Exit.CHECK_FAILED, details=verdict)
 
 
 def _print_verdict(verdict: dict[str, Any]) -> None:
     run = current()
     if verdict["ok"]:
         run.out.message(run.text(
-            f"监督日志完好：{verdict['entries']} 条记录、{verdict['checkpoints']} 个签名检查点已验证",
+            f"保管日志完好：已验证 {verdict['entries']} 条记录、{verdict['checkpoints']} 个签名检查点和 "
+            f"{len(verdict['anchored'])} 个外部锚定检查点",
             f"custody log OK: {verdict['entries']} entries, {verdict['checkpoints']} signed checkpoints and "
             f"{len(verdict['anchored'])} anchored checkpoints verified"))
         return
     for problem in verdict["problems"]:
-        run.out.message(run.text(f"监督日志已损坏：{problem}", f"custody log BROKEN: {problem}"))
+        run.out.message(run.text(f"保管日志已损坏：{problem}", f"custody log BROKEN: {problem}"))

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from evault_client.cli import VaultGroup
-from evault_client.context import current
+from evault_client.context import Invocation, current
 from evault_client.moments import typed_moment
 from evault_client.output import Column, local_time
 
@@ -26,15 +26,20 @@ def evidence() -> None:
 def _show_record(record: dict[str, Any]) -> None:
     run = current()
     captured = " ~ ".join(local_time(record[k], run.zone) for k in ("capture_start", "capture_end") if record.get(k))
+    case, party = record.get("case_number") or "-", record.get("party_name") or "-"
+    handlers = ", ".join(record.get("handlers") or []) or "-"
+    activity, recorder = record.get("activity") or "-", record.get("recorder_serial") or "-"
+    uploaded, count = local_time(record["uploaded_at"], run.zone), len(record.get("flag_reasons") or [])
     lines = [
-        f"record {record['id']}  {record['original_name']}  {record['media_type']}",
-        f"case: {record.get('case_number') or '-'}  party: {record.get('party_name') or '-'}",
-        f"handlers: {', '.join(record.get('handlers') or []) or '-'}",
-        f"activity: {record.get('activity') or '-'}  recorder: {record.get('recorder_serial') or '-'}  "
-        f"confidentiality: {record.get('confidentiality')}",
-        f"captured: {captured or 'unknown'}",
-        f"uploaded: {local_time(record['uploaded_at'], run.zone)} by {record['uploader']}",
-        f"flags ({len(record.get('flag_reasons') or [])}):",
+        run.text(f"音像记录 {record['id']}  {record['original_name']}  {record['media_type']}",
+                 f"record {record['id']}  {record['original_name']}  {record['media_type']}"),
+        run.text(f"案号：{case}  当事人：{party}", f"case: {case}  party: {party}"),
+        run.text(f"承办人：{'、'.join(record.get('handlers') or []) or '-'}", f"handlers: {handlers}"),
+        run.text(f"执法活动：{activity}  执法记录仪：{recorder}  保密：{record.get('confidentiality')}",
+                 f"activity: {activity}  recorder: {recorder}  confidentiality: {record.get('confidentiality')}"),
+        run.text(f"拍摄时间：{captured or '不详'}", f"captured: {captured or 'unknown'}"),
+        run.text(f"上传：{uploaded}，上传人 {record['uploader']}", f"uploaded: {uploaded} by {record['uploader']}"),
+        run.text(f"合规标记（{count} 项）：", f"flags ({count}):"),
     ]
     lines += [f"  {f['flag']}  [{f['code']}]  {f['reason']}" for f in record.get("flag_reasons") or []]
     for line in lines:
@@ -50,10 +55,10 @@ def show(evidence_id: Any) -> None:
     run.out.document(record, human=lambda: _show_record(record))
 
 
-SEARCH_COLUMNS = [
-    Column("ID", "id", whole=True), Column("CASE", "case_number"), Column("CAPTURED", "capture_start", time=True),
-    Column("NAME", "original_name"), Column("FLAGS", "flags"),
-]
+def _search_columns(run: Invocation) -> list[Column]:
+    return [Column("ID", "id", whole=True), Column(run.text("案号", "CASE"), "case_number"),
+            Column(run.text("拍摄时间", "CAPTURED"), "capture_start", time=True),
+            Column(run.text("文件名", "NAME"), "original_name"), Column(run.text("标记", "FLAGS"), "flags")]
 
 
 @evidence.command("search")
@@ -87,19 +92,21 @@ def search(flags: tuple[str, ...], flagged: bool | None, captured_from: str | No
     pages = max(1, -(-total // filters["page_size"]))
     run.out.message(run.text(f"共 {total} 条（第 {filters['page']}/{pages} 页）",
                              f"{total} record(s) (page {filters['page']} of {pages})"))
-    run.out.rows(items, SEARCH_COLUMNS)
+    run.out.rows(items, _search_columns(run))
 
 
 def _change(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or key not in TAG_KEYS:
-        raise click.BadParameter(f"{text}: expected KEY=VALUE with KEY one of {', '.join(TAG_KEYS)}")
+        raise click.BadParameter(current().text(f"{text}：应为 KEY=VALUE，KEY 取 {', '.join(TAG_KEYS)} 之一",
+                                                f"{text}: expected KEY=VALUE with KEY one of {', '.join(TAG_KEYS)}"))
     if key == "handlers":
         return key, list(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
     if key == "party_informed":
         if value.strip().lower() not in _TRUE | _FALSE:
-            raise click.BadParameter(f"{text}: party_informed must be true or false")
+            raise click.BadParameter(current().text(f"{text}：party_informed（是否告知当事人）须为 true 或 false",
+                                                    f"{text}: party_informed must be true or false"))
         return key, value.strip().lower() in _TRUE
     return key, value.strip() or None
 
@@ -114,7 +121,8 @@ def _tag(evidence_id: Any, changes: tuple[str, ...], reason: str) -> None:
         return
     flags = ", ".join(c["flag"] for c in result["clears"])
     run.out.document(result, human=run.text(
-        f"这次修改会清除合规标记 {flags}：未生效，已提交申请 {result['id']}，由审批人决定",
+        f"这次修改会清除合规标记 {flags}：未生效，已提交申请 {result['id']}，等待审批"
+        f"（evault flags approve {result['id']} --reason ...）",
         f"the change would clear compliance flags {flags}: not applied; request {result['id']} awaits an approver "
         f"(evault flags approve {result['id']} --reason ...)"))
 
@@ -148,10 +156,11 @@ def _clears(request: dict[str, Any]) -> str:
                      for c in request["clears"])
 
 
-REQUEST_COLUMNS = [  # the record, the changes and the decision are in --json (and on wide terminals too few)
-    Column("ID", "id", whole=True), Column("STATUS", "status"), Column("CLEARS", _clears),
-    Column("BY", "requested_by"), Column("REASON", "reason"),
-]
+def _request_columns(run: Invocation) -> list[Column]:
+    # the record, the changes and the decision are in --json (and on wide terminals too few)
+    return [Column("ID", "id", whole=True), Column(run.text("状态", "STATUS"), "status"),
+            Column(run.text("清除标记", "CLEARS"), _clears), Column(run.text("申请人", "BY"), "requested_by"),
+            Column(run.text("理由", "REASON"), "reason")]
 
 
 @flags.command("requests")
@@ -162,7 +171,7 @@ def requests(everything: bool, record: Any) -> None:
     run = current()
     found = run.api.get("/api/flag-requests", pending_only=str(not everything).lower(), evidence_id=record)
     run.out.message(run.text(f"标记清除申请 {len(found)} 件", f"flag clearance requests: {len(found)}"))
-    run.out.rows(found, REQUEST_COLUMNS)
+    run.out.rows(found, _request_columns(run))
 
 
 def _decide(request_id: Any, verb: str, reason: str) -> None:
