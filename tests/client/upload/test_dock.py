@@ -137,7 +137,7 @@ def test_eight_recorders_docked_together_are_ingested_together(
     watch = tmp_path / "dock8"
     watch.mkdir()
     eight_recorders(watch)
-    dock = Dock(client_factory(chunk_size=2 * 1024), watch, Tags(handlers=CERTS[:1]), clock=lambda: now,
+    dock = Dock(client_factory(chunk_size=1024), watch, Tags(handlers=CERTS[:1]), clock=lambda: now,
                 parallel=8)
     reports = dock.run(interval=0.01, once=True, sleep=lambda seconds: None)
     assert len(reports) == 8 and not any(r.failed for r in reports)
