@@ -16,10 +16,9 @@ from vault.custody.models import Checkpoint, CustodyEvent
 from vault.custody.service import canonical_entry, latest_checkpoint, stream_leaf_hashes
 from vault.custody.verification import LogVerdict, checkpoint_signed, verify_anchored_log
 from vault.custody.verification_models import LogVerification
-from vault.errors import InvalidInput, NotFound
+from vault.errors import InvalidInput
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
-from vault.identities.service import get_user
 
 MAX_LOG_PAGE = 500
 MAX_INDEX = 2**62  # beyond a 64-bit SQL integer the driver would fail with a 500
@@ -108,14 +107,6 @@ def record_verification(
     session.add(run)
     session.flush()
     return run
-
-
-def cli_actor(session: Session, name: str) -> Actor:
-    """Return who runs a command-line verification: the --as user, or just that name if no such user exists."""
-    try:
-        return Actor.of(get_user(session=session, name=name))
-    except NotFound:  # the operator at the machine needs no account to check the log; the name is still kept
-        return Actor(id=None, name=name, role=None)
 
 
 def log_size(session: Session) -> int:
