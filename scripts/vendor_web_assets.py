@@ -24,6 +24,9 @@ VENDOR = Path(__file__).resolve().parent.parent / "evault" / "web" / "static" / 
 PACKAGES: dict[str, tuple[str, list[str]]] = {
     "htmx.org": ("2.0.8", ["dist/htmx.min.js", "LICENSE"]),
     "swagger-ui-dist": ("5.32.0", ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]),
+    "tus-js-client": ("4.3.1", ["dist/tus.min.js", "LICENSE"]),
+    "hash-wasm": ("4.13.0", ["dist/sha256.umd.min.js", "dist/sm3.umd.min.js", "LICENSE"]),
+    "chart.js": ("4.6.2", ["dist/chart.umd.min.js", "LICENSE.md"]),
 }
 
 

@@ -8,14 +8,40 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from evault.web.errors import install_page_errors
-from evault.web.pages import access, api_docs, audit, search, sign_in, sign_in_oidc
+from evault.web.pages import (
+    access,
+    admin,
+    api_docs,
+    audit,
+    docks,
+    exports,
+    policy,
+    records,
+    retention,
+    search,
+    sign_in,
+    sign_in_oidc,
+    statistics,
+    upload,
+    uploads,
+)
 from evault.web.security import SecurityHeadersMiddleware
 from evault.web.templating import WebTemplates
 from vault.config import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 
+# Fixed paths (/cases/new) come before the search pages' /cases/{case}.
 PAGE_ROUTERS: tuple[APIRouter, ...] = (
+    records.router,
+    upload.router,
+    uploads.router,
+    docks.router,
+    retention.router,
+    policy.router,
+    exports.router,
+    statistics.router,
+    admin.router,
     access.router,
     api_docs.router,
     audit.router,

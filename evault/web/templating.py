@@ -18,6 +18,7 @@ from evault.web.i18n import (
     choose_language,
     load_translations,
 )
+from evault.web.navigation import links_for
 
 
 def local_time(value: datetime | None, zone: ZoneInfo) -> str:
@@ -52,6 +53,7 @@ class WebTemplates:
             environment.globals.update(
                 language=language, languages=LANGUAGES, agency_name=agency_name, zone_name=zone.key,
                 role_names={role: catalog.gettext(name) for role, name in ROLE_NAMES.items()},
+                navigation=links_for,
             )
             environments[language] = environment
         return cls(environments=environments)
