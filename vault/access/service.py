@@ -29,6 +29,7 @@ from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
 from vault.evidence.service import can_see_metadata
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, has_permission, require
+from vault.identities.models import User
 
 
 def _refuse(error: PermissionDenied | NotFound, **event: Any) -> PermissionDenied | NotFound:
@@ -300,7 +301,7 @@ def approve_request(
         expires_at=now + timedelta(hours=hours),
         items=[AccessGrantRecord(evidence_id=i) for i in ids],
     )
-    request.status, request.decided_at, request.decided_by_id = RequestStatus.APPROVED, now, actor.id
+    _record_decision(session, request, RequestStatus.APPROVED, actor, now)
     request.decision_reason = note.strip()
     session.add(grant)
     session.flush()
@@ -325,12 +326,20 @@ def approve_request(
     return grant
 
 
+def _record_decision(session: Session, request: AccessRequest, status: RequestStatus, actor: Actor,
+                     now: datetime) -> None:
+    # Set the relationship, not only its id: the request was loaded with decided_by joined (None), and the answer
+    # reads the relationship, which setting the id alone leaves stale until the next load.
+    request.status, request.decided_at = status, now
+    request.decided_by = session.get(User, actor.id)
+
+
 def deny_request(*, session: Session, actor: Actor, request_id: uuid.UUID, reason: str, now: datetime) -> AccessRequest:
     """Deny a pending request with a reason."""
     if not reason.strip():
         raise InvalidInput("a denial needs a reason (不予批准理由)")
     request = _pending_for_decision(session, actor, request_id, now)
-    request.status, request.decided_at, request.decided_by_id = RequestStatus.DENIED, now, actor.id
+    _record_decision(session, request, RequestStatus.DENIED, actor, now)
     request.decision_reason = reason.strip()
     session.flush()
     record_event(

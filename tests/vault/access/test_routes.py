@@ -191,3 +191,14 @@ def test_mine_narrows_the_lists_of_those_who_see_everyone(client: TestClient, pe
                 assert (len(listed), len(mine)) == (everyone_grants, own_grants), (who.user.name, path)
             else:
                 assert (len(listed), len(mine)) == (everyone, own), (who.user.name, path)
+
+
+def test_a_denial_answers_who_decided_it(client: TestClient, people: People, clip: uuid.UUID) -> None:
+    body = {"evidence_ids": [str(clip)], "purpose": "investigation", "duration_hours": 1, "reason": "复核"}
+    made = client.post("/api/access/requests", headers=people.reviewer.headers, json=body).json()
+    denied = client.post(f"/api/access/requests/{made['id']}/deny", headers=people.approver.headers,
+                         json={"reason": "与案件无关"})
+    assert denied.status_code == 200, denied.text
+    assert denied.json()["decided_by"] == people.approver.user.name
+    shown = client.get(f"/api/access/requests/{made['id']}", headers=people.reviewer.headers).json()
+    assert shown["decided_by"] == people.approver.user.name
