@@ -231,3 +231,11 @@ def test_retention_speaks_chinese_first(shell_for: Callable[..., Shell], people:
     assert "保存期限报告" in report and "到期待销毁：0" in report and "逾期未归档" in report
     assert manager.ok("retention", "deadlines").stdout.splitlines()[0].split()[:3] == ["案号", "结案日期", "归档期限"]
     assert "没有保全" in manager.ok("retention", "holds").stdout
+
+
+def test_a_typed_id_stays_one_path_segment(shell_for: Callable[..., Shell], people: People) -> None:
+    # An id with slashes or dots is refused as not found or invalid; it never leads to another endpoint (GET /api/me).
+    manager = shell_for(people.manager)
+    for command in (("retention", "show", "../../../me"), ("exports", "show", "../me"),
+                    ("retention", "release", "../../me", "--reason", "r")):
+        assert manager(*command).exit_code in (4, 6), command

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from evault_client.cli import VaultGroup
+from evault_client.commands import segment
 from evault_client.context import current
 from evault_client.errors import CommandFailed
 from evault_client.exits import Exit
@@ -123,7 +124,7 @@ def exports_list(case_number: str | None) -> None:
 def exports_show(export_id: str) -> None:
     """Show one retained copy: the bundle's SHA-256, size, signature, recipient and approval."""
     run = current()
-    copy = run.api.get(f"/api/exports/{export_id}")
+    copy = run.api.get(f"/api/exports/{segment(export_id)}")
     rows = [{"field": run.text(label, name), "value": copy.get(name)} for name, label in SHOWN_FIELDS.items()]
 
     def human() -> None:
@@ -139,7 +140,7 @@ def exports_show(export_id: str) -> None:
               help="File for the retained copy (JSON).")
 def exports_download(export_id: str, out: Path) -> None:
     """Download a retained copy's record (digest, manifests, explanation, signature) to a file."""
-    _download("GET", f"/api/exports/{export_id}/retained", out)
+    _download("GET", f"/api/exports/{segment(export_id)}/retained", out)
     run = current()
     run.out.document({"id": export_id, "file": str(out)}, run.text(f"{export_id} 的复制留存已写入 {out}",
                                                                    f"retained copy of {export_id} written to {out}"))

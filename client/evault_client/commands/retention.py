@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from evault_client.cli import VaultGroup
+from evault_client.commands import segment
 from evault_client.context import current
 from evault_client.errors import CommandFailed
 from evault_client.exits import Exit
@@ -89,7 +90,7 @@ def deadlines_command() -> None:
 def show_command(evidence_id: str) -> None:
     """Recompute and show one record's retention and its reason."""
     run = current()
-    state = run.api.get(f"/api/retention/evidence/{evidence_id}")
+    state = run.api.get(f"/api/retention/evidence/{segment(evidence_id)}")
     until = local_time(state["retain_until"], run.zone) if state["retain_until"] else run.text("无限期", "indefinite")
     held = run.text("保全中", "held") if state["held"] else run.text("未保全", "not held")
     run.out.document(state, run.text(f"{state['retention_class']}  {held}  保存至 {until}  {state['reason']}",
@@ -179,7 +180,7 @@ def _version_line(row: dict[str, Any]) -> str:
 @click.argument("request_id")
 def policy_approve(request_id: str) -> None:
     """Approve a policy change that shortens a retention default (a second person)."""
-    row = current().api.post(f"/api/retention/policy/requests/{request_id}/approve")
+    row = current().api.post(f"/api/retention/policy/requests/{segment(request_id)}/approve")
     current().out.document(row, _version_line(row))
 
 
@@ -188,7 +189,7 @@ def policy_approve(request_id: str) -> None:
 @click.option("--reason", required=True)
 def policy_reject(request_id: str, reason: str) -> None:
     """Reject (or withdraw) a pending policy change."""
-    row = current().api.post(f"/api/retention/policy/requests/{request_id}/reject", {"reason": reason})
+    row = current().api.post(f"/api/retention/policy/requests/{segment(request_id)}/reject", {"reason": reason})
     current().out.document(row, current().text(f"保存期限规则变更 {request_id} 已驳回",
                                                f"policy change {request_id} rejected"))
 
@@ -231,7 +232,7 @@ def holds_command(show_all: bool) -> None:
 @click.option("--reason", required=True)
 def release_command(hold_id: str, reason: str) -> None:
     """Release a legal hold."""
-    hold = current().api.post(f"/api/retention/holds/{hold_id}/release", {"reason": reason})
+    hold = current().api.post(f"/api/retention/holds/{segment(hold_id)}/release", {"reason": reason})
     current().out.document(hold, current().text(f"保全 {hold_id} 已解除", f"legal hold {hold_id} released"))
 
 
@@ -253,7 +254,7 @@ def mark_command(record: str | None, case_number: str | None, kind: str, note: s
 @click.option("--reason", required=True)
 def reclassify_command(evidence_id: str, to_class: str, reason: str) -> None:
     """Reclassify a record; a shortening waits for `approve-reclassification` by a second person."""
-    row = current().api.post(f"/api/retention/evidence/{evidence_id}/reclassify",
+    row = current().api.post(f"/api/retention/evidence/{segment(evidence_id)}/reclassify",
                              {"to_class": to_class, "reason": reason})
     current().out.document(row, current().text(f"重新分类申请 {row['id']}：{row['status']}",
                                                f"reclassification {row['id']}: {row['status']}"))
@@ -263,7 +264,7 @@ def reclassify_command(evidence_id: str, to_class: str, reason: str) -> None:
 @click.argument("request_id")
 def approve_reclassification_command(request_id: str) -> None:
     """Approve a pending shortening (second person)."""
-    state = current().api.post(f"/api/retention/reclassifications/{request_id}/approve")
+    state = current().api.post(f"/api/retention/reclassifications/{segment(request_id)}/approve")
     current().out.document(state, state["reason"])
 
 
@@ -282,7 +283,7 @@ def propose_command(evidence_id: str, reason: str) -> None:
 def approve_command(request_id: str) -> None:
     """Approve a disposal (second person): pending destruction for the recovery window, then destroyed."""
     run = current()
-    row = run.api.post(f"/api/retention/disposals/{request_id}/approve")
+    row = run.api.post(f"/api/retention/disposals/{segment(request_id)}/approve")
     if row["status"] == "pending_destruction" and row.get("destroy_after"):
         after = local_time(row["destroy_after"], run.zone)
         cancel = f"`evault retention cancel {row['id']} --reason ...`"
@@ -302,7 +303,7 @@ def approve_command(request_id: str) -> None:
 @click.option("--reason", required=True)
 def cancel_command(request_id: str, reason: str) -> None:
     """Cancel a disposal not carried out yet (records manager): the record is kept."""
-    row = current().api.post(f"/api/retention/disposals/{request_id}/cancel", {"reason": reason})
+    row = current().api.post(f"/api/retention/disposals/{segment(request_id)}/cancel", {"reason": reason})
     current().out.document(row, current().text(
         f"销毁申请 {row['id']} 已取消：证据记录 {row['evidence_id']} 继续保存",
         f"disposal request {row['id']} cancelled: record {row['evidence_id']} is kept"))
