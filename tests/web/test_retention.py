@@ -138,6 +138,14 @@ def test_two_people_dispose_after_the_clock_passes_retention_one_cancelled_in_it
     real = utcnow()
     kept, destroyed = (record(context, officer, captured=real - timedelta(days=200), lock=real + timedelta(seconds=2))
                        for _ in range(2))
+    coming = record(context, officer, captured=real - timedelta(days=175), lock=real + timedelta(days=1))
+    with context.sessions() as session:  # two closed cases waiting to be archived, one of them overdue
+        for number, closed in (("阜应急罚字〔2026〕31号", real - timedelta(days=60)),
+                               ("阜应急罚字〔2026〕35号", real - timedelta(days=3))):
+            case = add_case(session=session, actor=SYSTEM, case_number=number,
+                            case_type=CaseType.GENERAL_PROCEDURE_PENALTY, opened_at=closed - timedelta(days=20))
+            change_case_status(session=session, actor=SYSTEM, case=case, status=CaseStatus.CLOSED, now=closed)
+        session.commit()
     clock.now = real - timedelta(days=20)
     retention_sweep(context, now=clock.now)  # the scheduler's sweep, on the same clock
     page = signed_in(browser, first)
@@ -152,6 +160,8 @@ def test_two_people_dispose_after_the_clock_passes_retention_one_cancelled_in_it
     page.goto("/retention")
     for evidence_id in (kept, destroyed):
         expect(row(page, "due-line", evidence_id)).to_be_visible()
+    expect(row(page, "coming-line", coming)).to_be_visible()
+    expect(page.get_by_test_id("archiving-line")).to_have_count(2)
     screenshot(page, "retention-dashboard")
     for evidence_id in (kept, destroyed):
         due = page.locator(f"[data-testid=due-line][data-evidence='{evidence_id}']")
