@@ -336,3 +336,31 @@ def test_an_approver_sees_what_waits_for_them(clocked_client: TestClient, contex
     queues = client.get("/retention/queues").text
     assert 'data-testid="approve-disposal"' in queues and 'data-testid="cancel-disposal"' not in queues
 
+
+
+def test_a_hold_on_a_whole_case_needs_a_reason_and_covers_every_record(
+    clocked_client: TestClient, context: VaultContext, clock: Clock, person: Callable[..., WebPerson],
+) -> None:
+    client = clocked_client
+    officer, manager = person(Role.OFFICER, certificate="14010219005"), person(Role.RECORDS_MANAGER)
+    with context.sessions() as session:
+        case = add_case(session=session, actor=SYSTEM, case_number="阜应急罚字〔2026〕40号",
+                        case_type=CaseType.GENERAL_PROCEDURE_PENALTY)
+        made = [put_record(session, context.store, officer.person, captured=clock.now - timedelta(days=1),
+                           lock_until=clock.now + timedelta(days=1), case=case) for _ in range(2)]
+        session.commit()
+        ids = [m.id for m in made]
+    token = _as(client, manager)
+    form = {"csrf_token": token, "scope": "case", "target": "阜应急罚字[2026]40号"}
+    blank = client.post("/retention/holds", data=form | {"reason": "  "})
+    assert blank.status_code == 422 and "a reason" in blank.text  # refused on the form, nothing placed
+    assert 'data-testid="no-active-holds"' in blank.text
+    placed = client.post("/retention/holds", data=form | {"reason": "行政诉讼：法院调取证据"}, follow_redirects=False)
+    assert placed.status_code == 303
+    holds = client.get("/retention/holds").text
+    assert "整个案件" in holds and "阜应急罚字〔2026〕40号" in holds
+    dashboard = client.get("/retention").text
+    for evidence_id in ids:
+        assert f'data-testid="held-line" data-evidence="{evidence_id}"' in dashboard
+    unknown = client.post("/retention/holds", data=form | {"target": "阜应急罚字〔2026〕99号", "reason": "复议"})
+    assert unknown.status_code == 404 and "99号" in unknown.text
