@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import select
@@ -107,3 +108,23 @@ def list_holds(*, session: Session, actor: Actor, active_only: bool = True) -> l
 def held_states(session: Session, limit: int = 1000) -> list[RetentionState]:
     """Return retention states of records under a hold."""
     return list(session.scalars(select(RetentionState).where(RetentionState.held.is_(True)).limit(limit)))
+
+
+@dataclass(frozen=True)
+class HoldLine:
+    """A legal hold with what it covers: a record's name, or a case's number."""
+
+    hold: LegalHold
+    record_name: str | None
+    case_number: str | None
+
+
+def hold_lines(*, session: Session, actor: Actor, active_only: bool = False) -> list[HoldLine]:
+    """Return legal holds, newest first, each with the record or case it covers."""
+    lines = []
+    for hold in list_holds(session=session, actor=actor, active_only=active_only):
+        evidence = session.get(Evidence, hold.evidence_id) if hold.evidence_id else None
+        case_id = hold.case_id or (evidence.case_id if evidence else None)
+        case = session.get(Case, case_id) if case_id else None
+        lines.append(HoldLine(hold, evidence.original_name if evidence else None, case.case_number if case else None))
+    return lines

@@ -10,7 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from retention.holidays import working_calendar
-from retention.models import DisposalRequest, DisposalStatus, LegalHold, QueueState, RetentionState
+from retention.models import (
+    DisposalRequest,
+    DisposalStatus,
+    LegalHold,
+    QueueState,
+    Reclassification,
+    RequestStatus,
+    RetentionState,
+)
 from retention.runner import JobSummary
 from retention.service import current_policy
 from vault.cases.models import Case, CaseStatus
@@ -193,3 +201,48 @@ def archiving_deadline_report(context: VaultContext, *, now: datetime | None = N
         for d in overdue[:100]
     ]
     return summary
+
+
+@dataclass(frozen=True)
+class DisposalLine:
+    """A disposal request with the record it names, for the two-person queue."""
+
+    request: DisposalRequest
+    name: str
+    case_number: str | None
+
+
+@dataclass(frozen=True)
+class ReclassificationLine:
+    """A reclassification request with the record it names, for the two-person queue."""
+
+    request: Reclassification
+    name: str
+    case_number: str | None
+
+
+def disposal_queue(*, session: Session, actor: Actor, statuses: tuple[DisposalStatus, ...],
+                   newest_first: bool = False, limit: int = 200) -> list[DisposalLine]:
+    """Return disposal requests of these statuses with their records' names and case numbers."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    order = DisposalRequest.proposed_at.desc() if newest_first else DisposalRequest.proposed_at
+    rows = session.execute(
+        select(DisposalRequest, Evidence.original_name, Case.case_number)
+        .join(Evidence, Evidence.id == DisposalRequest.evidence_id)
+        .outerjoin(Case, Case.id == Evidence.case_id)
+        .where(DisposalRequest.status.in_(statuses)).order_by(order).limit(limit)
+    ).all()
+    return [DisposalLine(request, name, number) for request, name, number in rows]
+
+
+def reclassification_queue(*, session: Session, actor: Actor, pending_only: bool = True,
+                           limit: int = 200) -> list[ReclassificationLine]:
+    """Return reclassification requests (by default those waiting for a second person), oldest first."""
+    require(actor, Permission.READ_ALL_EVIDENCE_METADATA)
+    query = (select(Reclassification, Evidence.original_name, Case.case_number)
+             .join(Evidence, Evidence.id == Reclassification.evidence_id)
+             .outerjoin(Case, Case.id == Evidence.case_id))
+    if pending_only:
+        query = query.where(Reclassification.status == RequestStatus.PENDING)
+    rows = session.execute(query.order_by(Reclassification.requested_at).limit(limit)).all()
+    return [ReclassificationLine(request, name, number) for request, name, number in rows]
