@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from ingest.models import ClearanceStatus, FlagClearanceRequest
+from ingest.models import ClearanceStatus, FlagClearanceRequest, IngestRecord
 from ingest.retagging import tag_form_values
 from tests.ingest.conftest import flags_of, ingest_file, make_case_file
 from tests.media import make_video
@@ -82,7 +82,7 @@ def test_an_officer_sees_only_own_uploads_with_flag_reasons_and_can_filter(
                    handlers="C002", party_informed="true")
     theirs = upload(context, tmp_path, cast.other_officer)
     assert not flags_of(context, clean)
-    signed(client, cast.officer)
+    token = signed(client, cast.officer)
     page = client.get("/uploads").text
     assert str(late) in page and str(clean) in page and str(theirs) not in page
     assert page.index(str(clean)) < page.index(str(late))  # newest upload first
@@ -91,18 +91,22 @@ def test_an_officer_sees_only_own_uploads_with_flag_reasons_and_can_filter(
     flagged = client.get("/uploads", params={"flagged": "true"}).text
     assert str(late) in flagged and str(clean) not in flagged
     assert client.get(f"/uploads/{theirs}/tags").status_code == 404  # another officer's upload does not exist
+    assert client.post(f"/uploads/{theirs}/tags", data={"csrf_token": token, "case_number": CASE}).status_code == 404
     assert client.get(f"/evidence/{theirs}").status_code == 404
+    client.get("/language/en")
+    assert "Only with open flags" in client.get("/uploads").text  # English is available too
 
 
-@pytest.mark.parametrize(("role", "uploads", "reviews"), [
-    (Role.OFFICER, 200, 403), (Role.REVIEWER, 403, 403), (Role.APPROVER, 403, 200),
-    (Role.RECORDS_MANAGER, 403, 403), (Role.AUDITOR, 403, 403), (Role.ADMIN, 403, 403)])
 def test_my_uploads_are_for_officers_and_the_review_queue_for_approvers(
-    client: TestClient, person: Callable[..., WebPerson], role: Role, uploads: int, reviews: int,
+    client: TestClient, person: Callable[..., WebPerson],
 ) -> None:
-    signed(client, person(role))
-    assert client.get("/uploads").status_code == uploads
-    assert client.get("/uploads/reviews").status_code == reviews
+    expected = {Role.OFFICER: (200, 403), Role.REVIEWER: (403, 403), Role.APPROVER: (403, 200),
+                Role.RECORDS_MANAGER: (403, 403), Role.AUDITOR: (403, 403), Role.ADMIN: (403, 403)}
+    for role, (uploads, reviews) in expected.items():
+        client.cookies.clear()
+        signed(client, person(role))
+        assert (client.get("/uploads").status_code, client.get("/uploads/reviews").status_code) == (
+            uploads, reviews), role
 
 
 def test_a_completion_applies_at_once_and_a_flag_clearing_change_goes_to_review(
@@ -131,6 +135,23 @@ def test_a_completion_applies_at_once_and_a_flag_clearing_change_goes_to_review(
         (pending,) = session.scalars(select(FlagClearanceRequest)).all()
         assert pending.status == ClearanceStatus.PENDING and pending.changes == {"party_informed": True}
         assert not session.get_one(Evidence, record).party_informed
+
+
+def test_the_field_return_time_is_read_in_the_agency_zone(
+    client: TestClient, context: VaultContext, cast: Cast, tmp_path: Path,
+) -> None:
+    record = upload(context, tmp_path, cast.officer)
+    with context.sessions() as session:
+        captured = session.get_one(Evidence, record).capture_start
+    assert captured is not None
+    returned = (captured + timedelta(hours=1)).astimezone(context.settings.zone).replace(second=0, microsecond=0)
+    token = signed(client, cast.officer)
+    saved = client.post(f"/uploads/{record}/tags", follow_redirects=False, data=tag_form(
+        context, cast.officer, record, token, field_return_at=returned.strftime("%Y-%m-%dT%H:%M")))
+    assert saved.status_code == 303  # still late (24 h after the return), so no flag clears: applied at once
+    with context.sessions() as session:
+        assert session.get_one(IngestRecord, record).field_return_at == returned
+    assert "外勤返回" in flags_of(context, record)["late_upload"]
 
 
 def _pending(context: VaultContext, client: TestClient, cast: Cast, tmp_path: Path) -> tuple[uuid.UUID, uuid.UUID]:
