@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ingest.continuity import CONTINUITY_FLAGS, check_continuity, neighbours
@@ -22,7 +24,7 @@ from ingest.metadata import (
     refuse_future,
     refuse_return_before_capture,
 )
-from ingest.models import FlagClearanceRequest, IngestRecord
+from ingest.models import ClearanceStatus, FlagClearanceRequest, IngestRecord
 from ingest.rules import IngestRules
 from ingest.tagging import (
     COMPLIANCE_TAG_FLAGS,
@@ -36,8 +38,8 @@ from ingest.tagging import (
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.service import next_log_index, record_event
 from vault.errors import InvalidInput
-from vault.evidence.models import Confidentiality, Evidence
-from vault.evidence.service import get_evidence
+from vault.evidence.models import Confidentiality, Evidence, EvidenceFlag
+from vault.evidence.service import can_see_metadata, get_evidence, open_flag_rows
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
@@ -207,3 +209,112 @@ def _refuse_impossible(evidence: Evidence, record: IngestRecord, *, changed: set
     refuse_future({k: v for k, v in moments.items() if k in changed}, now=now, tolerance=rules.clock_tolerance)
     if changed & {"capture_start", "field_return_at"}:
         refuse_return_before_capture(record.field_return_at, evidence.capture_start)
+
+
+# --- an officer's own uploads, the tag form's values, and the queue of flag clearances to decide ----------------
+
+FORM_TAG_KEYS = ("case_number", "party", "handlers", "activity", "recorder_serial", "party_informed",
+                 "field_return_at", "late_reason")
+MAX_OWN_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class OwnUpload:
+    """One of the officer's uploads: its open flags with their reasons, and its clearance requests, newest first."""
+
+    evidence: Evidence
+    flags: list[EvidenceFlag]
+    requests: list[FlagClearanceRequest]
+
+    @property
+    def pending(self) -> list[FlagClearanceRequest]:
+        """Return the requests still waiting for a decision."""
+        return [r for r in self.requests if r.status == ClearanceStatus.PENDING]
+
+
+@dataclass(frozen=True)
+class OwnUploads:
+    """One page of the officer's uploads and how many there are in all."""
+
+    items: list[OwnUpload]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        """Return how many pages the uploads fill (at least one)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+def _requests_of(session: Session, evidence_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[FlagClearanceRequest]]:
+    found: dict[uuid.UUID, list[FlagClearanceRequest]] = {}
+    if evidence_ids:
+        for request in session.scalars(select(FlagClearanceRequest).where(
+                FlagClearanceRequest.evidence_id.in_(evidence_ids)).order_by(
+                FlagClearanceRequest.requested_at.desc(), FlagClearanceRequest.id)):
+            found.setdefault(request.evidence_id, []).append(request)
+    return found
+
+
+def list_own_uploads(
+    *, session: Session, actor: Actor, flagged_only: bool = False, page: int = 1, page_size: int = 25,
+) -> OwnUploads:
+    """Return a page of the uploader's own records, newest upload first, with open flags and clearance requests."""
+    require(actor, Permission.UPLOAD_EVIDENCE)
+    if page < 1 or not 1 <= page_size <= MAX_OWN_PAGE_SIZE:
+        raise InvalidInput(f"page 从 1 起，page_size 为 1-{MAX_OWN_PAGE_SIZE} (page from 1, page_size "
+                           f"1-{MAX_OWN_PAGE_SIZE})", details={"page": page, "page_size": page_size})
+    conditions = [Evidence.uploader_id == actor.id]
+    if flagged_only:
+        conditions.append(Evidence.id.in_(select(EvidenceFlag.evidence_id).where(EvidenceFlag.cleared_at.is_(None))))
+    total = session.scalar(select(func.count()).select_from(Evidence).where(*conditions)) or 0
+    rows = list(session.scalars(select(Evidence).where(*conditions).order_by(
+        Evidence.uploaded_at.desc(), Evidence.id).limit(page_size).offset((page - 1) * page_size)).unique())
+    requests = _requests_of(session, [e.id for e in rows])
+    items = [OwnUpload(evidence=e, flags=open_flag_rows(e), requests=requests.get(e.id, [])) for e in rows]
+    return OwnUploads(items=items, total=total, page=page, page_size=page_size)
+
+
+def tag_form_values(*, session: Session, actor: Actor, evidence_id: uuid.UUID, zone: ZoneInfo) -> dict[str, Any]:
+    """Return the tags a form edits as it shows them: what was declared (even naming nothing known), times local."""
+    evidence = get_evidence(session=session, actor=actor, evidence_id=evidence_id)
+    require(actor, Permission.TAG_EVIDENCE)
+    record = session.get(IngestRecord, evidence.id)
+    given_handlers = list(record.given_handlers) if record else []
+    handlers = given_handlers + [h.certificate_number for h in evidence.handlers
+                                 if h.certificate_number not in given_handlers]
+    returned = record.field_return_at if record else None
+    return {
+        "case_number": evidence.case.case_number if evidence.case else (record and record.given_case_number) or "",
+        "party": evidence.party.name if evidence.party else (record and record.given_party) or "",
+        "handlers": ", ".join(handlers),
+        "activity": evidence.activity or "",
+        "recorder_serial": evidence.recorder_serial or "",
+        "party_informed": evidence.party_informed,
+        "field_return_at": returned.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if returned else "",
+        "late_reason": (record.late_reason if record else None) or "",
+    }
+
+
+@dataclass(frozen=True)
+class FlagReview:
+    """A pending clearance request with its record, and whether this decider is barred (uploader or requester)."""
+
+    request: FlagClearanceRequest
+    evidence: Evidence
+    own: bool
+
+
+def list_flag_reviews(*, session: Session, actor: Actor) -> list[FlagReview]:
+    """Return the pending flag clearance requests for someone who decides them, oldest first."""
+    require(actor, Permission.DECIDE_FLAG_CLEARANCE)
+    query = select(FlagClearanceRequest, Evidence).join(Evidence, Evidence.id == FlagClearanceRequest.evidence_id)
+    query = query.where(FlagClearanceRequest.status == ClearanceStatus.PENDING).order_by(
+        FlagClearanceRequest.requested_at, FlagClearanceRequest.id)
+    reviews = []
+    for request, evidence in session.execute(query).unique():
+        if can_see_metadata(actor, evidence):
+            own = actor.id in {request.requested_by_id, evidence.uploader_id}
+            reviews.append(FlagReview(request=request, evidence=evidence, own=own))
+    return reviews

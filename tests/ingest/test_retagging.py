@@ -6,13 +6,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from ingest.retagging import list_flag_reviews, list_own_uploads
 from tests.conftest import Person
 from tests.ingest.conftest import CaseFile, events_of, flags_of, ingest_file, tus_upload
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction
+from vault.errors import PermissionDenied
 from vault.evidence.models import Evidence
 from vault.identities.models import Role
 
@@ -134,3 +137,28 @@ def test_the_place_is_declared_at_upload_and_corrected_later(
         ("place", "阜阳市颍州区某厂区", "阜阳市颍州区某厂区北门")]
     too_long = client.patch(f"/api/evidence/{evidence_id}/tags", headers=officer.headers, json={"place": "地" * 257})
     assert too_long.status_code == 422
+
+
+def test_own_uploads_are_paged_newest_first_with_flags_and_requests(
+        client: TestClient, context: VaultContext, officer: Person, make_person: Callable[..., Person],
+        media: dict[str, Path]) -> None:
+    older = ingest_file(context, officer, media["clip"], now=ON_TIME).evidence.id
+    newer = ingest_file(context, officer, media["clip2"], now=ON_TIME.replace(hour=9),
+                        party_informed="true").evidence.id
+    ingest_file(context, make_person(Role.OFFICER), media["photo"], now=ON_TIME)  # someone else's
+    client.patch(f"/api/evidence/{older}/tags", headers=officer.headers,
+                 json={"party_informed": True, "reason": "告知了"})
+    reviewer, approver = make_person(Role.REVIEWER).actor, make_person(Role.APPROVER).actor
+    with context.sessions() as session:
+        first = list_own_uploads(session=session, actor=officer.actor, page_size=1)
+        second = list_own_uploads(session=session, actor=officer.actor, page=2, page_size=1)
+        assert (first.total, first.pages) == (2, 2)
+        assert [u.evidence.id for u in first.items + second.items] == [newer, older]
+        (mine,) = second.items
+        assert "party_not_informed" in {f.flag for f in mine.flags} and len(mine.pending) == 1
+        with pytest.raises(PermissionDenied):
+            list_own_uploads(session=session, actor=reviewer)
+        with pytest.raises(PermissionDenied):
+            list_flag_reviews(session=session, actor=officer.actor)
+        (review,) = list_flag_reviews(session=session, actor=approver)
+        assert review.evidence.id == older and not review.own

@@ -37,9 +37,11 @@ class Permission(StrEnum):
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # Officers dock their own recorders, so they read the dock board too (issue 14): whether their station has
+    # gone silent, and whether today's footage from their recorder arrived, before they leave the station.
     Role.OFFICER: frozenset(
         {Permission.UPLOAD_EVIDENCE, Permission.TAG_EVIDENCE, Permission.READ_CASES, Permission.REQUEST_ACCESS,
-         Permission.REPORT_DOCK_STATUS}
+         Permission.REPORT_DOCK_STATUS, Permission.READ_DOCK_STATUS}
     ),
     Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS}),
     Role.APPROVER: frozenset(
