@@ -69,7 +69,3 @@ def make_period(kind: PeriodKind, year: int, number: int | None = None) -> Perio
         raise InvalidInput("月份应为 1 至 12 (the month must be 1 to 12)")
     return Period(kind, year, number, date(year, number, 1), _month_end(year, number))
 
-
-def current_year(now: datetime, zone: ZoneInfo) -> Period:
-    """Return the year the agency is in at that moment."""
-    return make_period(PeriodKind.YEAR, now.astimezone(zone).year)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from evault.statistics.periods import PeriodKind, current_year, make_period
+from evault.statistics.periods import PeriodKind, make_period
 from evault.statistics.service import build_report
 from ingest.rules import IngestRules
 from vault.api.deps import ActorDep, ContextDep, SessionDep
@@ -23,11 +23,10 @@ def statistics(
     number: Annotated[int | None, Query(description="the quarter (1-4) or month (1-12)")] = None,
     unit: Annotated[str | None, Query(max_length=256)] = None,
 ) -> dict[str, Any]:
-    """Return the statistics of a year, quarter or month (default: this year), optionally of one unit."""
+    """Return the statistics of a year, quarter or month (default: the agency's current year), of one unit if given."""
     now = utcnow()
     zone = context.settings.zone
-    chosen = (make_period(period or PeriodKind.YEAR, year, number) if year is not None
-              else current_year(now, zone))
+    chosen = make_period(period or PeriodKind.YEAR, year or now.astimezone(zone).year, number)
     report = build_report(session=session, actor=actor, period=chosen, unit=unit or None, now=now, zone=zone,
                           gap_tolerance=IngestRules.of(context.settings).continuity_tolerance)
     return {

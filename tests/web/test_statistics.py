@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from evault.statistics import labels
 from evault.statistics.render import translator
@@ -177,6 +177,11 @@ def test_the_charts_draw_under_the_csp_and_the_download_matches(
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto("/statistics")
+    expect(page.locator("[data-period-field=quarter]")).to_be_hidden()  # a year needs no quarter or month
+    page.select_option("select[name=period]", "quarter")
+    expect(page.locator("[data-period-field=quarter]")).to_be_visible()
+    expect(page.locator("[data-period-field=month]")).to_be_hidden()
+    page.select_option("select[name=period]", "year")
     page.fill("input[name=year]", "2025")
     page.click("[data-testid=statistics-form] button[type=submit]")
     page.wait_for_url(re.compile(r".*year=2025.*"))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from evault.statistics import render
-from evault.statistics.periods import Period, PeriodKind, current_year, make_period
+from evault.statistics.periods import Period, PeriodKind, make_period
 from evault.statistics.service import Report, Table, build_report, list_units
 from evault.web.auth import SignedInDep
 from evault.web.templating import render_page, request_language
@@ -33,13 +33,12 @@ class Choice:
 
     def resolve(self, context: VaultContext) -> Period:
         """Return the period chosen; this year in the agency's zone when none is."""
-        if self.year is None:
-            return current_year(utcnow(), context.settings.zone)
+        year = self.year or utcnow().astimezone(context.settings.zone).year
         try:
             kind = PeriodKind(self.period)
         except ValueError:
             raise InvalidInput("统计期间应为年、季度或月 (the period is a year, a quarter or a month)") from None
-        return make_period(kind, self.year, {PeriodKind.QUARTER: self.quarter, PeriodKind.MONTH: self.month}.get(kind))
+        return make_period(kind, year, {PeriodKind.QUARTER: self.quarter, PeriodKind.MONTH: self.month}.get(kind))
 
     def query(self, period: Period) -> str:
         """Return the query string of this choice, for the download links."""

@@ -19,7 +19,21 @@
     });
   }
 
+  // Without JavaScript every field shows and the chosen period decides; with it only the fields that matter do.
+  function followPeriod() {
+    var kind = document.querySelector("select[name=period]");
+    if (!kind) { return; }
+    var show = function () {
+      document.querySelectorAll("[data-period-field]").forEach(function (field) {
+        field.hidden = field.getAttribute("data-period-field") !== kind.value;
+      });
+    };
+    kind.addEventListener("change", show);
+    show();
+  }
+
   function start() {
+    followPeriod();
     if (!window.Chart) { return; }
     document.querySelectorAll("canvas[data-chart]").forEach(draw);
   }
