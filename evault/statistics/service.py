@@ -15,9 +15,10 @@ from evault.statistics import labels, queries
 from evault.statistics.periods import Period
 from evault.statistics.queries import HandlerRow, RecordRow
 from ingest.continuity import RECORDING_GAP, discontinuities
-from vault.errors import PermissionDenied
+from vault.errors import InvalidInput, PermissionDenied
 from vault.identities.actor import Actor
 from vault.identities.models import Role
+from vault.text import text_problem
 
 READERS = frozenset({Role.RECORDS_MANAGER, Role.AUDITOR})
 DUE_WITHIN = timedelta(days=90)
@@ -173,6 +174,8 @@ def build_report(
     them. Retention coming due is counted from now, whatever the period.
     """
     require_reader(actor)
+    if unit is not None and text_problem(unit):
+        raise InvalidInput(f"执法单位名称无效 (the unit {text_problem(unit)})")
     start, end = period.bounds(zone)
     records = queries.records_in(session, start, end)
     handlers = queries.handlers_in(session, start, end)

@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -141,7 +142,9 @@ def test_a_bad_period_is_explained_on_the_page(client: TestClient, person: Calla
     page = client.get("/statistics?period=month&year=2025&month=13")
     assert page.status_code == 422 and "月份应为 1 至 12" in page.text
     default = client.get("/statistics")
-    assert default.status_code == 200 and f"{utcnow().year}-01-01" in default.text  # this year by default
+    this_year = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).year
+    assert default.status_code == 200 and f"{this_year}-01-01" in default.text  # the agency's year by default
+    assert client.get("/statistics?unit=%00").status_code == 422
 
 
 def test_the_api_answers_the_same_numbers(client: TestClient, person: Callable[..., WebPerson],
