@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from evault.statistics.routes import router as statistics_router
 from evault.web import install_web
 from ingest.routes import router as ingest_router
 from retention.routes import router as retention_router
@@ -39,6 +40,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     exports_router,
     callups_router,
     witness_router,
+    statistics_router,
 )
 
 DESCRIPTION = (

@@ -18,7 +18,6 @@ from playwright.sync_api import Browser, Page, expect
 
 from evault.statistics import labels
 from evault.statistics.render import translator
-from evault.statistics.routes import router as statistics_api
 from tests.evault.test_statistics import UNIT_A, UNIT_B, expected_tables, seed_vault
 from tests.web.conftest import LiveVault, WebPerson, sign_in
 from vault.context import VaultContext
@@ -149,9 +148,6 @@ def test_a_bad_period_is_explained_on_the_page(client: TestClient, person: Calla
 
 def test_the_api_answers_the_same_numbers(client: TestClient, person: Callable[..., WebPerson],
                                           seeded: None) -> None:
-    app: Any = client.app
-    if not any(getattr(r, "path", "") == "/api/statistics" for r in app.routes):
-        app.include_router(statistics_api)  # until evault/app.py mounts it
     auditor = person(Role.AUDITOR)
     answer = client.get("/api/statistics", params={"period": "quarter", "year": 2025, "number": 3},
                         headers=auditor.headers)
