@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from evault.statistics.routes import router as statistics_router
-from evault.web import install_web
+from evault.web.site import install_web
 from ingest.routes import router as ingest_router
 from retention.routes import router as retention_router
 from vault.access.routes import content_router as access_content_router
