@@ -24,7 +24,7 @@ from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
 from vault.callups.service import CallUpInput, register_callup
 from vault.cases.models import CaseType
-from vault.cases.service import add_case
+from vault.cases.service import add_case, find_case
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.db import utcnow
@@ -74,7 +74,6 @@ def _store(context: VaultContext, path: Path, officer: WebPerson, **tags: object
         blob = context.store.put_stream(stream, retain_until=retain)
     captured = (utcnow() - timedelta(days=3)).replace(microsecond=0)
     with context.sessions() as session:
-        from vault.cases.service import find_case
         evidence = register_evidence(
             session=session, actor=officer.person.actor, blob=blob, store_name=context.store.name,
             store_retain_until=retain, original_name=path.name,
@@ -204,6 +203,8 @@ def test_coverage_names_the_missing_approval_and_blocks_building(
     assert f"/access/requests/new?evidence={cast.records[1]}" in page
     assert _build(client, "court", cast.records) == 403  # the build itself refuses too
     assert 'data-testid="exports"' not in client.get("/exports").text
+    by_records = client.get(f"/exports/coverage?purpose=court&evidence_ids={cast.records[1]}").text
+    assert f"案件 {CASE}" in by_records and "没有审批覆盖该记录的此用途" in by_records  # the case found from the record
 
 
 def test_an_expired_or_other_purpose_approval_is_named(client: TestClient, context: VaultContext, cast: Cast) -> None:

@@ -90,6 +90,20 @@ def export_purposes(*, actor: Actor) -> list[ExportPurpose]:
     return list(ExportPurpose)
 
 
+def _case_of(session: Session, evidence_ids: Sequence[uuid.UUID]) -> Case:
+    """Return the one case the named records belong to (an export is of one case)."""
+    if not evidence_ids:
+        raise InvalidInput("name a case (案号) or the records to export")
+    first = session.get(Evidence, evidence_ids[0])
+    if first is None:
+        raise NotFound(f"no evidence record {evidence_ids[0]}", details={"evidence_id": str(evidence_ids[0])})
+    if first.case_id is None:
+        raise InvalidInput(f"evidence record {first.id} is not tagged with a case (案号) yet; tag it before exporting")
+    case = session.get(Case, first.case_id)
+    assert case is not None
+    return case
+
+
 def case_records(*, session: Session, actor: Actor, case_number: str) -> tuple[Case, list[Evidence]]:
     """Return a case (any bracket variant of its number) and its records, to tick for an export."""
     require(actor, Permission.EXPORT_EVIDENCE)
@@ -126,9 +140,13 @@ def export_coverage(
     *, session: Session, actor: Actor, case_number: str, purpose: ExportPurpose,
     evidence_ids: Sequence[uuid.UUID] | None, now: datetime,
 ) -> ExportCoverage:
-    """Return, per record, the approval covering it for this purpose or what is missing; write nothing."""
+    """Return, per record, the approval covering it for this purpose or what is missing; write nothing.
+
+    Without a case number the case is the one the named records belong to.
+    """
     require(actor, Permission.EXPORT_EVIDENCE)
-    case = find_case(session=session, case_number=case_number)
+    case = find_case(session=session, case_number=case_number) if case_number.strip() \
+        else _case_of(session, evidence_ids or [])
     withheld: list[Evidence] = []
     if evidence_ids:
         records = _named(session, case, evidence_ids)

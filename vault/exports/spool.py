@@ -28,6 +28,8 @@ log = structlog.get_logger(__name__)
 
 # A built bundle waits this long for its download; it holds originals, so it is not kept on disk for good.
 KEEP_SECONDS = 24 * 3600
+# A build that wrote nothing for this long has stopped (its process ended); the page says so instead of waiting.
+STALL_SECONDS = 300
 
 
 class BuildState(StrEnum):
@@ -122,9 +124,15 @@ def build_progress(*, context: VaultContext, actor: Actor, export_id: uuid.UUID)
     if done.exists():
         return BuildProgress(BuildState.READY, done.stat().st_size, expected)
     try:
-        return BuildProgress(BuildState.BUILDING, part.stat().st_size, expected)
+        written = part.stat()
     except FileNotFoundError:  # renamed between the two checks
         return BuildProgress(BuildState.READY if done.exists() else BuildState.GONE, 0, expected)
+    if written.st_mtime < time.time() - STALL_SECONDS:
+        # The thread dies with its process (a restart); the export stays logged as prepared, without a copy.
+        return BuildProgress(BuildState.FAILED, written.st_size, expected,
+                             f"nothing was written for {STALL_SECONDS // 60} minutes (the server may have restarted); "
+                             "build the bundle again")
+    return BuildProgress(BuildState.BUILDING, written.st_size, expected)
 
 
 def discard_bundle(*, context: VaultContext, export_id: uuid.UUID) -> None:

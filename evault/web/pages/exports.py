@@ -124,7 +124,7 @@ def _coverage_page(request: Request, person: SignedIn, session: SessionDep, *, c
 @router.get("/exports/coverage")
 def check_coverage(
     request: Request, person: SignedInDep, session: SessionDep, context: ContextDep,
-    case_number: Annotated[str, Query(max_length=128)], purpose: Annotated[str, Query(max_length=32)],
+    purpose: Annotated[str, Query(max_length=32)], case_number: Annotated[str, Query(max_length=128)] = "",
     recipient: Annotated[str, Query(max_length=512)] = "",
     evidence_ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     callup: Annotated[str, Query(max_length=64)] = "",
