@@ -133,6 +133,8 @@ def test_an_export_is_checked_built_downloaded_and_validates_as_a_bag(
 ) -> None:
     grant(live_vault.context, cast, cast.records)
     page = signed_in(browser, cast.manager)
+    problems: list[str] = []  # a CSP violation is a console error
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.goto("/exports")
     page.get_by_test_id("new-export").click()
     page.fill("[data-testid=case-lookup]", VARIANT)
@@ -151,7 +153,8 @@ def test_an_export_is_checked_built_downloaded_and_validates_as_a_bag(
         page.check(f"input[value='{record}']")
     page.get_by_test_id("check-coverage").click()
     page.get_by_test_id("build").click()
-    expect(page.get_by_test_id("download")).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("progress")).to_be_visible()
+    expect(page.get_by_test_id("download")).to_be_visible(timeout=30_000)  # htmx polls the bar every second
     with page.expect_download() as started:
         page.get_by_test_id("download").click()
     bundle = tmp_path / "bundle.zip"
@@ -171,6 +174,7 @@ def test_an_export_is_checked_built_downloaded_and_validates_as_a_bag(
     page.goto("/callups")
     expect(page.locator("tr.overdue [data-testid=overdue]")).to_be_visible()
     screenshot(page, "callups")
+    assert not problems, problems
 
 
 def _client_as(client: TestClient, who: WebPerson) -> TestClient:
