@@ -288,6 +288,8 @@ def test_a_callup_answered_with_an_export_is_fulfilled_and_leaves_the_due_list(
     assert answer.status_code == 303
     after = client.get("/callups").text
     assert 'data-testid="none-due"' in after
+    again = client.post(f"/callups/{callup_id}/fulfil", data={"csrf_token": csrf_of(bar), "export_ids": export_id})
+    assert again.status_code == 409 and 'data-testid="fulfil-error"' in again.text and "already fulfilled" in again.text
     fulfilled = after.split('data-testid="fulfilled"')[1]
     assert "皖应急调〔2026〕5号" in fulfilled and export_id in fulfilled
 

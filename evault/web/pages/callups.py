@@ -16,7 +16,7 @@ from evault.web.templating import render_page
 from vault.api.deps import ContextDep, SessionDep
 from vault.callups import service
 from vault.db import utcnow
-from vault.errors import InvalidInput, VaultError
+from vault.errors import Conflict, InvalidInput, NotFound, VaultError
 from vault.identities.authz import Permission, has_permission
 from vault.identities.sign_in import SignedIn
 
@@ -34,7 +34,7 @@ def _register_values(session: Session, person: SignedIn, context: ContextDep, **
         "may_register": has_permission(person.actor, Permission.MANAGE_CALLUPS),
         "working_days": context.settings.callup_working_days,
         "today": utcnow().astimezone(context.settings.zone).date(),
-        "error": None, "done": None, "entered": {}, **values,
+        "error": None, "fulfil_error": None, "done": None, "entered": {}, **values,
     }
 
 
@@ -80,10 +80,15 @@ def register_callup(
 
 
 @router.post("/callups/{callup_id}/fulfil")
-def fulfil(callup_id: uuid.UUID, person: CsrfDep, session: SessionDep, context: ContextDep,
+def fulfil(request: Request, callup_id: uuid.UUID, person: CsrfDep, session: SessionDep, context: ContextDep,
            export_ids: Annotated[list[uuid.UUID], Form()]) -> Response:
-    """Mark a call-up fulfilled with the filing-review export(s) that answer it."""
-    service.fulfil_callup(session=session, actor=person.actor, callup_id=callup_id, export_ids=export_ids,
-                          now=utcnow(), zone=context.settings.zone)
+    """Mark a call-up fulfilled with the filing-review export(s) that answer it; a refusal shows on the register."""
+    try:
+        service.fulfil_callup(session=session, actor=person.actor, callup_id=callup_id, export_ids=export_ids,
+                              now=utcnow(), zone=context.settings.zone)
+    except (InvalidInput, Conflict, NotFound) as error:
+        session.rollback()
+        return render_page(request, "callups/register.html", status_code=error.status, person=person,
+                           **_register_values(session, person, context, fulfil_error=error.message))
     session.commit()
     return RedirectResponse("/callups?done=fulfilled", status_code=303)
