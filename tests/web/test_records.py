@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from tests.web.conftest import WebPerson, csrf_of, sign_in
+from tests.web.conftest import LiveVault, WebPerson, csrf_of, sign_in
 from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind
 from vault.cases.service import PartyInput, add_case, add_party, change_case_status
 from vault.context import VaultContext
@@ -117,9 +119,13 @@ def test_a_records_manager_creates_edits_and_archives_a_case_through_the_status_
     client: TestClient, context: VaultContext, person: Callable[..., WebPerson]
 ) -> None:
     token = _signed_in(client, person(Role.RECORDS_MANAGER))
+    form = client.get("/cases/new")
+    assert f'value="{context.settings.agency_name}"' in form.text  # the agency is the handling unit to begin with
     made = client.post("/cases/new", data={"csrf_token": token, "case_number": "阜应急罚字（２０２４）７号",
-                                           "case_type": "simple_procedure", "title": "现场检查"})
+                                           "case_type": "simple_procedure", "title": "现场检查",
+                                           "handling_unit": "执法一大队"})
     assert made.status_code == 200 and "阜应急罚字〔2024〕7号" in made.text and "案件已创建" in made.text
+    assert "执法一大队" in made.text
     with context.sessions() as session:
         case = session.scalars(select(Case).where(Case.case_number == "阜应急罚字〔2024〕7号")).one()
     skipped = client.post(f"/cases/{case.id}/edit", data={
@@ -129,13 +135,16 @@ def test_a_records_manager_creates_edits_and_archives_a_case_through_the_status_
     for status in ("closed", "archived"):
         saved = client.post(f"/cases/{case.id}/edit", follow_redirects=False, data={
             "csrf_token": token, "title": "现场检查（复核）", "case_type": "general_procedure_penalty",
-            "status": status})
+            "status": status, "handling_unit": "执法二大队"})
         assert saved.status_code == 303
     with context.sessions() as session:
         stored = session.get(Case, case.id)
         assert stored is not None and (stored.status, stored.title) == (CaseStatus.ARCHIVED, "现场检查（复核）")
     (updated,) = _events(context, CustodyAction.CASE_UPDATED)
-    assert updated.details["changed"]["case_type"] == {"from": "simple_procedure", "to": "general_procedure_penalty"}
+    assert updated.details["changed"] == {
+        "title": {"from": "现场检查", "to": "现场检查（复核）"},
+        "case_type": {"from": "simple_procedure", "to": "general_procedure_penalty"},
+        "handling_unit": {"from": "执法一大队", "to": "执法二大队"}}
     assert [e.details["to"] for e in _events(context, CustodyAction.CASE_STATUS_CHANGED)] == ["closed", "archived"]
 
 
@@ -213,3 +222,54 @@ def test_a_records_manager_creates_and_edits_a_party_without_the_personal_data_c
                                                  "phone": "13800000000"})
     assert nameless.status_code == 422 and "当事人须填写姓名或者名称" in nameless.text
     assert 'value="13800000000"' in nameless.text
+
+
+def test_a_records_manager_files_a_case_and_its_party_in_the_browser(
+    live_vault: LiveVault, browser: Browser, signed_in: Callable[[Browser, WebPerson], Page],
+    person: Callable[..., WebPerson], screenshot: Callable[[Page, str], Path],
+) -> None:
+    with live_vault.context.sessions() as session:
+        add_case(session=session, actor=SYSTEM, case_number="阜应急罚字〔2023〕39号",
+                 case_type=CaseType.GENERAL_PROCEDURE_PENALTY, title="某加油站安全检查")
+        session.commit()
+    page = signed_in(browser, person(Role.RECORDS_MANAGER, display_name="李档案"))
+    page.get_by_role("link", name="案件", exact=True).first.click()
+    page.get_by_test_id("new-case").click()
+    page.fill("input[name=case_number]", "阜应急罚字[2023]40号")
+    page.fill("input[name=title]", "某化工公司未按规定开展安全培训案")
+    page.select_option("select[name=case_type]", "general_procedure_penalty")
+    page.fill("input[name=handling_unit]", "阜康市应急管理局执法大队")
+    page.get_by_test_id("create-case").click()
+    expect(page.get_by_test_id("saved")).to_have_text("案件已创建。")
+    expect(page.get_by_test_id("case-link")).to_have_text(NUMBER)
+
+    page.goto("/parties/new")
+    page.select_option("select[name=kind]", "person")
+    page.fill("input[name=name]", "陈某某")
+    page.fill("input[name=id_number]", ID_NUMBER)
+    page.fill("input[name=phone]", "13912345678")
+    page.fill("input[name=address]", "新疆维吾尔自治区阜康市博峰街1号")
+    page.get_by_test_id("create-party").click()
+    expect(page.get_by_test_id("saved")).to_have_text("已创建当事人。")
+    expect(page.get_by_test_id("id-number")).to_have_text("341***********1234")
+    for number in ("阜应急罚字（2023）40号", "阜应急罚字〔2023〕39号"):
+        page.fill("form[data-testid=link-form] input[name=case_number]", number)
+        page.get_by_test_id("link-case").click()
+        expect(page.get_by_test_id("saved")).to_have_text("当事人已关联案件。")
+    expect(page.get_by_test_id("party-case")).to_have_text(["阜应急罚字〔2023〕39号", NUMBER])
+
+    page.goto("/cases")
+    page.fill("form[data-testid=case-search] input[name=party]", "陈某")
+    page.locator("form[data-testid=case-search] button[type=submit]").click()
+    expect(page.get_by_test_id("case-total")).to_have_text("找到 2 件案件")
+    screenshot(page, "records-cases")
+    page.get_by_role("link", name="陈某某").first.click()
+    party_url = page.url
+    expect(page.get_by_test_id("id-number")).not_to_contain_text(ID_NUMBER)
+    page.get_by_test_id("reveal").click()
+    expect(page.get_by_test_id("id-number")).to_have_text(ID_NUMBER)
+    expect(page.get_by_test_id("revealed")).to_be_visible()
+    screenshot(page, "records-party")
+    page.goto(party_url)  # the unmasked data lasts that one page view
+    expect(page.get_by_test_id("id-number")).to_have_text("341***********1234")
+    assert len(_events(live_vault.context, CustodyAction.PARTY_DATA_REVEALED)) == 1

@@ -16,7 +16,7 @@ def canonical_case_number(value: str) -> str:
 
 
 # The agency's own numbers: the issuing organ's code word, the year in 〔〕, the serial, 号 (阜应急罚字〔2023〕40号).
-_AGENCY_FORMAT = re.compile(r"[\u4e00-\u9fff]+〔[0-9]{4}〕[0-9]+号")
+_AGENCY_FORMAT = re.compile(r"[^〔〕]*[\u4e00-\u9fff][^〔〕]*〔(19|20)[0-9]{2}〕第?[0-9]+号")
 
 
 def is_agency_format(canonical: str) -> bool:

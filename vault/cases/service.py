@@ -51,6 +51,7 @@ def add_case(
     case_type: CaseType,
     title: str = "",
     opened_at: datetime | None = None,
+    handling_unit: str = "",
 ) -> Case:
     """Create a case under its canonical case number; variants of an existing number conflict."""
     require(actor, Permission.MANAGE_CASES)
@@ -58,7 +59,8 @@ def add_case(
     if session.scalar(select(Case).where(Case.case_number == number)):
         raise Conflict(f"案号 {number} 已存在 (case number (案号) {number} already exists)",
                        details={"case_number": number, "given": case_number})
-    case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow())
+    case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow(),
+                handling_unit=handling_unit.strip())
     session.add(case)
     session.flush()
     record_event(
@@ -154,15 +156,18 @@ def require_agency_format(case_number: str) -> str:
     return number
 
 
-def update_case(*, session: Session, actor: Actor, case: Case, title: str, case_type: CaseType) -> Case:
-    """Change a case's title and type, logging what changed."""
+def update_case(
+    *, session: Session, actor: Actor, case: Case, title: str, case_type: CaseType, handling_unit: str | None = None
+) -> Case:
+    """Change a case's title, type and handling unit (None keeps it), logging what changed."""
     require(actor, Permission.MANAGE_CASES)
+    unit = case.handling_unit if handling_unit is None else handling_unit.strip()
+    wanted: dict[str, str] = {"title": title.strip(), "case_type": case_type, "handling_unit": unit}
     changed = {field: {"from": str(getattr(case, field)), "to": str(value)}
-               for field, value in (("title", title.strip()), ("case_type", case_type))
-               if value != getattr(case, field)}
+               for field, value in wanted.items() if value != getattr(case, field)}
     if not changed:
         return case
-    case.title, case.case_type = title.strip(), case_type
+    case.title, case.case_type, case.handling_unit = title.strip(), case_type, unit
     session.flush()
     record_event(session=session, actor=actor, action=CustodyAction.CASE_UPDATED, subject_type="case",
                  subject_id=case.id, case_id=case.id,

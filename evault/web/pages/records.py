@@ -89,10 +89,11 @@ def cases(
 
 
 @router.get("/cases/new")
-def new_case(request: Request, person: SignedInDep) -> Response:
-    """Show the form for a new case (records managers)."""
+def new_case(request: Request, person: SignedInDep, context: ContextDep) -> Response:
+    """Show the form for a new case (records managers), the agency as its handling unit to begin with."""
     require(person.actor, Permission.MANAGE_CASES)
-    return _page(request, person, "records/case_new.html", error=None, chosen={}, case_types=list(CaseType))
+    return _page(request, person, "records/case_new.html", error=None, case_types=list(CaseType),
+                 chosen={"handling_unit": context.settings.agency_name})
 
 
 @router.post("/cases/new")
@@ -100,18 +101,21 @@ def create_case(
     request: Request, person: CsrfDep, session: SessionDep,
     case_number: Annotated[str, Form(max_length=256)], case_type: Annotated[str, Form(max_length=32)],
     title: Annotated[str, Form(max_length=512)] = "", status: Annotated[str, Form(max_length=16)] = "open",
+    handling_unit: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
     """Create the case under its canonical number and go to the search with it; a refusal stays on the form."""
     try:
         number = service.require_agency_format(case_number)
         case = service.add_case(session=session, actor=person.actor, case_number=number,
-                                case_type=service.parse_case_type(case_type), title=title.strip())
+                                case_type=service.parse_case_type(case_type), title=title.strip(),
+                                handling_unit=handling_unit)
         if status and status != CaseStatus.OPEN:
             service.change_case_status(session=session, actor=person.actor, case=case, status=CaseStatus(status))
     except (VaultError, ValueError) as error:
         refused = refusal(session, error) if isinstance(error, VaultError) else {
             "code": "invalid_input", "message": str(error)}
-        chosen = {"case_number": case_number, "case_type": case_type, "title": title, "status": status}
+        chosen = {"case_number": case_number, "case_type": case_type, "title": title, "status": status,
+                  "handling_unit": handling_unit}
         return _page(request, person, "records/case_new.html", status_code=_status(refused), error=refused,
                      chosen=chosen, case_types=list(CaseType))
     session.commit()
@@ -126,7 +130,8 @@ def _status(refused: dict[str, str]) -> int:
 def _edit_page(request: Request, person: SignedIn, session: Session, case_id: uuid.UUID, *,
                error: dict[str, str] | None = None, chosen: dict[str, str] | None = None) -> Response:
     case = service.get_case(session=session, actor=person.actor, case_id=case_id)
-    chosen = chosen or {"title": case.title, "case_type": case.case_type.value, "status": case.status.value}
+    chosen = chosen or {"title": case.title, "case_type": case.case_type.value, "status": case.status.value,
+                        "handling_unit": case.handling_unit}
     return _page(request, person, "records/case_edit.html", status_code=_status(error) if error else 200,
                  case=case, error=error, chosen=chosen, case_types=list(CaseType), statuses=list(CaseStatus))
 
@@ -142,20 +147,21 @@ def edit_case(request: Request, case_id: uuid.UUID, person: SignedInDep, session
 def save_case(
     request: Request, case_id: uuid.UUID, person: CsrfDep, session: SessionDep,
     case_type: Annotated[str, Form(max_length=32)], status: Annotated[str, Form(max_length=16)],
-    title: Annotated[str, Form(max_length=512)] = "",
+    title: Annotated[str, Form(max_length=512)] = "", handling_unit: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
-    """Save the title and type, then change the status through the status rules (close, archive, reopen)."""
+    """Save title, type and unit, then change the status through the status rules (close, archive, reopen)."""
     case = service.get_case(session=session, actor=person.actor, case_id=case_id)
     try:
         service.update_case(session=session, actor=person.actor, case=case, title=title,
-                            case_type=service.parse_case_type(case_type))
+                            case_type=service.parse_case_type(case_type), handling_unit=handling_unit)
         if status != case.status.value:
             service.change_case_status(session=session, actor=person.actor, case=case, status=CaseStatus(status))
     except (VaultError, ValueError) as error:
         refused = refusal(session, error) if isinstance(error, VaultError) else {
             "code": "invalid_input", "message": str(error)}
         return _edit_page(request, person, session, case_id, error=refused,
-                          chosen={"title": title, "case_type": case_type, "status": status})
+                          chosen={"title": title, "case_type": case_type, "status": status,
+                                  "handling_unit": handling_unit})
     session.commit()
     return RedirectResponse("/cases?" + urlencode({"case_number": case.case_number, "saved": "saved"}),
                             status_code=303)
