@@ -273,3 +273,14 @@ def test_a_records_manager_files_a_case_and_its_party_in_the_browser(
     page.goto(party_url)  # the unmasked data lasts that one page view
     expect(page.get_by_test_id("id-number")).to_have_text("341***********1234")
     assert len(_events(live_vault.context, CustodyAction.PARTY_DATA_REVEALED)) == 1
+
+
+def test_the_api_takes_and_returns_the_handling_unit_the_pages_show(
+    client: TestClient, person: Callable[..., WebPerson]
+) -> None:
+    manager = person(Role.RECORDS_MANAGER)
+    made = client.post("/api/cases", headers=manager.headers, json={
+        "case_number": "阜应急罚字〔2025〕5号", "case_type": "licensing", "handling_unit": "行政审批科"})
+    assert made.status_code == 201 and made.json()["handling_unit"] == "行政审批科"
+    _signed_in(client, manager)
+    assert "行政审批科" in client.get("/cases", params={"case_number": "阜应急罚字(2025)5号"}).text
