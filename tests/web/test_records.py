@@ -284,3 +284,13 @@ def test_the_api_takes_and_returns_the_handling_unit_the_pages_show(
     assert made.status_code == 201 and made.json()["handling_unit"] == "行政审批科"
     _signed_in(client, manager)
     assert "行政审批科" in client.get("/cases", params={"case_number": "阜应急罚字(2025)5号"}).text
+
+
+def test_the_pages_are_available_in_english(client: TestClient, context: VaultContext,
+                                            person: Callable[..., WebPerson]) -> None:
+    _, party_id = _seed(context)
+    _signed_in(client, person(Role.RECORDS_MANAGER))
+    client.get("/language/en?next=/cases")
+    assert "New case" in client.get("/cases").text and "1 case(s) found" in client.get(
+        "/cases", params={"case_number": NUMBER}).text
+    assert "Reveal personal data (logged)" in client.get(f"/parties/{party_id}").text
