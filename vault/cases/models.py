@@ -78,11 +78,16 @@ class Case(Base):
     """An enforcement case or inspection file."""
 
     __tablename__ = "cases"
+    # Server defaults are read when first used, not returned by each INSERT (which would name handling_unit).
+    __mapper_args__ = {"eager_defaults": False}  # noqa: RUF012 - read once by the mapper
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     case_number: Mapped[str] = mapped_column(String(128), unique=True)
     case_type: Mapped[CaseType] = mapped_column(str_enum(CaseType, 32))
     title: Mapped[str] = mapped_column(String(512), default="")
+    # The handling unit (承办单位). No Python default: left unset, the ORM leaves it out of the INSERT, so rows
+    # written by code that predates the column (older migrations' tests, an older release) still insert.
+    handling_unit: Mapped[str] = mapped_column(String(256), server_default="")
     status: Mapped[CaseStatus] = mapped_column(str_enum(CaseStatus, 16), default=CaseStatus.OPEN)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

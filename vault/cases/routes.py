@@ -33,7 +33,8 @@ router = APIRouter(prefix="/api", tags=["cases"], responses=SIGNED_IN)
 def add_case(body: CaseCreate, session: SessionDep, actor: ActorDep) -> CasePublic:
     """Create a case."""
     case = service.add_case(
-        session=session, actor=actor, case_number=body.case_number, case_type=body.case_type, title=body.title
+        session=session, actor=actor, case_number=body.case_number, case_type=body.case_type, title=body.title,
+        handling_unit=body.handling_unit,
     )
     session.commit()
     return CasePublic.model_validate(case)

@@ -17,6 +17,7 @@ class CaseCreate(BaseModel):
     case_number: Name = Field(min_length=1, description="case number (案号), e.g. 阜应急罚字〔2023〕40号")
     case_type: CaseType
     title: Line = ""
+    handling_unit: Line = Field(default="", description="handling unit (承办单位)")
 
 
 class CaseStatusChange(BaseModel):
@@ -44,6 +45,7 @@ class CasePublic(BaseModel):
     case_number: str
     case_type: CaseType
     title: str
+    handling_unit: str
     status: CaseStatus
     opened_at: datetime
     closed_at: datetime | None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from vault.cases.masking import mask_address, mask_bank_account, mask_id_number, mask_phone
 from vault.cases.models import Case, CaseStatus, CaseType, Party, PartyKind, case_parties
-from vault.cases.numbers import canonical_case_number
+from vault.cases.numbers import canonical_case_number, is_agency_format
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.db import utcnow
@@ -38,7 +38,8 @@ def normalize_case_number(value: str) -> str:
     stripped = value.strip()
     number = canonical_case_number(stripped)
     if not number or len(number) > MAX_CASE_NUMBER_LENGTH or any(ord(c) < 32 for c in stripped):
-        raise InvalidInput("a case number (案号) must be 1-128 printable characters, e.g. 阜应急罚字〔2023〕40号")
+        raise InvalidInput("案号须为 1-128 个可打印字符，例如 阜应急罚字〔2023〕40号 "
+                           "(a case number (案号) must be 1-128 printable characters)")
     return number
 
 
@@ -50,14 +51,16 @@ def add_case(
     case_type: CaseType,
     title: str = "",
     opened_at: datetime | None = None,
+    handling_unit: str = "",
 ) -> Case:
     """Create a case under its canonical case number; variants of an existing number conflict."""
     require(actor, Permission.MANAGE_CASES)
     number = normalize_case_number(case_number)
     if session.scalar(select(Case).where(Case.case_number == number)):
-        raise Conflict(f"case number (案号) {number} already exists",
+        raise Conflict(f"案号 {number} 已存在 (case number (案号) {number} already exists)",
                        details={"case_number": number, "given": case_number})
-    case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow())
+    case = Case(case_number=number, case_type=case_type, title=title, opened_at=opened_at or utcnow(),
+                handling_unit=handling_unit.strip())
     session.add(case)
     session.flush()
     record_event(
@@ -76,7 +79,8 @@ def find_case(*, session: Session, case_number: str) -> Case:
     """Return the case with this case number (案号), written in any bracket, width or spacing variant."""
     case = session.scalar(select(Case).where(Case.case_number == canonical_case_number(case_number)))
     if case is None:
-        raise NotFound(f"no case with case number (案号) {case_number}", details={"case_number": case_number})
+        raise NotFound(f"没有案号为 {case_number} 的案件 (no case with case number (案号) {case_number})",
+                       details={"case_number": case_number})
     return case
 
 
@@ -117,7 +121,8 @@ def change_case_status(
     """Close (结案), archive (归档) or reopen a case, recording when."""
     require(actor, Permission.MANAGE_CASES)
     if case.status not in _TRANSITIONS[status]:
-        raise Conflict(f"a case that is {case.status.value} cannot become {status.value}")
+        raise Conflict(f"案件状态不能由 {case.status.value} 改为 {status.value} "
+                       f"(a case that is {case.status.value} cannot become {status.value})")
     moment = now or utcnow()
     previous = case.status
     case.status = status
@@ -138,6 +143,35 @@ def change_case_status(
         now=moment,
         details={"case_number": case.case_number, "from": previous.value, "to": status.value},
     )
+    return case
+
+
+def require_agency_format(case_number: str) -> str:
+    """Return the canonical case number if it has the agency's shape (阜应急罚字〔2023〕40号), else refuse it."""
+    number = normalize_case_number(case_number)
+    if not is_agency_format(number):
+        raise InvalidInput("案号格式应为 机关代字〔年份〕序号号，例如 阜应急罚字〔2023〕40号 "
+                           "(a case number is the code word, the year in brackets, the serial and 号)",
+                           details={"case_number": case_number})
+    return number
+
+
+def update_case(
+    *, session: Session, actor: Actor, case: Case, title: str, case_type: CaseType, handling_unit: str | None = None
+) -> Case:
+    """Change a case's title, type and handling unit (None keeps it), logging what changed."""
+    require(actor, Permission.MANAGE_CASES)
+    unit = case.handling_unit if handling_unit is None else handling_unit.strip()
+    wanted: dict[str, str] = {"title": title.strip(), "case_type": case_type, "handling_unit": unit}
+    changed = {field: {"from": str(getattr(case, field)), "to": str(value)}
+               for field, value in wanted.items() if value != getattr(case, field)}
+    if not changed:
+        return case
+    case.title, case.case_type, case.handling_unit = title.strip(), case_type, unit
+    session.flush()
+    record_event(session=session, actor=actor, action=CustodyAction.CASE_UPDATED, subject_type="case",
+                 subject_id=case.id, case_id=case.id,
+                 details={"case_number": case.case_number, "changed": changed})
     return case
 
 
@@ -170,7 +204,7 @@ def add_party(
     """Create a party, encrypting personal data, optionally linking it to a case."""
     require(actor, Permission.MANAGE_PARTIES)
     if not data.name.strip():
-        raise InvalidInput("a party (当事人) needs a name")
+        raise InvalidInput("当事人须填写姓名或者名称 (a party (当事人) needs a name)")
     party = Party(
         kind=data.kind,
         name=data.name.strip(),
@@ -305,7 +339,7 @@ def update_party(*, session: Session, actor: Actor, cipher: DataCipher, party: P
     """Change a party's name, kind, representative or personal data; the log names the fields, never the data."""
     require(actor, Permission.MANAGE_PARTIES)
     if changes.name is not None and not changes.name.strip():
-        raise InvalidInput("a party (当事人) needs a name")
+        raise InvalidInput("当事人须填写姓名或者名称 (a party (当事人) needs a name)")
     changed: dict[str, dict[str, str] | None] = {}
     plain = {"kind": changes.kind, "name": _stripped(changes.name),
              "legal_representative": _stripped(changes.legal_representative)}
@@ -332,7 +366,8 @@ def link_party_to_case(*, session: Session, actor: Actor, party: Party, case: Ca
     """Link a party to one more case; linking it to a case it is already on is a conflict."""
     require(actor, Permission.MANAGE_PARTIES)
     if party in case.parties:
-        raise Conflict(f"party (当事人) {party.name} is already on case {case.case_number}",
+        raise Conflict(f"当事人 {party.name} 已关联案件 {case.case_number} "
+                       f"(party (当事人) {party.name} is already on case {case.case_number})",
                        details={"party_id": str(party.id), "case_number": case.case_number})
     link_party(session=session, actor=actor, case=case, party=party)
     return case

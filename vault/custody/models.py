@@ -25,6 +25,7 @@ class CustodyAction(StrEnum):
     HANDLER_UPDATED = "handler:updated"
     CASE_CREATED = "case:created"
     CASE_STATUS_CHANGED = "case:status_changed"
+    CASE_UPDATED = "case:updated"
     CASE_FLAGGED = "case:flagged"
     PARTY_CREATED = "party:created"
     PARTY_LINKED = "party:linked"
