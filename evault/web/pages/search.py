@@ -140,7 +140,9 @@ def case_page(ref: str, request: Request, person: SignedInDep, session: SessionD
                        tracks=lay_out(found.items, breaks), width=WIDTH, retention=retention, kept=kept,
                        permanent=any(s.permanent for s in retention.values()),
                        holds=_holds(session, person, case.id, {e.id for e in found.items}),
-                       flag_rows={e.id: open_flag_rows(e) for e in found.items})
+                       flag_rows={e.id: open_flag_rows(e) for e in found.items},
+                       may_edit=has_permission(person.actor, Permission.MANAGE_CASES),
+                       may_hold=has_permission(person.actor, Permission.MANAGE_RETENTION))
 
 
 @router.get("/evidence/{evidence_id}")
@@ -155,4 +157,5 @@ def record_page(evidence_id: uuid.UUID, request: Request, person: SignedInDep, s
                        holds=_holds(session, person, evidence.case_id, {evidence.id}),
                        flags=open_flag_rows(evidence), thumbnail=evidence.id in _thumbnails(
                            session, person, [evidence], utcnow()),
-                       may_request=has_permission(person.actor, Permission.REQUEST_ACCESS))
+                       may_request=has_permission(person.actor, Permission.REQUEST_ACCESS),
+                       may_hold=has_permission(person.actor, Permission.MANAGE_RETENTION))
