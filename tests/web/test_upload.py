@@ -172,6 +172,22 @@ def test_a_tampered_receipt_never_says_the_file_may_be_cleared(
     expect(page.get_by_test_id("summary")).to_have_text("0 个已存储，0 个重复，1 个失败")
 
 
+def test_a_file_the_vault_already_holds_is_shown_as_a_duplicate(
+    browser: Browser, signed_in: Callable[[Browser, WebPerson], Page], client: TestClient, crew: Crew, folder: Path,
+) -> None:
+    clip = _clips(folder)[0]
+    first = client.post("/api/evidence", content=clip.read_bytes(),
+                        headers={**crew.partner.headers, "Evault-Meta-Filename": clip.name})
+    assert first.status_code == 201
+    page = signed_in(browser, crew.officer)
+    page.goto("/upload")
+    page.get_by_test_id("pick-files").set_input_files(str(clip))
+    expect(page.get_by_test_id("summary")).to_have_text("0 个已存储，1 个重复，0 个失败", timeout=30_000)
+    expect(page.get_by_test_id("duplicate")).to_contain_text("重复提交")
+    expect(page.get_by_test_id("may-clear")).to_have_count(1)  # the vault holds these very bytes
+    expect(page.get_by_test_id("unfinished")).to_be_hidden()
+
+
 # ---- the session cookie on the API: only the upload routes, and only with the CSRF token ----
 
 def _metadata(**values: str) -> str:

@@ -52,6 +52,11 @@
     return new TextEncoder().encode("{" + parts.join(",") + "}");
   }
 
+  // The agency's wall-clock time, written as the server's local_time filter writes it (2026-03-31 10:00:00).
+  function localTime(iso) {
+    return new Date(iso).toLocaleString("sv-SE", { timeZone: root.dataset.zone });
+  }
+
   function hex(bytes) {
     return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
   }
@@ -69,7 +74,7 @@
     const prefix = "302a300506032b6570032100"; // SubjectPublicKeyInfo of an Ed25519 key: 32 raw bytes follow
     if (der.length !== 44 || hex(der.slice(0, 12)) !== prefix) throw new Error("not an Ed25519 key");
     const raw = der.slice(12);
-    const keyId = hex(await crypto.subtle.digest("SHA-256", raw));
+    const keyId = hex(await crypto.subtle.digest("SHA-256", raw)).slice(0, 16); // as vault.keys.Signer.key_id
     if (keyId !== body.key_id) throw new Error("the key does not match its key id");
     const key = await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, false, ["verify"]);
     vaultKey = { key: key, keyId: keyId };
@@ -97,6 +102,7 @@
       valid = body.vault_key_id === key.keyId && await crypto.subtle.verify(
         { name: "Ed25519" }, key.key, base64Bytes(signed.signature), canonicalJson(body));
     } catch (error) {
+      console.warn("receipt verification failed", error);
       valid = false;
     }
     if (!valid) return "signature";
@@ -144,8 +150,7 @@
     const body = signed.receipt || {};
     const facts = el("dl", { class: "receipt", "data-testid": "receipt" });
     [["evidence_id", body.evidence_id], ["sha256", body.sha256], ["size", humanSize(Number(body.size)) +
-      " (" + body.size + " B)"], ["received_at", new Date(body.received_at).toLocaleString(document.documentElement.lang || undefined,
-      { timeZone: root.dataset.zone, hour12: false })]].forEach(([key, value]) => {
+      " (" + body.size + " B)"], ["received_at", localTime(body.received_at)]].forEach(([key, value]) => {
       facts.append(el("dt", {}, [text[key]]), el("dd", { "data-field": key }, [String(value)]));
     });
     row.detail.replaceChildren(facts);
