@@ -188,6 +188,26 @@ def test_a_file_the_vault_already_holds_is_shown_as_a_duplicate(
     expect(page.get_by_test_id("unfinished")).to_be_hidden()
 
 
+def test_refusals_are_shown_in_chinese_on_the_tags_and_on_the_file(
+    browser: Browser, signed_in: Callable[[Browser, WebPerson], Page], crew: Crew, tmp_path: Path,
+) -> None:
+    page = signed_in(browser, crew.officer)
+    page.goto("/upload")
+    page.fill("[name=field_return_at]", "2999-01-01T08:00")
+    notes = tmp_path / "说明.txt"
+    notes.write_text("这不是录像", encoding="utf-8")
+    page.get_by_test_id("pick-files").set_input_files(str(notes))
+    expect(page.get_by_test_id("tags-error")).to_contain_text("“外勤返回时间”未通过校验")
+    expect(page.get_by_test_id("upload-file")).to_have_count(0)  # nothing is sent with refused tags
+
+    page.fill("[name=field_return_at]", "")
+    page.get_by_test_id("pick-files").set_input_files(str(notes))
+    refusal = page.get_by_test_id("file-refusal")
+    expect(refusal).to_have_text("该文件不是证据库接受的音视频或照片记录。", timeout=30_000)
+    expect(page.get_by_test_id("summary")).to_have_text("0 个已存储，0 个重复，1 个失败")
+    expect(page.get_by_test_id("unfinished")).to_be_hidden()  # a refused file is not offered for resuming
+
+
 # ---- the session cookie on the API: only the upload routes, and only with the CSRF token ----
 
 def _metadata(**values: str) -> str:

@@ -230,7 +230,13 @@
           setStatus(row, text.uploading, "uploading");
         },
         onSuccess: () => resolve(upload.url),
-        onError: (error) => (duplicateId ? forget(fingerprint).then(() => resolve(upload.url)) : reject(error)),
+        onError: (error) => {
+          if (duplicateId) return forget(fingerprint).then(() => resolve(upload.url));
+          const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+          // A refusal of the file itself cannot succeed on a later try: do not offer it for resuming.
+          if (status >= 400 && status < 500 && status !== 409 && status !== 423) forget(fingerprint);
+          reject(error);
+        },
       });
       upload.findPreviousUploads().then((previous) => {
         if (previous.length) {
