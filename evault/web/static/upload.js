@@ -114,7 +114,7 @@
 
   function makeRow(file) {
     const name = file.relativePath || file.name;
-    const bar = el("progress", { max: "100", value: "0" });
+    const bar = el("progress", { max: "100", value: "0", "aria-label": name });
     const bytes = el("span", { class: "bytes", "data-testid": "file-bytes" });
     const status = el("span", { class: "status", "data-testid": "file-status" }, [text.waiting]);
     const detail = el("div", { class: "detail", "data-testid": "file-detail" });
@@ -250,6 +250,15 @@
 
   async function sendFile(file, metadata, counts) {
     const row = makeRow(file);
+    try {
+      await sendInto(row, file, metadata, counts);
+    } catch (error) {
+      showRefusal(row, { code: "network", message: String(error) });
+      counts.failed += 1;
+    }
+  }
+
+  async function sendInto(row, file, metadata, counts) {
     setStatus(row, text.hashing, "hashing");
     const sha256 = await sha256Of(file, (n) => showBytes(row, n));
     showBytes(row, 0);
@@ -320,13 +329,7 @@
     list.replaceChildren();
     summaryLine.hidden = true;
     const counts = { stored: 0, duplicates: 0, failed: 0 };
-    for (const file of chosen) {
-      try {
-        await sendFile(file, metadata, counts);
-      } catch (error) {
-        counts.failed += 1;
-      }
-    }
+    for (const file of chosen) await sendFile(file, metadata, counts);
     summaryLine.textContent = format(text.summary, counts);
     summaryLine.hidden = false;
     root.dataset.batch = "done";
@@ -335,7 +338,11 @@
 
   function queue(files) {
     root.dataset.batch = "running";
-    running = running.then(() => runBatch(files));
+    running = running.then(() => runBatch(files)).catch((error) => {
+      tagsError.textContent = text["refusal.network"] + " " + String(error);
+      tagsError.hidden = false;
+      root.dataset.batch = "done";
+    });
   }
 
   /* ---- choosing files: inputs and the drop zone (which walks dropped folders) ---- */
