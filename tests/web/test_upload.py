@@ -54,8 +54,11 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A recorder folder of three short clips (and a sidecar the page must skip)."""
     root = tmp_path_factory.mktemp("recorder") / "DCIM"
     root.mkdir()
-    for index, seconds in enumerate((2.0, 3.0, 2.5), start=1):
-        make_video(root / f"2026120{index}_0930{index}0.mp4", seconds=seconds, size="320x240")
+    # non-ASCII, a quote and an emoji in a name: the receipt's canonical JSON must match Python's byte for byte
+    for name, seconds in (("20261201_093010.mp4", 2.0), ('20261202_093020 巡查"现场".mp4', 3.0),
+                          ("20261203_093030 询问笔录🎥.mp4", 2.5)):
+        make_video(root / name, seconds=seconds, size="320x240")
+    (root / "evault.json").write_text("{}", encoding="utf-8")
     return root
 
 
