@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import re
 from collections.abc import Callable
@@ -284,3 +285,19 @@ def test_only_officers_open_the_upload_page(client: TestClient, person: Callable
 def test_the_upload_page_needs_a_sign_in(client: TestClient) -> None:
     answer = client.get("/upload", follow_redirects=False)
     assert answer.status_code == 303 and "/sign-in" in answer.headers["location"]
+
+
+def _page_messages(client: TestClient) -> tuple[str, dict[str, str]]:
+    page = client.get("/upload").text
+    found = re.search(r'data-messages="([^"]+)"', page)
+    assert found, "the page passes upload.js no messages"
+    return page, json.loads(html.unescape(found.group(1)))
+
+
+def test_the_upload_page_is_chinese_first_and_english_on_request(client: TestClient, crew: Crew) -> None:
+    assert sign_in(client, crew.officer.name, crew.officer.password) == 303
+    page, messages = _page_messages(client)
+    assert "上传执法记录" in page and messages["may_clear"] == MAY_CLEAR
+    client.get("/language/en?next=/upload")
+    page, messages = _page_messages(client)
+    assert "Upload footage" in page and messages["may_clear"] == "You may clear this file from the recorder"
