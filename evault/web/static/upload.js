@@ -222,8 +222,9 @@
         onShouldRetry: (error) => {
           if (duplicateId) return false;
           const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
-          setStatus(row, text.retrying, "retrying");
-          return !status || status === 409 || status === 423 || status >= 500;
+          const again = !status || status === 409 || status === 423 || status >= 500;
+          if (again) setStatus(row, text.retrying, "retrying");
+          return again;
         },
         onProgress: (sent) => {
           showBytes(row, sent);
