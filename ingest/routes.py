@@ -25,7 +25,7 @@ from ingest.schemas import DiscontinuityPublic, FlagRequestDecision, FlagRequest
 from ingest.service import IngestOutcome, lock_ingested
 from ingest.uploads import service as uploads
 from ingest.uploads.locking import acquire_upload_lock, body_until_released, release_marker, upload_lock
-from vault.api.deps import ActorDep, ContextDep, SessionDep
+from vault.api.deps import ActorDep, ContextDep, SessionDep, UploaderDep
 from vault.api.errors import SIGNED_IN, error_responses
 from vault.cases.service import lookup_case
 from vault.context import VaultContext
@@ -83,7 +83,7 @@ def tus_options(context: ContextDep) -> Response:
 
 @tus.post("", status_code=201, responses=SIGNED_IN | error_responses(400, 409, 412, 413, 415))
 def create_upload(
-    session: SessionDep, actor: ActorDep, context: ContextDep,
+    session: SessionDep, actor: UploaderDep, context: ContextDep,
     upload_length: Annotated[str | None, Header()] = None, upload_metadata: Annotated[str | None, Header()] = None,
     tus_resumable: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -100,7 +100,7 @@ def create_upload(
 
 
 @tus.head("/{upload_id}", responses=SIGNED_IN | error_responses(404))
-def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Response:
+def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: UploaderDep, context: ContextDep) -> Response:
     """Report how many bytes of an upload are durable (tus core)."""
     upload = uploads.get_upload(session=session, actor=actor, upload_id=upload_id)
     headers = {"Upload-Offset": str(uploads.current_offset(context=context, upload=upload)),
@@ -113,7 +113,7 @@ def upload_status(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, co
 @tus.patch("/{upload_id}", status_code=204,
            responses=SIGNED_IN | error_responses(400, 404, 409, 412, 413, 415, 423, 460))
 async def append_upload(
-    upload_id: uuid.UUID, request: Request, session: SessionDep, actor: ActorDep, context: ContextDep,
+    upload_id: uuid.UUID, request: Request, session: SessionDep, actor: UploaderDep, context: ContextDep,
     background: BackgroundTasks,
     upload_offset: Annotated[str | None, Header()] = None, content_type: Annotated[str | None, Header()] = None,
     upload_checksum: Annotated[str | None, Header()] = None, tus_resumable: Annotated[str | None, Header()] = None,
@@ -159,7 +159,7 @@ def _finish(session: Session, actor: Actor, context: VaultContext, upload_id: uu
 
 
 @tus.delete("/{upload_id}", status_code=204, responses=SIGNED_IN | error_responses(404, 409, 412))
-def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: UploaderDep, context: ContextDep,
                      tus_resumable: Annotated[str | None, Header()] = None) -> Response:
     """Abandon an unfinished upload and delete its staged bytes (tus termination)."""
     _check_tus(tus_resumable)
@@ -170,7 +170,7 @@ def terminate_upload(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep,
 
 
 @tus.get("/{upload_id}/receipt", response_model=SignedReceipt, responses=SIGNED_IN | error_responses(404, 409))
-def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+def upload_receipt(upload_id: uuid.UUID, session: SessionDep, actor: UploaderDep, context: ContextDep) -> Any:
     """Return the signed ingest receipt of a completed upload."""
     return receipts.upload_receipt(session=session, actor=actor, signer=context.signer, upload_id=upload_id)
 
@@ -199,7 +199,7 @@ async def upload_evidence(
 
 @router.get("/api/evidence/{evidence_id}/receipt", response_model=SignedReceipt,
             responses=SIGNED_IN | error_responses(404))
-def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep) -> Any:
+def evidence_receipt(evidence_id: uuid.UUID, session: SessionDep, actor: UploaderDep, context: ContextDep) -> Any:
     """Return a signed receipt for a stored record."""
     return receipts.evidence_receipt(session=session, actor=actor, signer=context.signer, evidence_id=evidence_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from vault.access.oidc import authenticate_oidc, looks_like_jwt
 from vault.context import VaultContext
 from vault.db import utcnow
-from vault.errors import Unauthenticated, VaultError
+from vault.errors import PermissionDenied, Unauthenticated, VaultError
 from vault.identities.actor import Actor
 from vault.identities.models import User
 from vault.identities.service import authenticate_token
@@ -121,3 +122,39 @@ def get_viewer(
 
 
 ViewerDep = Annotated[Actor, Depends(get_viewer)]
+
+
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CookieCsrfRefused(PermissionDenied):
+    """A state-changing API request came with the session cookie but without that session's CSRF token."""
+
+    code = "csrf_token_invalid"
+
+
+def get_uploader(
+    request: Request,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """Authenticate a bearer token, or else the session cookie of the web app's upload page.
+
+    Only the tus upload routes and the receipt reads accept the cookie; every state-changing method must then
+    carry the session's CSRF token in X-CSRF-Token, so another site cannot make a signed-in browser upload.
+    """
+    if credentials is not None and credentials.credentials:
+        return get_actor(request, context, credentials)
+    person = signed_in_by_cookie(request, context)
+    if person is None:
+        raise Unauthenticated("send an API token as `Authorization: Bearer <token>`, or sign in to the web app")
+    if request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not secrets.compare_digest(sent.encode(), person.csrf_token.encode()):
+            raise CookieCsrfRefused("页面已过期或来源不明，请刷新页面后重试 (send the session's CSRF token as "
+                                    "X-CSRF-Token)")
+    return person.actor
+
+
+UploaderDep = Annotated[Actor, Depends(get_uploader)]
