@@ -208,6 +208,11 @@ def test_a_lengthening_applies_at_once_and_a_shortening_waits_for_a_second_perso
     approved = second.post(f"/retention/policy/requests/{request_id}/approve", data={"csrf_token": csrf_of(page)})
     assert approved.status_code == 200 and 'data-testid="current-policy" data-version="2"' in approved.text
     assert _policy(context).default_years == 5 and "回到法定最低" in approved.text
+    history = approved.text.split('data-testid="policy-history"')[1]
+    assert "li.dang" in history and "审批人：zhao.lei" in history
+    second.get("/language/en")
+    english = second.get("/retention/policy").text
+    assert "Version 2 in force since" in english and "approved by zhao.lei" in english
 
 
 def test_the_regulations_minimum_is_refused_with_the_services_message(
@@ -298,3 +303,7 @@ def test_a_shortening_is_previewed_submitted_and_approved_in_the_browser(
     expect(second.get_by_test_id("current-policy")).to_have_attribute("data-version", "2")
     expect(second.locator("[data-class=default] .period")).to_contain_text("5")
     expect(second.get_by_test_id("pending-change")).to_have_count(0)
+
+    second.goto("/retention/policy/calendar?year=2025")
+    expect(second.get_by_test_id("calendar-year")).to_contain_text("2025-01-28")
+    screenshot(second, "policy-calendar")

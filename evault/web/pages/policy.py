@@ -17,7 +17,7 @@ from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from retention import holidays, policy_approval, service
-from retention.models import PolicyChangeRequest
+from retention.models import PolicyChangeRequest, RequestStatus
 from retention.policy import RetentionPolicy, describe_classes
 from retention.policy_preview import (
     PolicyPreview,
@@ -124,12 +124,14 @@ def _changes(current: RetentionPolicy, numbers: dict[str, str], case_types: list
 def _overview(session: Session, person: SignedIn, now: datetime) -> dict[str, Any]:
     history = service.policy_history(session=session, actor=person.actor)
     current = service.current_policy(session, now)
-    pending = policy_approval.list_policy_requests(session=session, actor=person.actor)
+    requests = policy_approval.list_policy_requests(session=session, actor=person.actor, pending_only=False)
+    pending = [r for r in requests if r.status is RequestStatus.PENDING]
     return {
         "now": now, "current": current, "classes": describe_classes(current, service.STATUTORY_MINIMUM),
         "history": list(reversed(history)),
         "history_changes": version_changes([(v.version, v.effective_from, v.rules) for v in history]),
         "pending": [(r, requested_changes(current, r.changes)) for r in pending],
+        "approved_by": {r.version: r.decided_by for r in requests if r.version is not None},
         "number_settings": NUMBER_SETTINGS, "minimums": service.STATUTORY_MINIMUM,
         # Only what the page offers; the services decide whatever is posted.
         "may_change": has_permission(person.actor, Permission.MANAGE_RETENTION),
