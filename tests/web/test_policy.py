@@ -152,9 +152,10 @@ def test_the_preview_lists_exactly_the_records_kept_for_less_and_saves_nothing(
         as_person: Callable[[WebPerson], TestClient], context: VaultContext, store: BlobStore, cast: Cast) -> None:
     records = _made_records(context, store, cast)
     before = _counts(context)
-    tomorrow = (utcnow().astimezone(ZONE) + timedelta(days=1)).date().isoformat()
+    # Two days ahead: the short store lock has run out by then whatever the time of day.
+    later = (utcnow().astimezone(ZONE) + timedelta(days=2)).date().isoformat()
     web = as_person(cast.manager)
-    answer = _preview(web, default_years="5", effective_date=tomorrow)
+    answer = _preview(web, default_years="5", effective_date=later)
     assert answer.status_code == 200, answer.text
     page = answer.text
     assert 'data-testid="preview"' in page and 'data-setting="default_years"' in page
@@ -179,14 +180,14 @@ def test_a_lengthening_applies_at_once_and_a_shortening_waits_for_a_second_perso
         as_person: Callable[[WebPerson], TestClient], context: VaultContext, cast: Cast) -> None:
     web = as_person(cast.manager)
     longer = _preview(web, default_years="6", licensing="40")
-    assert 'data-testid="lengthens"' in longer.text
+    assert 'data-testid="lengthens"' in longer.text and 'data-testid="needs-approval"' not in longer.text
     done = web.post("/retention/policy", data=_submit_fields(longer.text), follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/retention/policy?done=applied"
     assert _counts(context)[:2] == (1, 0)
     assert _policy(context).case_file_years["licensing"] == 40
 
     shorter = _preview(web, default_years="5", note="回到法定最低")
-    assert 'data-testid="shortens"' in shorter.text
+    assert 'data-testid="needs-approval"' in shorter.text
     fields = _submit_fields(shorter.text)
     assert json.loads(fields["changes"]) == {"default_years": 5}
     waiting = web.post("/retention/policy", data=fields)
@@ -224,6 +225,18 @@ def test_the_regulations_minimum_is_refused_with_the_services_message(
     assert _counts(context) == (0, 0, 0)
     unchanged = _preview(web)
     assert unchanged.status_code == 422 and "没有任何改动" in unchanged.text
+
+
+def test_a_shorter_reminder_shortens_no_retention_and_applies_directly(
+        as_person: Callable[[WebPerson], TestClient], context: VaultContext, cast: Cast) -> None:
+    web = as_person(cast.manager)
+    answer = _preview(web, reminder_days="10")
+    assert 'class="shorter" data-setting="reminder_days"' in answer.text
+    assert 'data-testid="needs-approval"' not in answer.text and "提交后即施行" in answer.text
+    web.post("/retention/policy", data=_submit_fields(answer.text))
+    assert _counts(context)[:2] == (1, 0) and _policy(context).reminder_days == 10
+    typed = _preview(web, default_years="七")
+    assert typed.status_code == 422 and "default_years must be a whole number" in typed.text
 
 
 def test_a_rejected_change_leaves_the_policy(as_person: Callable[[WebPerson], TestClient], context: VaultContext,
