@@ -29,6 +29,8 @@ from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
 PREVIEW_LIMIT = 50
+# The settings a record's kept-until depends on; the others (reminders, store lock horizon) move no record.
+PERIOD_SETTINGS = frozenset({"routine_inspection_months", "default_years", "case_file_years"})
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def preview_policy_change(
     shortened_names = {k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v)}
     moved: list[ShortenedRecord] = []
     kept = 0
-    for evidence, state, case_number in _live_records(session):
+    for evidence, state, case_number in _live_records(session) if set(changes) & PERIOD_SETTINGS else []:
         facts = record_facts(session, evidence, state)
         old, new = _both(facts, base, proposed, effective_from, zone)
         if _earlier(old, new):
