@@ -219,3 +219,30 @@ def compute_retention(
     assert longest.until is not None
     reason = f"kept until {_day(longest.until, zone).isoformat()} because: {longest.basis}"
     return RetentionDecision(klass, longest.until, False, reason, policy.version)
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    """One line of the policy table: a retention class (or case type), its period, what it counts from, its source."""
+
+    key: str
+    setting: str | None  # the rule value that sets the period; None: not a number (long-term preservation)
+    case_type: str | None
+    period: int | None  # None with a setting: permanent
+    unit: str  # "months", "years" or "permanent"
+    counts_from: str  # "recording", "archiving" or "marking"
+    source: str
+    minimum: int | None = None
+
+
+def describe_classes(policy: RetentionPolicy, minimums: Mapping[str, int]) -> list[ClassRule]:
+    """Return the policy's retention classes in the order the regulations list them, with their sources."""
+    rows = [ClassRule("routine_inspection", "routine_inspection_months", None, policy.routine_inspection_months,
+                      "months", "recording", "000 第十一条", minimums.get("routine_inspection_months"))]
+    for case_type, years in policy.case_file_years.items():
+        rows.append(ClassRule(f"case_evidence.{case_type}", "case_file_years", case_type, years,
+                              "permanent" if years is None else "years", "archiving", "000 第十一条"))
+    rows.append(ClassRule("long_term", None, None, None, "permanent", "marking", "003 第二十二条"))
+    rows.append(ClassRule("default", "default_years", None, policy.default_years, "years", "recording",
+                          "003 第二十三条", minimums.get("default_years")))
+    return rows
