@@ -18,9 +18,9 @@ from retention.models import RetentionClass, RetentionState
 from retention.policy import RecordFacts, RetentionDecision, RetentionPolicy, compute_retention
 from retention.service import (
     RETENTION_SETTINGS,
-    _checked_change,
-    _is_shorter_setting,
+    checked_change,
     is_held,
+    is_shorter_setting,
     record_facts,
 )
 from vault.cases.models import Case
@@ -85,11 +85,11 @@ def rule_changes(old: RetentionPolicy, new: RetentionPolicy) -> list[RuleChange]
     for name, value in after.items():
         if name == "case_file_years":
             found += [RuleChange(name, case_type, before[name].get(case_type), years,
-                                 _is_shorter_setting(before[name].get(case_type), years))
+                                 is_shorter_setting(before[name].get(case_type), years))
                       for case_type, years in value.items()
                       if case_type not in before[name] or before[name][case_type] != years]
         elif before.get(name) != value:
-            found.append(RuleChange(name, None, before.get(name), value, _is_shorter_setting(before.get(name), value)))
+            found.append(RuleChange(name, None, before.get(name), value, is_shorter_setting(before.get(name), value)))
     return found
 
 
@@ -128,9 +128,9 @@ def preview_policy_change(
     itself); those the rules alone would shorten are counted as kept_by_promise.
     """
     require(actor, Permission.MANAGE_RETENTION)
-    base, rules = _checked_change(session, changes, effective_from, now)
+    base, rules = checked_change(session, changes, effective_from, now)
     proposed = RetentionPolicy.from_rules(base.version, effective_from, rules)
-    shortened_names = {k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v)}
+    shortened_names = {k for k, v in changes.items() if is_shorter_setting(base.rules().get(k), v)}
     moved: list[ShortenedRecord] = []
     kept = 0
     for evidence, state, case_number in _live_records(session) if set(changes) & PERIOD_SETTINGS else []:

@@ -110,8 +110,8 @@ def set_policy(
     shortens a retention default is not applied: it becomes a request a second person approves.
     """
     require(actor, Permission.MANAGE_RETENTION)
-    base, _ = _checked_change(session, changes, effective_from, now)
-    shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
+    base, _ = checked_change(session, changes, effective_from, now)
+    shortened = sorted(k for k, v in changes.items() if is_shorter_setting(base.rules().get(k), v))
     if set(shortened) & RETENTION_SETTINGS:
         request = PolicyChangeRequest(changes=changes, shortened=shortened, effective_from=effective_from, note=note,
                                       requested_by_id=actor.id, requested_by=actor.name, requested_at=now)
@@ -126,8 +126,9 @@ def set_policy(
                               note=note, now=now)
 
 
-def _checked_change(session: Session, changes: Any, effective_from: datetime,
-                    now: datetime) -> tuple[RetentionPolicy, dict[str, Any]]:
+def checked_change(session: Session, changes: Any, effective_from: datetime,
+                   now: datetime) -> tuple[RetentionPolicy, dict[str, Any]]:
+    """Check a policy change against the rules and return the policy it changes and the merged rules."""
     if effective_from.tzinfo is None:
         raise InvalidInput("effective_from needs a time zone, e.g. 2027-01-01T00:00:00+08:00")
     if effective_from < now:
@@ -144,14 +145,14 @@ def add_policy_version(
 
     An approved change is credited to whoever asked for it; the approver is the actor of its custody event.
     """
-    base, rules = _checked_change(session, changes, effective_from, now)
+    base, rules = checked_change(session, changes, effective_from, now)
     latest = session.scalar(select(func.max(PolicyVersion.version))) or 0
     author = approval["requested_by"] if approval else actor.name
     row = PolicyVersion(version=latest + 1, effective_from=effective_from, rules=rules, note=note,
                         created_by=author, created_at=now)
     session.add(row)
     session.flush()
-    shortened = sorted(k for k, v in changes.items() if _is_shorter_setting(base.rules().get(k), v))
+    shortened = sorted(k for k, v in changes.items() if is_shorter_setting(base.rules().get(k), v))
     record_event(session=session, actor=actor, action=CustodyAction.POLICY_CHANGED, subject_type="policy",
                  subject_id=str(row.version), now=now,
                  details={"version": row.version, "effective_from": effective_from.isoformat(), "changes": changes,
@@ -160,9 +161,10 @@ def add_policy_version(
     return row
 
 
-def _is_shorter_setting(old: Any, new: Any) -> bool:
+def is_shorter_setting(old: Any, new: Any) -> bool:
+    """Tell whether a new setting keeps records for less time than the old one (None is permanent)."""
     if isinstance(old, dict) and isinstance(new, dict):
-        return any(_is_shorter_setting(old.get(k), v) for k, v in new.items())
+        return any(is_shorter_setting(old.get(k), v) for k, v in new.items())
     if old is None or new is None:
         return old is None and new is not None
     return isinstance(old, int) and isinstance(new, int) and new < old
