@@ -170,10 +170,11 @@ def test_csv_with_one_bad_row_imports_nothing_and_names_the_line(
 
 
 def test_the_sample_csv_downloads_and_imports_as_it_is(client: TestClient, person: Callable[..., WebPerson]) -> None:
-    _admin, csrf = _admin_client(client, person)
+    admin, csrf = _admin_client(client, person)
     sample = client.get("/admin/handlers/sample.csv")
     assert sample.status_code == 200 and sample.headers["content-type"].startswith("text/csv")
     assert sample.text == (ROOT / "docs" / "handlers-sample.csv").read_text(encoding="utf-8")
+    assert client.get("/api/handlers/sample", headers=admin.headers).text == sample.text
     imported = client.post("/admin/handlers/import", data={"csrf_token": csrf},
                            files={"csv_file": ("handlers-sample.csv", sample.content, "text/csv")})
     assert imported.status_code == 200 and "已导入 2 名" in imported.text
@@ -227,7 +228,7 @@ def test_jobs_page_shows_the_last_run_its_outcome_and_summary(
     _admin_client(client, person)
     page = html.unescape(client.get("/admin/jobs").text)
     fixity = page.split('data-job="fixity_audit"')[1].split("</tr>")[0]
-    assert "vault-01:4242" in fixity and "succeeded" in fixity and '"checked": 17' in fixity
+    assert "vault-01:4242" in fixity and "成功" in fixity and '"checked": 17' in fixity
     assert "10 2 * * *" in fixity and "正常" in fixity
     sweep = page.split('data-job="retention_sweep"')[1].split("</tr>")[0]
     assert 'class="attention"' in page and "失败" in sweep and "桶不可达" in sweep

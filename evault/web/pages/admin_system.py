@@ -39,6 +39,8 @@ STATUS_NAMES: dict[str, str] = {"valid": N_("Valid"), "suspended": N_("Suspended
                                 "revoked": N_("Certificate revoked")}
 JOB_STATES: dict[str, str] = {"ok": N_("OK"), "running": N_("Running"), "failed": N_("Failed"),
                               "overdue": N_("Overdue"), "never": N_("Never run")}
+OUTCOME_NAMES: dict[str, str] = {"running": N_("Running"), "succeeded": N_("Succeeded"), "failed": N_("Failed"),
+                                 "abandoned": N_("Abandoned: its worker stopped, the run was taken over")}
 LABELS = {"change_names": CHANGE_NAMES, "status_names": STATUS_NAMES}
 
 
@@ -149,7 +151,7 @@ def jobs(request: Request, person: SignedInDep, session: SessionDep) -> Response
     summaries = {s.name: json.dumps(s.last.summary, ensure_ascii=False, indent=2, sort_keys=True)
                  for s in statuses if s.last is not None and s.last.summary}
     return render_page(request, "admin/jobs.html", person=person, jobs=statuses, summaries=summaries,
-                       job_states=JOB_STATES)
+                       job_states=JOB_STATES, outcome_names=OUTCOME_NAMES)
 
 
 @router.get("/admin/health")
