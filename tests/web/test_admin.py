@@ -121,6 +121,23 @@ def test_an_admin_may_not_change_their_own_role(client: TestClient, person: Call
     assert refused.status_code == 409 and "may not change their own role" in refused.text
 
 
+
+def test_a_disabled_user_cannot_sign_in_until_enabled_and_an_admin_cannot_disable_themselves(
+    client: TestClient, person: Callable[..., WebPerson],
+) -> None:
+    reviewer = person(Role.REVIEWER, name="wang.shen")
+    admin, csrf = _admin_client(client, person)
+    assert client.post("/admin/users/wang.shen/disable", data={"csrf_token": csrf, "reason": "调离"}).status_code == 200
+    assert client.get("/api/me", headers=reviewer.headers).status_code == 401
+    itself = client.post(f"/admin/users/{admin.name}/disable", data={"csrf_token": csrf})
+    assert itself.status_code == 409 and "may not disable their own account" in itself.text
+    assert _switch(client, reviewer.name, reviewer.password) != 303
+    _switch(client, admin.name, admin.password)
+    csrf = csrf_of(client.get("/admin/users").text)
+    enabled = client.post("/admin/users/wang.shen/enable", data={"csrf_token": csrf})
+    assert enabled.status_code == 200 and "用户已重新启用" in enabled.text
+    assert _switch(client, reviewer.name, reviewer.password) == 303
+
 def test_reset_password_lifts_a_lockout(client: TestClient, person: Callable[..., WebPerson]) -> None:
     officer = person(Role.OFFICER, name="locked.out")
     for _attempt in range(5):

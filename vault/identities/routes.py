@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
@@ -167,11 +167,11 @@ def import_handlers(
     return [HandlerPublic.model_validate(h) for h in handlers]
 
 
-@router.get("/handlers/sample", response_class=PlainTextResponse,
+@router.get("/handlers/sample", response_model=None,
             responses={200: {"content": {"text/csv": {}}, "description": "the sample CSV"}})
-def handler_sample(actor: ActorDep) -> PlainTextResponse:
+def handler_sample(actor: ActorDep) -> Response:
     """Return a sample CSV for the import: its header and two example rows (the same as `evault handlers sample`)."""
-    return PlainTextResponse(overview.handler_csv_sample(actor=actor), media_type="text/csv; charset=utf-8")
+    return Response(overview.handler_csv_sample(actor=actor), media_type="text/csv; charset=utf-8")
 
 
 @router.get("/handlers/{certificate_number}", response_model=HandlerDetail, responses=error_responses(404))
