@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -94,7 +95,7 @@ def create_user(
         return _users_page(request, person, session, status_code=error.status, error=_refused(session, error),
                            chosen=chosen)
     session.commit()
-    return RedirectResponse(f"/admin/users/{user.name}?done=created", status_code=303)
+    return RedirectResponse(f"/admin/users/{quote(user.name, safe='')}?done=created", status_code=303)
 
 
 def _change(request: Request, person: SignedIn, session: Session, name: str, done: str, back: str,
@@ -108,8 +109,8 @@ def _change(request: Request, person: SignedIn, session: Session, name: str, don
             return _user_page(request, person, session, name, status_code=error.status, error=message)
         return _users_page(request, person, session, status_code=error.status, error=message)
     session.commit()
-    return RedirectResponse(f"/admin/users/{name}?done={done}" if back == "user" else f"/admin/users?done={done}",
-                            status_code=303)
+    return RedirectResponse(f"/admin/users/{quote(name, safe='')}?done={done}" if back == "user"
+                            else f"/admin/users?done={done}", status_code=303)
 
 
 @router.post("/admin/users/{name}/role")
@@ -181,4 +182,4 @@ def revoke_token(request: Request, token_id: uuid.UUID, person: CsrfDep, session
     except VaultError as error:
         return _user_page(request, person, session, user, status_code=error.status, error=_refused(session, error))
     session.commit()
-    return RedirectResponse(f"/admin/users/{user}?done=revoked", status_code=303)
+    return RedirectResponse(f"/admin/users/{quote(user, safe='')}?done=revoked", status_code=303)

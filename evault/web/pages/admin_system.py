@@ -134,7 +134,7 @@ def change_certificate(
         return _handler_page(request, person, session, number, status_code=error.status,
                              error=_refused(session, error), chosen=chosen)
     session.commit()
-    return RedirectResponse(f"/admin/handlers/{quote(number)}?done={kind.value}", status_code=303)
+    return RedirectResponse(f"/admin/handlers/{quote(number, safe='')}?done={kind.value}", status_code=303)
 
 
 def _voids(value: str) -> uuid.UUID | None:
