@@ -7,11 +7,12 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
 from vault.db import utcnow
-from vault.identities import certificates, service
+from vault.identities import certificates, overview, service
 from vault.identities.schemas import (
     CertificateChangeCreate,
     CertificateChangePublic,
@@ -164,6 +165,13 @@ def import_handlers(
     handlers = service.import_handlers_csv(session=session, actor=actor, text=csv_text)
     session.commit()
     return [HandlerPublic.model_validate(h) for h in handlers]
+
+
+@router.get("/handlers/sample", response_model=None,
+            responses={200: {"content": {"text/csv": {}}, "description": "the sample CSV"}})
+def handler_sample(actor: ActorDep) -> Response:
+    """Return a sample CSV for the import: its header and two example rows (the same as `evault handlers sample`)."""
+    return Response(overview.handler_csv_sample(actor=actor), media_type="text/csv; charset=utf-8")
 
 
 @router.get("/handlers/{certificate_number}", response_model=HandlerDetail, responses=error_responses(404))

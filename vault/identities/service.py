@@ -223,6 +223,12 @@ def add_handler(*, session: Session, actor: Actor, data: HandlerInput) -> Handle
 
 
 HANDLER_CSV_COLUMNS = ("certificate_number", "name", "unit", "category", "valid_from", "valid_until", "status")
+# The columns import reads, with two example rows: the same text as docs/handlers-sample.csv and
+# `evault handlers sample`, so a downloaded sample imports as it is.
+HANDLER_CSV_SAMPLE = """certificate_number,name,unit,category,valid_from,valid_until,status
+65230219001,马建国,阜康市应急管理局应急综合行政执法大队,安全生产,2024-01-01,2028-12-31,valid
+65230219002,古丽娜尔·艾力,阜康市应急管理局应急综合行政执法大队,安全生产,2024-03-01,2029-02-28,valid
+"""
 
 
 def import_handlers_csv(*, session: Session, actor: Actor, text: str) -> list[Handler]:
