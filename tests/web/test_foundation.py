@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 from sqlalchemy import select
@@ -173,6 +174,17 @@ def test_every_message_has_a_chinese_translation() -> None:
             if text and (catalog.get(text) is None or not catalog[text].string):
                 missing.append(text)
     assert not missing, f"untranslated: {sorted(set(missing))}"
+
+
+def test_each_message_is_translated_in_one_catalog_only() -> None:
+    # Two page areas translating the same message would show it two ways, whichever catalog was read last.
+    found: dict[str, list[str]] = {}
+    for po_file in sorted((WEB / "locale" / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as handle:
+            for message in read_po(handle, locale="zh_CN"):
+                if message.id:
+                    found.setdefault(str(message.id), []).append(po_file.stem)
+    assert not {text: areas for text, areas in found.items() if len(areas) > 1}
 
 
 def test_english_is_available(client: TestClient) -> None:
