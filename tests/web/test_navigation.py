@@ -47,3 +47,14 @@ def test_a_case_page_leads_records_managers_to_edit_it_and_to_hold_it(
     if shown:
         assert client.get(f"/cases/{case_id}/edit").status_code == 200
         assert client.get("/retention/holds", params={"case": "阜应急罚字〔2025〕7号"}).status_code == 200
+
+
+@pytest.mark.parametrize(("role", "target"), [(Role.OFFICER, "/uploads?flagged=true"), (Role.OFFICER, "/upload"),
+                                              (Role.RECORDS_MANAGER, "/retention")])
+def test_the_home_page_leads_to_the_days_work(client: TestClient, person: Callable[..., WebPerson], role: Role,
+                                              target: str) -> None:
+    who = person(role)
+    sign_in(client, who.name, who.password)
+    body = client.get("/").text.split("</nav>", 1)[1]  # below the top bar
+    assert f'href="{target}"' in body
+    assert client.get(target).status_code == 200
