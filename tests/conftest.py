@@ -20,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -110,11 +111,11 @@ def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
     yield from fresh_database_url(template_database, tmp_path)
 
 
-def serve_app(context: VaultContext) -> Iterator[str]:
-    """Serve a vault's real application with uvicorn on a free local port; yield its base URL, then stop it."""
+def serve_app(context: VaultContext, app: FastAPI | None = None) -> Iterator[str]:
+    """Serve the vault's real application (or the given one) on a free local port; yield its URL, then stop it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(context), log_config=None, access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app or create_app(context), log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

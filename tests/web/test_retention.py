@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import html
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -23,6 +19,7 @@ from evault.app import create_app
 from evault.web.clock import current_time
 from retention.recovery import destroy_due
 from retention.sweep import retention_sweep
+from tests.conftest import serve_app
 from tests.retention.conftest import Clock, put_record
 from tests.web.conftest import LiveVault, WebPerson, csrf_of, sign_in
 from vault.cases.models import CaseStatus, CaseType
@@ -40,29 +37,13 @@ def clock() -> Clock:
     return Clock(utcnow().replace(microsecond=0))
 
 
-def _serve(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the vault server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=20)
-    sock.close()
-
 
 @pytest.fixture
 def live_vault(context: VaultContext, clock: Clock) -> Iterator[LiveVault]:
     """Serve the vault with its pages on the test's clock (the only process edge these tests move)."""
     app = create_app(context)
     app.dependency_overrides[current_time] = clock
-    for url in _serve(app):
+    for url in serve_app(context, app):
         yield LiveVault(url=url, context=context)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused, read_record_ids
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from vault.access import inbox, player, service
@@ -39,25 +39,12 @@ STATUS_NAMES: dict[str, str] = {
     "refused_by_rule": N_("Refused by rule"),
 }
 LABELS = {"purpose_names": PURPOSE_NAMES, "mode_names": MODE_NAMES, "status_names": STATUS_NAMES}
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 def _page(request: Request, person: SignedIn, template: str, *, status_code: int = 200, **values: Any) -> Response:
     return render_page(request, template, status_code=status_code, person=person, **LABELS, **values)
 
 
-def _record_ids(values: list[str]) -> list[uuid.UUID]:
-    """Read record IDs from checkboxes or a pasted list (spaces, commas or new lines between them)."""
-    found = [uuid.UUID(match) for value in values for match in _UUID.findall(value)]
-    if any(value.strip() for value in values) and not found:
-        raise InvalidInput("记录编号格式不正确 (record IDs are UUIDs)")
-    return list(dict.fromkeys(found))
-
-
-def _refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the form."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 def _form_values(session: Session, person: SignedIn, evidence: list[uuid.UUID], case: str | None) -> dict[str, Any]:
@@ -91,13 +78,13 @@ def file_request(
     max_hours = context.settings.access_max_grant_hours
     whole_case = scope == "case"
     try:
-        ids = [] if whole_case else _record_ids(evidence_ids)
+        ids = [] if whole_case else read_record_ids(evidence_ids)
         filed = service.request_access(
             session=session, actor=person.actor, evidence_ids=ids or None,
             case_number=case_number.strip() or None if whole_case else None, purpose=purpose, mode=mode,
             duration_hours=duration_hours, reason=reason, now=utcnow(), max_hours=max_hours)
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         chosen = {"purpose": purpose.value, "mode": mode.value, "duration_hours": duration_hours, "reason": reason,
                   "scope": scope, "pasted": " ".join(evidence_ids)}
         values = _form_values(session, person, [], None) | {"case_number": case_number}

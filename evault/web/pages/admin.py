@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.pages import admin_system
 from evault.web.templating import render_page
@@ -39,11 +40,6 @@ NOTICES: dict[str, str] = {
 }
 Text = Annotated[str, Form(max_length=2000)]
 
-
-def _refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the page."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 def _users_page(request: Request, person: SignedIn, session: Session, *, status_code: int = 200,
@@ -92,7 +88,7 @@ def create_user(
     except VaultError as error:
         chosen = {"name": name, "display_name": display_name, "role": role.value,
                   "handler_certificate": handler_certificate}
-        return _users_page(request, person, session, status_code=error.status, error=_refused(session, error),
+        return _users_page(request, person, session, status_code=error.status, error=end_refused(session, error),
                            chosen=chosen)
     session.commit()
     return RedirectResponse(f"/admin/users/{quote(user.name, safe='')}?done=created", status_code=303)
@@ -104,7 +100,7 @@ def _change(request: Request, person: SignedIn, session: Session, name: str, don
     try:
         change(service.get_user(session=session, name=name))
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         if back == "user":
             return _user_page(request, person, session, name, status_code=error.status, error=message)
         return _users_page(request, person, session, status_code=error.status, error=message)
@@ -168,7 +164,7 @@ def issue_token(request: Request, name: str, person: CsrfDep, session: SessionDe
         target = service.get_user(session=session, name=name)
         secret = service.issue_token(session=session, actor=person.actor, user=target, label=label.strip())
     except VaultError as error:
-        return _user_page(request, person, session, name, status_code=error.status, error=_refused(session, error))
+        return _user_page(request, person, session, name, status_code=error.status, error=end_refused(session, error))
     session.commit()
     return _user_page(request, person, session, name, status_code=201, secret=secret)
 
@@ -180,6 +176,6 @@ def revoke_token(request: Request, token_id: uuid.UUID, person: CsrfDep, session
     try:
         service.revoke_token(session=session, actor=person.actor, token_id=token_id, now=utcnow())
     except VaultError as error:
-        return _user_page(request, person, session, user, status_code=error.status, error=_refused(session, error))
+        return _user_page(request, person, session, user, status_code=error.status, error=end_refused(session, error))
     session.commit()
     return RedirectResponse(f"/admin/users/{quote(user, safe='')}?done=revoked", status_code=303)

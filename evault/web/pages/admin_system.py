@@ -16,6 +16,7 @@ from evault.health_status import migration_state
 from evault.jobs_status import list_job_status
 from evault.scheduler import default_jobs
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from vault.api.deps import ContextDep, SessionDep
@@ -43,10 +44,6 @@ OUTCOME_NAMES: dict[str, str] = {"running": N_("Running"), "succeeded": N_("Succ
                                  "abandoned": N_("Abandoned: its worker stopped, the run was taken over")}
 LABELS = {"change_names": CHANGE_NAMES, "status_names": STATUS_NAMES}
 
-
-def _refused(session: Session, error: VaultError) -> str:
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 def _handlers_page(request: Request, person: SignedIn, session: Session, *, status_code: int = 200,
@@ -86,7 +83,7 @@ async def import_csv(request: Request, person: CsrfDep, session: SessionDep, csv
         text = await _csv_text(csv_file)
         added = service.import_handlers_csv(session=session, actor=person.actor, text=text)
     except VaultError as error:
-        return _handlers_page(request, person, session, status_code=error.status, error=_refused(session, error))
+        return _handlers_page(request, person, session, status_code=error.status, error=end_refused(session, error))
     session.commit()
     return RedirectResponse(f"/admin/handlers?imported={len(added)}", status_code=303)
 
@@ -132,7 +129,7 @@ def change_certificate(
         chosen = {"kind": kind.value, "effective_on": effective_on, "reason": reason, "valid_from": valid_from,
                   "valid_until": valid_until, "voids": voids}
         return _handler_page(request, person, session, number, status_code=error.status,
-                             error=_refused(session, error), chosen=chosen)
+                             error=end_refused(session, error), chosen=chosen)
     session.commit()
     return RedirectResponse(f"/admin/handlers/{quote(number, safe='')}?done={kind.value}", status_code=303)
 

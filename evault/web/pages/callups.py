@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import RECORD_ID
 from evault.web.templating import render_page
 from vault.api.deps import ContextDep, SessionDep
 from vault.callups import service
@@ -21,7 +22,6 @@ from vault.identities.authz import Permission, has_permission
 from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 def _register_values(session: Session, person: SignedIn, context: ContextDep, **values: Any) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def register_callup(
     except ValueError:
         received = None
     notice = service.CallUpInput(department, document_number, _case_numbers(case_numbers), received,
-                                 [uuid.UUID(m) for m in _UUID.findall(evidence_ids)] or None, note)
+                                 [uuid.UUID(m) for m in RECORD_ID.findall(evidence_ids)] or None, note)
     try:
         if received_on and received is None:
             raise InvalidInput(f"'{received_on}' is not a date (YYYY-MM-DD)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused, read_record_ids
 from evault.web.i18n import N_
 from evault.web.pages import callups
 from evault.web.pages.access import PURPOSE_NAMES as GRANT_PURPOSE_NAMES
@@ -48,7 +48,6 @@ GAP_NAMES: dict[str, str] = {
     coverage.Gap.CONFIDENTIAL: N_("Confidential record: a party copy may not include it (000, article 9)"),
     coverage.Gap.DISPOSED: N_("Disposed of (destroyed): nothing is left to export"),
 }
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 LABELS = {"purpose_names": PURPOSE_NAMES, "grant_purpose_names": GRANT_PURPOSE_NAMES, "gap_names": GAP_NAMES}
 
 
@@ -56,18 +55,6 @@ def _page(request: Request, person: SignedIn, template: str, *, status_code: int
     return render_page(request, template, status_code=status_code, person=person, **LABELS, **values)
 
 
-def _record_ids(values: list[str]) -> list[uuid.UUID]:
-    """Read record IDs from ticked boxes or a pasted list (spaces, commas or new lines between them)."""
-    found = [uuid.UUID(match) for value in values for match in _UUID.findall(value)]
-    if any(value.strip() for value in values) and not found:
-        raise InvalidInput("记录编号格式不正确 (record IDs are UUIDs)")
-    return list(dict.fromkeys(found))
-
-
-def _refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the page."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 @router.get("/exports")
@@ -114,7 +101,7 @@ def wizard(
 def _coverage_page(request: Request, person: SignedIn, session: SessionDep, *, case_number: str, purpose: str,
                    recipient: str, evidence_ids: list[str], callup: str, error: str | None = None,
                    status_code: int = 200) -> Response:
-    ids = _record_ids(evidence_ids)
+    ids = read_record_ids(evidence_ids)
     found = coverage.export_coverage(session=session, actor=person.actor, case_number=case_number,
                                      purpose=service.parse_purpose(purpose), evidence_ids=ids or None, now=utcnow())
     return _page(request, person, "exports/coverage.html", status_code=status_code, coverage=found,
@@ -149,13 +136,13 @@ def build_export(
 ) -> Response:
     """Step 3: prepare the export as the API does, commit it, and build the bundle in the background."""
     try:
-        ids = _record_ids(evidence_ids)
+        ids = read_record_ids(evidence_ids)
         asked = service.ExportRequest(case_number, service.parse_purpose(purpose), recipient, ids or None)
         plan = service.prepare_export(session=session, actor=person.actor, context=context, request=asked,
                                       now=utcnow())
         open_sources(context, plan)  # a store outage is refused now, and the export is not logged as made
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         return _coverage_page(request, person, session, case_number=case_number, purpose=purpose,
                               recipient=recipient, evidence_ids=evidence_ids, callup=callup, error=message,
                               status_code=error.status)

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from retention import holidays, policy_approval, service
@@ -78,11 +79,6 @@ LABELS = {"setting_names": SETTING_NAMES, "case_type_names": CASE_TYPE_NAMES, "c
 def _page(request: Request, person: SignedIn, template: str, *, status_code: int = 200, **values: Any) -> Response:
     return render_page(request, template, status_code=status_code, person=person, **LABELS, **values)
 
-
-def _refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the page."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 def _effective_from(text: str, zone: ZoneInfo, now: datetime) -> datetime:
@@ -178,7 +174,7 @@ def preview(
         found = preview_policy_change(session=session, actor=person.actor, changes=changes, effective_from=effective,
                                       now=now, zone=zone)
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         return _show(request, person, session, status_code=error.status, error=message, form=form)
     session.rollback()
     form["changes_json"] = json.dumps(changes, ensure_ascii=False, sort_keys=True)
@@ -200,7 +196,7 @@ def submit(
     except json.JSONDecodeError:
         return _show(request, person, session, status_code=422, error="改动格式不正确 (the change is not valid JSON)")
     except VaultError as error:
-        return _show(request, person, session, status_code=error.status, error=_refused(session, error))
+        return _show(request, person, session, status_code=error.status, error=end_refused(session, error))
     session.commit()
     done = "requested" if isinstance(row, PolicyChangeRequest) else "applied"
     return RedirectResponse(f"/retention/policy?done={done}", status_code=303)
@@ -213,7 +209,7 @@ def approve(request: Request, request_id: uuid.UUID, person: CsrfDep, session: S
         policy_approval.approve_policy_change(session=session, actor=person.actor, request_id=request_id,
                                               now=utcnow())
     except VaultError as error:
-        return _show(request, person, session, status_code=error.status, error=_refused(session, error))
+        return _show(request, person, session, status_code=error.status, error=end_refused(session, error))
     session.commit()
     return RedirectResponse("/retention/policy?done=approved", status_code=303)
 
@@ -226,7 +222,7 @@ def reject(request: Request, request_id: uuid.UUID, person: CsrfDep, session: Se
         policy_approval.reject_policy_change(session=session, actor=person.actor, request_id=request_id,
                                              reason=reason, now=utcnow())
     except VaultError as error:
-        return _show(request, person, session, status_code=error.status, error=_refused(session, error))
+        return _show(request, person, session, status_code=error.status, error=end_refused(session, error))
     session.commit()
     return RedirectResponse("/retention/policy?done=rejected", status_code=303)
 
@@ -263,7 +259,7 @@ def load_calendar(
         parsed = holidays.parse_notice_text(text)
         holidays.load_holiday_year(session=session, actor=person.actor, notice=parsed, now=utcnow())
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         return _calendar(request, person, session, year=None, status_code=error.status, error=message, notice=text)
     session.commit()
     return RedirectResponse(f"/retention/policy/calendar?year={parsed.year}&done=loaded", status_code=303)

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import refusal_for_form
 from evault.web.i18n import N_
 from evault.web.pages import records_parties
 from evault.web.templating import render_page
@@ -44,11 +45,6 @@ LABELS = {"case_type_names": CASE_TYPE_NAMES, "case_status_names": CASE_STATUS_N
 def _page(request: Request, person: SignedIn, template: str, *, status_code: int = 200, **values: Any) -> Response:
     return render_page(request, template, status_code=status_code, person=person, **LABELS, **values)
 
-
-def refusal(session: Session, error: VaultError) -> dict[str, str]:
-    """Undo the refused change (keeping a refusal the log recorded) and describe it for the form."""
-    session.commit() if error.record_kept else session.rollback()
-    return {"code": error.code, "message": error.message}
 
 
 def _day(text: str) -> date | None:
@@ -112,7 +108,7 @@ def create_case(
         if status and status != CaseStatus.OPEN:
             service.change_case_status(session=session, actor=person.actor, case=case, status=CaseStatus(status))
     except (VaultError, ValueError) as error:
-        refused = refusal(session, error) if isinstance(error, VaultError) else {
+        refused = refusal_for_form(session, error) if isinstance(error, VaultError) else {
             "code": "invalid_input", "message": str(error)}
         chosen = {"case_number": case_number, "case_type": case_type, "title": title, "status": status,
                   "handling_unit": handling_unit}
@@ -157,7 +153,7 @@ def save_case(
         if status != case.status.value:
             service.change_case_status(session=session, actor=person.actor, case=case, status=CaseStatus(status))
     except (VaultError, ValueError) as error:
-        refused = refusal(session, error) if isinstance(error, VaultError) else {
+        refused = refusal_for_form(session, error) if isinstance(error, VaultError) else {
             "code": "invalid_input", "message": str(error)}
         return _edit_page(request, person, session, case_id, error=refused,
                           chosen={"title": title, "case_type": case_type, "status": status,

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import refusal_for_form
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from vault.api.deps import ContextDep, SessionDep
@@ -31,10 +32,6 @@ def _page(request: Request, person: SignedIn, template: str, *, status_code: int
     return render_page(request, template, status_code=status_code, person=person, party_kind_names=PARTY_KIND_NAMES,
                        kinds=list(PartyKind), **values)
 
-
-def _refusal(session: Session, error: VaultError) -> dict[str, str]:
-    session.commit() if error.record_kept else session.rollback()
-    return {"code": error.code, "message": error.message}
 
 
 @router.get("/parties")
@@ -78,7 +75,7 @@ def create_party(
                 if case_number.strip() else None)
         party = service.add_party(session=session, actor=person.actor, cipher=context.cipher, data=data, case=case)
     except VaultError as error:
-        refused = _refusal(session, error)
+        refused = refusal_for_form(session, error)
         chosen = {"kind": kind.value, "name": name, "legal_representative": legal_representative,
                   "id_number": id_number, "phone": phone, "address": address, "bank_account": bank_account,
                   "case_number": case_number}
@@ -136,7 +133,7 @@ def save_party(
         service.update_party(session=session, actor=person.actor, cipher=context.cipher, party=party,
                              changes=changes)
     except VaultError as error:
-        refused = _refusal(session, error)
+        refused = refusal_for_form(session, error)
         party = service.get_party(session=session, actor=person.actor, party_id=party_id)
         chosen = {"kind": kind.value, "name": name, "legal_representative": legal_representative}
         return _party_page(request, person, session, context.cipher, party, error=refused, chosen=chosen)
@@ -153,7 +150,7 @@ def link_party(request: Request, party_id: uuid.UUID, person: CsrfDep, session: 
         case = service.lookup_case(session=session, actor=person.actor, case_number=case_number)
         service.link_party_to_case(session=session, actor=person.actor, party=party, case=case)
     except VaultError as error:
-        refused = _refusal(session, error)
+        refused = refusal_for_form(session, error)
         party = service.get_party(session=session, actor=person.actor, party_id=party_id)
         return _party_page(request, person, session, context.cipher, party, error=refused,
                            chosen={"case_number": case_number})

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.clock import NowDep
+from evault.web.forms import end_refused
 from evault.web.pages import retention_queues
-from evault.web.pages.retention_queues import abilities, refused
+from evault.web.pages.retention_queues import abilities
 from evault.web.templating import render_page
 from retention import holds
 from retention.disposition import propose_disposal
@@ -60,7 +61,7 @@ def propose(request: Request, person: CsrfDep, session: SessionDep, context: Con
         propose_disposal(session=session, actor=person.actor, evidence_id=evidence_id, reason=reason.strip(),
                          now=now, store=context.store, zone=context.settings.zone)
     except VaultError as error:
-        return _dashboard(request, person, session, context, now, error=refused(session, error),
+        return _dashboard(request, person, session, context, now, error=end_refused(session, error),
                           status_code=error.status)
     session.commit()
     return RedirectResponse("/retention/queues?done=proposed", status_code=303)
@@ -102,7 +103,7 @@ def place(request: Request, person: CsrfDep, session: SessionDep, context: Conte
         holds.place_hold(session=session, actor=person.actor, reason=reason, now=now, store=context.store,
                          zone=context.settings.zone, **_hold_target(session, person, scope, target))
     except VaultError as error:
-        return _holds_page(request, person, session, error=refused(session, error), status_code=error.status,
+        return _holds_page(request, person, session, error=end_refused(session, error), status_code=error.status,
                            chosen={"scope": scope, "target": target, "reason": reason})
     session.commit()
     return RedirectResponse("/retention/holds?done=placed", status_code=303)
@@ -116,6 +117,6 @@ def release(request: Request, hold_id: uuid.UUID, person: CsrfDep, session: Sess
         holds.release_hold(session=session, actor=person.actor, hold_id=hold_id, reason=reason, now=now,
                            store=context.store, zone=context.settings.zone)
     except VaultError as error:
-        return _holds_page(request, person, session, error=refused(session, error), status_code=error.status)
+        return _holds_page(request, person, session, error=end_refused(session, error), status_code=error.status)
     session.commit()
     return RedirectResponse("/retention/holds?done=released", status_code=303)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.clock import NowDep
+from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.templating import render_page
 from retention import disposition, reclassification, recovery
@@ -31,11 +32,6 @@ CLASS_NAMES: dict[str, str] = {
     RetentionClass.LONG_TERM: N_("Long-term preservation"),
 }
 
-
-def refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the page."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 def abilities(person: SignedIn) -> dict[str, bool]:
@@ -72,7 +68,7 @@ def _decided(request: Request, person: SignedIn, session: SessionDep, now: datet
     try:
         decide()
     except VaultError as error:
-        return _queues(request, person, session, now, error=refused(session, error), status_code=error.status)
+        return _queues(request, person, session, now, error=end_refused(session, error), status_code=error.status)
     session.commit()
     return RedirectResponse(f"/retention/queues?done={done}", status_code=303)
 

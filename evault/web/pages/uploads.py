@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.forms import end_refused
 from evault.web.templating import render_page
 from ingest import clearance
 from ingest.metadata import Activity
@@ -37,11 +38,6 @@ ACTIVITIES = tuple(a.value for a in Activity)
 TEXT = Annotated[str, Form(max_length=4000)]
 DONE = {"approve": "approved", "reject": "rejected"}
 
-
-def _refused(session: Session, error: VaultError) -> str:
-    """Keep a refusal that was recorded in the custody log, undo the rest; return its message for the page."""
-    session.commit() if error.record_kept else session.rollback()
-    return error.message
 
 
 @router.get("/uploads")
@@ -116,7 +112,7 @@ def save_tags(
                                  changes=_changes(given, current, zone), rules=IngestRules.of(context.settings),
                                  now=utcnow(), reason=reason)
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         return _form_page(request, person, session, evidence_id, values=given, status_code=error.status,
                           error=message, reason=reason)
     session.commit()
@@ -152,7 +148,7 @@ def decide_review(request: Request, request_id: uuid.UUID, decision: str, person
         else:
             raise InvalidInput("决定只能是批准或驳回 (approve or reject)", details={"decision": decision})
     except VaultError as error:
-        message = _refused(session, error)
+        message = end_refused(session, error)
         return _reviews_page(request, person, session, status_code=error.status, error=message)
     session.commit()
     return RedirectResponse(f"/uploads/reviews?done={DONE[decision]}", status_code=303)
