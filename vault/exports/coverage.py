@@ -22,7 +22,7 @@ from vault.cases.service import find_case
 from vault.errors import InvalidInput, NotFound
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
 from vault.exports.models import ExportCopy, ExportPurpose
-from vault.exports.service import GRANT_PURPOSE
+from vault.exports.service import GRANT_PURPOSE, named_records
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
@@ -70,18 +70,6 @@ class ExportCoverage:
         """Return whether a bundle may be built now."""
         return bool(self.records) and not self.missing and not self.split
 
-
-def _named(session: Session, case: Case, evidence_ids: Sequence[uuid.UUID]) -> list[Evidence]:
-    records = []
-    for evidence_id in dict.fromkeys(evidence_ids):
-        evidence = session.get(Evidence, evidence_id)
-        if evidence is None:
-            raise NotFound(f"no evidence record {evidence_id}", details={"evidence_id": str(evidence_id)})
-        if evidence.case_id != case.id:
-            raise InvalidInput(f"evidence record {evidence_id} does not belong to case (案号) {case.case_number}",
-                               details={"evidence_id": str(evidence_id)})
-        records.append(evidence)
-    return records
 
 
 def export_purposes(*, actor: Actor) -> list[ExportPurpose]:
@@ -149,7 +137,7 @@ def export_coverage(
         else _case_of(session, evidence_ids or [])
     withheld: list[Evidence] = []
     if evidence_ids:
-        records = _named(session, case, evidence_ids)
+        records = named_records(session, case, evidence_ids, refuse_disposed=False)  # shown as missing
     else:
         query = select(Evidence).where(Evidence.case_id == case.id, Evidence.status == EvidenceStatus.STORED)
         records = list(session.scalars(query.order_by(Evidence.capture_start, Evidence.uploaded_at)))

@@ -93,7 +93,9 @@ def _recipient(value: str) -> str:
     return recipient
 
 
-def _named_records(session: Session, case: Case, evidence_ids: Sequence[uuid.UUID]) -> list[Evidence]:
+def named_records(session: Session, case: Case, evidence_ids: Sequence[uuid.UUID], *,
+                  refuse_disposed: bool = True) -> list[Evidence]:
+    """Return the named records of a case, refusing unknown ones, other cases' and (unless told) disposed ones."""
     records = []
     for evidence_id in dict.fromkeys(evidence_ids):
         evidence = session.get(Evidence, evidence_id)
@@ -104,7 +106,7 @@ def _named_records(session: Session, case: Case, evidence_ids: Sequence[uuid.UUI
                 f"evidence record {evidence_id} does not belong to case (案号) {case.case_number}",
                 details={"evidence_id": str(evidence_id)},
             )
-        if evidence.status == EvidenceStatus.DISPOSED:
+        if refuse_disposed and evidence.status == EvidenceStatus.DISPOSED:
             raise RecordDisposed(
                 f"evidence record {evidence_id} was disposed (销毁); it cannot be exported",
                 details={"evidence_id": str(evidence_id)},
@@ -119,7 +121,7 @@ def select_records(
 ) -> tuple[list[Evidence], list[Evidence]]:
     """Return the records to export and the confidential ones a whole-case party copy leaves out (000 第九条)."""
     if evidence_ids:
-        records = _named_records(session, case, evidence_ids)
+        records = named_records(session, case, evidence_ids)
         secret = confidential_records(records)
         if purpose == ExportPurpose.PARTY_COPY and secret:
             message = confidential_reason(secret)
