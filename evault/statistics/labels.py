@@ -4,38 +4,6 @@ from __future__ import annotations
 
 from evault.web.i18n import N_
 
-RETENTION_CLASSES: dict[str, str] = {
-    "routine_inspection": N_("Routine inspection"),
-    "case_evidence": N_("Evidence in a case (kept with the case file)"),
-    "long_term": N_("Long-term preservation"),
-    "default": N_("Other records (at least 5 years)"),
-}
-CASE_TYPES: dict[str, str] = {
-    "routine_inspection": N_("Routine inspection"),
-    "simple_procedure": N_("Simple procedure"),
-    "general_procedure_penalty": N_("General procedure penalty"),
-    "administrative_coercion": N_("Administrative coercion"),
-    "licensing": N_("Licensing"),
-    "complaint_verification": N_("Complaint verification"),
-}
-ACTIVITIES: dict[str, str] = {
-    "inspection": N_("Inspection"), "questioning": N_("Questioning"), "seizure": N_("Seizure"),
-    "hearing": N_("Hearing"), "service": N_("Document service"), "coercion": N_("Coercive measure"),
-    "other": N_("Other"),
-}
-ACCESS_PURPOSES: dict[str, str] = {
-    "legal_review": N_("Legal review"), "reconsideration": N_("Administrative reconsideration"),
-    "litigation": N_("Administrative litigation"), "filing_review": N_("Filing review"),
-    "party_copy": N_("Party's application to copy"), "investigation": N_("Investigation"),
-}
-DECISIONS: dict[str, str] = {
-    "pending": N_("Pending"), "approved": N_("Approved"), "denied": N_("Denied"),
-    "refused_by_rule": N_("Refused by rule"),
-}
-EXPORT_PURPOSES: dict[str, str] = {
-    "court": N_("Administrative litigation"), "reconsideration": N_("Administrative reconsideration"),
-    "filing-review": N_("Filing review"), "party-copy": N_("Party's application to copy"),
-}
 NOT_CLASSIFIED = N_("Not yet classified")
 NO_CASE = N_("No case")
 NOT_GIVEN = N_("Not given")

@@ -14,6 +14,14 @@ from sqlalchemy.orm import Session
 from evault.statistics import labels, queries
 from evault.statistics.periods import Period
 from evault.statistics.queries import HandlerRow, RecordRow
+from evault.web.vocabulary import (
+    ACCESS_PURPOSE_NAMES,
+    ACTIVITY_NAMES,
+    CASE_TYPE_NAMES,
+    EXPORT_PURPOSE_NAMES,
+    REQUEST_STATUS_NAMES,
+    RETENTION_CLASS_NAMES,
+)
 from ingest.continuity import RECORDING_GAP, discontinuities
 from vault.errors import InvalidInput, PermissionDenied
 from vault.identities.actor import Actor
@@ -142,9 +150,9 @@ def _records_tables(period: Period, records: list[RecordRow], handlers: list[Han
     activities = Counter(r.activity or "" for r in records)
     return [
         _by_month(period, records, zone),
-        _table("by_class", ("class", "records"), _counted(classes, labels.RETENTION_CLASSES, labels.NOT_CLASSIFIED)),
-        _table("by_case_type", ("case_type", "records"), _counted(case_types, labels.CASE_TYPES, labels.NO_CASE)),
-        _table("by_activity", ("activity", "records"), _counted(activities, labels.ACTIVITIES, labels.NOT_GIVEN)),
+        _table("by_class", ("class", "records"), _counted(classes, RETENTION_CLASS_NAMES, labels.NOT_CLASSIFIED)),
+        _table("by_case_type", ("case_type", "records"), _counted(case_types, CASE_TYPE_NAMES, labels.NO_CASE)),
+        _table("by_activity", ("activity", "records"), _counted(activities, ACTIVITY_NAMES, labels.NOT_GIVEN)),
         *_by_people(records, handlers),
     ]
 
@@ -188,18 +196,18 @@ def build_report(
     disposals = queries.disposals_in(session, start, end, unit)
     due = queries.coming_due(session, now, now + DUE_WITHIN, unit)
     export_rows = [Row(name, (sum(1 for p, _n in exports if p == key), sum(n for p, n in exports if p == key)))
-                   for key, name in labels.EXPORT_PURPOSES.items()]
+                   for key, name in EXPORT_PURPOSE_NAMES.items()]
     tables = [
         _summary(records, _gaps(session, records, gap_tolerance), len(requests), len(exports), len(disposals),
                  len(due)),
         *_records_tables(period, records, handlers, zone),
         _table("access_by_purpose", ("purpose", "requests"),
-               _counted(Counter(p for p, _s in requests), labels.ACCESS_PURPOSES)),
+               _counted(Counter(p for p, _s in requests), ACCESS_PURPOSE_NAMES)),
         _table("access_by_decision", ("decision", "requests"),
-               _counted(Counter(s for _p, s in requests), labels.DECISIONS)),
+               _counted(Counter(s for _p, s in requests), REQUEST_STATUS_NAMES)),
         _table("exports_by_purpose", ("purpose", "exports", "records"), tuple(export_rows)),
         _table("disposals_by_class", ("class", "disposals"),
-               _counted(Counter(disposals), labels.RETENTION_CLASSES)),
-        _table("due_by_class", ("class", "records"), _counted(Counter(due), labels.RETENTION_CLASSES)),
+               _counted(Counter(disposals), RETENTION_CLASS_NAMES)),
+        _table("due_by_class", ("class", "records"), _counted(Counter(due), RETENTION_CLASS_NAMES)),
     ]
     return Report(period=period, unit=unit, generated_at=now, tables=tuple(tables))

@@ -21,6 +21,14 @@ from evault.statistics import labels
 from evault.statistics.periods import PeriodKind, make_period
 from evault.statistics.service import Report, build_report
 from evault.web.i18n import read_catalog
+from evault.web.vocabulary import (
+    ACCESS_PURPOSE_NAMES,
+    ACTIVITY_NAMES,
+    CASE_TYPE_NAMES,
+    EXPORT_PURPOSE_NAMES,
+    REQUEST_STATUS_NAMES,
+    RETENTION_CLASS_NAMES,
+)
 from ingest.models import IngestRecord
 from retention.models import DisposalCertificate, QueueState, RetentionClass, RetentionState
 from tests.conftest import Person
@@ -255,18 +263,18 @@ def expected_tables(first: str, last: str, unit: str | None = None) -> dict[str,
     unit_of = {name: u for name, _cert, u in HANDLERS.values()}
     tables: dict[str, dict[str, tuple[Any, ...]]] = {
         "summary": {label: (value,) for label, value in found["summary"].items()},
-        "by_class": {_name(labels.RETENTION_CLASSES, k, labels.NOT_CLASSIFIED): (n,)
+        "by_class": {_name(RETENTION_CLASS_NAMES, k, labels.NOT_CLASSIFIED): (n,)
                      for k, n in found["by_class"].items()},
-        "by_case_type": {_name(labels.CASE_TYPES, k, labels.NO_CASE): (n,) for k, n in found["by_case_type"].items()},
-        "by_activity": {_name(labels.ACTIVITIES, k, labels.NOT_GIVEN): (n,) for k, n in found["by_activity"].items()},
+        "by_case_type": {_name(CASE_TYPE_NAMES, k, labels.NO_CASE): (n,) for k, n in found["by_case_type"].items()},
+        "by_activity": {_name(ACTIVITY_NAMES, k, labels.NOT_GIVEN): (n,) for k, n in found["by_activity"].items()},
         "by_unit": {labels.NO_UNIT if k == "none" else k: (n,) for k, n in found["by_unit"].items()},
         "by_handler": {f"{k} ({certificate[k]})": (unit_of[k], n) for k, n in found["by_handler"].items()},
-        "access_by_purpose": {labels.ACCESS_PURPOSES[k]: (n,) for k, n in found["access_by_purpose"].items()},
-        "access_by_decision": {labels.DECISIONS[k]: (n,) for k, n in found["access_by_decision"].items()},
-        "exports_by_purpose": {labels.EXPORT_PURPOSES[k]: (n, found["exports_records"][k])
+        "access_by_purpose": {ACCESS_PURPOSE_NAMES[k]: (n,) for k, n in found["access_by_purpose"].items()},
+        "access_by_decision": {REQUEST_STATUS_NAMES[k]: (n,) for k, n in found["access_by_decision"].items()},
+        "exports_by_purpose": {EXPORT_PURPOSE_NAMES[k]: (n, found["exports_records"][k])
                                for k, n in found["exports_by_purpose"].items()},
-        "disposals_by_class": {labels.RETENTION_CLASSES[k]: (n,) for k, n in found["disposals_by_class"].items()},
-        "due_by_class": {labels.RETENTION_CLASSES[k]: (n,) for k, n in found["due_by_class"].items()},
+        "disposals_by_class": {RETENTION_CLASS_NAMES[k]: (n,) for k, n in found["disposals_by_class"].items()},
+        "due_by_class": {RETENTION_CLASS_NAMES[k]: (n,) for k, n in found["due_by_class"].items()},
     }
     months = found["by_month"]
     tables["by_month"] = {m: (n, round(sum(s.seconds for s in SEEDS if s.captured.startswith(m) and not s.photo

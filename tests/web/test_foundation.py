@@ -163,17 +163,26 @@ def test_vendored_assets_match_their_manifest() -> None:
             assert hashlib.sha256((vendor / entry["name"] / name).read_bytes()).hexdigest() == digest
 
 
+def _messages_in_code() -> set[str]:
+    found = set()
+    for folder, method_map in ((WEB, [("**.py", "python"), ("templates/**.html", "jinja2")]),
+                               (WEB.parent / "statistics", [("**.py", "python")])):
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(folder), method_map=method_map, options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
+        ):
+            found.update(text for text in (message if isinstance(message, tuple) else (message,)) if text)
+    return found
+
+
 def test_every_message_has_a_chinese_translation() -> None:
     catalog = read_catalog("zh_CN")
-    missing = []
-    for _file, _line, message, _comments, _context in extract_from_dir(
-        str(WEB), method_map=[("**.py", "python"), ("templates/**.html", "jinja2")],
-        options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}},
-    ):
-        for text in message if isinstance(message, tuple) else (message,):
-            if text and (catalog.get(text) is None or not catalog[text].string):
-                missing.append(text)
+    missing = [text for text in _messages_in_code() if catalog.get(text) is None or not catalog[text].string]
     assert not missing, f"untranslated: {sorted(set(missing))}"
+
+
+def test_no_translation_is_left_over_from_a_message_the_code_no_longer_has() -> None:
+    used = _messages_in_code()
+    assert not [message.id for message in read_catalog("zh_CN") if message.id and message.id not in used]
 
 
 def test_each_message_is_translated_in_one_catalog_only() -> None:

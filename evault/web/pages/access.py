@@ -13,6 +13,7 @@ from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.forms import end_refused, read_record_ids
 from evault.web.i18n import N_
 from evault.web.templating import render_page
+from evault.web.vocabulary import ACCESS_PURPOSE_NAMES, REQUEST_STATUS_NAMES
 from vault.access import inbox, player, service
 from vault.access.inbox import preview_record
 from vault.access.models import REQUEST_PURPOSES, AccessMode, AccessPurpose
@@ -25,20 +26,8 @@ from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
 
-PURPOSE_NAMES: dict[str, str] = {
-    AccessPurpose.LEGAL_REVIEW: N_("Legal review"),
-    AccessPurpose.RECONSIDERATION: N_("Administrative reconsideration"),
-    AccessPurpose.LITIGATION: N_("Administrative litigation"),
-    AccessPurpose.FILING_REVIEW: N_("Filing review"),
-    AccessPurpose.PARTY_COPY: N_("Party's application to copy"),
-    AccessPurpose.INVESTIGATION: N_("Investigation"),
-}
 MODE_NAMES: dict[str, str] = {AccessMode.VIEW: N_("View"), AccessMode.VIEW_DOWNLOAD: N_("View and download")}
-STATUS_NAMES: dict[str, str] = {
-    "pending": N_("Pending"), "approved": N_("Approved"), "denied": N_("Denied"),
-    "refused_by_rule": N_("Refused by rule"),
-}
-LABELS = {"purpose_names": PURPOSE_NAMES, "mode_names": MODE_NAMES, "status_names": STATUS_NAMES}
+LABELS = {"purpose_names": ACCESS_PURPOSE_NAMES, "mode_names": MODE_NAMES, "status_names": REQUEST_STATUS_NAMES}
 
 
 def _page(request: Request, person: SignedIn, template: str, *, status_code: int = 200, **values: Any) -> Response:

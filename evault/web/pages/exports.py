@@ -17,8 +17,8 @@ from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.forms import end_refused, read_record_ids
 from evault.web.i18n import N_
 from evault.web.pages import callups
-from evault.web.pages.access import PURPOSE_NAMES as GRANT_PURPOSE_NAMES
 from evault.web.templating import render_page
+from evault.web.vocabulary import ACCESS_PURPOSE_NAMES, EXPORT_PURPOSE_NAMES
 from vault.api.deps import ContextDep, SessionDep
 from vault.callups.service import get_callup
 from vault.db import utcnow
@@ -33,12 +33,6 @@ router = APIRouter(include_in_schema=False)
 router.include_router(callups.router)
 log = structlog.get_logger(__name__)
 
-PURPOSE_NAMES: dict[str, str] = {
-    ExportPurpose.COURT: N_("Administrative litigation"),
-    ExportPurpose.RECONSIDERATION: N_("Administrative reconsideration"),
-    ExportPurpose.FILING_REVIEW: N_("Filing review"),
-    ExportPurpose.PARTY_COPY: N_("Party's application to copy"),
-}
 GAP_NAMES: dict[str, str] = {
     coverage.Gap.NO_GRANT: N_("No approval covers this record for this purpose"),
     coverage.Gap.EXPIRED: N_("The approval for this purpose has expired"),
@@ -48,7 +42,7 @@ GAP_NAMES: dict[str, str] = {
     coverage.Gap.CONFIDENTIAL: N_("Confidential record: a party copy may not include it (000, article 9)"),
     coverage.Gap.DISPOSED: N_("Disposed of (destroyed): nothing is left to export"),
 }
-LABELS = {"purpose_names": PURPOSE_NAMES, "grant_purpose_names": GRANT_PURPOSE_NAMES, "gap_names": GAP_NAMES}
+LABELS = {"purpose_names": EXPORT_PURPOSE_NAMES, "grant_purpose_names": ACCESS_PURPOSE_NAMES, "gap_names": GAP_NAMES}
 
 
 def _page(request: Request, person: SignedIn, template: str, *, status_code: int = 200, **values: Any) -> Response:

@@ -17,6 +17,7 @@ from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.templating import render_page
+from evault.web.vocabulary import RETENTION_CLASS_NAMES
 from retention import holidays, policy_approval, service
 from retention.models import PolicyChangeRequest, RequestStatus
 from retention.policy import RetentionPolicy, describe_classes
@@ -53,12 +54,6 @@ CASE_TYPE_NAMES: dict[str, str] = {
     "licensing": N_("Case type: licensing"),
     "complaint_verification": N_("Case type: complaint verification"),
 }
-CLASS_NAMES: dict[str, str] = {
-    "routine_inspection": N_("Routine inspection footage"),
-    "case_evidence": N_("Evidence in a case"),
-    "long_term": N_("Long-term preservation"),
-    "default": N_("Everything else (default class)"),
-}
 COUNTS_FROM: dict[str, str] = {
     "recording": N_("from the end of the recording"),
     "archiving": N_("from the archiving of the case file"),
@@ -72,7 +67,7 @@ DONE: dict[str, str] = {
     "loaded": N_("The notice is loaded; working-day deadlines count on it from now on."),
 }
 DECIDERS = (Permission.MANAGE_RETENTION, Permission.APPROVE_DISPOSITION)
-LABELS = {"setting_names": SETTING_NAMES, "case_type_names": CASE_TYPE_NAMES, "class_names": CLASS_NAMES,
+LABELS = {"setting_names": SETTING_NAMES, "case_type_names": CASE_TYPE_NAMES, "class_names": RETENTION_CLASS_NAMES,
           "counts_from": COUNTS_FROM, "done_messages": DONE}
 
 

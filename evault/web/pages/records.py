@@ -17,6 +17,7 @@ from evault.web.forms import refusal_for_form
 from evault.web.i18n import N_
 from evault.web.pages import records_parties
 from evault.web.templating import render_page
+from evault.web.vocabulary import CASE_TYPE_NAMES
 from vault.api.deps import ContextDep, SessionDep
 from vault.cases import search, service
 from vault.cases.models import CaseStatus, CaseType
@@ -28,14 +29,6 @@ router = APIRouter(include_in_schema=False)
 router.include_router(records_parties.router)
 
 PAGE_SIZE = 20
-CASE_TYPE_NAMES: dict[str, str] = {
-    CaseType.ROUTINE_INSPECTION: N_("Routine inspection"),
-    CaseType.SIMPLE_PROCEDURE: N_("Simple procedure"),
-    CaseType.GENERAL_PROCEDURE_PENALTY: N_("General procedure penalty"),
-    CaseType.ADMINISTRATIVE_COERCION: N_("Administrative coercion"),
-    CaseType.LICENSING: N_("Licensing"),
-    CaseType.COMPLAINT_VERIFICATION: N_("Complaint verification"),
-}
 CASE_STATUS_NAMES: dict[str, str] = {
     CaseStatus.OPEN: N_("Open"), CaseStatus.CLOSED: N_("Closed (结案)"), CaseStatus.ARCHIVED: N_("Archived (归档)"),
 }

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from evault.web.auth import CsrfDep, SignedInDep
 from evault.web.clock import NowDep
 from evault.web.forms import end_refused
-from evault.web.i18n import N_
 from evault.web.templating import render_page
+from evault.web.vocabulary import RETENTION_CLASS_NAMES
 from retention import disposition, reclassification, recovery
 from retention.models import DisposalStatus, RetentionClass
 from retention.report import disposal_queue, reclassification_queue
@@ -25,12 +25,6 @@ from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
 
-CLASS_NAMES: dict[str, str] = {
-    RetentionClass.ROUTINE_INSPECTION: N_("Routine inspection footage (at least 6 months)"),
-    RetentionClass.DEFAULT: N_("Other records (at least 5 years)"),
-    RetentionClass.CASE_EVIDENCE: N_("Case evidence (as long as the case file)"),
-    RetentionClass.LONG_TERM: N_("Long-term preservation"),
-}
 
 
 
@@ -52,7 +46,7 @@ def _queues(request: Request, person: SignedIn, session: Session, now: datetime,
         closed=disposal_queue(session=session, actor=actor, newest_first=True, limit=50,
                               statuses=(DisposalStatus.CANCELLED, DisposalStatus.REJECTED)),
         shortenings=reclassification_queue(session=session, actor=actor),
-        class_names=CLASS_NAMES, **abilities(person))
+        class_names=RETENTION_CLASS_NAMES, **abilities(person))
 
 
 @router.get("/retention/queues")
@@ -136,4 +130,4 @@ def certificate(request: Request, evidence_id: uuid.UUID, person: SignedInDep, s
     return render_page(request, "retention/certificate.html", person=person, certificate=found,
                        body=disposition.certificate_body(found),
                        verified=disposition.verify_certificate(found, context.signer.public_raw),
-                       class_names=CLASS_NAMES)
+                       class_names=RETENTION_CLASS_NAMES)
