@@ -108,7 +108,8 @@ def refuse_second_vault(settings: Settings, *, new_vault: bool) -> None:
     """Refuse to make a new signing key while this user's init already made a vault, unless --new-vault."""
     if new_vault or has_vault(settings):
         return
-    homes = recorded_homes(settings)
+    # A home whose folder is gone altogether (the operator deleted it to start again) holds no vault to protect.
+    homes = [entry for entry in recorded_homes(settings) if entry.home.exists()]
     if homes:
         raise HostFailure("vault_exists_elsewhere",
                           f"no vault at {where_looked(settings)}, but `evault init` already made one for this user: "

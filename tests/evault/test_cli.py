@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,6 +198,16 @@ def test_a_relative_home_from_another_folder_names_the_vault_init_recorded(
     assert not (elsewhere / "evault-data").exists()
     monkeypatch.chdir(first)
     assert run(relative, "verify-log").exit_code == 0
+
+
+def test_init_starts_again_where_a_deleted_home_was(env: dict[str, str], tmp_path: Path,
+                                                    second_database_url: str) -> None:
+    # Deleting the embedded home deletes its catalog too; the fresh catalog stands in for that.
+    assert run(env, "init").exit_code == 0
+    shutil.rmtree(tmp_path / "home")
+    again = run({**env, "EVAULT_DATABASE_URL": second_database_url}, "init")
+    assert again.exit_code == 0, again.stderr
+    assert (tmp_path / "home" / "keys" / "vault-ed25519.pem").exists()
 
 
 def test_a_second_vault_needs_new_vault(env: dict[str, str], tmp_path: Path, second_database_url: str) -> None:
