@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from vault.api.deps import signed_in_by_cookie
-from vault.errors import PermissionDenied, Unauthenticated
+from vault.api.deps import CSRF_HEADER, CsrfRefused, csrf_token_matches, signed_in_by_cookie
+from vault.errors import Unauthenticated
 from vault.identities.sign_in import SignedIn
 
 CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
 
 
 class SignInRequired(Unauthenticated):
@@ -20,11 +18,6 @@ class SignInRequired(Unauthenticated):
 
     code = "sign_in_required"
 
-
-class CsrfRefused(PermissionDenied):
-    """A form arrived without the CSRF token of the session that showed it."""
-
-    code = "csrf_token_invalid"
 
 
 def require_person(request: Request, person: Annotated[SignedIn | None, Depends(signed_in_by_cookie)]) -> SignedIn:
@@ -44,7 +37,7 @@ async def check_csrf(request: Request, person: SignedInDep) -> SignedIn:
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         sent = str((await request.form()).get(CSRF_FIELD) or "")
-    if not sent or not secrets.compare_digest(sent.encode(), person.csrf_token.encode()):
+    if not csrf_token_matches(sent, person):
         raise CsrfRefused("表单已过期或来源不明，请刷新页面后重试 (the form's CSRF token is missing or wrong)")
     return person
 

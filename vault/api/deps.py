@@ -125,11 +125,18 @@ ViewerDep = Annotated[Actor, Depends(get_viewer)]
 
 
 CSRF_HEADER = "X-CSRF-Token"
+
+
+def csrf_token_matches(sent: str | None, person: SignedIn) -> bool:
+    """Tell whether a request carried this session's CSRF token (compared in constant time)."""
+    return bool(sent) and secrets.compare_digest(str(sent).encode(), person.csrf_token.encode())
+
+
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class CookieCsrfRefused(PermissionDenied):
-    """A state-changing API request came with the session cookie but without that session's CSRF token."""
+class CsrfRefused(PermissionDenied):
+    """A state-changing request came with the session cookie but without that session's CSRF token."""
 
     code = "csrf_token_invalid"
 
@@ -149,11 +156,8 @@ def get_uploader(
     person = signed_in_by_cookie(request, context)
     if person is None:
         raise Unauthenticated("send an API token as `Authorization: Bearer <token>`, or sign in to the web app")
-    if request.method not in _SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not secrets.compare_digest(sent.encode(), person.csrf_token.encode()):
-            raise CookieCsrfRefused("页面已过期或来源不明，请刷新页面后重试 (send the session's CSRF token as "
-                                    "X-CSRF-Token)")
+    if request.method not in _SAFE_METHODS and not csrf_token_matches(request.headers.get(CSRF_HEADER), person):
+        raise CsrfRefused("页面已过期或来源不明，请刷新页面后重试 (send the session's CSRF token as X-CSRF-Token)")
     return person.actor
 
 

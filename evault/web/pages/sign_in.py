@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from evault.web.auth import CsrfDep, CsrfRefused, set_cookie
+from evault.web.auth import CsrfDep, set_cookie
 from evault.web.i18n import LANGUAGE_COOKIE, LANGUAGES
 from evault.web.templating import render_page
 from vault.access.oidc_sign_in import oidc_sign_in_enabled
-from vault.api.deps import ContextDep, SessionDep
+from vault.api.deps import ContextDep, CsrfRefused, SessionDep
 from vault.db import utcnow
 from vault.identities.models import WebSession
 from vault.identities.sign_in import (
