@@ -9,6 +9,7 @@ any web worker sharing the vault's home can answer a poll; nothing is kept in me
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -102,6 +103,8 @@ def _build(context: VaultContext, actor: Actor, plan: ExportPlan) -> None:
             for chunk in ExportRun(context=context, actor=actor, plan=plan):
                 handle.write(chunk)
                 handle.flush()
+            # A crash after the rename must not leave a short bundle that the page offers as ready.
+            os.fsync(handle.fileno())
         part.rename(done)
         log.info("export.spooled", export_id=str(plan.export_id), path=str(done))
     except Exception as exc:  # the page shows why; ExportRun has already logged a fixity failure
