@@ -2,12 +2,17 @@
 # Install the Debian/Ubuntu packages the vault and its tests need; skips what is already there.
 #   scripts/install-system-deps.sh            ffmpeg, jq, Pango and CJK fonts (enough to run the vault; PDF reports)
 #   scripts/install-system-deps.sh --test     plus PostgreSQL, Ceph RGW (one-node), zip, openssl, Chromium
-#                                             (the browser tests drive Debian's chromium through Playwright)
+#                                             (the browser tests drive Debian's chromium through Playwright),
+#                                             docker-compose and Caddy (the compose file's commands run in tests)
+#   scripts/install-system-deps.sh --bench    plus nginx and curl: the peers the benchmarks in bench/ compare with
 set -euo pipefail
 
 packages=(ffmpeg jq fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)  # Pango and CJK fonts: PDF reports (WeasyPrint); jq: the docs read --json with it
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose chromium)
+  packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose caddy chromium)
+fi
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(postgresql radosgw ceph-mon ceph-osd openssl zip nginx curl)
 fi
 
 missing=()
