@@ -13,7 +13,7 @@ from vault.custody.anchoring import CheckpointAnchors, default_origin
 from vault.custody.service import confirm_log_matches_anchors, install_checkpointing
 from vault.db import make_engine, make_session_factory
 from vault.errors import StorageError, VaultError
-from vault.keys import DataCipher, Signer, load_data_cipher, load_signer
+from vault.keys import DataCipher, Signer, load_data_cipher, load_retired_keys, load_signer, recorded_origin
 from vault.storage.base import BlobStore
 from vault.storage.factory import make_blob_store
 
@@ -67,8 +67,10 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
     engine = make_engine(settings.resolved_database_url)
     signer = load_signer(settings.keys_dir)
     blob_store = store or make_blob_store(settings)
-    anchors = CheckpointAnchors(store=blob_store, signer=signer, origin=settings.log_origin or default_origin(signer),
-                                retain_years=settings.anchor_retention_years)
+    origin = settings.log_origin or recorded_origin(settings.keys_dir) or default_origin(signer)
+    anchors = CheckpointAnchors(store=blob_store, signer=signer, origin=origin,
+                                retain_years=settings.anchor_retention_years,
+                                retired_keys=load_retired_keys(settings.keys_dir))
     sessions = make_session_factory(engine, anchors=anchors)
     install_checkpointing(sessions)
     return VaultContext(

@@ -21,6 +21,10 @@ from vault.errors import VaultError
 
 SIGNING_KEY_FILE = "vault-ed25519.pem"
 DATA_KEY_FILE = "personal-data.key"
+# Public halves of signing keys the vault no longer signs with, one PEM per key id: what it signed stays verifiable.
+RETIRED_KEYS_DIR = "retired-signing-keys"
+# The custody log's origin, written at the first rotation: the default origin names the first key and must not move.
+LOG_ORIGIN_FILE = "log-origin"
 
 
 class KeyUnavailable(VaultError):
@@ -49,7 +53,7 @@ class Signer:
     @property
     def key_id(self) -> str:
         """Return a stable identifier of the public key."""
-        return hashlib.sha256(self.public_raw).hexdigest()[:16]
+        return key_id_of(self.public_raw)
 
     def public_pem(self) -> str:
         """Return the public key as PEM (SubjectPublicKeyInfo), for verifiers."""
@@ -65,6 +69,17 @@ class Signer:
 def canonical_json(value: Any) -> bytes:
     """Return the bytes a signature or leaf hash covers: sorted keys, no spaces, UTF-8 with non-ASCII unescaped."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def key_id_of(public_raw: bytes) -> str:
+    """Return the identifier the vault records beside everything a key signed."""
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+def public_pem_of(public_raw: bytes) -> str:
+    """Return a raw Ed25519 public key as PEM (SubjectPublicKeyInfo)."""
+    key = Ed25519PublicKey.from_public_bytes(public_raw)
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def verify_signature(public_raw: bytes, signature: bytes, message: bytes) -> bool:
@@ -116,6 +131,68 @@ def load_signer(keys_dir: Path) -> Signer:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyUnavailable("the signing key is not an Ed25519 key")
     return Signer(key)
+
+
+def load_retired_keys(keys_dir: Path) -> dict[str, bytes]:
+    """Return the raw public keys of retired signing keys, by key id."""
+    retired: dict[str, bytes] = {}
+    for path in sorted((keys_dir / RETIRED_KEYS_DIR).glob("*.pem")):
+        key = serialization.load_pem_public_key(path.read_bytes())
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyUnavailable(f"retired key {path} is not an Ed25519 public key")
+        raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        retired[key_id_of(raw)] = raw
+    return retired
+
+
+def recorded_origin(keys_dir: Path) -> str | None:
+    """Return the custody log origin recorded at the first key rotation, if any."""
+    path = keys_dir / LOG_ORIGIN_FILE
+    if not path.exists():
+        return None
+    return path.read_text(encoding="utf-8").strip() or None
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    """What a rotation changed: the key retired, the key now signing, and the origin both sign under."""
+
+    retired: Signer
+    current: Signer
+    origin: str
+
+
+def rotate_signing_key(keys_dir: Path, *, origin: str) -> RotatedKey:
+    """Retire the signing key (keeping its public half) and start signing with a new one under the same origin."""
+    retired = load_signer(keys_dir)
+    if recorded_origin(keys_dir) is None:
+        _write_replacing(keys_dir / LOG_ORIGIN_FILE, origin.encode(), mode=0o644)
+    _write_replacing(keys_dir / RETIRED_KEYS_DIR / f"{retired.key_id}.pem", retired.public_pem().encode(), mode=0o644)
+    current = Signer(Ed25519PrivateKey.generate())
+    pem = current.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # The old private key is overwritten, not kept: a retired key must not be able to sign again.
+    _write_replacing(keys_dir / SIGNING_KEY_FILE, pem, mode=0o600)
+    return RotatedKey(retired=retired, current=current, origin=origin)
+
+
+def _write_replacing(path: Path, data: bytes, *, mode: int) -> None:
+    """Write a file beside its final name, sync it, then rename it into place, so a crash leaves old or new."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 class DataCipher:

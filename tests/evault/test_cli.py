@@ -72,7 +72,8 @@ def test_init_creates_home_keys_schema_and_prints_admin_token_once(env: dict[str
 
 
 def test_the_host_commands_join_the_evault_root_through_their_entry_points(env: dict[str, str]) -> None:
-    names = ("init", "migrate", "serve", "worker", "reconcile", "run-job", "verify-log", "admin-password")
+    names = ("init", "migrate", "serve", "worker", "reconcile", "run-job", "verify-log", "admin-password",
+             "rotate-signing-key")
     assert set(names) <= set(root.list_commands(click.Context(root)))
     for name in names:
         helped = run(env, name, "--help")
@@ -80,7 +81,7 @@ def test_the_host_commands_join_the_evault_root_through_their_entry_points(env: 
 
 
 @pytest.mark.parametrize("args", [["migrate"], ["serve"], ["worker"], ["reconcile"], ["run-job", "custody_anchor"],
-                                  ["verify-log"], ["admin-password", "admin"]])
+                                  ["verify-log"], ["admin-password", "admin"], ["rotate-signing-key", "--yes"]])
 def test_every_host_command_but_init_refuses_without_a_vault(env: dict[str, str], args: list[str]) -> None:
     result = run(env, *args, stdin="a-long-new-password\n")
     home = Path(env["EVAULT_HOME"])
@@ -119,6 +120,23 @@ def test_verify_log_checks_offline_and_keeps_the_verdict_as_the_host_user(env: d
     last = _last(env, LogVerification)
     assert isinstance(last, LogVerification)
     assert (last.ran_by, last.ran_by_id, last.via, last.ok) == (HOST, None, "host", True)
+
+
+def test_rotate_signing_key_keeps_the_log_verifiable_and_logs_who_rotated(env: dict[str, str]) -> None:
+    run(env, "init")
+    refused = run(env, "rotate-signing-key", stdin="n\n")
+    assert refused.exit_code == 1 and "Aborted" in refused.output
+    rotated = run(env, "rotate-signing-key", "--yes")
+    assert rotated.exit_code == 0, rotated.output
+    assert "retired" in rotated.output and "log origin unchanged" in rotated.output
+    run(env, "run-job", "custody_anchor")
+    verified = run(env, "verify-log")
+    assert verified.exit_code == 0 and "custody log OK" in verified.output, verified.output
+    event = _last(env, CustodyEvent)
+    assert isinstance(event, CustodyEvent)
+    assert (event.action, event.actor_name) == ("vault:signing_key_rotated", HOST)
+    assert event.details["key_id"] != event.details["retired_key_id"]
+    assert event.details["key_id"] in rotated.output
 
 
 def test_verify_log_exits_1_naming_the_altered_entry(env: dict[str, str], database_url: str) -> None:

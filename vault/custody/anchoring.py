@@ -7,7 +7,7 @@ refuses to sign a checkpoint that disagrees with the newest anchor, so an edited
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -61,14 +61,14 @@ class AnchoredCheckpoint:
         return self.checkpoint.root
 
 
-def read_anchor(anchor: StoredAnchor, public_raw: bytes) -> AnchoredCheckpoint:
-    """Parse a stored anchor and check the vault's key signed it under its origin; raise NoteError if not."""
+def read_anchor(anchor: StoredAnchor, public_keys: Sequence[bytes]) -> AnchoredCheckpoint:
+    """Parse a stored anchor and check one of the vault's keys signed it under its origin; raise NoteError if not."""
     try:
         note = SignedNote.parse(anchor.data.decode())
         checkpoint = CheckpointText.parse(note.text)
     except (UnicodeDecodeError, NoteError) as exc:
         raise NoteError(f"anchor at {anchor.location} is not a checkpoint note") from exc
-    if note.verified_by(NoteKey(name=checkpoint.origin, public_raw=public_raw)) is None:
+    if all(note.verified_by(NoteKey(name=checkpoint.origin, public_raw=raw)) is None for raw in public_keys):
         raise NoteError(f"anchor at {anchor.location} is not signed by this vault's key")
     return AnchoredCheckpoint(checkpoint=checkpoint, note=note, location=anchor.location)
 
@@ -82,6 +82,7 @@ class CheckpointAnchors:
     signer: Signer
     origin: str
     retain_years: int = 100
+    retired_keys: dict[str, bytes] = field(default_factory=dict)  # key id -> raw public key, see vault.keys
     refresh_seconds: float = 60.0
     clock: Callable[[], datetime] = utcnow
     _latest: AnchoredCheckpoint | None = field(default=None, init=False)
@@ -93,6 +94,11 @@ class CheckpointAnchors:
     def key(self) -> NoteKey:
         """Return the verifier key of this log: the origin as key name, the vault's Ed25519 public key."""
         return NoteKey(name=self.origin, public_raw=self.signer.public_raw)
+
+    @property
+    def public_keys(self) -> dict[str, bytes]:
+        """Return every key that signed this log, by key id: the current one and the retired ones."""
+        return {**self.retired_keys, self.signer.key_id: self.signer.public_raw}
 
     def sign(self, tree_size: int, root: bytes) -> SignedNote:
         """Return the C2SP checkpoint note of a tree head, signed by the vault under the origin."""
@@ -107,7 +113,7 @@ class CheckpointAnchors:
                 return self._latest
         try:
             newest = next(iter(self.store.list_anchors(CHECKPOINT_PREFIX, limit=1)), None)
-            found = read_anchor(newest, self.signer.public_raw) if newest is not None else None
+            found = read_anchor(newest, list(self.public_keys.values())) if newest is not None else None
         except StorageError as exc:
             log.warning("custody.anchor_unreadable", error=exc.message)
             with self._guard:  # try again after the refresh interval, not on every commit of an outage
@@ -155,13 +161,13 @@ class CheckpointAnchors:
         return CustodyLogInconsistent(f"custody log refused: {message}")
 
 
-def load_anchored(store: BlobStore, public_raw: bytes) -> tuple[list[AnchoredCheckpoint], list[str]]:
+def load_anchored(store: BlobStore, public_keys: Sequence[bytes]) -> tuple[list[AnchoredCheckpoint], list[str]]:
     """Read every anchored checkpoint (oldest first) and list the anchors that are unreadable, unsigned or forked."""
     by_size: dict[int, AnchoredCheckpoint] = {}
     problems: list[str] = []
     for stored in store.list_anchors(CHECKPOINT_PREFIX):
         try:
-            anchored = read_anchor(stored, public_raw)
+            anchored = read_anchor(stored, public_keys)
         except NoteError as exc:
             problems.append(exc.message)
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,7 +64,7 @@ def _included(tree: MerkleTree, checkpoint: Checkpoint, entry: CustodyEvent) -> 
 
 
 def browse_log(
-    *, session: Session, actor: Actor, public_key_raw: bytes, before: int | None = None, limit: int = 50
+    *, session: Session, actor: Actor, public_keys: Mapping[str, bytes], before: int | None = None, limit: int = 50
 ) -> LogPage:
     """Return a page of log entries, newest first, each checked for inclusion in the latest checkpoint (auditors)."""
     require(actor, Permission.READ_AUDIT_LOG)
@@ -81,7 +82,8 @@ def browse_log(
               for named in name_events(session, events)]
     return LogPage(
         checks=checks, size=log_size(session),
-        checkpoint=checkpoint, checkpoint_signed=bool(checkpoint and checkpoint_signed(checkpoint, public_key_raw)),
+        checkpoint=checkpoint, checkpoint_signed=bool(checkpoint and checkpoint.key_id in public_keys
+                                  and checkpoint_signed(checkpoint, public_keys[checkpoint.key_id])),
         older=older, last_verification=_last(session),
     )
 

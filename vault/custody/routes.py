@@ -20,6 +20,7 @@ from vault.custody.schemas import (
 )
 from vault.db import utcnow
 from vault.errors import NotFound
+from vault.keys import public_pem_of
 from vault.text import Name
 
 router = APIRouter(prefix="/api/custody", tags=["custody"])
@@ -60,10 +61,11 @@ def latest_checkpoint(session: SessionDep, actor: ActorDep) -> CheckpointPublic:
 
 
 @router.get("/public-key")
-def public_key(context: ContextDep) -> dict[str, str]:
-    """Return the vault's Ed25519 public key, for verifiers, and the log's C2SP verifier key (vkey)."""
+def public_key(context: ContextDep) -> dict[str, object]:
+    """Return the vault's Ed25519 public key, for verifiers, the log's C2SP verifier key (vkey), and retired keys."""
+    retired = [{"key_id": key_id, "pem": public_pem_of(raw)} for key_id, raw in context.anchors.retired_keys.items()]
     return {"key_id": context.signer.key_id, "algorithm": "Ed25519", "pem": context.signer.public_pem(),
-            "origin": context.anchors.origin, "vkey": context.anchors.key.vkey()}
+            "origin": context.anchors.origin, "vkey": context.anchors.key.vkey(), "retired": retired}
 
 
 @router.get("/proof/{log_index}", responses=SIGNED_IN | error_responses(404))
@@ -106,7 +108,7 @@ def browse_log(
     session: SessionDep, actor: ActorDep, context: ContextDep, before: int | None = None, limit: int = 50
 ) -> LogPagePublic:
     """Return log entries newest first, each with its inclusion proof checked against the latest checkpoint."""
-    page = browse.browse_log(session=session, actor=actor, public_key_raw=context.signer.public_raw, before=before,
+    page = browse.browse_log(session=session, actor=actor, public_keys=context.anchors.public_keys, before=before,
                              limit=limit)
     return LogPagePublic(
         size=page.size,

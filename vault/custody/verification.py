@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -52,9 +52,9 @@ def audit_log(*, session: Session, actor: Actor, anchors: CheckpointAnchors) -> 
 
 def verify_anchored_log(*, session: Session, anchors: CheckpointAnchors) -> LogVerdict:
     """Read every anchor from the store, then verify the whole log against the catalog and those anchors."""
-    anchored, problems = load_anchored(anchors.store, anchors.signer.public_raw)
+    anchored, problems = load_anchored(anchors.store, list(anchors.public_keys.values()))
     return verify_log(session=session, public_key_raw=anchors.signer.public_raw, anchored=anchored,
-                      anchor_problems=problems)
+                      anchor_problems=problems, retired_keys=anchors.retired_keys)
 
 
 @dataclass
@@ -63,6 +63,7 @@ class _Walk:
 
     verdict: LogVerdict
     public_key_raw: bytes
+    retired_keys: Mapping[str, bytes]
     catalog: list[Checkpoint]
     anchored: dict[int, AnchoredCheckpoint]
     tree: MerkleTree = field(default_factory=MerkleTree)
@@ -77,10 +78,11 @@ class _Walk:
 
 def verify_log(
     *, session: Session, public_key_raw: bytes, anchored: Sequence[AnchoredCheckpoint] = (),
-    anchor_problems: Sequence[str] = (),
+    anchor_problems: Sequence[str] = (), retired_keys: Mapping[str, bytes] | None = None,
 ) -> LogVerdict:
     """Recompute every leaf and root; check them against catalog checkpoints and every anchored checkpoint."""
     walk = _Walk(verdict=LogVerdict(problems=list(anchor_problems)), public_key_raw=public_key_raw,
+                 retired_keys=retired_keys or {},
                  catalog=list(session.scalars(select(Checkpoint).order_by(Checkpoint.tree_size))),
                  anchored={a.tree_size: a for a in anchored})
     catalog_sizes = {c.tree_size for c in walk.catalog}
@@ -121,7 +123,8 @@ def _check_catalog_checkpoint(walk: _Walk, checkpoint: Checkpoint) -> None:
     root = walk.tree.root()
     if walk.catalog_failed and root.hex() != checkpoint.root_hash:
         return  # every root after the first mismatch differs too; the first one names the range
-    problem = _check_checkpoint(checkpoint, root, walk.public_key_raw, walk.signed_size)
+    problem = _check_checkpoint(checkpoint, root, signing_key_of(checkpoint, walk.public_key_raw, walk.retired_keys),
+                                walk.signed_size)
     if problem:
         walk.catalog_failed = walk.catalog_failed or root.hex() != checkpoint.root_hash
         walk.verdict.problems.append(problem)
@@ -186,6 +189,11 @@ def _check_checkpoint(checkpoint: Checkpoint, root: bytes, public_key_raw: bytes
     if not _checkpoint_signed(checkpoint, root, public_key_raw):
         return f"checkpoint {checkpoint.tree_size} has an invalid signature"
     return None
+
+
+def signing_key_of(checkpoint: Checkpoint, public_key_raw: bytes, retired_keys: Mapping[str, bytes]) -> bytes:
+    """Return the key a checkpoint names as its signer: a retired key by its id, else the current key."""
+    return retired_keys.get(checkpoint.key_id, public_key_raw)
 
 
 def checkpoint_signed(checkpoint: Checkpoint, public_key_raw: bytes) -> bool:

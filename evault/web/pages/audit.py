@@ -95,7 +95,7 @@ def log_page(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Response:
     """Browse the custody log, newest first, each entry's inclusion proof checked (auditors)."""
-    found = browse_log(session=session, actor=person.actor, public_key_raw=context.signer.public_raw,
+    found = browse_log(session=session, actor=person.actor, public_keys=context.anchors.public_keys,
                        before=before, limit=PAGE_SIZE)
     limit = context.settings.audit_web_verify_max_entries
     return render_page(request, "audit/log.html", person=person, found=found, can_verify=found.size <= limit,

@@ -129,5 +129,6 @@ def certificate(request: Request, evidence_id: uuid.UUID, person: SignedInDep, s
     found = disposition.get_certificate(session=session, actor=person.actor, evidence_id=evidence_id)
     return render_page(request, "retention/certificate.html", person=person, certificate=found,
                        body=disposition.certificate_body(found),
-                       verified=disposition.verify_certificate(found, context.signer.public_raw),
+                       verified=found.key_id in context.anchors.public_keys
+                       and disposition.verify_certificate(found, context.anchors.public_keys[found.key_id]),
                        class_names=RETENTION_CLASS_NAMES)
