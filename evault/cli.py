@@ -45,6 +45,7 @@ def init(admin_name: str, new_vault: bool) -> None:
     result = initialise(settings, admin_name=admin_name)
     record_home(settings, now=utcnow())
     click.echo(f"vault home: {settings.home}")
+    _warn_unencrypted(settings)
     if result.admin_token:
         click.echo(f"admin user '{result.admin_name}' created. Web sign-in password and API token "
                    "(shown once, keep them safe):")
@@ -53,6 +54,17 @@ def init(admin_name: str, new_vault: bool) -> None:
         click.echo(result.admin_token)
     else:
         click.echo("already initialised; no new admin created")
+
+
+def _warn_unencrypted(settings: Settings) -> None:
+    """Say so when the keys, or the local store's originals, sit on a volume the kernel shows unencrypted."""
+    from evault.volumes import unencrypted_warnings
+
+    folders = {"the signing and personal-data keys": settings.keys_dir}
+    if settings.store == "local":
+        folders["the local store's originals"] = settings.objects_dir
+    for warning in unencrypted_warnings(folders):
+        click.echo(warning, err=True)
 
 
 @click.command()
