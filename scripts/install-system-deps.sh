@@ -7,7 +7,8 @@
 #   scripts/install-system-deps.sh --bench    plus nginx and curl: the peers the benchmarks in bench/ compare with
 set -euo pipefail
 
-packages=(ffmpeg jq fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)  # Pango and CJK fonts: PDF reports (WeasyPrint); jq: the docs read --json with it
+# Pango and CJK fonts: PDF reports (WeasyPrint); jq: the docs read --json with it; libGL and GLib: OpenCV (faces)
+packages=(ffmpeg jq fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libgl1 libglib2.0-0)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(postgresql radosgw ceph-mon ceph-osd zip unzip openssl docker-compose caddy chromium)
 fi

@@ -42,3 +42,16 @@ def make_audio(path: Path, *, seconds: float = 1.0) -> Path:
     ffmpeg.input(f"sine=frequency=440:duration={seconds}", f="lavfi").output(
         str(path), acodec="aac", loglevel="error").overwrite_output().run(quiet=True)
     return path
+
+
+def make_face_video(path: Path, *, seconds: float = 6.0, keyframe_every: int = 25) -> Path:
+    """Write a video of scikit-image's astronaut photograph (a real face) with a 440 Hz tone, a keyframe a second."""
+    from skimage import data
+
+    photo = Path(data.__file__).parent / "astronaut.png"
+    video = ffmpeg.input(str(photo), loop=1, framerate=25)
+    audio = ffmpeg.input(f"sine=frequency=440:sample_rate=48000:duration={seconds}", f="lavfi")
+    ffmpeg.output(video, audio, str(path), t=seconds, vcodec="libx264", preset="ultrafast", pix_fmt="yuv420p",
+                  g=keyframe_every, acodec="aac", movflags="+faststart", loglevel="error").overwrite_output().run(
+        quiet=True)
+    return path

@@ -1,0 +1,129 @@
+"""Clips, blurred faces and silenced audio, measured on the rendered files with ffmpeg and numpy."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media import make_face_video
+from vault.redaction.faces import detect_faces, link_tracks
+from vault.redaction.media import CutMode, MediaFacts, media_facts, render
+from vault.redaction.spec import AudioMethod, AudioRange, Box, Clip, EditSpec, Method, Reason, Region
+
+SIZE = 512  # the astronaut photograph is 512 x 512
+FACE_CENTRE = (225 / SIZE, 118 / SIZE)  # between the eyes, read off the photograph
+AWAY = (slice(300, 420), slice(20, 140))  # the orange suit at the lower left, far from the face
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_face_video(tmp_path_factory.mktemp("redaction") / "astronaut.mp4")
+
+
+@pytest.fixture(scope="module")
+def facts(video: Path) -> MediaFacts:
+    return media_facts(str(video))
+
+
+@pytest.fixture(scope="module")
+def face(video: Path, facts: MediaFacts) -> Region:
+    """The detector's one track, accepted as a person would accept the suggestion."""
+    tracks = link_tracks(detect_faces(str(video), facts))
+    assert len(tracks) == 1, tracks
+    frames = [d.box for d in tracks[0].detections]
+    return Region(reason=Reason.OTHERS_PRIVACY, keyframes=frames, hold_until=facts.duration)
+
+
+def gray_frame(path: Path, at: float) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(SIZE, SIZE).astype(float)
+
+
+def mean_volume(path: Path, start: float, end: float) -> float:
+    done = subprocess.run(["ffmpeg", "-nostdin", "-i", str(path), "-af", f"atrim={start}:{end},volumedetect", "-f",
+                           "null", "-"], capture_output=True, text=True, check=True)
+    found = re.search(r"mean_volume: (-?[\d.]+) dB", done.stderr)
+    assert found, done.stderr
+    return float(found.group(1))
+
+
+def video_packets(path: Path) -> list[tuple[float, str]]:
+    """Return (time, SHA-256 of the bytes) of each video packet."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "packet=pts_time,data_hash", "-show_data_hash", "sha256", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return [(float(t), digest) for t, digest in (line.split(",") for line in out.splitlines())]
+
+
+def test_the_detector_finds_the_astronauts_face_in_every_sample(video: Path, facts: MediaFacts, face: Region) -> None:
+    assert len(face.keyframes) >= 2 * int(facts.duration) - 1  # sampled twice a second, found in each sample
+    for box in face.keyframes:
+        assert box.x < FACE_CENTRE[0] < box.x + box.w and box.y < FACE_CENTRE[1] < box.y + box.h
+        assert box.w * box.h < 0.15  # a face, not the whole frame
+
+
+def _face_pixels(frame: np.ndarray, box: Box) -> np.ndarray:
+    inset = 0.1  # measure inside the box, clear of its edge
+    x0, x1 = int((box.x + box.w * inset) * SIZE), int((box.x + box.w * (1 - inset)) * SIZE)
+    y0, y1 = int((box.y + box.h * inset) * SIZE), int((box.y + box.h * (1 - inset)) * SIZE)
+    return frame[y0:y1, x0:x1]
+
+
+def _detail(pixels: np.ndarray) -> float:
+    """Return the share of neighbouring pixels that differ visibly: fine detail, which blocks flatten."""
+    return float((np.abs(np.diff(pixels, axis=1)) > 3).mean())
+
+
+def test_pixelating_removes_the_faces_detail(video: Path, facts: MediaFacts, face: Region, tmp_path: Path) -> None:
+    out = tmp_path / "pixelated.mp4"
+    render(str(video), EditSpec(regions=[face.model_copy(update={"method": Method.PIXELATE})]), facts, out)
+    original, redacted = gray_frame(video, 2.5), gray_frame(out, 2.5)
+    box = face.keyframes[5]
+    # Blocks keep the face's average colours, by design; what identifies a face (eyes, mouth) is gone.
+    assert _detail(_face_pixels(redacted, box)) <= 0.2 * _detail(_face_pixels(original, box))
+    assert np.abs(original[AWAY] - redacted[AWAY]).mean() < 3.0
+
+
+@pytest.mark.parametrize("method", [Method.BLUR, Method.BLACK])
+def test_rendering_hides_the_face_and_leaves_the_rest(video: Path, facts: MediaFacts, face: Region, method: Method,
+                                                      tmp_path: Path) -> None:
+    out = tmp_path / "redacted.mp4"
+    region = face.model_copy(update={"method": method})
+    assert render(str(video), EditSpec(regions=[region]), facts, out) is CutMode.REENCODE
+    for at in (0.5, 2.5, 4.5):
+        original, redacted = gray_frame(video, at), gray_frame(out, at)
+        box = face.keyframes[round(at * 2)]
+        before, after = _face_pixels(original, box).var(), _face_pixels(redacted, box).var()
+        assert after <= 0.2 * before, (method, at, before, after)
+        assert np.abs(original[AWAY] - redacted[AWAY]).mean() < 3.0  # only the re-encoding's loss
+
+
+def test_muted_and_bleeped_ranges(video: Path, facts: MediaFacts, tmp_path: Path) -> None:
+    out = tmp_path / "muted.mp4"
+    spec = EditSpec(audio=[AudioRange(reason=Reason.OTHERS_PRIVACY, start=1.0, end=2.0),
+                           AudioRange(reason=Reason.OTHER, reason_text="证人姓名", start=3.0, end=4.0,
+                                      method=AudioMethod.BLEEP)])
+    render(str(video), spec, facts, out)
+    assert mean_volume(out, 1.1, 1.9) < -80  # silence
+    assert mean_volume(out, 0.1, 0.9) > -30 and mean_volume(out, 2.1, 2.9) > -30  # the tone around it
+    assert mean_volume(out, 3.1, 3.9) > -30  # a bleep, not silence
+
+
+def test_a_clip_on_a_keyframe_is_copied_packet_for_packet(video: Path, facts: MediaFacts, tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    assert render(str(video), EditSpec(clip=Clip(start=2.0, end=4.0)), facts, out) is CutMode.STREAM_COPY
+    clipped = media_facts(str(out))
+    assert abs(clipped.duration - 2.0) <= facts.frame_seconds
+    wanted = [digest for t, digest in video_packets(video) if 2.0 - 1e-6 <= t < 4.0 - 1e-6]
+    assert [digest for _, digest in video_packets(out)] == wanted
+
+
+def test_a_clip_between_keyframes_is_re_encoded_to_the_frame(video: Path, facts: MediaFacts, tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    assert render(str(video), EditSpec(clip=Clip(start=1.52, end=3.0)), facts, out) is CutMode.REENCODE
+    assert abs(media_facts(str(out)).duration - 1.48) <= facts.frame_seconds
