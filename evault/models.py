@@ -13,7 +13,8 @@ import vault.custody.verification_models
 import vault.custody.witness_models
 import vault.evidence.models
 import vault.exports.models
-import vault.identities.models  # noqa: F401
+import vault.identities.models
+import vault.redaction.models  # noqa: F401
 from vault.db import Base
 
 metadata = Base.metadata

@@ -13,6 +13,7 @@ import ffmpeg
 import structlog
 from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingest.derivatives import MEDIA_TYPES, needs_proxy, needs_thumbnail, render
 from vault.context import VaultContext
@@ -20,9 +21,9 @@ from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.db import transaction, utcnow
 from vault.errors import VaultError
+from vault.evidence.derivatives import store_derivative
 from vault.evidence.models import Derivative, DerivativeKind, Evidence, EvidenceStatus
 from vault.identities.actor import SYSTEM
-from vault.storage.base import FileSource, StoreArea
 
 log = structlog.get_logger(__name__)
 
@@ -112,33 +113,14 @@ def _source_of(context: VaultContext, evidence: Evidence, kinds: Sequence[Deriva
 
 
 def _store_derivative(context: VaultContext, evidence_id: uuid.UUID, kind: DerivativeKind, path: Path) -> None:
-    # Written unlocked, cataloged and committed, and only then locked: a crash in between leaves an unlocked
-    # object the reconciler locks (if committed) or removes (if not), never a locked orphan. A derived file
-    # goes to the store's derivatives area with a short GOVERNANCE lock of its own, not its original's.
-    pending = context.store.begin_put(content_type=MEDIA_TYPES[kind], area=StoreArea.DERIVATIVES,
-                                      source=FileSource(path=path, size=path.stat().st_size))
-    blob = pending.finish()
-    try:
-        with transaction(context.sessions) as session:
-            evidence = session.get(Evidence, evidence_id)
-            if evidence is None or any(d.kind == kind for d in evidence.derivatives):
-                pending.discard()
-                return
-            retain_until = utcnow() + timedelta(days=context.settings.derivative_retention_days)
-            item = Derivative(evidence_id=evidence.id, kind=kind, sha256=blob.sha256, size=blob.size,
-                              media_type=MEDIA_TYPES[kind], storage_key=blob.key, version_id=blob.version_id,
-                              derived=True, retain_until=retain_until)
-            session.add(item)
-            session.flush()
-            record_event(session=session, actor=SYSTEM, action=CustodyAction.EVIDENCE_DERIVATIVE_CREATED,
-                         subject_type="evidence", subject_id=evidence.id, case_id=evidence.case_id,
-                         details={"kind": kind.value, "derivative_id": str(item.id), "sha256": blob.sha256,
-                                  "size": blob.size, "derived_from": evidence.sha256, "key": blob.key,
-                                  "retain_until": retain_until.isoformat()})
-    except BaseException:
-        pending.discard()
-        raise
-    pending.lock(retain_until)
+    retain_until = utcnow() + timedelta(days=context.settings.derivative_retention_days)
+
+    def first_of_its_kind(session: Session, item: Derivative) -> bool:
+        evidence = session.get(Evidence, evidence_id)
+        return evidence is not None and not any(d.kind == kind and d.id != item.id for d in evidence.derivatives)
+
+    store_derivative(context, evidence_id=evidence_id, kind=kind, path=path, media_type=MEDIA_TYPES[kind],
+                     retain_until=retain_until, actor=SYSTEM, also=first_of_its_kind)
 
 
 def make_derivatives(context: VaultContext, *, limit: int = 5) -> int:

@@ -96,6 +96,14 @@ class CustodyAction(StrEnum):
     USER_LOCKED = "user:locked"
     USER_PASSWORD_SET = "user:password_set"
     SIGNING_KEY_ROTATED = "vault:signing_key_rotated"
+    EDIT_CREATED = "edit:created"
+    EDIT_CHANGED = "edit:changed"
+    EDIT_SUGGESTION_DECIDED = "edit:suggestion_decided"
+    EDIT_RENDER_REQUESTED = "edit:render_requested"
+    EDIT_RENDERED = "edit:rendered"
+    EDIT_SUBMITTED = "edit:submitted"
+    EDIT_APPROVED = "edit:approved"
+    EDIT_REJECTED = "edit:rejected"
 
 
 class CustodyEvent(Base):

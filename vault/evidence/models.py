@@ -36,6 +36,8 @@ class DerivativeKind(StrEnum):
 
     THUMBNAIL = "thumbnail"
     PROXY = "proxy"
+    CLIP = "clip"  # a part of the original, cut by a person (vault.redaction)
+    REDACTED = "redacted"  # the original (or a clip of it) with regions or sound withheld
 
 
 evidence_handlers = Table(

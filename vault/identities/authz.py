@@ -32,6 +32,7 @@ class Permission(StrEnum):
     DECIDE_FLAG_CLEARANCE = "decide_flag_clearance"
     REPORT_DOCK_STATUS = "report_dock_status"
     READ_DOCK_STATUS = "read_dock_status"
+    EDIT_COPIES = "edit_copies"  # cut clips and redact copies of originals the actor may download
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -43,7 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         {Permission.UPLOAD_EVIDENCE, Permission.TAG_EVIDENCE, Permission.READ_CASES, Permission.REQUEST_ACCESS,
          Permission.REPORT_DOCK_STATUS, Permission.READ_DOCK_STATUS}
     ),
-    Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS}),
+    Role.REVIEWER: frozenset({*_ALL_READS, Permission.REQUEST_ACCESS, Permission.EDIT_COPIES}),
     Role.APPROVER: frozenset(
         {*_ALL_READS, Permission.DECIDE_ACCESS, Permission.APPROVE_DISPOSITION, Permission.REQUEST_ACCESS,
          Permission.DECIDE_FLAG_CLEARANCE}
@@ -62,6 +63,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_CALENDAR,
             Permission.MANAGE_CALLUPS,
             Permission.READ_DOCK_STATUS,
+            Permission.EDIT_COPIES,
         }
     ),
     Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS}),
