@@ -25,6 +25,7 @@ from vault.evidence.routes import router as evidence_router
 from vault.exports.routes import router as exports_router
 from vault.identities.routes import router as identities_router
 from vault.identities.session_routes import router as sign_in_router
+from vault.redaction.routes import router as edits_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
@@ -41,6 +42,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     callups_router,
     witness_router,
     statistics_router,
+    edits_router,
 )
 
 DESCRIPTION = (

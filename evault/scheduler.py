@@ -26,6 +26,7 @@ from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
 from vault.custody.jobs import anchor_checkpoints
 from vault.db import transaction, utcnow
+from vault.redaction.rendering import resume_stalled
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +83,8 @@ def default_jobs() -> list[JobSpec]:
         JobSpec("custody_anchor", anchor_checkpoints, timedelta(minutes=1), {"minute": "*"}),
         # Hourly, so an approved disposal is destroyed within an hour of its recovery window ending.
         JobSpec("disposal_destruction", RETENTION_JOBS["disposal_destruction"], hour, {"minute": "40"}),
+        # Renders and face searches whose process ended pick up again within minutes.
+        JobSpec("redaction_resume", _batch(resume_stalled), timedelta(minutes=5), {"minute": "*/5"}),
     ]
 
 

@@ -111,7 +111,8 @@ def test_the_job_list_wires_retention_ingest_and_access_jobs() -> None:
     names = {spec.name for spec in default_jobs()}
     assert names == {"retention_sweep", "fixity_audit", "lock_reconciliation", "archiving_deadline_report",
                      "ingest_backfill_sm3", "ingest_make_derivatives",
-                     "access_close_idle_playback", "reconcile", "custody_anchor", "disposal_destruction"}
+                     "access_close_idle_playback", "reconcile", "custody_anchor", "disposal_destruction",
+                     "redaction_resume"}
 
 
 def test_scheduled_sm3_job_digests_a_stored_original(context: VaultContext,

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vault.access.content import Variant, authorize_read
+from vault.access.ranges import ByteRange, parse_range
 from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from vault.evidence.models import Evidence
+from vault.evidence.models import Derivative, Evidence
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, has_permission, require
 from vault.redaction.models import DetectionStatus, Edit, EditStatus
@@ -79,7 +80,8 @@ def list_submitted(*, session: Session, actor: Actor) -> list[Edit]:
     return list(session.scalars(select(Edit).where(Edit.status == EditStatus.SUBMITTED).order_by(Edit.updated_at)))
 
 
-def _own(session: Session, actor: Actor, edit_id: uuid.UUID, now: datetime) -> tuple[Edit, Evidence]:
+def own_edit(*, session: Session, actor: Actor, edit_id: uuid.UUID, now: datetime) -> tuple[Edit, Evidence]:
+    """Return an edit and its original to its editor, who must still hold a download grant."""
     require(actor, Permission.EDIT_COPIES)
     edit = get_edit(session=session, actor=actor, edit_id=edit_id)
     if edit.editor_id != actor.id:
@@ -89,7 +91,7 @@ def _own(session: Session, actor: Actor, edit_id: uuid.UUID, now: datetime) -> t
 
 def change_spec(*, session: Session, actor: Actor, edit_id: uuid.UUID, spec: EditSpec, now: datetime) -> Edit:
     """Replace an edit's spec; a rendered or rejected edit goes back to draft and must be rendered again."""
-    edit, evidence = _own(session, actor, edit_id, now)
+    edit, evidence = own_edit(session=session, actor=actor, edit_id=edit_id, now=now)
     if edit.status not in EDITABLE:
         raise Conflict(f"edit {edit_id} is {edit.status.value}; it cannot change now",
                        details={"status": edit.status.value})
@@ -104,7 +106,7 @@ def decide_suggestion(*, session: Session, actor: Actor, edit_id: uuid.UUID, sug
                       reason: Reason = Reason.OTHERS_PRIVACY, reason_text: str = "", method: Method = Method.BLUR,
                       now: datetime) -> Edit:
     """Accept a suggested face (it joins the spec as a region, with its reason) or reject it."""
-    edit, evidence = _own(session, actor, edit_id, now)
+    edit, evidence = own_edit(session=session, actor=actor, edit_id=edit_id, now=now)
     if edit.status not in EDITABLE:
         raise Conflict(f"edit {edit_id} is {edit.status.value}; its suggestions cannot be decided now")
     found = next((s for s in edit.suggestions if s["id"] == suggestion_id), None)
@@ -128,7 +130,7 @@ def decide_suggestion(*, session: Session, actor: Actor, edit_id: uuid.UUID, sug
 
 def mark_for_render(*, session: Session, actor: Actor, edit_id: uuid.UUID, now: datetime) -> Edit:
     """Queue the edit's render: the caller starts it after committing (vault.redaction.rendering)."""
-    edit, evidence = _own(session, actor, edit_id, now)
+    edit, evidence = own_edit(session=session, actor=actor, edit_id=edit_id, now=now)
     if edit.status not in EDITABLE:
         raise Conflict(f"edit {edit_id} is {edit.status.value}; it cannot be rendered now")
     edit.status, edit.progress, edit.error, edit.updated_at = EditStatus.RENDERING, 0.0, None, now
@@ -139,7 +141,7 @@ def mark_for_render(*, session: Session, actor: Actor, edit_id: uuid.UUID, now: 
 
 def submit_edit(*, session: Session, actor: Actor, edit_id: uuid.UUID, now: datetime) -> Edit:
     """Send a rendered edit to an approver."""
-    edit, evidence = _own(session, actor, edit_id, now)
+    edit, evidence = own_edit(session=session, actor=actor, edit_id=edit_id, now=now)
     if edit.status != EditStatus.RENDERED:
         raise Conflict(f"edit {edit_id} is {edit.status.value}; render it before submitting it for approval")
     edit.status, edit.updated_at = EditStatus.SUBMITTED, now
@@ -180,3 +182,23 @@ def approved_edits(session: Session, evidence_ids: list[uuid.UUID]) -> dict[uuid
     for edit in session.scalars(query.order_by(Edit.decided_at)):
         newest[edit.evidence_id] = edit
     return newest
+
+
+def open_output(*, session: Session, actor: Actor, edit_id: uuid.UUID, range_header: str | None,
+                now: datetime) -> tuple[Edit, Derivative, ByteRange]:
+    """Return a rendered edit's derivative and the range to send, to its editor or an approver; a view is logged."""
+    edit = get_edit(session=session, actor=actor, edit_id=edit_id)
+    if edit.derivative_id is None:
+        raise Conflict(f"edit {edit_id} has not been rendered yet", details={"status": edit.status.value})
+    if not has_permission(actor, Permission.DECIDE_ACCESS):
+        own_edit(session=session, actor=actor, edit_id=edit_id, now=now)  # the editor, still holding a download grant
+    derivative = session.get(Derivative, edit.derivative_id)
+    evidence = session.get(Evidence, edit.evidence_id)
+    assert derivative is not None and evidence is not None
+    byte_range = parse_range(range_header, derivative.size)
+    if byte_range.start == 0:  # a view starts at the first byte; the player's later ranges are seeks within it
+        record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_VIEWED, subject_type="evidence",
+                     subject_id=evidence.id, case_id=evidence.case_id, now=now,
+                     details={"edit_id": str(edit.id), "derivative_id": str(derivative.id),
+                              "sha256": derivative.sha256, "variant": derivative.kind.value})
+    return edit, derivative, byte_range

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vault.text import Line
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Seconds = Annotated[float, Field(ge=0.0, le=24 * 3600)]
 SPEC_VERSION = 1
@@ -40,7 +42,7 @@ class _Withheld(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     reason: Reason
-    reason_text: Annotated[str, Field(max_length=200)] = ""
+    reason_text: Line = ""
 
     @model_validator(mode="after")
     def _other_is_explained(self) -> _Withheld:
