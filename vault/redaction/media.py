@@ -182,3 +182,20 @@ def render(source: str, spec: EditSpec, facts: MediaFacts, output: Path,
         raise RenderFailed(f"ffmpeg could not render the derivative: {errors.strip()[-400:]}")
     progress(1.0)
     return mode
+
+
+def watermark(source: str, lines: list[str], output: Path, *, font: Path, height: int) -> None:
+    """Burn lines of text (recipient, export id, date) into every frame, bottom right, half opaque."""
+    if not lines or any("\n" in line or "\r" in line for line in lines):
+        raise InvalidInput("a watermark is one or more single lines of text")
+    text_file = output.with_suffix(".watermark.txt")
+    # Read from a file with expansion off: no character of a recipient's name can change the filter graph.
+    text_file.write_text("\n".join(lines), encoding="utf-8")
+    size = max(12, height // 24)
+    mark = (f"drawtext=fontfile={font}:textfile={text_file}:expansion=none:fontcolor=white@0.6:borderw=2:"
+            f"bordercolor=black@0.6:fontsize={size}:line_spacing={size // 3}:x=w-tw-w/40:y=h-th-h/40")
+    try:
+        _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", source, "-vf", mark, *VIDEO_CODEC, "-c:a", "copy",
+              "-movflags", "+faststart", "-f", "mp4", str(output)], timeout=RENDER_TIMEOUT_SECONDS)
+    finally:
+        text_file.unlink(missing_ok=True)

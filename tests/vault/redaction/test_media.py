@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from tests.media import make_face_video
 from vault.redaction.faces import detect_faces, link_tracks
-from vault.redaction.media import CutMode, MediaFacts, media_facts, render
+from vault.redaction.media import CutMode, MediaFacts, media_facts, render, watermark
 from vault.redaction.spec import AudioMethod, AudioRange, Box, Clip, EditSpec, Method, Reason, Region
 
 SIZE = 512  # the astronaut photograph is 512 x 512
@@ -127,3 +128,22 @@ def test_a_clip_between_keyframes_is_re_encoded_to_the_frame(video: Path, facts:
     out = tmp_path / "clip.mp4"
     assert render(str(video), EditSpec(clip=Clip(start=1.52, end=3.0)), facts, out) is CutMode.REENCODE
     assert abs(media_facts(str(out)).duration - 1.48) <= facts.frame_seconds
+
+
+NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # fonts-noto-cjk, a system package
+
+
+def test_each_recipients_watermark_makes_its_own_copy(video: Path, tmp_path: Path) -> None:
+    copies = {}
+    for recipient in ("陈某（当事人）", "阜阳市中级人民法院"):
+        out = tmp_path / f"{len(copies)}.mp4"
+        watermark(str(video), [f"交付：{recipient}", "导出 7c1e2f3a · 2026-12-07"], out, font=NOTO_CJK, height=SIZE)
+        copies[recipient] = out
+    first, second = (gray_frame(path, 1.0) for path in copies.values())
+    original = gray_frame(video, 1.0)
+    corner = (slice(SIZE - 60, SIZE - 10), slice(SIZE // 2, SIZE - 10))  # where the mark is burned in
+    assert np.abs(original[corner] - first[corner]).mean() > 10
+    assert np.abs(first[corner] - second[corner]).mean() > 1  # the names differ, so do the pixels
+    assert np.abs(original[:200, :200] - first[:200, :200]).mean() < 3.0
+    digests = {hashlib.sha256(path.read_bytes()).hexdigest() for path in copies.values()}
+    assert len(digests) == 2
