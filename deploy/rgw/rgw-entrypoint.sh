@@ -4,6 +4,9 @@
 # and two S3 users: the bucket owner (the s3_root_* secrets) and the vault's own account (uid evault-service, the
 # vault_s3_* secrets), which owns nothing and gets only what the bucket policy grants it (s3-init).
 #
+#   rgw-entrypoint.sh          # run the cluster (the container's main process)
+#   rgw-entrypoint.sh health   # the health check: exit 0 once the users exist and S3 answers
+#
 # Environment: RGW_DATA (/data), RGW_PORT (9000), RGW_OSD_BYTES (size of the OSD's block file, 1 TiB sparse),
 # RGW_MON_PORT (3300), SECRETS_DIR (/run/secrets). The same script runs with Debian's ceph 16.2 in the tests.
 set -euo pipefail
@@ -93,8 +96,13 @@ stop_all() {
     exit 0
 }
 
+health() {
+    [[ -f $DATA/run/ready ]] && curl -fsS --max-time 5 -o /dev/null "http://127.0.0.1:$PORT/"
+}
+
 main() {
     mkdir -p "$DATA"/{run,log,mon,osd/osd.0,rgw}
+    rm -f "$DATA/run/ready"  # S3 answering is not enough: s3-init needs the users made below
     local first=false
     if [[ ! -f $DATA/.bootstrapped ]]; then
         first=true
@@ -118,6 +126,7 @@ main() {
     start radosgw -c "$CONF" -n client.rgw
     wait_for "the S3 users" 120 make_users
     $first && touch "$DATA/.bootstrapped"
+    touch "$DATA/run/ready"
     log "ready: S3 on :$PORT"
     wait -n "${PIDS[@]}"  # any daemon gone: stop the rest, and let the container restart
     log "a daemon exited; stopping the others"
@@ -126,4 +135,8 @@ main() {
     exit 1
 }
 
-main "$@"
+if [[ ${1:-} == health ]]; then
+    health
+else
+    main
+fi
