@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -82,3 +84,34 @@ def test_serve_refuses_its_own_scheduler_when_the_worker_runs_the_jobs(env: dict
     assert evault("init", env=env).returncode == 0
     refused = evault("serve", "--scheduler", env={**env, "EVAULT_SCHEDULER": "worker"})
     assert refused.returncode == 6 and "a second scheduler here would run them twice" in refused.stderr
+
+
+def _sign_in_cookie(env: dict[str, str], tmp_path: Path, *, trusted: str) -> str:
+    """Start serve trusting the given proxies; return the Set-Cookie of a sign-in page asked for "via https"."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path = tmp_path / f"serve-{trusted}.log"
+    log = path.open("wb")
+    server = subprocess.Popen([sys.executable, "-m", "evault", "serve", "--no-scheduler", "--port", str(port),
+                               "--forwarded-allow-ips", trusted], env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/sign-in", headers={"X-Forwarded-Proto": "https"})
+                return page.headers["set-cookie"]
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, path.read_text()
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
+
+
+def test_serve_believes_forwarded_headers_only_from_the_proxies_it_names(env: dict[str, str], tmp_path: Path) -> None:
+    assert evault("init", env=env).returncode == 0
+    # The cookie is Secure only for a request that came over https: here, only if the proxy's word is taken.
+    assert "secure" in _sign_in_cookie(env, tmp_path, trusted="127.0.0.1").lower()
+    assert "secure" not in _sign_in_cookie(env, tmp_path, trusted="192.0.2.1").lower()
