@@ -240,9 +240,12 @@ class _SettingFiles(PydanticBaseSettingsSource):
             if variable in os.environ:
                 raise ValueError(f"both {variable} and {variable}_FILE are set; set one of them")
             try:
-                values[name] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
             except OSError as exc:
                 raise ValueError(f"{variable}_FILE names {path}, which cannot be read: {exc.strerror}") from exc
+            field = self.settings_cls.model_fields[name]
+            # A list or a mapping is JSON in its file, as it would be in its variable.
+            values[name] = self.decode_complex_value(name, field, value) if self.field_is_complex(field) else value
         return values
 
 

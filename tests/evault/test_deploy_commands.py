@@ -115,3 +115,12 @@ def test_serve_believes_forwarded_headers_only_from_the_proxies_it_names(env: di
     # The cookie is Secure only for a request that came over https: here, only if the proxy's word is taken.
     assert "secure" in _sign_in_cookie(env, tmp_path, trusted="127.0.0.1").lower()
     assert "secure" not in _sign_in_cookie(env, tmp_path, trusted="192.0.2.1").lower()
+
+
+def test_a_list_setting_in_a_file_is_json_as_in_its_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vault.config import load_settings
+
+    algorithms = tmp_path / "oidc_algorithms"
+    algorithms.write_text('["ES256"]\n')
+    monkeypatch.setenv("EVAULT_OIDC_ALGORITHMS_FILE", str(algorithms))
+    assert load_settings().oidc_algorithms == ["ES256"]
