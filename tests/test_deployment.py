@@ -126,7 +126,7 @@ def test_secrets_are_git_ignored_files_and_no_secret_is_in_any_environment(confi
                                                                           tmp_path: Path) -> None:
     config = configs[variant]
     assert {s["file"] for s in config["secrets"].values()} == {str(ROOT / "secrets" / n) for n in config["secrets"]}
-    assert "secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split()
     made = subprocess.run([str(ROOT / "scripts" / "make-secrets.sh"), str(tmp_path / "s")], capture_output=True,
                           text=True, check=True)
     assert {p.name for p in (tmp_path / "s").iterdir() if p.is_file()} == set(config["secrets"]), made.stdout
