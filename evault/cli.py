@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from evault.homes import record_home, refuse_second_vault, require_vault
-from evault.setup import initialise, open_vault
+from evault.setup import initialise, open_vault, write_credentials_file
 from vault.cli_support import cli_settings, friendly_errors
 from vault.config import Settings, host_login
 from vault.context import VaultContext
@@ -37,8 +38,11 @@ def open_host_vault(settings: Settings) -> VaultContext:
 @click.option("--admin", "admin_name", default="admin", show_default=True, help="Name of the first admin.")
 @click.option("--new-vault", is_flag=True,
               help="Make a new vault with its own signing key although this user's init already made one elsewhere.")
+@click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the first admin's password and token to this file (0600) and print only where it is "
+                   "(for containers, whose output goes to a log).")
 @friendly_errors
-def init(admin_name: str, new_vault: bool) -> None:
+def init(admin_name: str, new_vault: bool, credentials_file: Path | None) -> None:
     """Create the vault home, database, signing key and first admin; record the home (absolute)."""
     settings = cli_settings()
     refuse_second_vault(settings, new_vault=new_vault)
@@ -46,14 +50,19 @@ def init(admin_name: str, new_vault: bool) -> None:
     record_home(settings, now=utcnow())
     click.echo(f"vault home: {settings.home}")
     _warn_unencrypted(settings)
-    if result.admin_token:
+    if not result.admin_token:
+        click.echo("already initialised; no new admin created")
+    elif credentials_file is not None:
+        written = write_credentials_file(credentials_file, result)
+        click.echo(f"首位管理员 '{result.admin_name}' 已创建，登录密码和 API 令牌已写入 {written}（仅本用户可读）"
+                   f" / admin user '{result.admin_name}' created; its password and API token are in {written} "
+                   "(readable only by you)")
+    else:
         click.echo(f"admin user '{result.admin_name}' created. Web sign-in password and API token "
                    "(shown once, keep them safe):")
         click.echo(f"password: {result.admin_password}")
         click.echo(f"(the password is also kept in {result.password_file}, readable only by you)")
         click.echo(result.admin_token)
-    else:
-        click.echo("already initialised; no new admin created")
 
 
 def _warn_unencrypted(settings: Settings) -> None:
@@ -93,10 +102,13 @@ def migrate() -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--scheduler/--no-scheduler", "embedded_scheduler", default=True, show_default=True,
-              help="Run the scheduled jobs in this process too (the embedded default; use `evault worker` instead).")
+@click.option("--scheduler/--no-scheduler", "embedded_scheduler", default=None,
+              help="Run the scheduled jobs in this process too (default: yes, unless EVAULT_SCHEDULER=worker says "
+                   "`evault worker` runs them).")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
+              help="Addresses of the reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma list).")
 @friendly_errors
-def serve(host: str, port: int, embedded_scheduler: bool) -> None:
+def serve(host: str, port: int, embedded_scheduler: bool | None, forwarded_allow_ips: str) -> None:
     """Run the API (OpenAPI docs at /docs) and the web app."""
     import uvicorn
 
@@ -104,13 +116,19 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
     from evault.reconcile import reconcile_in_background
     from evault.scheduler import start_scheduler
 
-    context = open_host_vault(cli_settings(log_level=None))
+    settings = cli_settings(log_level=None)
+    if embedded_scheduler and settings.scheduler == "worker":
+        raise InvalidInput("--scheduler refused: EVAULT_SCHEDULER=worker says `evault worker` runs the scheduled "
+                           "jobs; a second scheduler here would run them twice")
+    context = open_host_vault(settings)
     context.check_store()
     reconcile_in_background(context)
     click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
-    scheduler = start_scheduler(context) if embedded_scheduler else None
+    run_jobs = settings.scheduler == "embedded" if embedded_scheduler is None else embedded_scheduler
+    scheduler = start_scheduler(context) if run_jobs else None
     try:
-        uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False,
+                    proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
@@ -131,9 +149,15 @@ def reconcile_command(full: bool) -> None:
 
 
 @click.command()
+@click.option("--check", is_flag=True,
+              help="Exit 0 only if this host's worker beat recently and the catalog and the store answer "
+                   "(a container health check); else exit 1 saying why.")
 @friendly_errors
-def worker() -> None:
+def worker(check: bool) -> None:
     """Run the scheduled jobs (retention sweep, fixity audit, lock reconciliation, ...) until stopped."""
+    if check:
+        _check_worker()
+        return
     from evault.reconcile import reconcile_in_background
     from evault.scheduler import run_worker
 
@@ -145,6 +169,19 @@ def worker() -> None:
         run_worker(context)
     finally:
         context.close()
+
+
+def _check_worker() -> None:
+    from evault.worker_health import worker_problems
+
+    settings = cli_settings()
+    require_vault(settings)
+    problems = worker_problems(settings, now=utcnow())
+    for problem in problems:
+        click.echo(f"worker 不健康 (unhealthy): {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo("worker 正常 (healthy)")
 
 
 class _JobName(click.ParamType):  # type: ignore[type-arg]

@@ -20,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from evault.leases import FAILED, SUCCEEDED, Claim, Heartbeat, claim_slot, finish_lease, take_over_dead
 from evault.reconcile import reconcile
+from evault.worker_health import write_beat
 from ingest.jobs import backfill_sm3, make_derivatives
 from retention.jobs import RETENTION_JOBS
 from vault.access.playback import close_idle_playback
@@ -31,6 +32,7 @@ from vault.redaction.rendering import resume_stalled
 log = structlog.get_logger(__name__)
 
 WATCHDOG = "lease_watchdog"
+BEAT = "worker_heartbeat"
 INGEST_BATCH = 500
 JobCallable = Callable[[VaultContext], dict[str, Any]]
 
@@ -183,6 +185,10 @@ def run_worker(context: VaultContext, *, stop: threading.Event | None = None) ->
             signal.signal(signum, lambda _signum, _frame: stopping.set())
     name = default_worker_name()
     scheduler = start_scheduler(context, worker=name)
+    # The first beat at once, so `evault worker --check` passes as soon as the scheduler is up.
+    scheduler.add_job(write_beat, IntervalTrigger(seconds=context.settings.job_heartbeat_seconds),
+                      args=[context.settings], kwargs={"worker": name}, id=BEAT, name=BEAT,
+                      next_run_time=utcnow())
     try:
         stopping.wait()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass
@@ -69,4 +70,17 @@ def keep_first_password(settings: Settings, password: str) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(password + "\n")
+    return path
+
+
+def write_credentials_file(path: Path, result: InitResult) -> Path:
+    """Write the first admin's name, password and token to a new file only its owner can read (0600); return it."""
+    path = path.expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)  # a file left from an earlier vault: its token is dead, and O_EXCL keeps the mode
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"admin": result.admin_name, "password": result.admin_password, "token": result.admin_token},
+                  handle, ensure_ascii=False)
+        handle.write("\n")
     return path

@@ -37,6 +37,9 @@ def cli_settings(*, log_level: str | None = "WARNING") -> Settings:
         where = ".".join(map(str, first["loc"]))
         click.echo(f"error (configuration): {first['msg']} ({where})", err=True)
         sys.exit(EX_CONFIG)
+    except ValueError as exc:  # a setting's file (EVAULT_<NAME>_FILE) is missing or doubles its variable
+        click.echo(f"error (configuration): {exc}", err=True)
+        sys.exit(EX_CONFIG)
     configure_logging(json_output=settings.log_json, level=log_level or settings.log_level)
     return settings
 

@@ -7,11 +7,12 @@ import os
 import sys
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vault.custody.witness import check_cosigner_name, parse_trusted_logs, parse_witnesses
 from vault.storage.base import LockMode
@@ -135,8 +136,20 @@ class Settings(BaseSettings):
     witnesses: list[str] = []
     witness_name: str = ""
     witness_trusted_logs: list[str] = []
+    # Deployment (compose, issue 16): "worker" when `evault worker` runs the scheduled jobs, so `evault serve`
+    # never runs a second scheduler beside it. Any setting may also come from a file: EVAULT_<NAME>_FILE.
+    scheduler: Literal["embedded", "worker"] = "embedded"
 
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read settings from arguments, then the environment, then `EVAULT_<NAME>_FILE` files."""
+        return init_settings, env_settings, _SettingFiles(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _resolve_home(self) -> Settings:
@@ -207,6 +220,33 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """Return the agency's time zone, used for display and day boundaries."""
         return ZoneInfo(self.timezone)
+
+
+class _SettingFiles(PydanticBaseSettingsSource):
+    """Settings from files named by `EVAULT_<NAME>_FILE` (compose and Kubernetes secrets), one value a file."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Return nothing field by field: every value comes from __call__."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        """Return each setting whose `_FILE` variable is set, read from that file without its final newline."""
+        values: dict[str, Any] = {}
+        for name in self.settings_cls.model_fields:
+            variable = f"EVAULT_{name.upper()}"
+            path = os.environ.get(f"{variable}_FILE")
+            if not path:
+                continue
+            if variable in os.environ:
+                raise ValueError(f"both {variable} and {variable}_FILE are set; set one of them")
+            try:
+                value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{variable}_FILE names {path}, which cannot be read: {exc.strerror}") from exc
+            field = self.settings_cls.model_fields[name]
+            # A list or a mapping is JSON in its file, as it would be in its variable.
+            values[name] = self.decode_complex_value(name, field, value) if self.field_is_complex(field) else value
+        return values
 
 
 def _user_config_dir() -> Path:
