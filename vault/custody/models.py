@@ -95,6 +95,7 @@ class CustodyAction(StrEnum):
     USER_SIGNED_OUT = "user:signed_out"
     USER_LOCKED = "user:locked"
     USER_PASSWORD_SET = "user:password_set"
+    VAULT_EXPORTED_WHOLE = "vault:exported_whole"
 
 
 class CustodyEvent(Base):
