@@ -93,7 +93,7 @@ def _object_files(folder: Path) -> set[str]:
             if p.is_file() and "/content/" in f"/{p.relative_to(folder).as_posix()}"}
 
 
-def check_object(root: Path, folder: Path, report: BundleReport, *, sm3: bool) -> ExportObject | None:
+def check_object(root: Path, folder: Path, report: BundleReport) -> ExportObject | None:
     """Check one object's inventories, layout path and every content file's SHA-512 and SHA-256."""
     where = folder.relative_to(root).as_posix()
     inventory = _inventory(folder, report, where)
@@ -116,8 +116,8 @@ def check_object(root: Path, folder: Path, report: BundleReport, *, sm3: bool) -
         except OSError:
             report.add(f"{where}/{path}", False, "listed in the manifest but missing")
             continue
-        wrong = [label for a, label, want in (("sha512", "SHA-512", digest), ("sha256", "SHA-256", fixity.get(path, "")))
-                 if want and not hmac.compare_digest(measured[path][a], want)]
+        wanted = (("sha512", "SHA-512", digest), ("sha256", "SHA-256", fixity.get(path, "")))
+        wrong = [label for a, label, want in wanted if want and not hmac.compare_digest(measured[path][a], want)]
         report.add(f"{where}/{path}", not wrong, f"{', '.join(wrong)} mismatch" if wrong else "SHA-512, SHA-256 match")
     head = inventory["versions"][inventory["head"]]["state"]
     by_digest = {d: paths[0] for d, paths in inventory["manifest"].items()}
@@ -185,7 +185,7 @@ def check_log(vault: ExportObject, report: BundleReport, key: Ed25519PublicKey) 
             leaf = leaf_hash(canonical_json(item["entry"]))
             if int(item["log_index"]) != index or not hmac.compare_digest(leaf.hex(), item["leaf_hash"]):
                 altered += 1
-                report.add(f"custody entry {index}", False, "altered: it does not hash to its leaf (or is out of order)")
+                report.add(f"custody entry {index}", False, "altered: it does not hash to its leaf, or is out of place")
             leaves[index] = leaf.hex()
             _append(frontier, leaf)
             if index + 1 in checkpoints:
@@ -264,7 +264,7 @@ def verify_export(root: Path, *, public_key_pem: bytes | None = None, sm3: bool 
     if not report.add("0=ocfl_1.1", declared.is_file() and declared.read_text() == "ocfl_1.1\n",
                       "OCFL 1.1 storage root declaration"):
         return report
-    objects = [o for o in (check_object(root, f, report, sm3=sm3) for f in find_objects(root, report)) if o]
+    objects = [o for o in (check_object(root, f, report) for f in find_objects(root, report)) if o]
     vaults = [o for o in objects if VAULT_FILE in o.files]
     if not report.add("vault object", len(vaults) == 1, f"{len(vaults)} vault object(s) (one expected)"):
         return report

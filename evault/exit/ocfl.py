@@ -296,7 +296,8 @@ def _remove_with_empty_parents(path: Path, *, stop: Path) -> None:
 
 def _start_inventory(object_id: str, previous: dict[str, Any] | None) -> dict[str, Any]:
     if previous is not None:
-        return json.loads(json.dumps(previous))  # a deep copy: the previous head stays as it was
+        copied: dict[str, Any] = json.loads(json.dumps(previous))  # a deep copy: the previous head stays as it was
+        return copied
     return {"id": object_id, "type": INVENTORY_TYPE, "digestAlgorithm": "sha512", "contentDirectory": "content",
             "head": "v1", "manifest": {}, "versions": {}, "fixity": {}}
 

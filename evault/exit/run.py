@@ -31,8 +31,8 @@ from evault.exit.ocfl import (
     ContentMismatch,
     ObjectWriter,
     VersionInfo,
-    known_digest,
     init_storage_root,
+    known_digest,
 )
 from ingest.jobs import backfill_sm3
 from retention.models import DisposalCertificate
@@ -181,7 +181,8 @@ class ExitRun:
         contents.append(Content.of_bytes(records.CUSTODY_FILE, records.to_json(events)))
         certificate = session.scalar(select(DisposalCertificate).where(DisposalCertificate.evidence_id == evidence.id))
         if certificate is not None:
-            contents.append(Content.of_bytes(records.DISPOSAL_FILE, records.to_json(records.certificate_json(certificate))))
+            signed = records.certificate_json(certificate)
+            contents.append(Content.of_bytes(records.DISPOSAL_FILE, records.to_json(signed)))
         return contents
 
     def _export_evidence(self, session: Session, evidence: Evidence) -> None:

@@ -123,7 +123,7 @@ def test_the_export_is_an_ocfl_root_ocfl_py_accepts_without_warnings_and_the_vau
     valid, findings = ocfl_py_findings(root)
     assert valid and findings == []
     report = verify_export(root)
-    assert report.ok, [f for f in report.problems]
+    assert report.ok, list(report.problems)
     for evidence_id, path in holdings.files.items():
         folder = object_folder(root, evidence_id)
         assert head_file(folder, f"original/{path.name}").read_bytes() == path.read_bytes()
@@ -131,7 +131,7 @@ def test_the_export_is_an_ocfl_root_ocfl_py_accepts_without_warnings_and_the_vau
         assert record["digests"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert record["digests"]["sm3"]  # recorded by the export for originals the background job had not reached
         assert record["handlers"][0]["certificate_number"] == "13010001"
-        assert [e["entry"]["action"] for e in json.loads(head_file(folder, "metadata/custody.json").read_text())][0] \
+        assert next(e["entry"]["action"] for e in json.loads(head_file(folder, "metadata/custody.json").read_text())) \
             == "evidence:registered"
     held = json.loads(head_file(object_folder(root, next(iter(holdings.files))), "metadata/evidence.json").read_text())
     assert held["case_number"] == CASE_NUMBER and held["retention"]["legal_holds"][0]["reason"].startswith("行政诉讼")
