@@ -9,10 +9,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from sqlalchemy import select
 
 from evault.exit.run import ExitRun, ExitSummary, evidence_object_id
 from evault_client.verify_export import layout_path, verify_export
+from retention.disposition import approve_disposal, propose_disposal
 from retention.holds import place_hold
+from retention.recovery import destroy_due
 from tests.conftest import Person
 from tests.media import make_photo, make_video
 from vault.cases.models import PartyKind
@@ -164,6 +167,44 @@ def test_a_second_run_skips_finished_objects_and_adds_a_version_where_metadata_c
     assert [f["flag"] for f in json.loads(head_file(folder, "metadata/evidence.json").read_text())["flags"]] \
         == ["late_upload"]
     assert ocfl_py_findings(root) == (True, []) and verify_export(root).ok
+
+
+def test_a_disposed_record_is_exported_without_bytes_with_its_signed_certificate(
+        context: VaultContext, make_person: Callable[..., Person], tmp_path: Path) -> None:
+    officer, manager, approver = (make_person(r) for r in (Role.OFFICER, Role.RECORDS_MANAGER, Role.APPROVER))
+    lock = datetime.now(UTC) + timedelta(seconds=2)
+    with context.sessions() as session:
+        blob = context.store.put_stream(io.BytesIO(os.urandom(4096)), retain_until=lock)
+        captured = datetime.now(UTC) - timedelta(days=400)
+        record = register_evidence(
+            session=session, actor=officer.actor, blob=blob, store_name=context.store.name, store_retain_until=lock,
+            original_name="DSCF0001.MP4", media_type="video/mp4",
+            tags=EvidenceTags(activity="inspection", capture_start=captured, capture_end=captured), now=captured)
+        session.commit()
+        while datetime.now(UTC) <= lock + timedelta(milliseconds=200):
+            time.sleep(0.2)
+        request = propose_disposal(session=session, actor=manager.actor, evidence_id=record.id, reason="due",
+                                   now=datetime.now(UTC), store=context.store)
+        approved = approve_disposal(session=session, actor=approver.actor, request_id=request.id,
+                                    now=datetime.now(UTC), store=context.store, signer=context.signer,
+                                    recovery_days=7)
+        session.commit()
+        assert approved.destroy_after is not None
+        assert destroy_due(context, now=approved.destroy_after).outcomes == {"disposed": 1}
+        evidence_id, sha256 = record.id, record.sha256
+    root = tmp_path / "exit"
+    summary = export(context, root)
+    assert (summary.written, summary.disposed) == (1, 1)
+    folder = object_folder(root, evidence_id)
+    body = json.loads(head_file(folder, "metadata/evidence.json").read_text())
+    assert (body["status"], body["original_path"], body["digests"]["sha256"]) == ("disposed", None, sha256)
+    assert not list((folder / "v1" / "content").glob("original/*"))
+    certificate = json.loads(head_file(folder, "metadata/disposal-certificate.json").read_text())
+    assert json.loads(certificate["body"])["approved_by"] == approver.user.name
+    assert ocfl_py_findings(root) == (True, []) and verify_export(root).ok
+    certificate["body"] = certificate["body"].replace(approver.user.name, "somebody-else")
+    _rewrite_inventory(folder, "metadata/disposal-certificate.json", (json.dumps(certificate) + "\n").encode())
+    assert [f.subject for f in verify_export(root).problems] == [f"{evidence_object_id(evidence_id)} disposal"]
 
 
 def _rewrite_inventory(folder: Path, logical: str, data: bytes) -> None:
