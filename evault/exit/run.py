@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evault.exit import records
@@ -151,7 +151,7 @@ class ExitRun:
 
     def _log_start(self) -> int:
         with transaction(self.context.sessions) as session:
-            count = len(list(session.scalars(select(Evidence.id))))
+            count = session.scalar(select(func.count()).select_from(Evidence))
             record_event(session=session, actor=self.actor, action=CustodyAction.VAULT_EXPORTED_WHOLE,
                          subject_type="vault", subject_id=self.context.signer.key_id, now=self.now,
                          details={"directory": str(self.root), "format": "OCFL 1.1", "layout": LAYOUT,

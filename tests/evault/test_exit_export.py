@@ -19,9 +19,11 @@ from typing import Any
 
 import ocfl  # type: ignore[import-untyped]
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from evault.exit.run import ExitRun, ExitSummary, evidence_object_id
+from evault_client.cli import root as client_root
 from evault_client.verify_export import layout_path, verify_export
 from retention.disposition import approve_disposal, propose_disposal
 from retention.holds import place_hold
@@ -127,6 +129,8 @@ def test_the_export_is_an_ocfl_root_ocfl_py_accepts_without_warnings_and_the_vau
     assert valid and findings == []
     report = verify_export(root)
     assert report.ok, list(report.problems)
+    checked = CliRunner().invoke(client_root, ["verify-export", str(root)])
+    assert checked.exit_code == 0 and "VERDICT: VALID" in checked.stdout
     for evidence_id, path in holdings.files.items():
         folder = object_folder(root, evidence_id)
         assert head_file(folder, f"original/{path.name}").read_bytes() == path.read_bytes()
@@ -237,6 +241,8 @@ def test_a_flipped_byte_a_deleted_sidecar_and_an_edited_custody_entry_each_fail(
     assert verify_export(root).ok
     (object_folder(root, second) / "inventory.json.sha512").unlink()
     assert not ocfl_py_findings(root)[0] and not verify_export(root).ok
+    checked = CliRunner().invoke(client_root, ["--json", "verify-export", str(root), "--no-sm3"])
+    assert checked.exit_code == 1 and json.loads(checked.stdout)["valid"] is False
 
 
 def test_an_edited_custody_entry_fails_the_vault_verifier_even_with_ocfl_digests_redone(
