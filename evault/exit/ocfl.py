@@ -193,10 +193,12 @@ def _add(block: dict[str, list[str]], digest: str, path: str) -> None:
 
 @dataclass
 class ObjectWriter:
-    """Writes objects into one storage root; `on_chunk` hears of every copied chunk (progress)."""
+    """Writes objects into one storage root; `on_chunk` hears of every copied chunk (progress), `on_step` of each
+    step between two renames (where a test kills the process)."""
 
     root: Path
     on_chunk: Callable[[int], None] = lambda _n: None
+    on_step: Callable[[str], None] = lambda _step: None
 
     @property
     def staging(self) -> Path:
@@ -264,6 +266,7 @@ class ObjectWriter:
         else:
             build.rename(target / name)
             _fsync_dir(target)
+            self.on_step("version-renamed")
             replace_file(target / INVENTORY, data)
             replace_file(target / SIDECAR, sidecar_text(data))
         return inventory

@@ -115,7 +115,9 @@ class ExitRun:
 
     def __post_init__(self) -> None:
         self.summary = ExitSummary(self.root)
-        self.writer = ObjectWriter(self.root, on_chunk=self._copied)
+        crash_at = self.context.settings.crash_at
+        self.writer = ObjectWriter(self.root, on_chunk=self._copied,
+                                   on_step=lambda step: crash_point(crash_at, f"export-vault:{step}"))
 
     def _copied(self, size: int) -> None:
         self.summary.bytes_copied += size

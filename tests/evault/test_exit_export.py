@@ -274,20 +274,48 @@ def _command_env(context: VaultContext) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize(("point", "resumed_counts"), [
+    ("export-vault:copying-2", "2 written, 0 new versions, 1 unchanged"),  # an original half copied
+    ("export-vault:vault-object", "0 written, 0 new versions, 3 unchanged"),  # every record done, the log not
+])
 def test_a_run_killed_mid_copy_is_resumed_by_running_it_again(
-        context: VaultContext, holdings: Holdings, tmp_path: Path) -> None:
+        context: VaultContext, holdings: Holdings, tmp_path: Path, point: str, resumed_counts: str) -> None:
     root, env = tmp_path / "exit", _command_env(context)
     command = [sys.executable, "-m", "evault", "export-vault", str(root)]
-    killed = subprocess.run(command, env={**env, "EVAULT_CRASH_AT": "export-vault:copying-2"}, capture_output=True,
+    killed = subprocess.run(command, env={**env, "EVAULT_CRASH_AT": point}, capture_output=True,
                             text=True, timeout=120, check=False)
     assert killed.returncode == -9, killed.stderr
     assert (root / ".evault-staging").exists()
     assert not verify_export(root).ok
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert resumed.returncode == 0, resumed.stderr
-    assert "2 written" in resumed.stdout and "1 unchanged" in resumed.stdout
+    assert resumed_counts in resumed.stdout
     assert not (root / ".evault-staging").exists()
     assert ocfl_py_findings(root) == (True, [])
     assert verify_export(root).ok
     for evidence_id, path in holdings.files.items():
         assert head_file(object_folder(root, evidence_id), f"original/{path.name}").read_bytes() == path.read_bytes()
+
+
+def test_a_run_killed_between_a_new_version_and_its_root_inventory_is_resumed(
+        context: VaultContext, holdings: Holdings, tmp_path: Path) -> None:
+    root, env = tmp_path / "exit", _command_env(context)
+    export(context, root)
+    changed = next(iter(holdings.files))
+    with context.sessions() as session:
+        evidence = session.get(Evidence, changed)
+        assert evidence is not None
+        raise_flag(session=session, actor=SYSTEM, evidence=evidence, flag="late_upload", detail="uploaded 30 h late")
+        session.commit()
+    command = [sys.executable, "-m", "evault", "export-vault", str(root)]
+    killed = subprocess.run(command, env={**env, "EVAULT_CRASH_AT": "export-vault:version-renamed"},
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert killed.returncode == -9, killed.stderr
+    folder = object_folder(root, changed)
+    assert (folder / "v2").is_dir() and json.loads((folder / "inventory.json").read_text())["head"] == "v1"
+    assert not ocfl_py_findings(root)[0]  # a version folder the inventory does not name
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "0 written, 1 new versions, 2 unchanged" in resumed.stdout
+    assert json.loads((folder / "inventory.json").read_text())["head"] == "v2"
+    assert ocfl_py_findings(root) == (True, []) and verify_export(root).ok
