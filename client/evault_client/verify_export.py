@@ -40,8 +40,8 @@ OBJECT_DECLARATION = "0=ocfl_object_1.1"
 STAGING = ".evault-staging"
 VAULT_FILE = "vault.json"
 LOG_FILE = "custody/log.jsonl"
-CHECKPOINTS_FILE = "custody/checkpoints.json"
-ANCHORS_FILE = "custody/anchors.json"
+CHECKPOINTS_FILE = "custody/checkpoints.jsonl"
+ANCHORS_FILE = "custody/anchors.jsonl"
 PUBLIC_KEY_FILE = "keys/vault-public-key.pem"
 DISPOSALS_FILE = "retention/disposal-certificates.json"
 EVIDENCE_FILE = "metadata/evidence.json"
@@ -71,6 +71,12 @@ class ExportObject:
     def json(self, logical_path: str) -> Any:
         """Return a JSON file of the head version."""
         return json.loads(self.files[logical_path].read_bytes())
+
+    def lines(self, logical_path: str) -> Iterator[Any]:
+        """Yield the values of a JSON-lines file of the head version, one line at a time."""
+        with self.files[logical_path].open("rb") as handle:
+            for line in handle:
+                yield json.loads(line)
 
 
 def _inventory(folder: Path, report: BundleReport, where: str) -> dict[str, Any] | None:
@@ -171,39 +177,44 @@ def _append(frontier: list[tuple[int, bytes]], leaf: bytes) -> None:
     frontier.append((height, carry))
 
 
-def check_log(vault: ExportObject, report: BundleReport, key: Ed25519PublicKey) -> dict[int, str]:
+def signed_roots(vault: ExportObject, report: BundleReport, key: Ed25519PublicKey) -> dict[int, str]:
+    """Check every checkpoint's signature (one finding for all that hold); return tree size -> signed root."""
+    roots: dict[int, str] = {}
+    for checkpoint in vault.lines(CHECKPOINTS_FILE):
+        size = int(checkpoint["tree_size"])
+        if checkpoint_signed(checkpoint, key):
+            roots[size] = checkpoint["root_hash"]
+        else:
+            report.add(f"checkpoint {size}", False, "the vault's key did not sign it")
+    report.add(CHECKPOINTS_FILE, bool(roots), f"{len(roots)} checkpoints signed by the vault's key")
+    return roots
+
+
+def check_log(vault: ExportObject, report: BundleReport, roots: dict[int, str]) -> dict[int, str]:
     """Re-hash every log entry, rebuild the Merkle root at each signed checkpoint; return index -> leaf hash."""
-    checkpoints = {int(c["tree_size"]): c for c in vault.json(CHECKPOINTS_FILE)}
-    for size, checkpoint in sorted(checkpoints.items()):
-        report.add(f"checkpoint {size}", checkpoint_signed(checkpoint, key), "signature by the vault's key")
     leaves: dict[int, str] = {}
     frontier: list[tuple[int, bytes]] = []
-    altered = 0
-    with vault.files[LOG_FILE].open("rb") as handle:
-        for index, line in enumerate(handle):
-            item = json.loads(line)
-            leaf = leaf_hash(canonical_json(item["entry"]))
-            if int(item["log_index"]) != index or not hmac.compare_digest(leaf.hex(), item["leaf_hash"]):
-                altered += 1
-                report.add(f"custody entry {index}", False, "altered: it does not hash to its leaf, or is out of place")
-            leaves[index] = leaf.hex()
-            _append(frontier, leaf)
-            if index + 1 in checkpoints:
-                same = hmac.compare_digest(_root_hash(frontier).hex(), checkpoints[index + 1]["root_hash"])
-                report.add(f"checkpoint {index + 1}", same, "the log's Merkle root matches" if same
-                           else "the log's Merkle root differs from the signed root: the log was changed")
-    size = len(leaves)
-    stated = int(vault.json(VAULT_FILE)["custody_log_size"])
-    report.add(LOG_FILE, size == stated and size in checkpoints and not altered,
-               f"{size} entries, all hashed to their leaves; covered by signed checkpoint {size}"
-               if size == stated and size in checkpoints else f"{size} entries, but the export states {stated}")
+    problems = len(report.problems)
+    for index, item in enumerate(vault.lines(LOG_FILE)):
+        leaf = leaf_hash(canonical_json(item["entry"]))
+        if int(item["log_index"]) != index or not hmac.compare_digest(leaf.hex(), item["leaf_hash"]):
+            report.add(f"custody entry {index}", False, "altered: it does not hash to its leaf, or is out of place")
+        leaves[index] = leaf.hex()
+        _append(frontier, leaf)
+        if index + 1 in roots and not hmac.compare_digest(_root_hash(frontier).hex(), roots[index + 1]):
+            report.add(f"checkpoint {index + 1}", False,
+                       "the log's Merkle root differs from the signed root: the log was changed")
+    size, stated = len(leaves), int(vault.json(VAULT_FILE)["custody_log_size"])
+    whole = size == stated and size in roots and len(report.problems) == problems
+    report.add(LOG_FILE, whole, f"{size} entries hash to their leaves and to the root of every signed checkpoint, "
+               f"the last of size {size}" if whole else f"{size} entries; the export states {stated}")
     return leaves
 
 
-def check_anchors(vault: ExportObject, report: BundleReport, key: Ed25519PublicKey) -> None:
-    """Check every anchored checkpoint note is signed by the vault and agrees with the checkpoint of its size."""
-    roots = {int(c["tree_size"]): c["root_hash"] for c in vault.json(CHECKPOINTS_FILE)}
-    for anchor in vault.json(ANCHORS_FILE):
+def check_anchors(vault: ExportObject, report: BundleReport, key: Ed25519PublicKey, roots: dict[int, str]) -> None:
+    """Check every anchored checkpoint note is signed by the vault and agrees with the signed checkpoint of its size."""
+    held = 0
+    for anchor in vault.lines(ANCHORS_FILE):
         try:
             text, _ = parse_note(anchor["note"])
             origin, size, root = parse_checkpoint(text)
@@ -211,9 +222,11 @@ def check_anchors(vault: ExportObject, report: BundleReport, key: Ed25519PublicK
         except NoteError as exc:
             report.add(anchor["location"], False, f"not a checkpoint note: {exc}")
             continue
-        agrees = roots.get(size, root.hex()) == root.hex()
-        report.add(anchor["location"], signed and agrees, "anchored checkpoint signed and agreeing with the log"
-                   if signed and agrees else "anchor unsigned, or it disagrees with the checkpoint of its size")
+        if signed and roots.get(size, root.hex()) == root.hex():
+            held += 1
+        else:
+            report.add(anchor["location"], False, "anchor unsigned, or it disagrees with the checkpoint of its size")
+    report.add(ANCHORS_FILE, held > 0, f"{held} anchored checkpoint notes signed and agreeing with the log")
 
 
 def certificate_signed(certificate: dict[str, Any], key: Ed25519PublicKey) -> bool:
@@ -272,8 +285,9 @@ def verify_export(root: Path, *, public_key_pem: bytes | None = None, sm3: bool 
         key = _load_key(vaults[0], report, public_key_pem)
         if key is None:
             return report
-        leaves = check_log(vaults[0], report, key)
-        check_anchors(vaults[0], report, key)
+        roots = signed_roots(vaults[0], report, key)
+        leaves = check_log(vaults[0], report, roots)
+        check_anchors(vaults[0], report, key, roots)
         for certificate in vaults[0].json(DISPOSALS_FILE):
             report.add(f"disposal certificate {certificate['evidence_id']}", certificate_signed(certificate, key),
                        "signed by the vault's key")

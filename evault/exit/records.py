@@ -168,20 +168,23 @@ def custody_of(session: Session, evidence_id: uuid.UUID, tree_size: int) -> list
     return [entry_json(e) for e in session.scalars(query)]
 
 
+def _json_lines(session: Session, query: Any, encode: Any) -> Iterator[bytes]:
+    for partition in session.scalars(query.execution_options(yield_per=2000)).partitions():
+        yield b"".join(json.dumps(encode(row), ensure_ascii=False, sort_keys=True).encode() + b"\n"
+                       for row in partition)
+        session.expunge_all()  # read in pages and let each go: memory stays flat however long the log
+
+
 def log_lines(session: Session, tree_size: int) -> Iterator[bytes]:
-    """Yield the custody log up to the snapshot as JSON lines, read in pages so memory stays flat."""
-    query = (select(CustodyEvent).where(CustodyEvent.log_index < tree_size).order_by(CustodyEvent.log_index)
-             .execution_options(yield_per=2000))
-    for partition in session.scalars(query).partitions():
-        yield b"".join(json.dumps(entry_json(e), ensure_ascii=False, sort_keys=True).encode() + b"\n"
-                       for e in partition)
-        session.expunge_all()
+    """Yield the custody log up to the snapshot as JSON lines, oldest first."""
+    query = select(CustodyEvent).where(CustodyEvent.log_index < tree_size).order_by(CustodyEvent.log_index)
+    return _json_lines(session, query, entry_json)
 
 
-def checkpoints_json(session: Session, tree_size: int) -> list[dict[str, Any]]:
-    """Return every signed checkpoint up to the snapshot, oldest first, as bundles carry them."""
+def checkpoint_lines(session: Session, tree_size: int) -> Iterator[bytes]:
+    """Yield every signed checkpoint up to the snapshot as JSON lines, oldest first, as bundles carry them."""
     query = select(Checkpoint).where(Checkpoint.tree_size <= tree_size).order_by(Checkpoint.tree_size)
-    return [checkpoint_json(c) for c in session.scalars(query)]
+    return _json_lines(session, query, checkpoint_json)
 
 
 def users_json(session: Session) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ certificates, users and roles without secrets, retention policies and the public
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,8 +51,8 @@ log = structlog.get_logger(__name__)
 
 PUBLIC_KEY_FILE = "keys/vault-public-key.pem"
 LOG_FILE = "custody/log.jsonl"
-CHECKPOINTS_FILE = "custody/checkpoints.json"
-ANCHORS_FILE = "custody/anchors.json"
+CHECKPOINTS_FILE = "custody/checkpoints.jsonl"
+ANCHORS_FILE = "custody/anchors.jsonl"
 VAULT_FILE = "vault.json"
 DESCRIPTION = ("Evidence Vault exit export: one object per evidence (urn:uuid:<evidence id>) and one vault object "
                "(urn:evault:vault:<key id>); see docs/exit.md")
@@ -236,8 +237,6 @@ class ExitRun:
         zone = _zone(context)
         documents: list[tuple[str, Any]] = [
             (VAULT_FILE, self._vault_facts()),
-            (CHECKPOINTS_FILE, records.checkpoints_json(session, size)),
-            (ANCHORS_FILE, _anchors(context)),
             ("identities/users.json", records.users_json(session)),
             ("identities/handlers.json", records.handlers_json(session)),
             ("cases/cases.json", records.cases_json(session, context.cipher, zone)),
@@ -246,6 +245,8 @@ class ExitRun:
         ]
         return [
             Content(LOG_FILE, lambda: records.log_lines(session, size)),
+            Content(CHECKPOINTS_FILE, lambda: records.checkpoint_lines(session, size)),
+            Content(ANCHORS_FILE, lambda: _anchor_lines(context)),
             *[Content.of_bytes(path, records.to_json(value)) for path, value in documents],
             Content.of_bytes(PUBLIC_KEY_FILE, context.signer.public_pem().encode()),
         ]
@@ -264,9 +265,11 @@ def _zone(context: VaultContext) -> ZoneInfo:
     return ZoneInfo(context.settings.timezone)
 
 
-def _anchors(context: VaultContext) -> list[dict[str, Any]]:
-    anchors = [{"location": a.location, "note": a.data.decode()} for a in context.store.list_anchors(CHECKPOINT_PREFIX)]
-    return sorted(anchors, key=lambda a: a["location"], reverse=True)  # names count down: oldest first
+def _anchor_lines(context: VaultContext) -> Iterator[bytes]:
+    """Yield the anchored checkpoint notes as JSON lines, in the store's name order (newest first)."""
+    for anchor in context.store.list_anchors(CHECKPOINT_PREFIX):
+        line = {"location": anchor.location, "note": anchor.data.decode()}
+        yield json.dumps(line, ensure_ascii=False).encode() + b"\n"
 
 
 def _unchanged(head: dict[str, Any], contents: list[Content]) -> bool:
