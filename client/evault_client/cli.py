@@ -42,6 +42,7 @@ COMMANDS = {
     "export": "evault_client.commands.exports:export",
     "exports": "evault_client.commands.exports:exports",
     "verify-bundle": "evault_client.commands.verify:verify_bundle",
+    "verify-export": "evault_client.commands.verify:verify_export",
     "witness": "evault_client.commands.witness:witness",
     "edits": "evault_client.commands.edits:edits",
 }

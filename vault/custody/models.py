@@ -104,6 +104,7 @@ class CustodyAction(StrEnum):
     EDIT_SUBMITTED = "edit:submitted"
     EDIT_APPROVED = "edit:approved"
     EDIT_REJECTED = "edit:rejected"
+    VAULT_EXPORTED_WHOLE = "vault:exported_whole"
 
 
 class CustodyEvent(Base):

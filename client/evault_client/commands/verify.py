@@ -34,3 +34,24 @@ def verify_bundle(bundle: Path, public_key: Path | None, tsa_ca: Path | None, sm
     run.out.document(document, human=format_report(report))
     if not report.ok:
         click.get_current_context().exit(int(Exit.CHECK_FAILED))
+
+
+@click.command("verify-export", cls=VaultCommand)
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--public-key", type=FILE,
+              help="The agency's published vault key (PEM); without it the key in the export is used.")
+@click.option("--no-sm3", is_flag=True, help="Skip the SM3 digests of the originals (about 150 MB/s).")
+def verify_export(directory: Path, public_key: Path | None, no_sm3: bool) -> None:
+    """Check an `evault export-vault` folder offline: inventories, digests, signatures, the custody log. Exit 0 if
+    valid."""
+    from dataclasses import asdict
+
+    from evault_client.verify_export import format_export_report
+    from evault_client.verify_export import verify_export as check
+
+    run = current()
+    report = check(directory, public_key_pem=public_key.read_bytes() if public_key else None, sm3=not no_sm3)
+    document = {"directory": str(directory), "valid": report.ok, "findings": [asdict(f) for f in report.findings]}
+    run.out.document(document, human=format_export_report(report))
+    if not report.ok:
+        click.get_current_context().exit(int(Exit.CHECK_FAILED))
