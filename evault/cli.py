@@ -94,6 +94,7 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
 
     context = open_host_vault(cli_settings(log_level=None))
     context.check_store()
+    context.check_custody_log()  # never serve, silently, a catalog behind its anchors (restored by hand, tampered)
     reconcile_in_background(context)
     click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
     scheduler = start_scheduler(context) if embedded_scheduler else None
@@ -128,6 +129,7 @@ def worker() -> None:
     context = open_host_vault(cli_settings(log_level=None))
     try:
         context.check_store()
+        context.check_custody_log()
         reconcile_in_background(context)
         click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
         run_worker(context)
@@ -185,6 +187,8 @@ def verify_log() -> None:
         context.close()
     for anchored in verdict.anchored:
         click.echo(f"  {anchored}")
+    for lost in verdict.lost:
+        click.echo(f"  lost: {lost}")
     if verdict.unanchored:
         click.echo(f"  {verdict.unanchored} newest checkpoints are not anchored yet (the anchor job catches up)")
     if verdict.ok:

@@ -95,6 +95,11 @@ class CustodyAction(StrEnum):
     USER_SIGNED_OUT = "user:signed_out"
     USER_LOCKED = "user:locked"
     USER_PASSWORD_SET = "user:password_set"
+    # Backup and restore (issue 16): a restore onto a catalog behind its anchors continues the log past the lost
+    # entries, each marked lost, so no checkpoint of the lost branch is ever signed again under its size.
+    VAULT_BACKED_UP = "vault:backed_up"
+    VAULT_RESTORED = "vault:restored"
+    VAULT_LOG_ENTRY_LOST = "vault:log_entry_lost"
 
 
 class CustodyEvent(Base):

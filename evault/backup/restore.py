@@ -1,0 +1,121 @@
+"""Bring a backup up on a fresh host against the same store: every check first, then keys, catalog, migrations,
+the acknowledged continuation of the custody log, and the home's record. A refusal leaves nothing installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+
+from evault.backup.archive import KEY_PARTS, SETTINGS_PART, Backup, restore_settings, unpack_backup
+from evault.backup.catalog import load_catalog
+from evault.backup.gap import AnchorGap, continue_log, find_anchor_gap, unknown_originals
+from evault.homes import has_vault, record_home
+from evault.migrate import current_revisions, upgrade_database
+from vault.config import Settings
+from vault.context import build_context
+from vault.custody.anchoring import CheckpointAnchors, default_origin
+from vault.db import transaction
+from vault.errors import Conflict
+from vault.identities.actor import Actor
+from vault.keys import load_signer
+from vault.storage.base import BlobStore, StoredVersion
+from vault.storage.factory import make_blob_store
+
+log = structlog.get_logger(__name__)
+
+
+class GapNotAcknowledged(Conflict):
+    """The anchors prove log entries were lost after the backup, and the operator has not acknowledged how many."""
+
+    code = "restore_gap_not_acknowledged"
+
+
+@dataclass
+class RestoreReport:
+    """What a restore did and what it found missing."""
+
+    backup: Backup
+    gap: AnchorGap
+    revisions_before: list[str]
+    revisions_after: list[str]
+    unknown: list[StoredVersion] = field(default_factory=list)
+
+
+def _check_same_store(backup: Backup, settings: Settings) -> None:
+    was = json.loads(backup.part(SETTINGS_PART).read_text(encoding="utf-8"))
+    now = restore_settings(settings)
+    for name in ("store", "s3_bucket") if was["store"] == "s3" else ("store",):
+        if was[name] != now[name]:
+            raise Conflict(f"the backup's vault used {name}={was[name]!r} but this host is configured with "
+                           f"{now[name]!r}: restore against the same store", details={"setting": name})
+    if was["log_origin"] != now["log_origin"]:
+        raise Conflict(f"the backup's custody log origin is {was['log_origin']!r}; set EVAULT_LOG_ORIGIN to it")
+
+
+def _install_keys(backup: Backup, keys_dir: Path) -> None:
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(keys_dir, 0o700)
+    for name in sorted(KEY_PARTS):
+        target = keys_dir / Path(name).name
+        os.chmod(backup.part(name), 0o600)
+        os.replace(backup.part(name), target)
+
+
+def _check_before_installing(settings: Settings, backup: Backup, store: BlobStore,
+                             accept_lost: int | None) -> AnchorGap:
+    _check_same_store(backup, settings)
+    signer = load_signer(backup.part("keys"))
+    anchors = CheckpointAnchors(store=store, signer=signer, origin=settings.log_origin or default_origin(signer))
+    catalog = backup.manifest["catalog"]
+    gap = find_anchor_gap(anchors, catalog["checkpoint"], catalog["custody_entries"])
+    if gap.lost_entries and accept_lost != gap.lost_entries:
+        given = "none" if accept_lost is None else str(accept_lost)
+        raise GapNotAcknowledged(f"{gap.describe()}. Nothing was restored. To restore without them, acknowledge "
+                                 f"the loss: --accept-lost-entries {gap.lost_entries} (given: {given})",
+                                 details={"lost_entries": gap.lost_entries})
+    return gap
+
+
+def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, accept_lost: int | None,
+                  actor: Actor, now: datetime) -> RestoreReport:
+    """Restore a backup into this host's empty home and catalog, against the configured store; report the gap."""
+    if has_vault(settings):
+        raise Conflict(f"{settings.home} already holds a vault (its signing key); restore only onto a fresh home")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".restore-", dir=settings.home))
+    try:
+        backup = unpack_backup(source, passphrase=passphrase, folder=folder)
+        store = make_blob_store(settings)
+        store.check()
+        gap = _check_before_installing(settings, backup, store, accept_lost)
+        catalog = backup.manifest["catalog"]
+        load_catalog(settings.resolved_database_url, backup.part(catalog["part"]), catalog["kind"])
+        _install_keys(backup, settings.keys_dir)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    settings.objects_dir.mkdir(parents=True, exist_ok=True)
+    context = build_context(settings, store=store)
+    try:
+        before = current_revisions(context.engine)
+        upgrade_database(context.engine)
+        report = RestoreReport(backup=backup, gap=gap, revisions_before=before,
+                               revisions_after=current_revisions(context.engine))
+        with transaction(context.sessions) as session:
+            report.unknown = unknown_originals(session=session, store=store)
+            continue_log(session=session, actor=actor, gap=gap, backup_digest=backup.digest,
+                         backup_created_at=str(backup.manifest["created_at"]), unknown=report.unknown, now=now)
+        context.check_custody_log()
+    finally:
+        context.close()
+    record_home(settings, now=now)
+    log.warning("backup.restored", manifest_sha256=backup.digest, lost_entries=gap.lost_entries,
+                unknown_originals=len(report.unknown))
+    return report
