@@ -67,7 +67,7 @@ def _add(archive: tarfile.TarFile, name: str, source: IO[bytes], size: int, part
     info = tarfile.TarInfo(name)
     info.size, info.mode = size, 0o600
     hashing = _Hashing(source)
-    archive.addfile(info, hashing)  # type: ignore[arg-type]
+    archive.addfile(info, hashing)
     parts[name] = {"sha256": hashing.sha256.hexdigest(), "size": hashing.size}
 
 
@@ -168,7 +168,7 @@ def unpack_backup(source: BinaryIO, *, passphrase: bytes, folder: Path) -> Backu
         raise SealBroken(f"the backup's format is {manifest.get('format')!r}, not {FORMAT}")
     parts = manifest.get("parts", {})
     unpacked = {name: value for name, value in seen.items() if name != MANIFEST}
-    if set(unpacked) != set(parts) or not KEY_PARTS <= set(parts) or manifest["catalog"]["part"] not in parts:
+    if set(unpacked) != set(parts) or not set(parts) >= KEY_PARTS or manifest["catalog"]["part"] not in parts:
         raise SealBroken("the backup's parts do not match its manifest")
     for name, found in unpacked.items():
         if not hmac.compare_digest(found["sha256"], str(parts[name]["sha256"])) or found["size"] != parts[name]["size"]:

@@ -97,12 +97,12 @@ def dump_postgres(url: str, target: Path) -> dict[str, Any]:
     args, env = _libpq(parsed)
     engine = create_engine(url)
     try:
-        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
-            with connection.begin():
-                snapshot = connection.scalar(text("SELECT pg_export_snapshot()"))
-                described = describe_catalog(connection)
-                _run([_tool("pg_dump"), *args, "--format=custom", f"--snapshot={snapshot}", "--no-owner",
-                      "--file", str(target)], env)
+        connection = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with connection, connection.begin():  # the snapshot lives as long as this transaction
+            snapshot = connection.scalar(text("SELECT pg_export_snapshot()"))
+            described = describe_catalog(connection)
+            _run([_tool("pg_dump"), *args, "--format=custom", f"--snapshot={snapshot}", "--no-owner",
+                  "--file", str(target)], env)
     finally:
         engine.dispose()
     return described

@@ -116,6 +116,6 @@ def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, ac
     finally:
         context.close()
     record_home(settings, now=now)
-    log.warning("backup.restored", manifest_sha256=backup.digest, lost_entries=gap.lost_entries,
+    log.info("backup.restored", manifest_sha256=backup.digest, lost_entries=gap.lost_entries,
                 unknown_originals=len(report.unknown))
     return report
