@@ -50,12 +50,12 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
 class SealedWriter:
     """A write-only file object that seals what it is given, chunk by chunk, onto `out`; `close()` seals the end."""
 
-    def __init__(self, out: BinaryIO, passphrase: bytes) -> None:
+    def __init__(self, out: BinaryIO, passphrase: bytes, *, log2_n: int = SCRYPT_LOG2_N) -> None:
         if len(passphrase) < MIN_PASSPHRASE:
             raise SealBroken(f"the passphrase is shorter than {MIN_PASSPHRASE} bytes")
         salt, self._prefix = os.urandom(16), os.urandom(7)
-        self._header = _HEADER.pack(MAGIC, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, salt, self._prefix)
-        self._aead = _key(passphrase, salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P)
+        self._header = _HEADER.pack(MAGIC, log2_n, SCRYPT_R, SCRYPT_P, salt, self._prefix)
+        self._aead = _key(passphrase, salt, log2_n, SCRYPT_R, SCRYPT_P)
         self._out, self._buffer, self._counter, self.closed = out, bytearray(), 0, False
         out.write(self._header)
 

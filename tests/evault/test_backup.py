@@ -23,6 +23,8 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from evault.app import create_app
+from evault.backup.archive import unpack_backup
+from evault.backup.catalog import load_catalog
 from evault.setup import open_vault
 from evault_client.cli import root
 from retention.models import RetentionState
@@ -285,3 +287,22 @@ def test_backup_reads_the_passphrase_never_from_argv_and_never_overwrites(first:
     again = run(first.env, "backup", str(tmp_path / "b.evbk"), "--passphrase-file", str(phrase))
     assert again.exit_code == 5 and "never overwrites" in again.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file, no plain copy
+
+
+def test_a_catalog_put_back_by_hand_behind_its_anchors_does_not_start(
+        first: Host, second: Host, clips: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "vault.evbk"
+    assert backup(first, source).exit_code == 0
+    upload(first, clips[0])
+    lose_host(first)
+    folder = tmp_path / "by-hand"
+    folder.mkdir()
+    with source.open("rb") as handle:
+        unpacked = unpack_backup(handle, passphrase=PASSPHRASE.encode(), folder=folder)
+    shutil.copytree(folder / "keys", second.home / "keys")
+    catalog = unpacked.manifest["catalog"]
+    load_catalog(second.env["EVAULT_DATABASE_URL"], unpacked.part(catalog["part"]), catalog["kind"])
+    monkeypatch.setattr("evault.scheduler.run_worker", lambda context: pytest.fail("the worker started"))
+    started = run(second.env, "worker")
+    assert started.exit_code == 75, started.output
+    assert "custody_log_inconsistent" in started.output and "evault restore" in started.output
