@@ -92,7 +92,8 @@ def write_backup(settings: Settings, *, target: Path, passphrase: bytes, anchors
     """Write one consistent, sealed copy of the catalog and the keys to target (0600, never over a file)."""
     if target.exists():
         raise Conflict(f"{target} exists; a backup never overwrites a file")
-    url, work = settings.resolved_database_url, Path(tempfile.mkdtemp(prefix=".evault-backup-", dir=target.parent))
+    # The plain catalog copy waits in the home, beside the live catalog and the keys, never beside the target.
+    url, work = settings.resolved_database_url, Path(tempfile.mkdtemp(prefix=".backup-", dir=settings.home))
     partial = target.with_name(f".{target.name}.partial")
     try:
         kind = catalog_kind(url)

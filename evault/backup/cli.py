@@ -19,10 +19,12 @@ from vault.errors import InvalidInput
 _PASSPHRASE_HELP = "Read the passphrase from this file's first line (default: one line of standard input)."
 
 
-def read_passphrase(path: Path | None) -> bytes:
-    """Return the passphrase: the first line of a file, or of standard input; never empty."""
+def read_passphrase(path: Path | None, *, confirm: bool) -> bytes:
+    """Return the passphrase: the first line of a file or of standard input (asked, hidden, on a terminal)."""
     if path is not None:
         line = path.read_text(encoding="utf-8").splitlines()[:1]
+    elif sys.stdin.isatty():
+        line = [str(click.prompt("口令 (passphrase)", hide_input=True, confirmation_prompt=confirm, err=True))]
     else:
         line = [sys.stdin.readline().rstrip("\r\n")]
     if not line or not line[0]:
@@ -37,7 +39,7 @@ def read_passphrase(path: Path | None) -> bytes:
 @friendly_errors
 def backup(file: Path, passphrase_file: Path | None) -> None:
     """Write one consistent, encrypted copy of the catalog and the keys to FILE; log it as vault:backed_up."""
-    passphrase = read_passphrase(passphrase_file)
+    passphrase = read_passphrase(passphrase_file, confirm=True)
     settings = cli_settings()
     context = open_host_vault(settings)
     try:
@@ -69,7 +71,7 @@ def restore(file: Path, passphrase_file: Path | None, accept_lost_entries: int |
     """Restore FILE onto a fresh home and empty catalog against the same store; report what the backup lacks."""
     from evault.backup.restore import restore_vault
 
-    passphrase = read_passphrase(passphrase_file)
+    passphrase = read_passphrase(passphrase_file, confirm=False)
     settings = cli_settings()
     with file.open("rb") as source:
         report = restore_vault(settings, source, passphrase=passphrase, accept_lost=accept_lost_entries,

@@ -40,6 +40,10 @@ class AnchorGap:
 
     def describe(self) -> str:
         """Say, in one line, what the anchors show."""
+        if self.newest is not None and self.newest.tree_size < self.catalog_size:
+            return (f"the store's anchors end at checkpoint {self.newest.tree_size}, before the backup's "
+                    f"{self.catalog_size} (anchoring was behind when the backup was made; the anchor job catches up): "
+                    "no log entry is lost")
         if not self.lost_entries or self.newest is None:
             return f"the store's anchors end at the backup's checkpoint {self.catalog_size}: no log entry is lost"
         return (f"the custody log grew by {self.lost_entries} entries after the backup: checkpoint "
@@ -64,9 +68,9 @@ def find_anchor_gap(anchors: CheckpointAnchors, checkpoint: dict[str, Any] | Non
     if entries != size:
         raise Conflict(f"the backup's catalog holds {entries} log entries but its newest checkpoint covers {size}")
     newest = anchors.latest()
-    if newest is not None and newest.tree_size < size:
-        raise Conflict(f"the store's newest anchored checkpoint covers {newest.tree_size} entries, fewer than the "
-                       f"backup's {size}: this is not the store the backup's vault wrote to (or anchors are missing)")
+    if newest is None and size:
+        raise Conflict(f"the store holds no anchored checkpoint, but the backup's log holds {size} entries: this is "
+                       "not the store the backup's vault wrote to")
     same = _anchor_of_size(anchors.store, size, anchors.signer.public_raw) if size else None
     if same is not None and same.root.hex() != root:
         raise Conflict(f"checkpoint {size} anchored at {same.location} disagrees with the backup's: the backup is not "

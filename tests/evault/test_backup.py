@@ -286,7 +286,20 @@ def test_backup_reads_the_passphrase_never_from_argv_and_never_overwrites(first:
     assert with_file.exit_code == 0, with_file.output
     again = run(first.env, "backup", str(tmp_path / "b.evbk"), "--passphrase-file", str(phrase))
     assert again.exit_code == 5 and "never overwrites" in again.output
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file, no plain copy
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file left
+    assert [p.name for p in first.home.iterdir() if p.name.startswith(".backup-")] == []  # no plain catalog copy
+
+
+def test_restore_refuses_another_store(first: Host, tmp_path: Path) -> None:
+    source = tmp_path / "vault.evbk"
+    assert backup(first, source).exit_code == 0
+    for url in _empty_database(tmp_path, "elsewhere"):
+        elsewhere = Host({**first.env, "EVAULT_HOME": str(tmp_path / "elsewhere"), "EVAULT_DATABASE_URL": url})
+        if STORE_KIND == "s3":
+            elsewhere.env["EVAULT_S3_BUCKET"] = make_s3_store().bucket  # type: ignore[attr-defined]
+        refused = restore(elsewhere, source, "--accept-lost-entries", "1")
+        assert refused.exit_code == 5 and ("same store" in refused.output or "not the store" in refused.output)
+        assert nothing_restored(elsewhere)
 
 
 def test_a_catalog_put_back_by_hand_behind_its_anchors_does_not_start(
