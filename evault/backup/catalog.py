@@ -143,8 +143,13 @@ def load_catalog(url: str, part: Path, kind: str) -> None:
             target = sqlite_path(url)
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(target.name + ".restoring")
-            shutil.copyfile(part, temporary)
+            try:
+                os.replace(part, temporary)  # the unpacked copy is in the home already: move it, don't copy it
+            except OSError:
+                shutil.copyfile(part, temporary)
             os.chmod(temporary, 0o600)
+            with temporary.open("rb+") as handle:
+                os.fsync(handle.fileno())
             os.replace(temporary, target)
             return
         args, env = _libpq(make_url(url))

@@ -54,9 +54,9 @@ def backup(file: Path, passphrase_file: Path | None) -> None:
                                   "schema_revisions": catalog["schema_revisions"]})
     finally:
         context.close()
+    schema = max(catalog["schema_revisions"], default="none")
     click.echo(f"backup written to {file}: {catalog['kind']} catalog, {catalog['evidence']} evidence, "
-               f"{catalog['custody_entries']} custody entries, schema {', '.join(catalog['schema_revisions'])}; "
-               f"manifest SHA-256 {written.digest}")
+               f"{catalog['custody_entries']} custody entries, schema {schema}; manifest SHA-256 {written.digest}")
     click.echo("keep the passphrase apart from the file: without it the backup cannot be opened")
 
 

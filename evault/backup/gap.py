@@ -46,10 +46,12 @@ class AnchorGap:
                     "no log entry is lost")
         if not self.lost_entries or self.newest is None:
             return f"the store's anchors end at the backup's checkpoint {self.catalog_size}: no log entry is lost"
-        return (f"the custody log grew by {self.lost_entries} entries after the backup: checkpoint "
-                f"{self.newest.tree_size} (root {self.newest.root.hex()[:16]}…) is anchored at {self.newest.location}, "
-                f"the backup holds {self.catalog_size} entries; entries {self.catalog_size}.."
-                f"{self.newest.tree_size - 1} are lost from the catalog (the first is this backup's own record)")
+        first, last = self.catalog_size, self.newest.tree_size - 1
+        lost = f"entry {first} is" if first == last else f"entries {first}..{last} are"
+        return (f"the custody log grew by {self.lost_entries} {'entry' if self.lost_entries == 1 else 'entries'} "
+                f"after the backup: checkpoint {self.newest.tree_size} (root {self.newest.root.hex()[:16]}…) is "
+                f"anchored at {self.newest.location}, the backup holds {self.catalog_size} entries; {lost} lost from "
+                "the catalog (the first is this backup's own record, written after the copy)")
 
 
 def _anchor_of_size(store: BlobStore, size: int, public_raw: bytes) -> AnchoredCheckpoint | None:
