@@ -17,14 +17,17 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from alembic import command
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from evault.app import create_app
-from evault.backup.archive import unpack_backup
+from evault.backup.archive import unpack_backup, write_backup
 from evault.backup.catalog import load_catalog
+from evault.migrate import alembic_config
 from evault.setup import open_vault
 from evault_client.cli import root
 from retention.models import RetentionState
@@ -32,7 +35,11 @@ from tests.conftest import POSTGRES_URL, S3_ENDPOINT, STORE_KIND, Person, _admin
 from tests.ingest.conftest import tus_upload
 from tests.media import make_video
 from vault.config import Settings, host_login, load_settings
+from vault.context import build_context
+from vault.custody.merkle import leaf_hash
 from vault.custody.models import CustodyAction, CustodyEvent
+from vault.custody.service import canonical_entry
+from vault.db import utcnow
 from vault.evidence.models import Evidence
 from vault.identities.actor import SYSTEM
 from vault.identities.models import Role, User
@@ -319,3 +326,54 @@ def test_a_catalog_put_back_by_hand_behind_its_anchors_does_not_start(
     started = run(second.env, "worker")
     assert started.exit_code == 75, started.output
     assert "custody_log_inconsistent" in started.output and "evault restore" in started.output
+
+
+def test_a_backup_of_an_older_schema_is_migrated_on_restore(first: Host, second: Host, tmp_path: Path) -> None:
+    settings = first.settings()
+    config = alembic_config(settings.resolved_database_url)
+    engine = create_engine(settings.resolved_database_url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0025_records_case_unit-1")
+    engine.dispose()
+    context = build_context(settings)  # the older catalog as it is: building a context does not migrate
+    try:
+        older = write_backup(settings, target=tmp_path / "older.evbk", passphrase=PASSPHRASE.encode(),
+                             anchors=context.anchors, now=utcnow())
+    finally:
+        context.close()
+    assert "0025_records_case_unit" not in older.manifest["catalog"]["schema_revisions"]
+    lose_host(first)
+    restored = restore(second, tmp_path / "older.evbk")
+    assert restored.exit_code == 0, restored.output
+    assert "catalog migrated from" in restored.output and "0025_records_case_unit" in restored.output
+
+
+def test_a_restore_record_forged_in_the_catalog_does_not_hide_lost_anchors(first: Host) -> None:
+    for _ in range(3):
+        assert run(first.env, "verify-log").exit_code == 0  # each verdict is logged: more anchored checkpoints
+    engine = create_engine(first.env["EVAULT_DATABASE_URL"])
+    with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("ALTER TABLE custody_events DISABLE TRIGGER USER"))
+            session.execute(text("ALTER TABLE custody_checkpoints DISABLE TRIGGER USER"))
+        else:
+            for name in ("custody_events_no_delete", "custody_checkpoints_no_delete"):
+                session.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+        size = session.scalar(text("SELECT count(*) FROM custody_events"))
+        cut = size - 2
+        session.execute(text("DELETE FROM custody_events WHERE log_index >= :cut"), {"cut": cut})
+        session.execute(text("DELETE FROM custody_checkpoints WHERE tree_size > :cut"), {"cut": cut})
+        for index, action, details in (
+                (cut, CustodyAction.VAULT_RESTORED, {"lost_checkpoints": [cut + 1, size]}),
+                (cut + 1, CustodyAction.VAULT_LOG_ENTRY_LOST, {"lost_index": cut})):
+            forged = CustodyEvent(log_index=index, at=utcnow(), actor_id=None, actor_name="host:mallory",
+                                  action=str(action), subject_type="vault", subject_id="forged", case_id=None,
+                                  details=details)
+            forged.leaf_hash = leaf_hash(canonical_entry(forged)).hex()
+            session.add(forged)
+        session.commit()
+    engine.dispose()
+    result = run(first.env, "verify-log")
+    assert result.exit_code == 1
+    assert f"the restore recorded at entry {cut} is not covered by any anchored checkpoint" in result.stderr

@@ -186,6 +186,11 @@ def _finish(walk: _Walk, next_checkpoint: Checkpoint | None, catalog_sizes: set[
         )
     elif not walk.broken and size > walk.catalog_size and next_checkpoint is None:
         verdict.problems.append(f"{_span(walk.catalog_size, size - 1)} not covered by any signed checkpoint")
+    if walk.superseded and walk.anchored_size < walk.superseded.stop:
+        # Only the restoring vault, holding the key, can sign past a lost branch; a restore record no anchored
+        # checkpoint of ours covers may have been written into the catalog by someone else.
+        verdict.problems.append(f"the restore recorded at entry {walk.superseded.start - 1} is not covered by any "
+                                f"anchored checkpoint past the lost branch (which ends at {walk.superseded.stop - 1})")
     newest_anchor = max(walk.anchored, default=0)
     verdict.unanchored = sum(1 for s in catalog_sizes if s > newest_anchor)
 
