@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import structlog
+from sqlalchemy.orm import Session, sessionmaker
 
 from evault.backup.archive import KEY_PARTS, SETTINGS_PART, Backup, restore_settings, unpack_backup
 from evault.backup.catalog import load_catalog
@@ -22,8 +23,10 @@ from evault.migrate import current_revisions, upgrade_database
 from vault.config import Settings
 from vault.context import build_context
 from vault.custody.anchoring import CheckpointAnchors, default_origin
+from vault.custody.note import SignedNote
+from vault.custody.service import latest_checkpoint
 from vault.db import transaction
-from vault.errors import Conflict
+from vault.errors import Conflict, StorageError
 from vault.identities.actor import Actor
 from vault.keys import load_signer
 from vault.storage.base import BlobStore, StoredVersion
@@ -84,6 +87,28 @@ def _check_before_installing(settings: Settings, backup: Backup, store: BlobStor
     return gap
 
 
+class RestoreNotAnchored(StorageError):
+    """The continued log's first checkpoint could not be anchored: the vault would refuse to sign after it."""
+
+    code = "restore_not_anchored"
+
+
+def _anchor_continuation(sessions: sessionmaker[Session], anchors: CheckpointAnchors) -> None:
+    """Anchor the continued log's checkpoint now if its commit could not (the anchor job would refuse to)."""
+    with sessions() as session:
+        newest = latest_checkpoint(session)
+    anchored = anchors.latest()
+    if newest is None or newest.note is None or (anchored is not None and anchored.tree_size >= newest.tree_size):
+        return
+    try:
+        anchors.anchor(SignedNote.parse(newest.note))
+    except StorageError as exc:
+        raise RestoreNotAnchored(f"the restored log's checkpoint {newest.tree_size} could not be anchored "
+                                 f"({exc.message}); the catalog and keys are in place but the vault will not sign "
+                                 "after the lost branch: empty the home and the database and restore again once "
+                                 "the store answers") from exc
+
+
 def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, accept_lost: int | None,
                   actor: Actor, now: datetime) -> RestoreReport:
     """Restore a backup into this host's empty home and catalog, against the configured store; report the gap."""
@@ -112,6 +137,7 @@ def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, ac
             report.unknown = unknown_originals(session=session, store=store)
             continue_log(session=session, actor=actor, gap=gap, backup_digest=backup.digest,
                          backup_created_at=str(backup.manifest["created_at"]), unknown=report.unknown, now=now)
+        _anchor_continuation(context.sessions, context.anchors)
         context.check_custody_log()
     finally:
         context.close()
