@@ -147,6 +147,24 @@ def upload(host: Host, clip: Path, officer: str = "zhang.wei") -> str:
     return hashlib.sha256(clip.read_bytes()).hexdigest()
 
 
+def api_verify(host: Host) -> dict[str, object]:
+    """Run `audit verify` through the vault's API as an auditor; return the verdict."""
+    context = open_vault(host.settings())
+    try:
+        with context.sessions() as session:
+            auditor = create_user(session=session, actor=SYSTEM, name=f"auditor-{uuid.uuid4().hex[:6]}",
+                                  role=Role.AUDITOR)
+            token = issue_token(session=session, actor=SYSTEM, user=auditor)
+            session.commit()
+        with TestClient(create_app(context), raise_server_exceptions=False) as client:
+            response = client.get("/api/custody/verify", headers={"Authorization": f"Bearer {token}"})
+            assert response.status_code == 200, response.text
+            verdict: dict[str, object] = response.json()
+            return verdict
+    finally:
+        context.close()
+
+
 def catalog_shas(host: Host) -> set[str]:
     """Return the SHA-256 of every original the host's catalog names."""
     context = open_vault(host.settings())
@@ -229,6 +247,8 @@ def test_the_drill_back_up_lose_the_host_restore_and_carry_on(first: Host, secon
     verified = run(second.env, "verify-log")
     assert verified.exit_code == 0, verified.output
     assert "on the branch lost before the restore" in verified.output
+    through_api = api_verify(second)
+    assert through_api["ok"] is True and through_api["lost"], through_api
     for _ in before:
         fixity = run(second.env, "run-job", "fixity_audit")
         assert fixity.exit_code == 0 and json.loads(fixity.output)["outcomes"] == {"ok": 1}, fixity.output
