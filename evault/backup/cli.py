@@ -81,6 +81,8 @@ def restore(file: Path, passphrase_file: Path | None, accept_lost_entries: int |
                f"{catalog['evidence']} evidence, {catalog['custody_entries']} custody entries")
     if report.revisions_before != report.revisions_after:
         click.echo(f"catalog migrated from {', '.join(report.revisions_before)} to {', '.join(report.revisions_after)}")
+    for setting in report.differing:
+        click.echo(f"check: {setting}")
     click.echo(f"custody log: {report.gap.describe()}")
     if report.gap.lost_entries:
         click.echo(f"  acknowledged by {host_actor().name}: the log continues after them, each marked "

@@ -50,9 +50,11 @@ class RestoreReport:
     revisions_before: list[str]
     revisions_after: list[str]
     unknown: list[StoredVersion] = field(default_factory=list)
+    differing: list[str] = field(default_factory=list)  # settings unlike the backed-up vault's (not refused)
 
 
-def _check_same_store(backup: Backup, settings: Settings) -> None:
+def _check_same_store(backup: Backup, settings: Settings) -> list[str]:
+    """Refuse another store or log origin; return the other settings that differ, for the operator to check."""
     was = json.loads(backup.part(SETTINGS_PART).read_text(encoding="utf-8"))
     now = restore_settings(settings)
     for name in ("store", "s3_bucket") if was["store"] == "s3" else ("store",):
@@ -61,6 +63,8 @@ def _check_same_store(backup: Backup, settings: Settings) -> None:
                            f"{now[name]!r}: restore against the same store", details={"setting": name})
     if was["log_origin"] != now["log_origin"]:
         raise Conflict(f"the backup's custody log origin is {was['log_origin']!r}; set EVAULT_LOG_ORIGIN to it")
+    names = ("agency_name", "timezone") + (("s3_endpoint", "s3_secure", "s3_lock_mode") if was["store"] == "s3" else ())
+    return [f"EVAULT_{name.upper()} was {was[name]!r}, is {now[name]!r}" for name in names if was[name] != now[name]]
 
 
 def _install_keys(backup: Backup, keys_dir: Path) -> None:
@@ -73,8 +77,8 @@ def _install_keys(backup: Backup, keys_dir: Path) -> None:
 
 
 def _check_before_installing(settings: Settings, backup: Backup, store: BlobStore,
-                             accept_lost: int | None) -> AnchorGap:
-    _check_same_store(backup, settings)
+                             accept_lost: int | None) -> tuple[AnchorGap, list[str]]:
+    differing = _check_same_store(backup, settings)
     signer = load_signer(backup.part("keys"))
     anchors = CheckpointAnchors(store=store, signer=signer, origin=settings.log_origin or default_origin(signer))
     catalog = backup.manifest["catalog"]
@@ -84,7 +88,7 @@ def _check_before_installing(settings: Settings, backup: Backup, store: BlobStor
         raise GapNotAcknowledged(f"{gap.describe()}. Nothing was restored. To restore without them, acknowledge "
                                  f"the loss: --accept-lost-entries {gap.lost_entries} (given: {given})",
                                  details={"lost_entries": gap.lost_entries})
-    return gap
+    return gap, differing
 
 
 class RestoreNotAnchored(StorageError):
@@ -120,7 +124,7 @@ def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, ac
         backup = unpack_backup(source, passphrase=passphrase, folder=folder)
         store = make_blob_store(settings)
         store.check()
-        gap = _check_before_installing(settings, backup, store, accept_lost)
+        gap, differing = _check_before_installing(settings, backup, store, accept_lost)
         catalog = backup.manifest["catalog"]
         load_catalog(settings.resolved_database_url, backup.part(catalog["part"]), catalog["kind"])
         _install_keys(backup, settings.keys_dir)
@@ -132,7 +136,7 @@ def restore_vault(settings: Settings, source: BinaryIO, *, passphrase: bytes, ac
         before = current_revisions(context.engine)
         upgrade_database(context.engine)
         report = RestoreReport(backup=backup, gap=gap, revisions_before=before,
-                               revisions_after=current_revisions(context.engine))
+                               revisions_after=current_revisions(context.engine), differing=differing)
         with transaction(context.sessions) as session:
             report.unknown = unknown_originals(session=session, store=store)
             continue_log(session=session, actor=actor, gap=gap, backup_digest=backup.digest,

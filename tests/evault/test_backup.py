@@ -364,9 +364,11 @@ def test_a_backup_of_an_older_schema_is_migrated_on_restore(first: Host, second:
         context.close()
     assert "0025_records_case_unit" not in older.manifest["catalog"]["schema_revisions"]
     lose_host(first)
+    second.env["EVAULT_TIMEZONE"] = "Asia/Urumqi"
     restored = restore(second, tmp_path / "older.evbk")
     assert restored.exit_code == 0, restored.output
     assert "catalog migrated from" in restored.output and "0025_records_case_unit" in restored.output
+    assert "check: EVAULT_TIMEZONE was 'Asia/Shanghai', is 'Asia/Urumqi'" in restored.output
 
 
 def test_a_restore_record_forged_in_the_catalog_does_not_hide_lost_anchors(first: Host) -> None:
