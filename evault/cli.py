@@ -122,6 +122,7 @@ def serve(host: str, port: int, embedded_scheduler: bool | None, forwarded_allow
                            "jobs; a second scheduler here would run them twice")
     context = open_host_vault(settings)
     context.check_store()
+    context.check_custody_log()  # never serve, silently, a catalog behind its anchors (restored by hand, tampered)
     reconcile_in_background(context)
     click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
     run_jobs = settings.scheduler == "embedded" if embedded_scheduler is None else embedded_scheduler
@@ -164,6 +165,7 @@ def worker(check: bool) -> None:
     context = open_host_vault(cli_settings(log_level=None))
     try:
         context.check_store()
+        context.check_custody_log()
         reconcile_in_background(context)
         click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
         run_worker(context)
@@ -234,6 +236,8 @@ def verify_log() -> None:
         context.close()
     for anchored in verdict.anchored:
         click.echo(f"  {anchored}")
+    for lost in verdict.lost:
+        click.echo(f"  lost: {lost}")
     if verdict.unanchored:
         click.echo(f"  {verdict.unanchored} newest checkpoints are not anchored yet (the anchor job catches up)")
     if verdict.ok:

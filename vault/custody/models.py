@@ -105,6 +105,11 @@ class CustodyAction(StrEnum):
     EDIT_APPROVED = "edit:approved"
     EDIT_REJECTED = "edit:rejected"
     VAULT_EXPORTED_WHOLE = "vault:exported_whole"
+    # Backup and restore (issue 16): a restore onto a catalog behind its anchors continues the log past the lost
+    # entries, each marked lost, so no checkpoint of the lost branch is ever signed again under its size.
+    VAULT_BACKED_UP = "vault:backed_up"
+    VAULT_RESTORED = "vault:restored"
+    VAULT_LOG_ENTRY_LOST = "vault:log_entry_lost"
 
 
 class CustodyEvent(Base):

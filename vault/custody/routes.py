@@ -92,7 +92,7 @@ def verify(session: SessionDep, actor: ActorDep, context: ContextDep) -> LogVerd
     session.commit()
     return LogVerdictPublic(
         ok=verdict.ok, entries=verdict.entries, checkpoints=verdict.checkpoints, anchored=verdict.anchored,
-        unanchored=verdict.unanchored, problems=verdict.problems
+        unanchored=verdict.unanchored, problems=verdict.problems, lost=verdict.lost
     )
 
 

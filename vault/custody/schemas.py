@@ -48,6 +48,7 @@ class LogVerdictPublic(BaseModel):
     anchored: list[str]  # each anchored checkpoint the verdict relied on, and where it was found
     unanchored: int  # catalog checkpoints newer than the newest anchor (the anchor job catches up within a minute)
     problems: list[str]
+    lost: list[str] = []  # anchored checkpoints of a branch an acknowledged restore left behind (`evault restore`)
 
 
 class VerificationPublic(BaseModel):

@@ -27,6 +27,8 @@ from vault.keys import canonical_json
 
 log = structlog.get_logger(__name__)
 
+# session.info key: (tree size, root) of the lost branch's newest anchored checkpoint, set only by `evault restore`.
+RESTORED_OVER = "custody_restored_over"
 _ADVISORY_LOCK_KEY = 0x65766C74  # "evlt": serializes appends on PostgreSQL; SQLite writers are serialized already
 
 
@@ -104,6 +106,8 @@ def write_checkpoint(
     """
     last = latest_checkpoint(session)
     anchored = anchors.latest()
+    if anchored is not None and session.info.get(RESTORED_OVER) == (anchored.tree_size, anchored.root):
+        anchored = None  # a restore the operator acknowledged continues the log past this lost checkpoint
     frontier = Frontier.from_json(last.frontier) if last else Frontier.empty()
     if last is not None and frontier.root().hex() != last.root_hash:
         raise anchors.refuse(f"the catalog's checkpoint {last.tree_size} does not match its own frontier")
@@ -144,7 +148,8 @@ def _disagreement(anchored: AnchoredCheckpoint, last_index: int) -> str:
 
 def _shortfall(anchored: AnchoredCheckpoint, size: int) -> str:
     return (f"the log holds {size} entries but checkpoint {anchored.tree_size} anchored at {anchored.location} "
-            f"covers {anchored.tree_size}: entries are missing from the log")
+            f"covers {anchored.tree_size}: entries are missing from the log (a catalog restored from a backup is "
+            "brought back with `evault restore`, which reports the gap and has the operator acknowledge it)")
 
 
 def _confirm_anchored_prefix(session: Session, anchored: AnchoredCheckpoint, anchors: CheckpointAnchors) -> None:

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from vault.custody.anchoring import AnchoredCheckpoint, CheckpointAnchors, load_anchored
 from vault.custody.merkle import MerkleTree, leaf_hash, verify_consistency
-from vault.custody.models import Checkpoint, CustodyEvent
+from vault.custody.models import Checkpoint, CustodyAction, CustodyEvent
 from vault.custody.note import CheckpointText, NoteError, NoteKey, SignedNote
 from vault.custody.service import canonical_entry, checkpoint_message
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 from vault.keys import verify_signature
+
+RESTORED = str(CustodyAction.VAULT_RESTORED)
 
 
 @dataclass
@@ -30,6 +32,8 @@ class LogVerdict:
     anchored: list[str] = field(default_factory=list)
     unanchored: int = 0
     problems: list[str] = field(default_factory=list)
+    # Anchored checkpoints of a branch lost before an acknowledged restore (`vault:restored`): reported, not checked.
+    lost: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +78,7 @@ class _Walk:
     anchor_failed: AnchoredCheckpoint | None = None
     later_failures: int = 0
     broken: bool = False  # entries are missing: roots after the gap cannot be recomputed
+    superseded: range = range(0)  # anchored sizes on the branch an acknowledged restore left behind
 
 
 def verify_log(
@@ -110,6 +115,10 @@ def _check_entry(walk: _Walk, entry: CustodyEvent) -> None:
         verdict.problems.append(f"entry {entry.log_index} was altered: its content does not match its leaf hash")
     walk.tree.append(bytes.fromhex(entry.leaf_hash))
     verdict.entries += 1
+    if entry.action == RESTORED and isinstance(entry.details, dict):
+        lost = entry.details.get("lost_checkpoints")
+        if isinstance(lost, list) and len(lost) == 2 and all(isinstance(size, int) for size in lost):
+            walk.superseded = range(lost[0], lost[1] + 1)
 
 
 def _span(first: int, last: int) -> str:
@@ -136,6 +145,10 @@ def _check_catalog_checkpoint(walk: _Walk, checkpoint: Checkpoint) -> None:
 def _check_anchor(walk: _Walk, anchored: AnchoredCheckpoint) -> None:
     verdict, size = walk.verdict, anchored.tree_size
     if walk.broken:
+        return
+    if size in walk.superseded:
+        verdict.lost.append(f"checkpoint {size}: anchored at {anchored.location}, on the branch lost before the "
+                            f"restore at entry {walk.superseded.start - 1} (acknowledged)")
         return
     if walk.tree.root() != anchored.root:
         if walk.anchor_failed is None:
@@ -166,7 +179,7 @@ def _finish(walk: _Walk, next_checkpoint: Checkpoint | None, catalog_sizes: set[
         verdict.problems.append(f"entries {size}..{newest.tree_size - 1} are missing: checkpoint {newest.tree_size} "
                                 f"is anchored at {newest.location} but the catalog holds {size} entries")
     for anchored in sorted(walk.anchored.values(), key=lambda a: a.tree_size):
-        if anchored.tree_size not in catalog_sizes:
+        if anchored.tree_size not in catalog_sizes and anchored.tree_size not in walk.superseded:
             verdict.problems.append(f"checkpoint {anchored.tree_size} is anchored at {anchored.location} "
                                     "but missing from the catalog")
     if next_checkpoint is not None and not beyond:
@@ -176,6 +189,11 @@ def _finish(walk: _Walk, next_checkpoint: Checkpoint | None, catalog_sizes: set[
         )
     elif not walk.broken and size > walk.catalog_size and next_checkpoint is None:
         verdict.problems.append(f"{_span(walk.catalog_size, size - 1)} not covered by any signed checkpoint")
+    if walk.superseded and walk.anchored_size < walk.superseded.stop:
+        # Only the restoring vault, holding the key, can sign past a lost branch; a restore record no anchored
+        # checkpoint of ours covers may have been written into the catalog by someone else.
+        verdict.problems.append(f"the restore recorded at entry {walk.superseded.start - 1} is not covered by any "
+                                f"anchored checkpoint past the lost branch (which ends at {walk.superseded.stop - 1})")
     newest_anchor = max(walk.anchored, default=0)
     verdict.unanchored = sum(1 for s in catalog_sizes if s > newest_anchor)
 

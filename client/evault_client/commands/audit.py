@@ -100,6 +100,8 @@ def verify() -> None:
 
 def _print_verdict(verdict: dict[str, Any]) -> None:
     run = current()
+    for lost in verdict.get("lost", []):  # older servers send none
+        run.out.message(run.text(f"恢复时确认丢失的分支：{lost}", f"lost in an acknowledged restore: {lost}"))
     if verdict["ok"]:
         run.out.message(run.text(
             f"保管日志完好：已验证 {verdict['entries']} 条记录、{verdict['checkpoints']} 个签名检查点和 "
