@@ -125,6 +125,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def remove_originals(objects: Path) -> None:
+    """Remove the originals a throwaway local vault stored (tmpfs holds only a few rounds of them)."""
+    for item in objects.rglob("?" * 64):
+        if item.is_file():
+            item.unlink()
+
+
 def file_chunks(path: Path) -> Iterator[bytes]:
     """Yield a file in 1 MiB chunks."""
     with path.open("rb") as handle:

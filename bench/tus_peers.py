@@ -2,8 +2,9 @@
 
 Installs its peers from the registries into a scratch folder: `@tus/server` 2 with its FileStore (Node, npm) and
 `tuspyserver` (FastAPI, PyPI, run by uvicorn). Starts a real `evault serve` on an embedded vault. The same curl
-client sends each file to all three as a tus creation and then one PATCH (`--data-binary @file`; curl's own
-time_total, so reading the file into curl's memory is not counted). Every round takes fresh bytes and rotates
+client sends each file to all three as a tus creation and then one PATCH streamed from the file (`-T file`:
+`--data-binary @file` refuses files of 1 GiB and more, "out of memory"), timed by curl's own time_total. Every
+round takes fresh bytes and rotates
 the order of the steps; per size it prints every round, the median and min-max, the ratios of the medians and
 the peak RSS (VmHWM) of each server.
 
@@ -39,6 +40,7 @@ from _ingest_common import (
     parse_size,
     peak_rss_mb,
     prepare_vault,
+    remove_originals,
     settings_env,
     start_server,
     stop_server,
@@ -145,7 +147,7 @@ def curl_tus(target: Target, path: Path) -> float:
     lines = created.splitlines()
     location = next(line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("location:"))
     patch = ["curl", "-sS", "-X", "PATCH", *args, "-H", "Upload-Offset: 0",
-             "-H", "Content-Type: application/offset+octet-stream", "--data-binary", f"@{path}",
+             "-H", "Content-Type: application/offset+octet-stream", "-H", "Expect:", "-T", str(path),
              "-o", "/dev/null", "-w", "%{http_code} %{time_total}", urljoin(target.create_url, location)]
     status, seconds = subprocess.run(patch, check=True, capture_output=True, text=True).stdout.split()
     if status != "204":
@@ -155,7 +157,10 @@ def curl_tus(target: Target, path: Path) -> float:
 
 def empty(target: Target) -> None:
     """Remove what a server stored in a round (the throwaway vault's originals too: tmpfs holds few rounds)."""
-    for item in target.files.rglob("?" * 64 if target.name == VAULT else "*"):
+    if target.name == VAULT:
+        remove_originals(target.files)
+        return
+    for item in target.files.rglob("*"):
         if item.is_file():
             item.unlink()
 
