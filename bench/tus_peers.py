@@ -5,8 +5,9 @@ Installs its peers from the registries into a scratch folder: `@tus/server` 2 wi
 client sends each file to all three as a tus creation and then one PATCH streamed from the file (`-T file`:
 `--data-binary @file` refuses files of 1 GiB and more, "out of memory"), timed by curl's own time_total. Every
 round takes fresh bytes and rotates
-the order of the steps; per size it prints every round, the median and min-max, the ratios of the medians and
-the peak RSS (VmHWM) of each server.
+the order of the steps; per size it prints every round, the median and min-max, the ratios of the medians, the
+CPU seconds each server spent per GiB (steady on a shared machine, where MB/s is not) and the peak RSS (VmHWM)
+of each server.
 
     .venv/bin/python bench/tus_peers.py                          # 1 GiB and 4 GiB, 5 rounds, on the disk
     .venv/bin/python bench/tus_peers.py --dir /dev/shm           # the same with the disk taken out
@@ -183,6 +184,12 @@ def openssl_file(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU seconds (user + system) a process and its waited-for children (ffprobe) have used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def spread(values: list[float]) -> str:
     """Format the median and min-max of values."""
     return f"{statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})"
@@ -193,12 +200,13 @@ def every(values: list[float]) -> str:
     return ", ".join(f"{v:.0f}" for v in values)
 
 
-def summarise(size: int, rates: dict[str, list[float]], servers: list[Target]) -> None:
+def summarise(size: int, rates: dict[str, list[float]], cpu: dict[str, list[float]], servers: list[Target]) -> None:
     """Print medians, spreads, ratios and peak RSS of one size, and say which ratios the noise makes meaningless."""
     med = {name: statistics.median(values) for name, values in rates.items()}
     print(f"\n{size // MIB} MiB, {len(rates[VAULT])} rounds: median (min-max) MB/s")
     for name, values in rates.items():
-        print(f"  {name:<12} {spread(values)}")
+        used = f"   server CPU s/GiB {spread(cpu[name])}" if name in cpu else ""
+        print(f"  {name:<12} {spread(values)}{used}")
     for peer in (NODE, PY):
         ratio = med[VAULT] / med[peer]
         overlap = min(rates[VAULT]) <= max(rates[peer]) and min(rates[peer]) <= max(rates[VAULT])
@@ -221,6 +229,7 @@ def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> Non
     servers = [start_vault(base / "vault", ports), start_node(cache, base / "node", ports + 1),
                start_tuspy(cache, base / "tuspy", ports + 2)]
     rates: dict[str, list[float]] = {s.name: [] for s in servers} | {"dd": [], "openssl": []}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
         print(f"{'size':>6} {'round':>5} " + " ".join(f"{name:>12}" for name in rates) + "   (MB/s; order)")
         for number in range(rounds):
@@ -229,13 +238,17 @@ def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> Non
             steps += [("dd", partial(dd_file, source, work)), ("openssl", partial(openssl_file, source))]
             steps = steps[number % len(steps):] + steps[:number % len(steps)]
             for name, step in steps:
+                pid = next((s.process.pid for s in servers if s.name == name), None)
+                used = cpu_seconds(pid) if pid else 0.0
                 rates[name].append(size / MIB / step())
+                if pid:
+                    cpu[name].append((cpu_seconds(pid) - used) / (size / 1024 / MIB))
             for server in servers:
                 empty(server)
             source.unlink()
             print(f"{size // MIB:>5}M {number + 1:>5} " + " ".join(f"{v[-1]:>12.1f}" for v in rates.values())
                   + "   " + ",".join(name for name, _ in steps), flush=True)
-        summarise(size, rates, servers)
+        summarise(size, rates, cpu, servers)
     finally:
         for server in servers:
             stop_server(server.process)
