@@ -223,6 +223,14 @@ def summarise(size: int, rates: dict[str, list[float]], cpu: dict[str, list[floa
     print("  peak RSS: " + ", ".join(f"{s.name} {peak_rss_mb(s.process.pid):.1f} MB" for s in servers), flush=True)
 
 
+def warm_up(servers: list[Target], work: Path) -> None:
+    """Send each server one small upload first, so no round pays for a server's first request."""
+    for server in servers:
+        curl_tus(server, make_media(work / f"warm-{server.process.pid}.mp4", 4 * MIB, work))
+        (work / f"warm-{server.process.pid}.mp4").unlink()
+        empty(server)
+
+
 def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> None:
     """Benchmark one size on fresh servers: every round fresh bytes, the order of the steps rotated."""
     base = work / f"servers-{size // MIB}"
@@ -231,6 +239,7 @@ def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> Non
     rates: dict[str, list[float]] = {s.name: [] for s in servers} | {"dd": [], "openssl": []}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
+        warm_up(servers, work)
         print(f"{'size':>6} {'round':>5} " + " ".join(f"{name:>12}" for name in rates) + "   (MB/s; order)")
         for number in range(rounds):
             source = make_media(work / f"src-{size // MIB}-{number}.mp4", size, work)

@@ -4,7 +4,8 @@ Every round makes two folders of fresh files (the vault would answer a second co
 duplicate): one goes through the real client (tus, 16 MiB PATCHes, --jobs files at once, receipts verified and
 written beside each file), the other through curl, one file after another, each a tus creation and one PATCH,
 into the same `evault serve`. Rounds alternate which goes first; it prints every round, the medians and min-max,
-the ratio of the medians, the client's and the server's peak RSS.
+the ratio of the medians, the CPU seconds per GiB of the server and of the client on each path (steady on a
+shared machine, where MB/s is not), and the client's and the server's peak RSS.
 
     .venv/bin/python bench/uploader_folder.py                     # 10 x 200 MB, 5 rounds, on the disk
     .venv/bin/python bench/uploader_folder.py --dir /dev/shm --files 4 --size 64M --rounds 3
@@ -25,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _ingest_common import EVAULT, MIB, make_media, parse_size, peak_rss_mb, stop_server
-from tus_peers import Target, curl_tus, empty, spread, start_vault
+from tus_peers import Target, cpu_seconds, curl_tus, empty, spread, start_vault
 
 
 def make_folder(folder: Path, files: int, size: int, work: Path) -> Path:
@@ -36,8 +37,8 @@ def make_folder(folder: Path, files: int, size: int, work: Path) -> Path:
     return folder
 
 
-def run_client(vault: Target, folder: Path, jobs: int, state: Path) -> tuple[float, float]:
-    """Upload folder with `evault upload`; return its wall seconds and its peak RSS in MB."""
+def run_client(vault: Target, folder: Path, jobs: int, state: Path) -> tuple[float, float, float]:
+    """Upload folder with `evault upload`; return its wall seconds, its peak RSS in MB and its CPU seconds."""
     token = vault.headers[0].split()[-1]
     env = {**os.environ, "EVAULT_SERVER": vault.create_url.removesuffix("/api/uploads"), "EVAULT_TOKEN": token}
     started = time.perf_counter()
@@ -51,12 +52,15 @@ def run_client(vault: Target, folder: Path, jobs: int, state: Path) -> tuple[flo
     receipts = list(folder.glob("*receipt*"))
     if len(receipts) != len(list(folder.glob("*.mp4"))):
         raise SystemExit(f"evault upload wrote {len(receipts)} receipts for {folder}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def run_curl(vault: Target, folder: Path) -> float:
-    """Upload every file of folder with curl, one after another, each in one PATCH; return the seconds."""
-    return sum(curl_tus(vault, path) for path in sorted(folder.glob("*.mp4")))
+def run_curl(vault: Target, folder: Path) -> tuple[float, float]:
+    """Upload every file of folder with curl, one after another, each in one PATCH; return seconds and curl's CPU."""
+    before = os.times()
+    seconds = sum(curl_tus(vault, path) for path in sorted(folder.glob("*.mp4")))
+    after = os.times()
+    return seconds, after.children_user + after.children_system - before.children_user - before.children_system
 
 
 def main() -> None:
@@ -76,6 +80,7 @@ def main() -> None:
     client_rates: list[float] = []
     curl_rates: list[float] = []
     client_rss: list[float] = []
+    cpu: dict[str, list[tuple[float, float]]] = {"client": [], "curl": []}
     try:
         os.system("uptime")  # noqa: S605 - the machine's load belongs beside the figures
         print(f"{'round':>5} {'evault upload MB/s':>19} {'curl MB/s':>10} {'ratio':>6} {'client RSS MB':>14}")
@@ -83,12 +88,15 @@ def main() -> None:
             client_folder = make_folder(work / f"recorder-{number}", args.files, size, work)
             curl_folder = make_folder(work / f"curl-{number}", args.files, size, work)
             for step in ("curl", "client") if number % 2 == 0 else ("client", "curl"):
+                used = cpu_seconds(vault.process.pid)
                 if step == "curl":
-                    curl_rates.append(total / run_curl(vault, curl_folder))
+                    seconds, client_cpu = run_curl(vault, curl_folder)
+                    curl_rates.append(total / seconds)
                 else:
-                    seconds, rss = run_client(vault, client_folder, args.jobs, work / f"state-{number}")
+                    seconds, rss, client_cpu = run_client(vault, client_folder, args.jobs, work / f"state-{number}")
                     client_rates.append(total / seconds)
                     client_rss.append(rss)
+                cpu[step].append(((cpu_seconds(vault.process.pid) - used) * 1024 / total, client_cpu * 1024 / total))
             shutil.rmtree(client_folder)
             shutil.rmtree(curl_folder)
             empty(vault)
@@ -97,6 +105,9 @@ def main() -> None:
         print(f"\n{args.files} x {size // MIB} MiB, {args.rounds} rounds: median (min-max) MB/s")
         print(f"  evault upload {spread(client_rates)}  (--jobs {args.jobs}, 16 MiB PATCHes)")
         print(f"  curl          {spread(curl_rates)}  (one PATCH per file, one file at a time)")
+        for step, name in (("client", "evault upload"), ("curl", "curl")):
+            print(f"  CPU s/GiB with {name}: server {statistics.median(c[0] for c in cpu[step]):.2f}, "
+                  f"client {statistics.median(c[1] for c in cpu[step]):.2f}")
         print(f"  ratio {statistics.median(client_rates) / statistics.median(curl_rates):.2f}; peak RSS: client "
               f"{max(client_rss):.1f} MB, server {peak_rss_mb(vault.process.pid):.1f} MB", flush=True)
         os.system("uptime")  # noqa: S605
