@@ -236,7 +236,7 @@ def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> Non
     base = work / f"servers-{size // MIB}"
     servers = [start_vault(base / "vault", ports), start_node(cache, base / "node", ports + 1),
                start_tuspy(cache, base / "tuspy", ports + 2)]
-    rates: dict[str, list[float]] = {s.name: [] for s in servers} | {"dd": [], "openssl": []}
+    rates: dict[str, list[float]] = {name: [] for name in [*(s.name for s in servers), "dd", "openssl"]}
     cpu: dict[str, list[float]] = {s.name: [] for s in servers}
     try:
         warm_up(servers, work)
