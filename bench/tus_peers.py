@@ -219,7 +219,7 @@ def summarise(size: int, rates: dict[str, list[float]], cpu: dict[str, list[floa
     if dd_range > difference:
         print(f"  NOT MEANINGFUL: the dd rounds span {dd_range:.0f} MB/s ({every(rates['dd'])}), wider than the "
               f"{difference:.0f} MB/s between the vault ({every(rates[VAULT])}) and min(dd, openssl): the disk's "
-              f"write cache, not the servers, decides this ratio")
+              f"write cache or the machine's other load, not the servers, decides this ratio")
     print("  peak RSS: " + ", ".join(f"{s.name} {peak_rss_mb(s.process.pid):.1f} MB" for s in servers), flush=True)
 
 
