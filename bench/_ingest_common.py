@@ -92,9 +92,9 @@ def prepare_vault(home: Path, **overrides: Any) -> str:
         context.close()
 
 
-def start_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `evault serve` and wait until it answers /health."""
-    port = free_port()
+def start_server(home: Path, env: dict[str, str], port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `evault serve` (on port, or a free one) and wait until it answers /health."""
+    port = port or free_port()
     process = subprocess.Popen([str(EVAULT), "serve", "--no-scheduler", "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=(home / "server.log").open("wb"))
     url = f"http://127.0.0.1:{port}"
@@ -123,6 +123,13 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def remove_originals(objects: Path) -> None:
+    """Remove the originals a throwaway local vault stored (tmpfs holds only a few rounds of them)."""
+    for item in objects.rglob("?" * 64):
+        if item.is_file():
+            item.unlink()
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:

@@ -4,9 +4,10 @@
     .venv/bin/python bench/ingest_parallel.py --uploads 4 --size 64M --mode tus
     .venv/bin/python bench/ingest_parallel.py --rgw 127.0.0.1:7480   # into Ceph RGW vs aws s3 cp --recursive
 
-Prints the aggregate MB/s, its ratio to the plain tool on the same files in the same run (dd conv=fdatasync of
-the same total, or `aws s3 cp --recursive` of the same folder), the p50/p99 latency of GET /api/evidence while
-the uploads run, and the server's peak RSS.
+Every round takes fresh files and alternates which goes first: the uploads or the plain tool on the same files
+(dd conv=fdatasync of the same total, or `aws s3 cp --recursive` of the same folder). Prints every round, the
+median and min-max of the aggregate MB/s of both, the ratio of the medians, the p50/p99 latency of
+GET /api/evidence while the uploads run, and the server's peak RSS.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from _ingest_common import (
     parse_size,
     peak_rss_mb,
     prepare_vault,
+    remove_originals,
     settings_env,
     start_server,
     stop_server,
@@ -56,49 +58,79 @@ def poll_catalog(url: str, token: str, stop: threading.Event, latencies: list[fl
 def _aws_copy_seconds(rgw: RgwVault, folder: Path) -> float:
     started = time.perf_counter()
     rgw.aws("s3", "cp", "--recursive", str(folder), f"s3://{rgw.plain_bucket}/docked/")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    rgw.aws("s3", "rm", "--recursive", f"s3://{rgw.plain_bucket}/docked/")
+    return elapsed
 
 
-def run(work: Path, count: int, size: int, mode: str, endpoint: str | None) -> None:
-    """Upload count files of size at once while polling the catalog."""
-    home = work / "vault"
-    folder = work / "docked"
-    folder.mkdir()
-    sources = [make_media(folder / f"recorder-{i}.mp4", size, work) for i in range(count)]
-    rgw = RgwVault.create(home, endpoint) if endpoint else None
-    if rgw is None:
-        token, env = prepare_vault(home), settings_env(home)
-        baseline, tool = dd_seconds(home, size * count), "dd conv=fdatasync"
-    else:
-        token, env = rgw.token, rgw.env
-        baseline, tool = _aws_copy_seconds(rgw, folder), "aws s3 cp --recursive"
-    server, url = start_server(home, env)
+def upload_all(url: str, token: str, sources: list[Path], mode: str, latencies: list[float]) -> float:
+    """Upload every source at once while polling the catalog into latencies; return the wall seconds."""
     upload = upload_tus if mode == "tus" else upload_single
-    latencies: list[float] = []
     stop = threading.Event()
     poller = threading.Thread(target=poll_catalog, args=(url, token, stop, latencies), daemon=True)
+    poller.start()
     try:
-        poller.start()
-        time.sleep(0.5)
-        idle = len(latencies)
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=count) as pool:
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
             receipts = list(pool.map(lambda p: upload(url, token, p, p.name), sources))
         elapsed = time.perf_counter() - started
-        stop.set()
-        poller.join()
-        assert len({r["evidence_id"] for r in receipts}) == count
-        loaded = sorted(latencies[idle:])
-        total = size * count / MIB
-        p99 = loaded[max(0, int(len(loaded) * 0.99) - 1)] if loaded else float("nan")
-        print(f"uploads: {count} x {size // MIB} MiB ({mode}) in {elapsed:.1f} s")
-        print(f"aggregate: {total / elapsed:.1f} MB/s; {tool} of {total:.0f} MiB: {total / baseline:.1f} MB/s; "
-              f"ratio {baseline / elapsed:.2f}")
-        print(f"catalog reads during load: n={len(loaded)} p50={statistics.median(loaded):.1f} ms "
-              f"p99={p99:.1f} ms max={loaded[-1]:.1f} ms")
-        print(f"server peak RSS: {peak_rss_mb(server.pid):.1f} MB")
     finally:
         stop.set()
+        poller.join()
+    assert len({r["evidence_id"] for r in receipts}) == len(sources)
+    return elapsed
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Return the nearest-rank percentile of values."""
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share + 0.5) - 1)] if ordered else float("nan")
+
+
+def summarise(total: float, vault: list[float], plain: list[float], tool: str, latencies: list[float]) -> None:
+    """Print the medians and min-max of both, the ratio of the medians, and the catalog latencies."""
+    def spread(seconds: list[float]) -> str:
+        rates = [total / s for s in seconds]
+        return f"{statistics.median(rates):.1f} MB/s ({min(rates):.1f}-{max(rates):.1f})"
+
+    print(f"median (min-max) of {len(vault)} rounds: aggregate {spread(vault)}; {tool} {spread(plain)}; "
+          f"ratio {statistics.median(plain) / statistics.median(vault):.2f}")
+    print(f"catalog reads during the uploads: n={len(latencies)} p50={percentile(latencies, 0.5):.1f} ms "
+          f"p99={percentile(latencies, 0.99):.1f} ms max={max(latencies, default=float('nan')):.1f} ms")
+
+
+def run(work: Path, count: int, size: int, mode: str, endpoint: str | None, rounds: int) -> None:
+    """Upload count fresh files of size at once while polling the catalog, alternating with the plain tool."""
+    home = work / "vault"
+    rgw = RgwVault.create(home, endpoint) if endpoint else None
+    token, env = (rgw.token, rgw.env) if rgw else (prepare_vault(home), settings_env(home))
+    tool = "aws s3 cp --recursive" if rgw else "dd conv=fdatasync"
+    server, url = start_server(home, env)
+    total = size * count / MIB
+    vault_times: list[float] = []
+    plain_times: list[float] = []
+    latencies: list[float] = []
+    try:
+        print(f"{count} x {size // MIB} MiB ({mode}) at once, {rounds} alternating rounds")
+        print(f"{'round':>5} {'vault MB/s':>11} {'plain MB/s':>11} {'ratio':>6} {'catalog p99 ms':>15}")
+        for number in range(rounds):
+            folder = work / f"docked-{number}"
+            folder.mkdir()
+            sources = [make_media(folder / f"recorder-{i}.mp4", size, work) for i in range(count)]
+            loaded: list[float] = []
+            for step in ("plain", "vault") if number % 2 == 0 else ("vault", "plain"):
+                if step == "vault":
+                    vault_times.append(upload_all(url, token, sources, mode, loaded))
+                else:
+                    plain_times.append(_aws_copy_seconds(rgw, folder) if rgw else dd_seconds(home, size * count))
+            latencies += loaded
+            shutil.rmtree(folder)
+            rgw.empty() if rgw else remove_originals(home / "objects")
+            print(f"{number + 1:>5} {total / vault_times[-1]:>11.1f} {total / plain_times[-1]:>11.1f} "
+                  f"{plain_times[-1] / vault_times[-1]:>6.2f} {percentile(loaded, 0.99):>15.1f}", flush=True)
+        summarise(total, vault_times, plain_times, tool, latencies)
+        print(f"server peak RSS: {peak_rss_mb(server.pid):.1f} MB")
+    finally:
         stop_server(server)
         if rgw is not None:
             rgw.remove()
@@ -111,11 +143,12 @@ def main() -> None:
     parser.add_argument("--size", default="256M")
     parser.add_argument("--mode", choices=["single", "tus"], default="single")
     parser.add_argument("--rgw", metavar="HOST:PORT", help="upload into an S3 endpoint (Ceph RGW) instead")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evault-bench-", dir=args.work))
     try:
-        run(work, args.uploads, parse_size(args.size), args.mode, args.rgw)
+        run(work, args.uploads, parse_size(args.size), args.mode, args.rgw, args.rounds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
