@@ -10,6 +10,7 @@ import sys
 import time
 
 import click
+import structlog
 
 from evault.homes import record_home, refuse_second_vault, require_vault
 from evault.setup import initialise, open_vault
@@ -20,6 +21,8 @@ from vault.db import utcnow
 from vault.errors import InvalidInput
 from vault.identities.actor import Actor
 from vault.identities.models import Role
+
+log = structlog.get_logger(__name__)
 
 
 def host_actor() -> Actor:
@@ -95,9 +98,13 @@ def serve(host: str, port: int, embedded_scheduler: bool) -> None:
     context = open_host_vault(cli_settings(log_level=None))
     context.check_store()
     reconcile_in_background(context)
-    click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
+    url = f"http://{host}:{port}"
+    # One JSON event like every other stderr line; `message` is the line a person starting the server looks for.
+    log.info("serve.listening", url=url, docs=f"{url}/docs", message=f"Evidence Vault on {url} (docs: {url}/docs)")
     scheduler = start_scheduler(context) if embedded_scheduler else None
     try:
+        # No log_config: uvicorn's loggers keep no handlers of their own and reach configure_logging's JSON
+        # renderer; its access log stays off, the http.request event names the user, client and bytes instead.
         uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False)
     finally:
         if scheduler is not None:
@@ -129,7 +136,7 @@ def worker() -> None:
     try:
         context.check_store()
         reconcile_in_background(context)
-        click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
+        log.info("worker.running", message="Evidence Vault worker running; stop with Ctrl-C or SIGTERM")
         run_worker(context)
     finally:
         context.close()

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     witnesses: list[str] = []
     witness_name: str = ""
     witness_trusted_logs: list[str] = []
+    # Observability (issue 16): a file holding the token Prometheus scrapes /metrics with (at least 24 characters,
+    # read on every scrape so it can be rotated); without it only admins' and auditors' API tokens may scrape.
+    metrics_token_file: Path | None = None
 
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
 

@@ -1,27 +1,76 @@
-"""Structured JSON logs: events with context, never secrets or file bytes."""
+"""Structured JSON logs: events with context, never secrets or file bytes.
+
+Every line a vault process writes to stderr is one event: structlog's own, and the standard library's (uvicorn,
+APScheduler, Alembic, SQLAlchemy, Python warnings), which go through the same processors and renderer.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
+_HANDLER_NAME = "evault"
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever sys.stderr is when the line is written (a daemon or a test may have replaced it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_name(_HANDLER_NAME)
+
+    @property
+    def stream(self) -> TextIO:
+        """Return the current standard error stream."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass  # always sys.stderr, looked up per line
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,  # the request id on uvicorn's lines too
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
 
 def configure_logging(*, json_output: bool = True, level: str = "INFO") -> None:
-    """Route structlog and stdlib logging through one JSON (or console) renderer on stderr."""
+    """Route structlog and stdlib logging (uvicorn's included) through one JSON (or console) renderer on stderr."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False) if json_output else structlog.dev.ConsoleRenderer()
     )
+    numeric = logging.getLevelName(level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        processors=[*_shared_processors(), structlog.processors.format_exc_info,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
+    handler = _StderrHandler()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),  # extras such as uvicorn's colour codes are left out
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, renderer],
+    ))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)  # configured again (each command, each test): one handler, not one per call
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # A library logger with a handler of its own would write a second, plain line: everything goes to the root.
+    # SQLAlchemy keeps its own WARNING level (INFO would log every statement).
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "apscheduler", "alembic", "sqlalchemy"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    # APScheduler says "Running job ..." for every run at INFO; the scheduler's own events say it with context.
+    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
+    logging.captureWarnings(True)  # SQLAlchemy's and others' warnings become `py.warnings` events

@@ -43,6 +43,7 @@ COMMANDS = {
     "exports": "evault_client.commands.exports:exports",
     "verify-bundle": "evault_client.commands.verify:verify_bundle",
     "witness": "evault_client.commands.witness:witness",
+    "jobs": "evault_client.commands.jobs:jobs",
 }
 
 

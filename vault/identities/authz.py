@@ -32,6 +32,7 @@ class Permission(StrEnum):
     DECIDE_FLAG_CLEARANCE = "decide_flag_clearance"
     REPORT_DOCK_STATUS = "report_dock_status"
     READ_DOCK_STATUS = "read_dock_status"
+    READ_OPERATIONS = "read_operations"  # scheduled jobs' runs and the metrics: how the vault runs, no evidence
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -64,7 +65,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_DOCK_STATUS,
         }
     ),
-    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS}),
+    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS,
+                             Permission.READ_OPERATIONS}),
     Role.ADMIN: frozenset(
         {
             Permission.MANAGE_USERS,
@@ -74,6 +76,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_CASES,
             Permission.MANAGE_CALENDAR,
             Permission.READ_DOCK_STATUS,
+            Permission.READ_OPERATIONS,
         }
     ),
 }
