@@ -8,28 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
 
 import structlog
 
 _HANDLER_NAME = "evault"
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Write to whatever sys.stderr is when the line is written (a daemon or a test may have replaced it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.set_name(_HANDLER_NAME)
-
-    @property
-    def stream(self) -> TextIO:
-        """Return the current standard error stream."""
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value: Any) -> None:
-        pass  # always sys.stderr, looked up per line
 
 
 def _shared_processors() -> list[structlog.types.Processor]:
@@ -54,7 +36,10 @@ def configure_logging(*, json_output: bool = True, level: str = "INFO") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=False,
     )
-    handler = _StderrHandler()
+    # Bound to stderr as it is now: a command run in-process later (CliRunner swaps sys.stderr) never gets the
+    # server's lines mixed into what it prints.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),  # extras such as uvicorn's colour codes are left out
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
