@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -9,7 +10,7 @@ import click
 
 from evault_client.cli import VaultCommand
 from evault_client.context import Invocation, current
-from evault_client.output import Column
+from evault_client.output import Column, local_time
 
 
 def _state(run: Invocation, job: dict[str, Any]) -> str:
@@ -23,20 +24,25 @@ def _last(job: dict[str, Any], key: str) -> Any:
     return (job.get("last_run") or {}).get(key)
 
 
+def _short(run: Invocation, value: Any) -> str:
+    """Show an API time as month-day hour:minute in the agency's zone: the job table fits 80 columns."""
+    return local_time(value, run.zone)[5:16] if value else "-"
+
+
 def _job_columns(run: Invocation) -> list[Column]:
-    return [Column(run.text("任务", "JOB"), "name", whole=True), Column(run.text("计划", "SCHEDULE"), "schedule"),
-            Column(run.text("状态", "STATE"), lambda job: _state(run, job)),
-            Column(run.text("上次开始", "LAST START"), lambda job: _last(job, "started_at"), time=True),
+    return [Column(run.text("任务", "JOB"), "name", whole=True),
+            Column(run.text("状态", "STATE"), lambda job: _state(run, job), whole=True),
+            Column(run.text("上次开始", "LAST START"), lambda job: _short(run, _last(job, "started_at"))),
             Column(run.text("耗时(秒)", "SECONDS"), lambda job: _last(job, "duration_seconds")),
             Column(run.text("连续失败", "FAILS"), "failures_in_a_row"),
-            Column(run.text("下次运行", "NEXT DUE"), "next_due", time=True)]
+            Column(run.text("下次运行", "NEXT DUE"), lambda job: _short(run, job["next_due"]))]
 
 
 def _run_columns(run: Invocation) -> list[Column]:
-    return [Column(run.text("开始", "STARTED"), "started_at", time=True),
-            Column(run.text("结束", "FINISHED"), "finished_at", time=True),
+    return [Column(run.text("开始", "STARTED"), lambda r: _short(run, r["started_at"])),
             Column(run.text("耗时(秒)", "SECONDS"), "duration_seconds"), Column(run.text("结果", "OUTCOME"), "outcome"),
-            Column(run.text("执行者", "WORKER"), "worker"), Column(run.text("摘要", "SUMMARY"), "summary")]
+            Column(run.text("执行者", "WORKER"), "worker"),
+            Column(run.text("摘要", "SUMMARY"), lambda r: json.dumps(r["summary"], ensure_ascii=False, sort_keys=True))]
 
 
 @click.command("jobs", cls=VaultCommand)
@@ -54,5 +60,6 @@ def jobs(name: str | None, recent: int) -> None:
         run.out.document(job)
         return
     run.out.rows([job], _job_columns(run))
-    run.out.message("")
+    run.out.message(run.text(f"计划：{job['schedule']}（{job['timezone']}）", f"schedule: {job['schedule']} "
+                             f"({job['timezone']})"))
     run.out.rows(job["recent_runs"], _run_columns(run), empty=run.text("尚无运行记录", "no run recorded yet"))
