@@ -28,7 +28,7 @@ def test_an_auditor_sees_a_failed_job_and_its_runs(shell_for: Shells, context: V
     table = auditor.ok("jobs").stdout.splitlines()
     assert table[0].split()[:2] == ["JOB", "STATE"] and all(len(line) <= 80 for line in table)
     row = next(line for line in table if line.startswith("lock_reconciliation"))
-    assert "FAILED" in row and "7.0" in row
+    assert "FAILED" in row and started.astimezone(context.settings.zone).strftime("%Y-%m-%d %H:%M:%S") in row
     assert any(line.startswith("reconcile ") and "never run" in line for line in table)
     listed = {job["name"]: job for job in auditor.json_lines("jobs")}
     assert listed["lock_reconciliation"]["failures_in_a_row"] == 1
@@ -36,6 +36,7 @@ def test_an_auditor_sees_a_failed_job_and_its_runs(shell_for: Shells, context: V
     assert one["recent_runs"][0]["worker"] == "vault-02:77" and one["recent_runs"][0]["outcome"] == "failed"
     shown = auditor.ok("jobs", "lock_reconciliation").stdout
     assert "vault-02:77" in shown and "StorageError" in shown and "schedule: 10 3 * * *" in shown
+    assert "1 failure(s) in a row" in shown and " 7.0 " in shown
 
     officer = shell_for(make_person(Role.OFFICER, certificate="C001"))("jobs")
     assert officer.exit_code == 4 and "permission" in officer.stderr

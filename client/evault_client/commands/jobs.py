@@ -10,7 +10,7 @@ import click
 
 from evault_client.cli import VaultCommand
 from evault_client.context import Invocation, current
-from evault_client.output import Column, local_time
+from evault_client.output import Column
 
 
 def _state(run: Invocation, job: dict[str, Any]) -> str:
@@ -24,22 +24,16 @@ def _last(job: dict[str, Any], key: str) -> Any:
     return (job.get("last_run") or {}).get(key)
 
 
-def _short(run: Invocation, value: Any) -> str:
-    """Show an API time as month-day hour:minute in the agency's zone: the job table fits 80 columns."""
-    return local_time(value, run.zone)[5:16] if value else "-"
-
-
 def _job_columns(run: Invocation) -> list[Column]:
+    # Four columns fit 80: the run's duration and failures in a row are in `evault jobs NAME` and `--json`.
     return [Column(run.text("任务", "JOB"), "name", whole=True),
             Column(run.text("状态", "STATE"), lambda job: _state(run, job), whole=True),
-            Column(run.text("上次开始", "LAST START"), lambda job: _short(run, _last(job, "started_at"))),
-            Column(run.text("耗时(秒)", "SECONDS"), lambda job: _last(job, "duration_seconds")),
-            Column(run.text("连续失败", "FAILS"), "failures_in_a_row"),
-            Column(run.text("下次运行", "NEXT DUE"), lambda job: _short(run, job["next_due"]))]
+            Column(run.text("上次开始", "LAST START"), lambda job: _last(job, "started_at"), time=True, whole=True),
+            Column(run.text("下次运行", "NEXT DUE"), "next_due", time=True, whole=True)]
 
 
 def _run_columns(run: Invocation) -> list[Column]:
-    return [Column(run.text("开始", "STARTED"), lambda r: _short(run, r["started_at"])),
+    return [Column(run.text("开始", "STARTED"), "started_at", time=True, whole=True),
             Column(run.text("耗时(秒)", "SECONDS"), "duration_seconds"), Column(run.text("结果", "OUTCOME"), "outcome"),
             Column(run.text("执行者", "WORKER"), "worker"),
             Column(run.text("摘要", "SUMMARY"), lambda r: json.dumps(r["summary"], ensure_ascii=False, sort_keys=True))]
@@ -59,7 +53,9 @@ def jobs(name: str | None, recent: int) -> None:
     if run.json_mode:
         run.out.document(job)
         return
-    run.out.rows([job], _job_columns(run))
+    run.out.message(run.text(
+        f"状态：{_state(run, job)}；连续失败 {job['failures_in_a_row']} 次",
+        f"state: {_state(run, job)}; {job['failures_in_a_row']} failure(s) in a row"))
     run.out.message(run.text(f"计划：{job['schedule']}（{job['timezone']}）", f"schedule: {job['schedule']} "
                              f"({job['timezone']})"))
     run.out.rows(job["recent_runs"], _run_columns(run), empty=run.text("尚无运行记录", "no run recorded yet"))
