@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from evault.jobs_status import RECENT_RUNS, JobStatus, get_job_status, list_job_status, run_duration
@@ -79,7 +79,7 @@ def list_jobs(actor: ActorDep, session: SessionDep, context: ContextDep,
 
 
 @router.get("/{name}", response_model=JobStatusPublic, responses=error_responses(404))
-def show_job(name: str, actor: ActorDep, session: SessionDep, context: ContextDep,
+def show_job(name: Annotated[str, Path(max_length=64)], actor: ActorDep, session: SessionDep, context: ContextDep,
              recent: RecentQuery = RECENT_RUNS) -> JobStatusPublic:
     """Show one scheduled job with its newest runs, failures and next due time (admin, auditor)."""
     settings = context.settings

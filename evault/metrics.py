@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request
@@ -177,7 +177,12 @@ def _may_scrape(request: Request, context: VaultContext, credentials: HTTPAuthor
     require(get_actor(request, context, credentials), Permission.READ_OPERATIONS)
 
 
-@router.get("/metrics", response_class=Response, responses=error_responses(401, 403, 503))
+EXPOSITION: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The metrics in the Prometheus text exposition format (version 0.0.4)",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/metrics", response_class=Response, responses={**EXPOSITION, **error_responses(401, 403, 503)})
 def metrics(request: Request, context: ContextDep,
             credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Response:
     """Return the metrics in the Prometheus text format (the scrape token, or an admin's or auditor's API token)."""
