@@ -70,12 +70,15 @@ def job_families(statuses: Sequence[JobStatus]) -> Iterator[Metric]:
                      ["job"])
     failing = _gauge("evault_job_failures_in_a_row", "Newest runs of the job that failed or were abandoned.", ["job"])
     due = _gauge("evault_job_next_due_timestamp_seconds", "When the scheduler fires the job next.", ["job"])
+    period = _gauge("evault_job_period_seconds", "How often the job runs (its runs are keyed by this period).",
+                    ["job"])
     for status in statuses:
         for outcome, count in sorted(status.runs_by_outcome.items()):
             runs.add_metric([status.name, outcome], count)
         for name in JOB_STATES:
             state.add_metric([status.name, name], 1 if status.state == name else 0)
         failing.add_metric([status.name], status.failures_in_a_row)
+        period.add_metric([status.name], status.period.total_seconds())
         if status.last is not None:
             started.add_metric([status.name], _timestamp(status.last.started_at))
             duration = run_duration(status.last)
@@ -85,7 +88,7 @@ def job_families(statuses: Sequence[JobStatus]) -> Iterator[Metric]:
             success.add_metric([status.name], _timestamp(status.last_success.started_at))
         if status.next_due is not None:
             due.add_metric([status.name], _timestamp(status.next_due))
-    yield from (runs, state, started, took, success, failing, due)
+    yield from (runs, state, started, took, success, failing, due, period)
 
 
 def reconciler_families(session: Session) -> Iterator[Metric]:

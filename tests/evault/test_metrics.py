@@ -129,6 +129,8 @@ def test_a_store_outage_shows_as_store_errors_and_a_failed_job(
     assert value(healthy, "evault_reconcile_findings", kind="store_locked_orphans") == 0
     assert ("evault_reconcile_findings", frozenset({("kind", "store_checked")})) in healthy
     assert value(healthy, "evault_job_next_due_timestamp_seconds", job="reconcile") > datetime.now(UTC).timestamp()
+    assert value(healthy, "evault_job_period_seconds", job="reconcile") == 900
+    assert value(healthy, "evault_job_last_success_timestamp_seconds", job="reconcile") > 0
     assert value(healthy, "evault_catalog_up") == 1
 
     with client_during_outage(settings, "closed_port", timeout_seconds=1.0) as down:
