@@ -7,6 +7,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from evault.jobs_routes import router as jobs_router
+from evault.metrics import UPLOAD_ROUTES, CatalogCollector
+from evault.metrics import router as metrics_router
+from evault.scheduler import default_jobs
 from evault.statistics.routes import router as statistics_router
 from evault.web.site import install_web
 from ingest.routes import router as ingest_router
@@ -43,6 +47,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     witness_router,
     statistics_router,
     edits_router,
+    jobs_router,
+    metrics_router,
 )
 
 DESCRIPTION = (
@@ -66,5 +72,6 @@ def create_app(context: VaultContext) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_web(app, context.settings)
-    app.add_middleware(RequestContextMiddleware)
+    context.metrics.register(CatalogCollector(context, default_jobs()))
+    app.add_middleware(RequestContextMiddleware, metrics=context.metrics, upload_routes=UPLOAD_ROUTES)
     return app

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import click
+import structlog
 
 from evault.homes import record_home, refuse_second_vault, require_vault
 from evault.setup import initialise, open_vault, write_credentials_file
@@ -21,6 +22,8 @@ from vault.db import utcnow
 from vault.errors import InvalidInput
 from vault.identities.actor import Actor
 from vault.identities.models import Role
+
+log = structlog.get_logger(__name__)
 
 
 def host_actor() -> Actor:
@@ -124,10 +127,14 @@ def serve(host: str, port: int, embedded_scheduler: bool | None, forwarded_allow
     context.check_store()
     context.check_custody_log()  # never serve, silently, a catalog behind its anchors (restored by hand, tampered)
     reconcile_in_background(context)
-    click.echo(f"Evidence Vault on http://{host}:{port} (docs: http://{host}:{port}/docs)", err=True)
+    url = f"http://{host}:{port}"
+    # One JSON event like every other stderr line; `message` is the line a person starting the server looks for.
+    log.info("serve.listening", url=url, docs=f"{url}/docs", message=f"Evidence Vault on {url} (docs: {url}/docs)")
     run_jobs = settings.scheduler == "embedded" if embedded_scheduler is None else embedded_scheduler
     scheduler = start_scheduler(context) if run_jobs else None
     try:
+        # No log_config: uvicorn's loggers keep no handlers of their own and reach configure_logging's JSON
+        # renderer; its access log stays off, the http.request event names the user, client and bytes instead.
         uvicorn.run(create_app(context), host=host, port=port, log_config=None, access_log=False,
                     proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
     finally:
@@ -167,7 +174,7 @@ def worker(check: bool) -> None:
         context.check_store()
         context.check_custody_log()
         reconcile_in_background(context)
-        click.echo("Evidence Vault worker running; stop with Ctrl-C or SIGTERM", err=True)
+        log.info("worker.running", message="Evidence Vault worker running; stop with Ctrl-C or SIGTERM")
         run_worker(context)
     finally:
         context.close()

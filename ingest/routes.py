@@ -190,7 +190,8 @@ async def upload_evidence(
         session=session, actor=actor, context=context, headers=dict(request.headers), chunks=request.stream(),
         content_length=length, now=utcnow())
     await anyio.to_thread.run_sync(session.commit)
-    await anyio.to_thread.run_sync(lambda: lock_ingested(store=context.store, outcome=outcome, staged=staged))
+    await anyio.to_thread.run_sync(lambda: lock_ingested(store=context.store, outcome=outcome, staged=staged,
+                                                         steps=context.metrics.ingest_steps))
     if not outcome.duplicate:
         background.add_task(make_thumbnail, context, outcome.evidence.id)  # after the response: acks stay fast
     body = receipts.receipt_of(outcome, context.signer)

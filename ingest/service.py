@@ -30,6 +30,7 @@ from vault.evidence.service import EvidenceTags, FlagReason, find_by_sha256, reg
 from vault.faults import crash_point
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
+from vault.metrics import NO_STEPS, StepTimer
 from vault.storage.base import BlobStore, PendingBlob, StoredBlob
 
 log = structlog.get_logger(__name__)
@@ -110,21 +111,22 @@ def ingest_staged(
 def ingest_upload(
     *, session: Session, actor: Actor, store: BlobStore, rules: IngestRules, staged: StagedFile,
     piped: PendingBlob | None, judge: Callable[[], Judgement], meta: UploadMetadata, now: datetime,
-    submission_id: uuid.UUID | None = None,
+    submission_id: uuid.UUID | None = None, steps: StepTimer = NO_STEPS,
 ) -> IngestOutcome:
     """Finish writing an upload to the store, judge it, and register its record; nothing is locked yet.
 
     The verdict checks the declared digest, sniffs and probes the staged copy (refusing non-media with 415)
     and looks for the same bytes already stored (returning that record). A refusal or a duplicate discards
     the new bytes and the staged copy; any other failure (the store's, say) keeps the staged copy, so the
-    client can finish again without sending the file again.
+    client can finish again without sending the file again. `steps` times store, probe and register (/metrics).
     """
     require(actor, Permission.UPLOAD_EVIDENCE)
     subject = str(submission_id or staged.sha256 or "upload")
     try:
         content_type = require_media_head(read_head(staged.path))  # refused bytes never reach the store
-        pending, blob = finish_write(store, staged, piped=piped, content_type=content_type,
-                                     expected_sha256=meta.sha256)
+        with steps.step("store"):
+            pending, blob = finish_write(store, staged, piped=piped, content_type=content_type,
+                                         expected_sha256=meta.sha256)
     except (ChecksumMismatch, UnsupportedMedia) as error:
         if piped is not None:
             piped.discard()
@@ -136,15 +138,17 @@ def ingest_upload(
         raise
     crash_point(rules.crash_at, "ingest.after_finish")
     try:
-        judged = judge()
-        existing = find_by_sha256(session=session, sha256=blob.sha256)
-        if existing is not None:
-            pending.discard()
-            staged.path.unlink(missing_ok=True)
-            return _duplicate(session=session, actor=actor, existing=existing, meta=meta,
-                              subject=str(submission_id or existing.sha256), now=now)
-        outcome = _register(session=session, actor=actor, store=store, rules=rules, blob=blob, probe=judged.probe,
-                            exif=judged.exif, meta=meta, now=now)
+        with steps.step("probe"):
+            judged = judge()
+        with steps.step("register"):
+            existing = find_by_sha256(session=session, sha256=blob.sha256)
+            if existing is not None:
+                pending.discard()
+                staged.path.unlink(missing_ok=True)
+                return _duplicate(session=session, actor=actor, existing=existing, meta=meta,
+                                  subject=str(submission_id or existing.sha256), now=now)
+            outcome = _register(session=session, actor=actor, store=store, rules=rules, blob=blob,
+                                probe=judged.probe, exif=judged.exif, meta=meta, now=now)
     except UnsupportedMedia as error:
         pending.discard()
         _refuse(session=session, actor=actor, error=error, subject=subject, staged=staged, meta=meta, now=now)
@@ -161,16 +165,18 @@ def _refuse(*, session: Session, actor: Actor, error: ChecksumMismatch | Unsuppo
     reject_upload(session=session, actor=actor, error=error, subject_id=subject, meta=meta, now=now)
 
 
-def lock_ingested(*, store: BlobStore, outcome: IngestOutcome, staged: StagedFile | None) -> None:
+def lock_ingested(*, store: BlobStore, outcome: IngestOutcome, staged: StagedFile | None,
+                  steps: StepTimer = NO_STEPS) -> None:
     """Lock the original once its record is committed (again, harmlessly, for a duplicate); drop the staged copy.
 
     Every acknowledgement follows this, so an acknowledged upload is always locked in the store.
     """
     evidence = outcome.evidence
-    if outcome.pending is not None:
-        outcome.pending.lock(evidence.store_retain_until)
-    else:
-        store.lock(evidence.storage_key, evidence.version_id, evidence.store_retain_until)
+    with steps.step("lock"):
+        if outcome.pending is not None:
+            outcome.pending.lock(evidence.store_retain_until)
+        else:
+            store.lock(evidence.storage_key, evidence.version_id, evidence.store_retain_until)
     if staged is not None:
         staged.path.unlink(missing_ok=True)
 

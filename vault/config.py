@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     # never runs a second scheduler beside it. Any setting may also come from a file: EVAULT_<NAME>_FILE.
     scheduler: Literal["embedded", "worker"] = "embedded"
 
+    # Observability (issue 16): a file holding the token Prometheus scrapes /metrics with (at least 24 characters,
+    # read on every scrape so it can be rotated); without it only admins' and auditors' API tokens may scrape.
+    metrics_token_file: Path | None = None
+
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
 
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -14,8 +14,10 @@ from vault.custody.service import confirm_log_matches_anchors, install_checkpoin
 from vault.db import make_engine, make_session_factory
 from vault.errors import StorageError, VaultError
 from vault.keys import DataCipher, Signer, load_data_cipher, load_retired_keys, load_signer, recorded_origin
+from vault.metrics import VaultMetrics
 from vault.storage.base import BlobStore
 from vault.storage.factory import make_blob_store
+from vault.storage.metered import MeteredStore
 
 
 class DatabaseUnavailable(VaultError):
@@ -36,6 +38,8 @@ class VaultContext:
     signer: Signer
     cipher: DataCipher
     anchors: CheckpointAnchors
+    # This process's Prometheus registry and instruments (served at /metrics), not the library's global one.
+    metrics: VaultMetrics = field(default_factory=VaultMetrics)
 
     def check_database(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
@@ -66,7 +70,8 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
     """Open the database, the blob store and the keys named by settings."""
     engine = make_engine(settings.resolved_database_url)
     signer = load_signer(settings.keys_dir)
-    blob_store = store or make_blob_store(settings)
+    metrics = VaultMetrics()
+    blob_store = MeteredStore(store or make_blob_store(settings), metrics.store_errors)
     origin = settings.log_origin or recorded_origin(settings.keys_dir) or default_origin(signer)
     anchors = CheckpointAnchors(store=blob_store, signer=signer, origin=origin,
                                 retain_years=settings.anchor_retention_years,
@@ -81,6 +86,7 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
         signer=signer,
         cipher=load_data_cipher(settings.keys_dir),
         anchors=anchors,
+        metrics=metrics,
     )
 
 

@@ -45,6 +45,7 @@ COMMANDS = {
     "verify-export": "evault_client.commands.verify:verify_export",
     "witness": "evault_client.commands.witness:witness",
     "edits": "evault_client.commands.edits:edits",
+    "jobs": "evault_client.commands.jobs:jobs",
 }
 
 

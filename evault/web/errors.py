@@ -13,7 +13,7 @@ from evault.web.auth import SignInRequired
 from evault.web.templating import render_page
 from vault.api.errors import ERROR_RESPONSES
 
-NOT_PAGES = ("/api/", "/static/", "/health", "/ready", "/openapi.json")
+NOT_PAGES = ("/api/", "/static/", "/health", "/ready", "/openapi.json", "/metrics")
 
 ApiHandler = Callable[[Request, Exception], Awaitable[JSONResponse]]
 

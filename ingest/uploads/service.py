@@ -345,7 +345,7 @@ def finalize_upload(*, session: Session, actor: Actor, context: VaultContext, up
         outcome = ingest_upload(
             session=session, actor=actor, store=context.store, rules=rules, staged=staged,
             piped=piped.pending if piped is not None else None, judge=lambda: judge_staged(path, rules),
-            meta=_declared(upload), now=now, submission_id=upload.id)
+            meta=_declared(upload), now=now, submission_id=upload.id, steps=context.metrics.ingest_steps)
     except UnsupportedMedia:
         _discard(session=session, context=context, upload=upload)
         raise
@@ -365,7 +365,7 @@ def lock_finalized(*, context: VaultContext, outcome: IngestOutcome, upload_id: 
     """After the record is committed: lock the original in the store and drop the staged copy."""
     crash_point(context.settings.crash_at, "ingest.after_commit")
     lock_ingested(store=context.store, outcome=outcome,
-                  staged=StagedFile(path=staging_path(context, upload_id), size=0))
+                  staged=StagedFile(path=staging_path(context, upload_id), size=0), steps=context.metrics.ingest_steps)
     crash_point(context.settings.crash_at, "ingest.after_lock")
 
 
@@ -433,7 +433,7 @@ async def receive_single(
         outcome = await anyio.to_thread.run_sync(lambda: ingest_upload(
             session=session, actor=actor, store=context.store, rules=rules, staged=staged,
             piped=piped.pending if piped is not None and not piped.broken else None, judge=judge, meta=meta,
-            now=now))
+            now=now, steps=context.metrics.ingest_steps))
     except BaseException:
         path.unlink(missing_ok=True)  # no upload to resume: the client sends the request again
         raise

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     REPORT_DOCK_STATUS = "report_dock_status"
     READ_DOCK_STATUS = "read_dock_status"
     EDIT_COPIES = "edit_copies"  # cut clips and redact copies of originals the actor may download
+    READ_OPERATIONS = "read_operations"  # scheduled jobs' runs and the metrics: how the vault runs, no evidence
 
 
 _ALL_READS = {Permission.READ_CASES, Permission.READ_ALL_EVIDENCE_METADATA}
@@ -66,7 +67,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EDIT_COPIES,
         }
     ),
-    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS}),
+    Role.AUDITOR: frozenset({*_ALL_READS, Permission.READ_AUDIT_LOG, Permission.READ_DOCK_STATUS,
+                             Permission.READ_OPERATIONS}),
     Role.ADMIN: frozenset(
         {
             Permission.MANAGE_USERS,
@@ -76,6 +78,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_CASES,
             Permission.MANAGE_CALENDAR,
             Permission.READ_DOCK_STATUS,
+            Permission.READ_OPERATIONS,
         }
     ),
 }

@@ -24,6 +24,7 @@ from vault.api.health import health_report
 from vault.db import utcnow
 from vault.errors import InvalidInput, VaultError
 from vault.identities import certificates, overview, service
+from vault.identities.authz import Permission, require
 from vault.identities.models import CertificateChange
 from vault.identities.sign_in import SignedIn
 from vault.text import check_text
@@ -142,9 +143,11 @@ def _voids(value: str) -> uuid.UUID | None:
 
 
 @router.get("/admin/jobs")
-def jobs(request: Request, person: SignedInDep, session: SessionDep) -> Response:
+def jobs(request: Request, person: SignedInDep, session: SessionDep, context: ContextDep) -> Response:
     """Show every scheduled job: its schedule, its last run and whether it failed or is overdue."""
-    statuses = list_job_status(session=session, actor=person.actor, jobs=default_jobs(), now=utcnow())
+    require(person.actor, Permission.MANAGE_USERS)  # an admin page; auditors read the same at GET /api/jobs
+    statuses = list_job_status(session=session, actor=person.actor, jobs=default_jobs(), now=utcnow(),
+                               zone=context.settings.zone)
     summaries = {s.name: json.dumps(s.last.summary, ensure_ascii=False, indent=2, sort_keys=True)
                  for s in statuses if s.last is not None and s.last.summary}
     return render_page(request, "admin/jobs.html", person=person, jobs=statuses, summaries=summaries,
