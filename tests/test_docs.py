@@ -24,7 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # The order a newcomer reads them in; a later document may use what an earlier one created.
 DOCUMENTS = ["README.md", "docs/domain.md", "docs/cli.md", "docs/people.md", "docs/access.md", "docs/exports.md",
-             "docs/custody.md", "docs/witnesses.md", "docs/web.md", "docs/ingest-protocol.md", "docs/exit.md"]
+             "docs/custody.md", "docs/witnesses.md", "docs/web.md", "docs/ingest-protocol.md", "docs/exit.md",
+             "docs/deploy.md"]
 RUN_LANGUAGES = {"bash", "sh"}
 FENCE = re.compile(r"^```(\S*)\s*$")
 SKIPPED = re.compile(r"^\s*scripts/test\.sh\b.*$", re.MULTILINE)
