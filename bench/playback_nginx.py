@@ -35,7 +35,6 @@ from pathlib import Path
 import httpx
 from playback import free_port, peak_rss_mib, start_server
 from player_range import PASSWORD, Vault, _setup, bearer_client, cookie_client
-
 from sqlalchemy import select
 
 from vault.config import Settings
