@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.access.playback_buffer import PlaybackBuffer
 from vault.config import Settings
 from vault.custody.anchoring import CheckpointAnchors, default_origin
 from vault.custody.service import confirm_log_matches_anchors, install_checkpointing
@@ -36,6 +37,7 @@ class VaultContext:
     signer: Signer
     cipher: DataCipher
     anchors: CheckpointAnchors
+    playback: PlaybackBuffer = field(default_factory=PlaybackBuffer)  # ranges not yet written (this process's)
 
     def check_database(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime
 
 from vault.access import content, inbox, report, service, trail
 from vault.access.content import ContentPlan, Variant
+from vault.access.jobs import flush_playback
 from vault.access.models import RequestStatus
 from vault.access.ranges import RangeNotSatisfiable
 from vault.access.schemas import (
@@ -132,8 +133,10 @@ def get_grant(grant_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> Acce
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=AccessGrantPublic, responses=error_responses(404, 409))
-def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
+def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep,
+                 context: ContextDep) -> AccessGrantPublic:
     """Revoke a grant early (approvers)."""
+    flush_playback(context)  # the summaries the revocation writes then hold every range served until now
     now = utcnow()
     grant = service.revoke_grant(session=session, actor=actor, grant_id=grant_id, reason=body.reason, now=now)
     session.commit()
@@ -257,6 +260,7 @@ def _serve(
         plan = content.open_content(
             session=session, actor=actor, evidence_id=evidence_id, variant=variant, range_header=range_header,
             now=utcnow(), self_view=settings.uploader_self_view, idle_seconds=settings.playback_idle_seconds,
+            buffer=context.playback,
         )
     except RangeNotSatisfiable as exc:
         return JSONResponse(
@@ -269,6 +273,8 @@ def _serve(
     except BaseException:
         getattr(chunks, "close", lambda: None)()
         raise
+    if plan.opened is not None:  # the view is in the catalog: its next ranges may wait in memory
+        context.playback.opened(plan.opened)
     rng = plan.byte_range
     body = chunks if rng.partial else _digested(chunks, plan)
     kind = "attachment" if plan.variant == Variant.DOWNLOAD else "inline"
