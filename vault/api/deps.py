@@ -24,8 +24,8 @@ _bearer = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> VaultContext:
-    """Return the process-wide vault context."""
+async def get_context(request: Request) -> VaultContext:
+    """Return the process-wide vault context (async: a sync dependency would cost every request a thread hop)."""
     context: VaultContext = request.app.state.vault
     return context
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
-from vault.access.models import AccessMode, AccessPurpose
 from vault.access.jobs import flush_playback
+from vault.access.models import AccessMode, AccessPurpose
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
 from vault.custody.models import CustodyEvent
