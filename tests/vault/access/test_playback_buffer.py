@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from evault.app import create_app
+from tests.evault.test_serve import free_port
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
 from vault.access.jobs import flush_playback
 from vault.access.models import AccessPurpose, PlaybackSession
 from vault.access.playback import close_idle_playback
 from vault.access.playback_buffer import PlaybackBuffer
+from vault.config import Settings
 from vault.context import VaultContext
 from vault.custody.models import CustodyEvent
 
@@ -143,3 +153,53 @@ def test_ranges_held_past_a_close_elsewhere_are_summarised_again(
     assert first.details["requests"] == 1
     assert second.details["playback_session"] == first.details["playback_session"]
     assert second.details["ranges"] == [[0, 199]] and second.details["requests"] == 2
+
+
+@pytest.fixture
+def server(context: VaultContext, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `evault serve` on the test's vault (local store), with no periodic flush during the test."""
+    if context.store.name != "local":
+        pytest.skip("the server process is started on the local store; the crash window is the same on S3")
+    port = free_port()
+    env = {**os.environ, "EVAULT_HOME": str(settings.home), "EVAULT_DATABASE_URL": settings.resolved_database_url,
+           "EVAULT_STORE": "local", "EVAULT_PLAYBACK_FLUSH_SECONDS": "300", "EVAULT_LOG_LEVEL": "WARNING"}
+    log = (tmp_path / "server.log").open("wb")  # a file, not a pipe: a full pipe would stall the server
+    process = subprocess.Popen([sys.executable, "-m", "evault", "serve", "--no-scheduler", "--port", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None:
+                    pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
+                time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_a_killed_server_keeps_the_view_and_a_stopped_one_every_range(
+    server: tuple[str, subprocess.Popen[bytes]], people: People, clip: uuid.UUID, grant_for: GrantFor,
+    context: VaultContext, stop: signal.Signals
+) -> None:
+    base, process = server
+    grant_for(people.reviewer, [clip])
+    with httpx.Client(base_url=base, headers=people.reviewer.headers, timeout=30) as viewer:
+        for spec in ("bytes=0-99", "bytes=100-199", "bytes=400-499"):
+            assert viewer.get(f"/api/evidence/{clip}/play", headers={"Range": spec}).status_code == 206
+    process.send_signal(stop)
+    process.wait(timeout=30)
+    (viewed,) = events(context, clip, "evidence:viewed")
+    assert viewed.details["first_range"] == [0, 99]
+    (row,) = playback_rows(context, clip)
+    if stop == signal.SIGKILL:
+        assert (row.requests, row.ranges) == (1, [[0, 99]])  # the held extent is the documented loss
+    else:
+        assert (row.requests, row.ranges) == (3, [[0, 199], [400, 499]])
