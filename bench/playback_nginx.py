@@ -29,20 +29,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from playback import free_port, peak_rss_mib, start_server
-from player_range import PASSWORD, Vault, _setup, bearer_client, cookie_client
+from player_range import Vault, _set_password, _setup, bearer_client, cookie_client
 from sqlalchemy import select
 
 from vault.config import Settings
 from vault.context import build_context
 from vault.evidence.models import Evidence
-from vault.identities.actor import SYSTEM
-from vault.identities.models import User
-from vault.identities.sign_in import set_password
 from vault.logging import configure_logging
 
 MIB = 1024 * 1024
@@ -193,13 +189,11 @@ def _vault_targets(base: str, vault: Vault) -> list[Target]:
 
 def _prepare(vault: Vault) -> tuple[Settings, str, str]:
     """Give the reviewer a web password; return the settings and the record's stored key and version."""
+    _set_password(vault.home, "reviewer")
     settings = Settings(home=vault.home)
     context = build_context(settings)
     try:
         with context.sessions() as session:
-            reviewer = session.scalars(select(User).where(User.name == "reviewer")).one()
-            set_password(session=session, actor=SYSTEM, user=reviewer, password=PASSWORD, now=datetime.now(UTC))
-            session.commit()
             evidence = session.scalars(select(Evidence).where(Evidence.id == uuid.UUID(vault.record))).one()
             return settings, evidence.storage_key, evidence.version_id
     finally:
