@@ -13,21 +13,26 @@ Issue 13: the player's endpoint may cost no more than the API does today (about 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 from playback import free_port, peak_rss_mib, setup_vault, start_server
+from sqlalchemy import select
+
+from vault.config import Settings
+from vault.context import build_context
+from vault.identities.actor import SYSTEM
+from vault.identities.models import User
+from vault.identities.sign_in import set_password
 
 MIB = 1024 * 1024
 PASSWORD = "player-bench-密码-2026"  # a throwaway vault's reviewer
@@ -50,10 +55,15 @@ def _setup(home: Path, mib: int) -> Vault:
 
 
 def _set_password(home: Path, name: str) -> None:
-    """Give the reviewer a password with the command line, as an admin would."""
-    env = os.environ | {"EVAULT_HOME": str(home)}
-    subprocess.run([str(Path(sys.executable).parent / "evault"), "users", "set-password", name, "--password-stdin"],
-                   input=PASSWORD.encode(), env=env, check=True, capture_output=True)
+    """Give the reviewer a password through the identities service (`evault users` now talks to a server)."""
+    context = build_context(Settings(home=home))
+    try:
+        with context.sessions() as session:
+            user = session.scalars(select(User).where(User.name == name)).one()
+            set_password(session=session, actor=SYSTEM, user=user, password=PASSWORD, now=datetime.now(UTC))
+            session.commit()
+    finally:
+        context.close()
 
 
 def bearer_client(base: str, vault: Vault) -> httpx.Client:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import APIRouter, FastAPI
 
@@ -15,6 +16,7 @@ from evault.statistics.routes import router as statistics_router
 from evault.web.site import install_web
 from ingest.routes import router as ingest_router
 from retention.routes import router as retention_router
+from vault.access.jobs import flush_playback, flush_playback_every
 from vault.access.routes import content_router as access_content_router
 from vault.access.routes import router as access_router
 from vault.api.errors import install_error_handlers
@@ -62,8 +64,15 @@ def create_app(context: VaultContext) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.close()
+        flusher = asyncio.create_task(flush_playback_every(context))
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await flusher
+            flush_playback(context)  # a stopping server writes the playback ranges it still holds
+            context.close()
 
     app = FastAPI(title="Evidence Vault", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # the web app serves /docs from vendored assets

@@ -23,6 +23,7 @@ from evault.reconcile import reconcile
 from evault.worker_health import write_beat
 from ingest.jobs import backfill_sm3, make_derivatives
 from retention.jobs import RETENTION_JOBS
+from vault.access.jobs import flush_playback
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
 from vault.custody.jobs import anchor_checkpoints
@@ -62,6 +63,7 @@ def _batch(function: Callable[..., int], **kwargs: Any) -> JobCallable:
 
 def _close_idle_playback(context: VaultContext) -> dict[str, Any]:
     """Summarise playback sessions idle for longer than the setting into custody events."""
+    flush_playback(context)  # this process's held ranges first, so that no summary misses them
     with transaction(context.sessions) as session:
         closed = close_idle_playback(session=session, now=utcnow(),
                                      idle_seconds=context.settings.playback_idle_seconds)

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     # read on every scrape so it can be rotated); without it only admins' and auditors' API tokens may scrape.
     metrics_token_file: Path | None = None
 
+    # Playback (issue 17): the first range of a view is committed before its bytes are sent; the ranges after it
+    # are held in memory and written to their playback session this often, so a killed server loses at most this
+    # many seconds of a view's extent, never the view. Shorter than the idle time, which closes a session.
+    playback_flush_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _flush_playback_before_idle(self) -> Settings:
+        if self.playback_flush_seconds >= self.playback_idle_seconds:
+            raise ValueError("EVAULT_PLAYBACK_FLUSH_SECONDS must be shorter than EVAULT_PLAYBACK_IDLE_SECONDS")
+        return self
+
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
 
     @classmethod

@@ -8,6 +8,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from vault.access.playback_buffer import PlaybackBuffer
 from vault.config import Settings
 from vault.custody.anchoring import CheckpointAnchors, default_origin
 from vault.custody.service import confirm_log_matches_anchors, install_checkpointing
@@ -40,6 +41,7 @@ class VaultContext:
     anchors: CheckpointAnchors
     # This process's Prometheus registry and instruments (served at /metrics), not the library's global one.
     metrics: VaultMetrics = field(default_factory=VaultMetrics)
+    playback: PlaybackBuffer = field(default_factory=PlaybackBuffer)  # ranges not yet written (this process's)
 
     def check_database(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from vault.access.explain import explain_missing_approval
 from vault.access.models import AccessGrant
 from vault.access.playback import note_playback
+from vault.access.playback_buffer import OpenedPlayback, PlaybackBuffer, PlaybackKey
 from vault.access.ranges import ByteRange, parse_range
 from vault.access.service import active_grant, refuse_records
 from vault.custody.models import CustodyAction
@@ -67,6 +68,7 @@ class ContentPlan:
     filename: str
     byte_range: ByteRange
     grant_id: uuid.UUID | None
+    opened: OpenedPlayback | None = None  # a view this read opened: hold its next ranges once committed
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,8 @@ def browser_playable(evidence: Evidence) -> bool:
 
 
 def _visible(session: Session, actor: Actor, evidence_id: uuid.UUID, operation: Variant, now: datetime) -> Evidence:
-    evidence = session.get(Evidence, evidence_id)
+    # Every range checks the record again: load its row alone (derivatives only when a proxy is asked for).
+    evidence = session.get(Evidence, evidence_id, options=[lazyload("*")])
     if evidence is None or not can_see_metadata(actor, evidence):
         raise refuse_records(session=session, actor=actor, records=[(evidence_id, None)],
                              error=NotFound(f"no evidence record {evidence_id}"), now=now,
@@ -157,20 +160,30 @@ def open_content(
     now: datetime,
     self_view: bool,
     idle_seconds: int,
+    buffer: PlaybackBuffer,
 ) -> ContentPlan:
-    """Check the grant, resolve the bytes to serve and log the read (playback aggregated per session)."""
+    """Check the grant, resolve the bytes to serve and log the read (playback aggregated per session).
+
+    The first range of a view opens its playback session in the caller's transaction; the next ones are held in
+    the buffer until it is flushed."""
     evidence, grant, basis = authorize_read(
         session=session, actor=actor, evidence_id=evidence_id, operation=variant, now=now, self_view=self_view
     )
     resolved, key, version_id, media_type, size, sha256 = _target(evidence, variant)
     byte_range = parse_range(range_header, size)
+    opened = None
     if resolved == Variant.DOWNLOAD:
         _log_download(session, actor, evidence, grant, byte_range, now)
     else:
-        note_playback(session, actor, evidence, grant, basis, resolved.value, byte_range, now, idle_seconds)
+        assert actor.id is not None  # authorize_read lets only people with an account read
+        view = PlaybackKey(actor.id, evidence.id, resolved.value, grant.id if grant else None)
+        if not buffer.note(view, byte_range, now, idle_seconds):
+            playback = note_playback(session, actor, evidence, grant, basis, resolved.value, byte_range, now,
+                                     idle_seconds)
+            opened = OpenedPlayback(view, playback.id, now)
     name = evidence.original_name if resolved in (Variant.ORIGINAL, Variant.DOWNLOAD) else f"{evidence.id}-{resolved}"
     return ContentPlan(evidence.id, resolved, key, version_id, media_type, sha256, name, byte_range,
-                       grant.id if grant else None)
+                       grant.id if grant else None, opened)
 
 
 def _log_download(

@@ -12,12 +12,16 @@ from typing import Annotated
 from urllib.parse import quote
 
 import structlog
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from vault.access import content, inbox, report, service, trail
 from vault.access.content import ContentPlan, Variant
+from vault.access.jobs import flush_playback
 from vault.access.models import RequestStatus
 from vault.access.ranges import RangeNotSatisfiable
 from vault.access.schemas import (
@@ -30,10 +34,12 @@ from vault.access.schemas import (
     ReasonBody,
     TrailEntryPublic,
 )
-from vault.api.deps import ActorDep, ContextDep, SessionDep, ViewerDep
+from vault.api.deps import ActorDep, BearerDep, ContextDep, SessionDep, get_viewer, session_scope
 from vault.api.errors import SIGNED_IN, error_body, error_responses
+from vault.context import VaultContext
 from vault.db import utcnow
-from vault.storage.base import BlobStore
+from vault.identities.actor import Actor
+from vault.storage.base import CHUNK_SIZE, BlobStore
 from vault.text import Code, Name, safe_file_name
 
 log = structlog.get_logger(__name__)
@@ -132,8 +138,10 @@ def get_grant(grant_id: uuid.UUID, session: SessionDep, actor: ActorDep) -> Acce
 
 
 @router.post("/grants/{grant_id}/revoke", response_model=AccessGrantPublic, responses=error_responses(404, 409))
-def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep) -> AccessGrantPublic:
+def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, actor: ActorDep,
+                 context: ContextDep) -> AccessGrantPublic:
     """Revoke a grant early (approvers)."""
+    flush_playback(context)  # the summaries the revocation writes then hold every range served until now
     now = utcnow()
     grant = service.revoke_grant(session=session, actor=actor, grant_id=grant_id, reason=body.reason, now=now)
     session.commit()
@@ -248,29 +256,30 @@ def _open_body(store: BlobStore, plan: ContentPlan) -> Iterator[bytes]:
     return store.open_range(plan.key, plan.version_id, start=rng.start, end=rng.end)
 
 
-def _serve(
-    variant: Variant, evidence_id: uuid.UUID, session: SessionDep, actor: ActorDep, context: ContextDep,
+def _read(
+    variant: Variant, evidence_id: uuid.UUID, session: Session, actor: Actor, context: VaultContext,
     range_header: str | None,
-) -> Response:
+) -> tuple[ContentPlan, Iterator[bytes]]:
+    """Check and log the read, commit, and open its bytes."""
     settings = context.settings
-    try:
-        plan = content.open_content(
-            session=session, actor=actor, evidence_id=evidence_id, variant=variant, range_header=range_header,
-            now=utcnow(), self_view=settings.uploader_self_view, idle_seconds=settings.playback_idle_seconds,
-        )
-    except RangeNotSatisfiable as exc:
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details), status_code=416,
-            headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
-        )
+    plan = content.open_content(
+        session=session, actor=actor, evidence_id=evidence_id, variant=variant, range_header=range_header,
+        now=utcnow(), self_view=settings.uploader_self_view, idle_seconds=settings.playback_idle_seconds,
+        buffer=context.playback,
+    )
     chunks = _open_body(context.store, plan)  # before the read is logged: a read that cannot start is not one
     try:
         session.commit()
     except BaseException:
         getattr(chunks, "close", lambda: None)()
         raise
+    if plan.opened is not None:  # the view is in the catalog: its next ranges may wait in memory
+        context.playback.opened(plan.opened)
+    return plan, chunks
+
+
+def _respond(plan: ContentPlan, chunks: Iterator[bytes]) -> Response:
     rng = plan.byte_range
-    body = chunks if rng.partial else _digested(chunks, plan)
     kind = "attachment" if plan.variant == Variant.DOWNLOAD else "inline"
     headers = {
         "Accept-Ranges": "bytes",
@@ -283,51 +292,77 @@ def _serve(
     }
     if rng.partial:
         headers["Content-Range"] = rng.content_range()
-    return StreamingResponse(
-        body, status_code=206 if rng.partial else 200, media_type=plan.media_type,
-        headers=headers,
-    )
+    status = 206 if rng.partial else 200
+    body = chunks if rng.partial else _digested(chunks, plan)
+    if rng.length <= CHUNK_SIZE:  # a player's typical range: one read, one body, no trips to the thread pool
+        return Response(b"".join(body), status_code=status, media_type=plan.media_type, headers=headers)
+    return StreamingResponse(body, status_code=status, media_type=plan.media_type, headers=headers)
+
+
+def _serve(
+    variant: Variant, evidence_id: uuid.UUID, request: Request, context: VaultContext,
+    credentials: HTTPAuthorizationCredentials | None, range_header: str | None,
+) -> Response:
+    actor = get_viewer(request, context, credentials)
+    with session_scope(context) as session:
+        try:
+            plan, chunks = _read(variant, evidence_id, session, actor, context, range_header)
+        except RangeNotSatisfiable as exc:
+            return JSONResponse(
+                error_body(exc.code, exc.message, exc.details), status_code=416,
+                headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
+            )
+    return _respond(plan, chunks)
+
+
+async def _serve_in_one_trip(
+    variant: Variant, evidence_id: uuid.UUID, request: Request, context: VaultContext,
+    credentials: HTTPAuthorizationCredentials | None, range_header: str | None,
+) -> Response:
+    """Authenticate, check, log and read in one trip to the thread pool: each sync dependency was a trip of its own,
+    and a player sends a request per range."""
+    return await run_in_threadpool(_serve, variant, evidence_id, request, context, credentials, range_header)
 
 
 RangeHeader = Annotated[str | None, Header(alias="Range")]
 
 
 @content_router.get("/{evidence_id}/play", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
-def play(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
-         range_header: RangeHeader = None) -> Response:
+async def play(evidence_id: uuid.UUID, request: Request, context: ContextDep, credentials: BearerDep,
+               range_header: RangeHeader = None) -> Response:
     """Stream the original if a browser can play it, else its proxy; honours Range (seeking)."""
-    return _serve(Variant.PLAY, evidence_id, session, actor, context, range_header)
+    return await _serve_in_one_trip(Variant.PLAY, evidence_id, request, context, credentials, range_header)
 
 
 @content_router.get("/{evidence_id}/original", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def original(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
-             range_header: RangeHeader = None) -> Response:
+async def original(evidence_id: uuid.UUID, request: Request, context: ContextDep, credentials: BearerDep,
+                   range_header: RangeHeader = None) -> Response:
     """Stream the original (video, audio or photo) inline under a grant; honours Range."""
-    return _serve(Variant.ORIGINAL, evidence_id, session, actor, context, range_header)
+    return await _serve_in_one_trip(Variant.ORIGINAL, evidence_id, request, context, credentials, range_header)
 
 
 @content_router.get("/{evidence_id}/proxy", response_class=StreamingResponse, responses=error_responses(404, 410, 416))
-def proxy(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
-          range_header: RangeHeader = None) -> Response:
+async def proxy(evidence_id: uuid.UUID, request: Request, context: ContextDep, credentials: BearerDep,
+                range_header: RangeHeader = None) -> Response:
     """Stream the browser proxy (a derived file, never the original) under a grant; honours Range."""
-    return _serve(Variant.PROXY, evidence_id, session, actor, context, range_header)
+    return await _serve_in_one_trip(Variant.PROXY, evidence_id, request, context, credentials, range_header)
 
 
 @content_router.get("/{evidence_id}/thumbnail", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def thumbnail(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
-              range_header: RangeHeader = None) -> Response:
+async def thumbnail(evidence_id: uuid.UUID, request: Request, context: ContextDep, credentials: BearerDep,
+                    range_header: RangeHeader = None) -> Response:
     """Return the thumbnail under a grant."""
-    return _serve(Variant.THUMBNAIL, evidence_id, session, actor, context, range_header)
+    return await _serve_in_one_trip(Variant.THUMBNAIL, evidence_id, request, context, credentials, range_header)
 
 
 @content_router.get("/{evidence_id}/download", response_class=StreamingResponse,
                     responses=error_responses(404, 410, 416))
-def download(evidence_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: ContextDep,
-             range_header: RangeHeader = None) -> Response:
+async def download(evidence_id: uuid.UUID, request: Request, context: ContextDep, credentials: BearerDep,
+                   range_header: RangeHeader = None) -> Response:
     """Download the original bit for bit under a view-and-download grant, with its Repr-Digest (RFC 9530)."""
-    return _serve(Variant.DOWNLOAD, evidence_id, session, actor, context, range_header)
+    return await _serve_in_one_trip(Variant.DOWNLOAD, evidence_id, request, context, credentials, range_header)
 
 
 @content_router.post("/{evidence_id}/links", response_model=LinkPublic, status_code=201,

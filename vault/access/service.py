@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, lazyload
 
 from vault.access.models import (
     PURPOSE_LABELS,
@@ -408,13 +408,16 @@ def list_grants(
 
 def grants_covering(session: Session, user_id: uuid.UUID, evidence_id: uuid.UUID) -> list[AccessGrant]:
     """Return every grant (active or not) the user holds that names this record, newest first."""
-    query = (
+    return list(session.scalars(_covering(user_id, evidence_id)))
+
+
+def _covering(user_id: uuid.UUID, evidence_id: uuid.UUID) -> Select[AccessGrant]:
+    return (
         select(AccessGrant)
         .join(AccessGrantRecord, AccessGrantRecord.grant_id == AccessGrant.id)
         .where(AccessGrant.grantee_id == user_id, AccessGrantRecord.evidence_id == evidence_id)
         .order_by(AccessGrant.expires_at.desc())
     )
-    return list(session.scalars(query))
 
 
 def active_grant(
@@ -423,7 +426,8 @@ def active_grant(
     """Return the actor's grant in force now for this record (with download rights if asked), if any."""
     if actor.id is None:
         return None
-    for grant in grants_covering(session, actor.id, evidence_id):
+    # Asked on every playback range: the grant's own row is enough (its people and request load if touched).
+    for grant in session.scalars(_covering(actor.id, evidence_id).options(lazyload("*"))):
         if grant.active_at(now) and (grant.mode == AccessMode.VIEW_DOWNLOAD or not download):
             return grant
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,8 +25,8 @@ _bearer = HTTPBearer(
 )
 
 
-def get_context(request: Request) -> VaultContext:
-    """Return the process-wide vault context."""
+async def get_context(request: Request) -> VaultContext:
+    """Return the process-wide vault context (async: a sync dependency would cost every request a thread hop)."""
     context: VaultContext = request.app.state.vault
     return context
 
@@ -54,11 +55,15 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_actor(
-    request: Request,
-    context: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+def session_scope(context: VaultContext) -> AbstractContextManager[Session]:
+    """Return get_session as a context manager, for a route that does all its work in one thread-pool trip."""
+    return contextmanager(get_session)(context)
+
+
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def get_actor(request: Request, context: ContextDep, credentials: BearerDep) -> Actor:
     """Authenticate the bearer token and return the acting user.
 
     Uses its own short session: on SQLite every transaction holds the write lock, so a streaming route

@@ -16,6 +16,7 @@ from evault.web.templating import render_page
 from evault.web.vocabulary import ACCESS_PURPOSE_NAMES, REQUEST_STATUS_NAMES
 from vault.access import inbox, player, service
 from vault.access.inbox import preview_record
+from vault.access.jobs import flush_playback
 from vault.access.models import REQUEST_PURPOSES, AccessMode, AccessPurpose
 from vault.api.deps import ContextDep, SessionDep
 from vault.cases.service import lookup_case
@@ -130,9 +131,10 @@ def deny(request_id: uuid.UUID, person: CsrfDep, session: SessionDep,
 
 
 @router.post("/access/grants/{grant_id}/revoke")
-def revoke(grant_id: uuid.UUID, person: CsrfDep, session: SessionDep,
+def revoke(grant_id: uuid.UUID, person: CsrfDep, session: SessionDep, context: ContextDep,
            reason: Annotated[str, Form(max_length=4000)] = "") -> Response:
     """Revoke a grant in force, with its reason."""
+    flush_playback(context)  # the summaries the revocation writes then hold every range served until now
     service.revoke_grant(session=session, actor=person.actor, grant_id=grant_id, reason=reason, now=utcnow())
     session.commit()
     return RedirectResponse("/access/inbox?done=revoked", status_code=303)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
+from vault.access.jobs import flush_playback
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.playback import close_idle_playback
 from vault.context import VaultContext
@@ -155,6 +156,7 @@ def test_playback_ranges_are_aggregated_into_one_session_summary(
     (opened,) = events(context, clip, "evidence:viewed")
     assert opened.details["grant_id"] == str(grant.id) and opened.details["purpose"] == "litigation"
     assert events(context, clip, "evidence:playback_closed") == []
+    flush_playback(context)  # what the server does every EVAULT_PLAYBACK_FLUSH_SECONDS
     with context.sessions() as sess:
         assert close_idle_playback(session=sess, now=datetime.now(UTC) + timedelta(hours=1), idle_seconds=600) == 1
         sess.commit()
