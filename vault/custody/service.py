@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Generator
 from contextlib import closing
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import event, func, select, text
@@ -30,7 +30,30 @@ log = structlog.get_logger(__name__)
 _ADVISORY_LOCK_KEY = 0x65766C74  # "evlt": serializes appends on PostgreSQL; SQLite writers are serialized already
 
 
-def canonical_entry(entry: CustodyEvent) -> bytes:
+class EntryFields(Protocol):
+    """The columns a leaf hash covers: a CustodyEvent, or a plain row of them read without the ORM."""
+
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor_id(self) -> uuid.UUID | None: ...
+    @property
+    def actor_name(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> str: ...
+    @property
+    def case_id(self) -> uuid.UUID | None: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+def canonical_entry(entry: EntryFields) -> bytes:
     """Return the canonical bytes a log entry's leaf hash covers (sorted-key compact UTF-8 JSON)."""
     body = {
         "index": entry.log_index,
