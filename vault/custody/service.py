@@ -219,8 +219,12 @@ def anchor_latest_checkpoint(*, session: Session, anchors: CheckpointAnchors) ->
 def install_checkpointing(factory: sessionmaker[Session]) -> None:
     """Make every commit that appended events sign a checkpoint in the same transaction, and anchor it after."""
 
+    # SQLAlchemy fires both commit events when a savepoint is released too: only the outermost commit may sign
+    # and anchor, or an anchor (locked for years) could name entries that the outer transaction then rolls back.
     @event.listens_for(factory, "before_commit")
     def _checkpoint(session: Session) -> None:
+        if session.in_nested_transaction():
+            return
         if session.info.pop("custody_dirty", False):
             anchors = session.info.get("anchors")
             if not isinstance(anchors, CheckpointAnchors):
@@ -230,7 +234,7 @@ def install_checkpointing(factory: sessionmaker[Session]) -> None:
     @event.listens_for(factory, "after_commit")
     def _anchor(session: Session) -> None:
         anchors = session.info.get("anchors")
-        if isinstance(anchors, CheckpointAnchors):
+        if isinstance(anchors, CheckpointAnchors) and not session.in_nested_transaction():
             anchor_committed(session, anchors)
 
     @event.listens_for(factory, "after_rollback")
