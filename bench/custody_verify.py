@@ -88,8 +88,12 @@ def build_log(context: VaultContext, events: int, batch: int) -> float:
 
 
 def canonical_bytes(session: Session) -> list[bytes]:
-    """Read every entry once and return its canonical bytes, for the baseline."""
-    return [canonical_entry(e) for e in session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index))]
+    """Read every entry once, as plain rows, and return its canonical bytes, for the baseline."""
+    columns = [CustodyEvent.__table__.c[name] for name in ("log_index", "at", "actor_id", "actor_name", "action",
+                                                           "subject_type", "subject_id", "case_id", "details")]
+    rows = session.connection().execute(select(*columns).order_by(CustodyEvent.log_index)
+                                        .execution_options(yield_per=5000))
+    return [canonical_entry(row) for row in rows]
 
 
 def hash_leaves(entries: list[bytes]) -> float:
@@ -114,13 +118,16 @@ def verify_log_child(settings: Settings) -> tuple[float, float, str]:
     """Run `evault verify-log` once; return its wall seconds, peak RSS in MiB and last line of output."""
     env = {**os.environ, "EVAULT_HOME": str(settings.home), "EVAULT_DATABASE_URL": settings.resolved_database_url,
            "EVAULT_AGENCY_NAME": settings.agency_name, "EVAULT_HOST_CONFIG_DIR": str(settings.home.parent / "host")}
-    started = time.perf_counter()
-    child = subprocess.Popen([str(Path(sys.executable).parent / "evault"), "verify-log"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    output = child.stdout.read() if child.stdout else ""
-    return elapsed, usage.ru_maxrss / 1024, f"exit {os.waitstatus_to_exitcode(status)}: {output.strip()[-200:]}"
+    with tempfile.NamedTemporaryFile("r") as rss:
+        # /usr/bin/time reports the command's own peak RSS; wait4 on a child forked from this large process
+        # would report this process's size too.
+        started = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name,
+                               str(Path(sys.executable).parent / "evault"), "verify-log"],
+                              env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+        peak = int(rss.read().strip().splitlines()[-1]) / 1024
+    return elapsed, peak, f"exit {done.returncode}: {done.stdout.strip()[-200:]}"
 
 
 def _spread(label: str, values: list[float], events: int, baseline: float | None) -> str:

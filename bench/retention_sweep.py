@@ -25,7 +25,6 @@ import io
 import json
 import os
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -201,10 +200,13 @@ def _run_job(url: str, bucket: str, profile: str | None) -> tuple[float, float, 
            "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
            "EVAULT_S3_BUCKET": bucket, "EVAULT_S3_LOCK_MODE": "GOVERNANCE", "EVAULT_AGENCY_NAME": "阜阳市应急管理局",
            "EVAULT_HOST_CONFIG_DIR": str(home / "host")}
-    command = [str(Path(sys.executable).parent / "evault"), "run-job", "retention_sweep"]
-    if profile:
+    rss = home / "peak-rss-kib"
+    job = [str(Path(sys.executable).parent / "evault"), "run-job", "retention_sweep"]
+    # /usr/bin/time reports the job's own peak RSS; wait4 would count the size of this process it was forked from.
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(rss), *job]
+    if profile:  # py-spy runs the job itself; its peak RSS is then not measured
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "50", "-f", "raw", "-o", profile,
-                   "--", *command]
+                   "--", *job]
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = child.communicate()
@@ -214,7 +216,7 @@ def _run_job(url: str, bucket: str, profile: str | None) -> tuple[float, float, 
     problems = [line for line in err.splitlines() if "[warning" in line or "[error" in line]
     for line in problems[:5]:
         print(f"  sweep logged: {line[:400]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = int(rss.read_text().strip().splitlines()[-1]) / 1024 if rss.exists() else float("nan")
     summary, _ = json.JSONDecoder().raw_decode(out[out.index("{"):])  # py-spy may print after it
     return elapsed, peak, summary
 
