@@ -1,38 +1,60 @@
-"""Benchmark: the retention sweep finds the due records among 1,000,000 in PostgreSQL through its index.
+"""Benchmark: the nightly retention sweep, end to end, over 1,000,000 records with 10,000 due (PostgreSQL + RGW).
 
-    scripts/postgres.sh start /tmp/evault-bench-pg 55434
-    export EVAULT_BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:55434/postgres
-    .venv/bin/python bench/retention_sweep.py
+    eval "$(scripts/postgres.sh start /tmp/evault-bench-pg 55434)"
+    eval "$(scripts/ceph-rgw.sh start /tmp/evault-bench-rgw 55480)"
+    EVAULT_BENCH_DATABASE_URL=$EVAULT_TEST_DATABASE_URL .venv/bin/python bench/retention_sweep.py
 
-Creates (and drops) a database `evault_bench_retention`, bulk-loads N evidence rows and their retention states with
-COPY, then times `retention.sweep.due_ids` (the sweep's own query) against the same query with index scans disabled
-(the plain sequential scan PostgreSQL would otherwise do), and prints the EXPLAIN plan of both.
+Creates (and drops) a database `evault_bench_retention` and a fresh Object Lock bucket. The due records' objects
+really exist in RGW: small (1 KiB), written with `put_stream` and locked (GOVERNANCE) for a short while that has
+passed before the sweep starts, so the sweep's store checks (HEAD: lock and legal hold) see real, expired locks.
+Every other record is catalog-only (its storage key names no object): the sweep never touches the store for a
+record that is not due. Catalog rows are bulk-loaded with COPY; the due records' stored retention is what
+`compute_retention` gives, as a previous sweep would have left it.
+
+Then it runs the real job as `evault worker` would, in a child process: `evault run-job retention_sweep`
+(refresh from the custody log, recompute and lock sync of every due record, disposal guards, queueing with a
+custody event each, reminders), and prints its wall time, due records a second and peak RSS (the child's own,
+from wait4). `--profile FILE` runs it under py-spy. It also times the sweep's due query alone against the same
+query with index scans disabled.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import random
-import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from evault.migrate import upgrade_database
+from retention.policy import SHIPPED_POLICY, RecordFacts, compute_retention
 from retention.sweep import due_ids
+from vault.config import Settings
 from vault.db import make_engine
+from vault.keys import create_keys
+from vault.logging import configure_logging
+from vault.storage.base import BlobStore, LockMode, StoredBlob
+from vault.storage.s3 import S3BlobStore
 
 RECORDS = int(os.environ.get("EVAULT_BENCH_RECORDS", "1000000"))
-DUE_SHARE = float(os.environ.get("EVAULT_BENCH_DUE_SHARE", "0.001"))
+DUE = int(os.environ.get("EVAULT_BENCH_DUE", "10000"))
 DATABASE = "evault_bench_retention"
-NOW = datetime(2030, 6, 1, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)
+# The due objects' store lock: long enough to be real, over before the sweep starts.
+LOCK_SECONDS = int(os.environ.get("EVAULT_BENCH_LOCK_SECONDS", "60"))
 
 
 def _database_url() -> str:
@@ -51,47 +73,91 @@ def _fresh_database(url: str) -> str:
     return make_url(url).set(database=DATABASE).render_as_string(hide_password=False)
 
 
+def _store(bucket: str) -> S3BlobStore:
+    endpoint = os.environ.get("EVAULT_BENCH_S3_ENDPOINT") or os.environ.get("EVAULT_TEST_S3_ENDPOINT")
+    if not endpoint:
+        sys.exit("set EVAULT_TEST_S3_ENDPOINT (start one with: scripts/ceph-rgw.sh start /tmp/evault-bench-rgw PORT)")
+    store = S3BlobStore(endpoint=endpoint, access_key=os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
+                        secret_key=os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
+                        bucket=bucket, lock_mode=LockMode.GOVERNANCE)
+    store.ensure_bucket()
+    return store
+
+
+Locked = tuple[StoredBlob, datetime]
+
+
+def _put_due_objects(store: BlobStore, count: int) -> tuple[list[Locked], float]:
+    """Write `count` small locked objects, 8 at a time; return them with their locks, and the seconds it took."""
+    started = time.perf_counter()
+
+    def put(n: int) -> Locked:
+        until = datetime.now(UTC) + timedelta(seconds=LOCK_SECONDS)
+        blob = store.put_stream(io.BytesIO(n.to_bytes(8, "big") * 128), retain_until=until, content_type="video/mp4")
+        return blob, until
+
+    with ThreadPoolExecutor(8) as pool:
+        blobs = list(pool.map(put, range(count)))
+    return blobs, time.perf_counter() - started
+
+
 def _state_row(rng: random.Random, evidence_id: uuid.UUID) -> tuple[object, ...]:
     roll = rng.random()
-    if roll < DUE_SHARE:  # retention ended, no hold: what the sweep must find
-        until, state, held = NOW - timedelta(days=rng.randint(1, 300)), "active", False
-    elif roll < DUE_SHARE * 2:  # ended but held: must not be found
+    if roll < 0.002:  # ended but held: must not be queued
         until, state, held = NOW - timedelta(days=rng.randint(1, 300)), "active", True
-    elif roll < DUE_SHARE * 3:  # already disposed
+    elif roll < 0.004:  # already disposed
         until, state, held = NOW - timedelta(days=rng.randint(300, 900)), "disposed", False
     elif roll < 0.2:  # open cases and long-term preservation: indefinite
         until, state, held = None, "active", False
     else:
         until, state, held = NOW + timedelta(days=rng.randint(1, 30 * 365)), "active", False
-    return (evidence_id, "default", until, False, "kept until ... because: bench", 0, held, state, NOW)
+    return (evidence_id, "default", until, False, "kept until ... because: bench", 0, held, state, NOW, False)
 
 
-def _load(url: str) -> tuple[int, float]:
-    """Bulk-load the rows with COPY; return how many are due and the load time."""
+def _due_state(evidence_id: uuid.UUID, uploaded: datetime, lock: datetime) -> tuple[object, ...]:
+    facts = RecordFacts(evidence_id=evidence_id, clock_start=uploaded, store_retain_until=lock)
+    # As the previous sweep left it: the retention rules ended years ago, the store's own lock is their floor.
+    after_lock = lock + timedelta(seconds=1)
+    decision = compute_retention(facts, SHIPPED_POLICY, after_lock)
+    assert decision.retain_until is not None and decision.retain_until <= after_lock, decision
+    return (evidence_id, decision.retention_class.value, decision.retain_until, decision.permanent, decision.reason,
+            decision.policy_version, False, "active", NOW, decision.permanent)
+
+
+def _load(url: str, blobs: list[Locked]) -> float:
+    """Bulk-load the catalog with COPY: the due records name the objects in RGW, the rest name none."""
     engine = make_engine(url)
     upgrade_database(engine)
-    uploader = uuid.uuid4()
     rng = random.Random(20250331)
     started = time.perf_counter()
-    due = 0
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
+        uploader = uuid.uuid4()
         cursor.execute("INSERT INTO users (id, name, display_name, role, active, created_at) "
                        "VALUES (%s, 'bench', '', 'officer', true, now())", (uploader,))
         ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(RECORDS)]
+        due_at = set(rng.sample(range(RECORDS), len(blobs)))
+        old, recent = NOW - timedelta(days=6 * 366), NOW - timedelta(days=30)
+        objects = iter(blobs)
         with cursor.copy("COPY evidence (id, sha256, size, media_type, original_name, storage_backend, storage_key, "
                          "version_id, store_retain_until, uploader_id, uploaded_at, party_informed, confidentiality, "
                          "notes, media_info, status) FROM STDIN") as copy:
+            rows_for_states = []
             for n, evidence_id in enumerate(ids):
-                copy.write_row((evidence_id, f"{n:064x}", 1024, "video/mp4", "x.mp4", "local", f"{n:064x}", "1", NOW,
-                                uploader, NOW, False, "none", "", "{}", "stored"))
+                if n in due_at:
+                    blob, lock = next(objects)
+                    copy.write_row((evidence_id, blob.sha256, blob.size, "video/mp4", "x.mp4", "s3", blob.key,
+                                    blob.version_id, lock, uploader, old, False, "none", "", "{}", "stored"))
+                    rows_for_states.append(_due_state(evidence_id, old, lock))
+                else:
+                    copy.write_row((evidence_id, f"{n:064x}", 1024, "video/mp4", "x.mp4", "s3", f"absent/{n:064x}",
+                                    "1", NOW, uploader, recent, False, "none", "", "{}", "stored"))
+                    rows_for_states.append(_state_row(rng, evidence_id))
         with cursor.copy("COPY retention_states (evidence_id, retention_class, retain_until, permanent, reason, "
-                         "policy_version, held, queue_state, computed_at, floor_permanent) FROM STDIN") as copy:
-            for evidence_id in ids:
-                row = _state_row(rng, evidence_id)
-                due += row[7] == "active" and not row[6] and row[2] is not None and row[2] <= NOW  # type: ignore[operator]
-                copy.write_row((*row, False))
+                         "policy_version, held, queue_state, computed_at, floor_permanent) FROM STDIN") as states:
+            for row in rows_for_states:
+                states.write_row(row)
         raw.commit()
         cursor.execute("ANALYZE evidence")
         cursor.execute("ANALYZE retention_states")
@@ -99,10 +165,10 @@ def _load(url: str) -> tuple[int, float]:
     finally:
         raw.close()
     engine.dispose()
-    return due, time.perf_counter() - started
+    return time.perf_counter() - started
 
 
-def _time_sweep(url: str, *, index: bool, repeats: int = 5) -> tuple[list[float], int, list[str]]:
+def _time_sweep(url: str, at: datetime, *, index: bool, repeats: int = 5) -> tuple[list[float], int, list[str]]:
     engine = make_engine(url)
     timings: list[float] = []
     found = 0
@@ -113,40 +179,83 @@ def _time_sweep(url: str, *, index: bool, repeats: int = 5) -> tuple[list[float]
             session.execute(text("SET enable_indexonlyscan = off"))
         for _ in range(repeats):
             began = time.perf_counter()
-            found = len(due_ids(session, NOW))
+            found = len(due_ids(session, at))
             timings.append(time.perf_counter() - began)
         query = (  # the statement due_ids issues, spelled out for EXPLAIN
             "EXPLAIN (ANALYZE, BUFFERS) SELECT evidence_id FROM retention_states "
             "WHERE queue_state = 'active' AND held = false AND retain_until <= :now ORDER BY retain_until LIMIT 100000"
         )
-        plan = [row[0] for row in session.execute(text(query), {"now": NOW})]
+        plan = [row[0] for row in session.execute(text(query), {"now": at})]
     engine.dispose()
     return timings, found, plan
 
 
+def _run_job(url: str, bucket: str, profile: str | None) -> tuple[float, float, dict[str, object]]:
+    """Run `evault run-job retention_sweep` in a child; return wall seconds, peak RSS in MiB and its summary."""
+    home = Path(tempfile.mkdtemp(prefix="evault-bench-sweep-"))
+    create_keys(Settings(home=home).keys_dir)
+    env = {**os.environ, "EVAULT_HOME": str(home), "EVAULT_DATABASE_URL": url, "EVAULT_STORE": "s3",
+           "EVAULT_S3_ENDPOINT": os.environ.get("EVAULT_BENCH_S3_ENDPOINT") or os.environ["EVAULT_TEST_S3_ENDPOINT"],
+           "EVAULT_S3_ACCESS_KEY": os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
+           "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
+           "EVAULT_S3_BUCKET": bucket, "EVAULT_S3_LOCK_MODE": "GOVERNANCE", "EVAULT_AGENCY_NAME": "阜阳市应急管理局",
+           "EVAULT_HOST_CONFIG_DIR": str(home / "host")}
+    rss = home / "peak-rss-kib"
+    job = [str(Path(sys.executable).parent / "evault"), "run-job", "retention_sweep"]
+    # /usr/bin/time reports the job's own peak RSS; wait4 would count the size of this process it was forked from.
+    command = ["/usr/bin/time", "-f", "%M", "-o", str(rss), *job]
+    if profile:  # py-spy runs the job itself; its peak RSS is then not measured
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "50", "-f", "raw", "-o", profile,
+                   "--", *job]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = child.communicate()
+    elapsed = time.perf_counter() - started
+    if child.returncode != 0:
+        sys.exit(f"the sweep failed ({child.returncode}): {err[-2000:]}")
+    problems = [line for line in err.splitlines() if "[warning" in line or "[error" in line]
+    for line in problems[:5]:
+        print(f"  sweep logged: {line[:400]}")
+    peak = int(rss.read_text().strip().splitlines()[-1]) / 1024 if rss.exists() else float("nan")
+    summary, _ = json.JSONDecoder().raw_decode(out[out.index("{"):])  # py-spy may print after it
+    return elapsed, peak, summary
+
+
 def main() -> None:
-    """Load, time the sweep query with and without its index, print the figures and plans."""
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    """Load, time the due query, run the whole nightly sweep, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", metavar="FILE", help="run the sweep under py-spy, raw samples into FILE")
+    args = parser.parse_args()
+    configure_logging(json_output=False, level="WARNING")
     url = _fresh_database(_database_url())
-    due, load_seconds = _load(url)
-    print(f"loaded {RECORDS:,} records (+ {RECORDS:,} retention states) with COPY in {load_seconds:.1f} s "
-          f"({2 * RECORDS / load_seconds:,.0f} rows/s); {due:,} are due")
-    indexed, found, plan = _time_sweep(url, index=True)
-    scanned, found_scan, scan_plan = _time_sweep(url, index=False, repeats=3)
-    assert found == found_scan == due, (found, found_scan, due)
-    best, median = min(indexed), statistics.median(indexed)
-    print(f"sweep query (ix_retention_states_due): found {found:,} due in best {best * 1000:.1f} ms, "
-          f"median {median * 1000:.1f} ms over {len(indexed)} runs -> {'PASS' if median < 1.0 else 'FAIL'} (< 1 s)")
-    print(f"same query, index scans disabled (sequential scan): median {statistics.median(scanned) * 1000:.1f} ms; "
-          f"ratio {statistics.median(scanned) / median:.1f}x slower than the indexed sweep")
-    print("plan (indexed):")
-    for line in plan:
-        print(f"  {line}")
-    print("plan (sequential):")
-    for line in scan_plan[:6]:
-        print(f"  {line}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS {peak:.0f} MiB")
+    bucket = f"bench-sweep-{uuid.uuid4().hex[:12]}"
+    blobs, put_seconds = _put_due_objects(_store(bucket), DUE)
+    print(f"stored {DUE:,} small locked objects in RGW in {put_seconds:.1f} s ({DUE / put_seconds:,.0f}/s)")
+    load_seconds = _load(url, blobs)
+    print(f"loaded {RECORDS:,} records (+ their retention states) with COPY in {load_seconds:.1f} s; {DUE:,} are due")
+    wait = max(blob_lock for _, blob_lock in blobs) - datetime.now(UTC)
+    if wait.total_seconds() > 0:
+        time.sleep(wait.total_seconds() + 1)  # the locks must have run out, as a due record's have
+    at = datetime.now(UTC)
+    indexed, found, _ = _time_sweep(url, at, index=True)
+    scanned, _, _ = _time_sweep(url, at, index=False, repeats=3)
+    print(f"due query alone: {found:,} due, median {statistics.median(indexed) * 1000:.1f} ms "
+          f"(min {min(indexed) * 1000:.1f}, max {max(indexed) * 1000:.1f}); sequential scan "
+          f"{statistics.median(scanned) * 1000:.1f} ms, {statistics.median(scanned) / statistics.median(indexed):.1f}x")
+    seconds, peak, summary = _run_job(url, bucket, args.profile)
+    outcomes = summary.get("outcomes", {})
+    queued = outcomes.get("queued", 0) if isinstance(outcomes, dict) else 0
+    print(f"evault run-job retention_sweep: {seconds:.1f} s wall, {queued:,} of {DUE:,} due records queued, "
+          f"{queued / seconds:,.0f} due records/s, peak RSS {peak:.0f} MiB -> {'PASS' if seconds < 60 else 'FAIL'}"
+          " (< 60 s)")
+    print(f"summary: {json.dumps(outcomes)}; failed {summary.get('failed_count')}")
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        events = conn.scalar(text("SELECT count(*) FROM custody_events"))
+        checkpoints = conn.scalar(text("SELECT count(*) FROM custody_checkpoints"))
+    engine.dispose()
+    print(f"the sweep appended {events:,} custody events under {checkpoints:,} signed, anchored checkpoints (commits)")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))

@@ -242,10 +242,14 @@ def recompute_retention(
     store: BlobStore | None = None,
     actor: Actor = SYSTEM,
     zone: tzinfo = UTC,
+    policy: RetentionPolicy | None = None,
 ) -> RetentionState:
-    """Recompute and store one record's retention and hold state; with a store, bring its lock in step too."""
+    """Recompute and store one record's retention and hold state; with a store, bring its lock in step too.
+
+    A job recomputing many records passes the policy in effect at now, read once, instead of once per record."""
     state = session.get(RetentionState, evidence.id)
-    decision = compute_retention(record_facts(session, evidence, state), current_policy(session, now), now, zone=zone)
+    policy = policy or current_policy(session, now)
+    decision = compute_retention(record_facts(session, evidence, state), policy, now, zone=zone)
     if state is None:
         state = RetentionState(evidence_id=evidence.id, retention_class=decision.retention_class,
                                queue_state=QueueState.ACTIVE, floor_permanent=False, held=False, reason="",
@@ -270,7 +274,8 @@ def recompute_retention(
     if store is not None:
         if hold_changed and held:
             store.set_legal_hold(evidence.storage_key, evidence.version_id, True)
-        sync_store_lock(session=session, evidence=evidence, state=state, store=store, now=now, actor=actor)
+        sync_store_lock(session=session, evidence=evidence, state=state, store=store, now=now, actor=actor,
+                        policy=policy)
     return state
 
 
@@ -295,10 +300,10 @@ def _needs_extension(current: datetime | None, target: datetime, state: Retentio
 
 def sync_store_lock(
     *, session: Session, evidence: Evidence, state: RetentionState, store: BlobStore, now: datetime,
-    actor: Actor = SYSTEM, reason: str = "retention grew",
+    actor: Actor = SYSTEM, reason: str = "retention grew", policy: RetentionPolicy | None = None,
 ) -> bool:
     """Extend the store's lock to the computed retention if it is shorter; never shorten it. Return True if extended."""
-    target = store_lock_target(state, current_policy(session, now), now)
+    target = store_lock_target(state, policy or current_policy(session, now), now)
     current = evidence.store_retain_until
     if target <= now or not _needs_extension(current, target, state, now):
         return False

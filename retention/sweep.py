@@ -28,6 +28,8 @@ from vault.identities.actor import SYSTEM
 
 CURSOR = "retention_sweep"
 PAGE = 1000
+# Records per transaction: one signed, anchored checkpoint per batch; short enough to hold SQLite's write lock.
+BATCH = 100
 # vault/ and ingest/ may not import retention, so their retention-relevant events are read back from the custody log.
 TRIGGERS = (
     CustodyAction.EVIDENCE_REGISTERED,
@@ -73,8 +75,11 @@ def _stale(session: Session, now: datetime) -> list[uuid.UUID]:
 
 def refresh_changed(context: VaultContext, summary: JobSummary, now: datetime) -> None:
     """Recompute every record touched by a relevant event since the last sweep, and every stale record."""
+    with context.sessions() as session:
+        policy = current_policy(session, now)
+
     def work(session: Session, evidence: Evidence) -> str:
-        recompute_retention(session, evidence, now, store=context.store, zone=context.settings.zone)
+        recompute_retention(session, evidence, now, store=context.store, zone=context.settings.zone, policy=policy)
         return "recomputed"
 
     while True:
@@ -82,7 +87,7 @@ def refresh_changed(context: VaultContext, summary: JobSummary, now: datetime) -
             ids, last = _changed_since_cursor(session)
         if last is None:
             break
-        run_per_record(context, summary, sorted(ids), work)
+        run_per_record(context, summary, sorted(ids), work, batch=BATCH)
         _advance(context, last)
     seen: set[uuid.UUID] = set()
     while True:
@@ -91,7 +96,7 @@ def refresh_changed(context: VaultContext, summary: JobSummary, now: datetime) -
         if not batch:
             break
         seen.update(batch)
-        run_per_record(context, summary, batch, work)
+        run_per_record(context, summary, batch, work, batch=BATCH)
 
 
 def due_ids(session: Session, now: datetime, limit: int = 100_000) -> list[uuid.UUID]:
@@ -105,8 +110,13 @@ def due_ids(session: Session, now: datetime, limit: int = 100_000) -> list[uuid.
 
 def queue_due(context: VaultContext, summary: JobSummary, now: datetime) -> None:
     """Move due records with no hold, no open case and an expired store lock into the disposition queue."""
+    with context.sessions() as session:
+        ids = due_ids(session, now)
+        policy = current_policy(session, now)
+
     def work(session: Session, evidence: Evidence) -> str:
-        state = recompute_retention(session, evidence, now, store=context.store, zone=context.settings.zone)
+        state = recompute_retention(session, evidence, now, store=context.store, zone=context.settings.zone,
+                                    policy=policy)
         if state.queue_state != QueueState.ACTIVE:
             return "not_active"
         reasons = disposal_obstacles(session, evidence, state, context.store, now)
@@ -120,9 +130,7 @@ def queue_due(context: VaultContext, summary: JobSummary, now: datetime) -> None
                               "reason": state.reason})
         return "queued"
 
-    with context.sessions() as session:
-        ids = due_ids(session, now)
-    run_per_record(context, summary, ids, work)
+    run_per_record(context, summary, ids, work, batch=BATCH)
 
 
 def send_reminders(context: VaultContext, summary: JobSummary, now: datetime) -> None:
@@ -145,7 +153,7 @@ def send_reminders(context: VaultContext, summary: JobSummary, now: datetime) ->
                      details={"retain_until": state.retain_until.isoformat(), "reason": state.reason})
         return "reminded"
 
-    run_per_record(context, summary, ids, work)
+    run_per_record(context, summary, ids, work, batch=BATCH)
 
 
 def retention_sweep(context: VaultContext, *, now: datetime | None = None) -> JobSummary:

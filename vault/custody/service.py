@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Generator
 from contextlib import closing
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import event, func, select, text
@@ -32,7 +32,30 @@ RESTORED_OVER = "custody_restored_over"
 _ADVISORY_LOCK_KEY = 0x65766C74  # "evlt": serializes appends on PostgreSQL; SQLite writers are serialized already
 
 
-def canonical_entry(entry: CustodyEvent) -> bytes:
+class EntryFields(Protocol):
+    """The columns a leaf hash covers: a CustodyEvent, or a plain row of them read without the ORM."""
+
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor_id(self) -> uuid.UUID | None: ...
+    @property
+    def actor_name(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def subject_type(self) -> str: ...
+    @property
+    def subject_id(self) -> str: ...
+    @property
+    def case_id(self) -> uuid.UUID | None: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+def canonical_entry(entry: EntryFields) -> bytes:
     """Return the canonical bytes a log entry's leaf hash covers (sorted-key compact UTF-8 JSON)."""
     body = {
         "index": entry.log_index,
@@ -201,8 +224,12 @@ def anchor_latest_checkpoint(*, session: Session, anchors: CheckpointAnchors) ->
 def install_checkpointing(factory: sessionmaker[Session]) -> None:
     """Make every commit that appended events sign a checkpoint in the same transaction, and anchor it after."""
 
+    # SQLAlchemy fires both commit events when a savepoint is released too: only the outermost commit may sign
+    # and anchor, or an anchor (locked for years) could name entries that the outer transaction then rolls back.
     @event.listens_for(factory, "before_commit")
     def _checkpoint(session: Session) -> None:
+        if session.in_nested_transaction():
+            return
         if session.info.pop("custody_dirty", False):
             anchors = session.info.get("anchors")
             if not isinstance(anchors, CheckpointAnchors):
@@ -212,7 +239,7 @@ def install_checkpointing(factory: sessionmaker[Session]) -> None:
     @event.listens_for(factory, "after_commit")
     def _anchor(session: Session) -> None:
         anchors = session.info.get("anchors")
-        if isinstance(anchors, CheckpointAnchors):
+        if isinstance(anchors, CheckpointAnchors) and not session.in_nested_transaction():
             anchor_committed(session, anchors)
 
     @event.listens_for(factory, "after_rollback")

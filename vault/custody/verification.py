@@ -7,8 +7,9 @@ import binascii
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from vault.custody.anchoring import AnchoredCheckpoint, CheckpointAnchors, load_anchored
@@ -41,11 +42,19 @@ class LogVerdict:
         return not self.problems
 
 
-def _stream_entries(session: Session) -> Generator[CustodyEvent, None, None]:
+# Every column the leaf hash covers, and the stored hash; read as plain rows, not ORM objects (one per entry of
+# a million-entry log made the ORM's bookkeeping most of a verification's time).
+_ENTRY_COLUMNS = (CustodyEvent.log_index, CustodyEvent.at, CustodyEvent.actor_id, CustodyEvent.actor_name,
+                  CustodyEvent.action, CustodyEvent.subject_type, CustodyEvent.subject_id, CustodyEvent.case_id,
+                  CustodyEvent.details, CustodyEvent.leaf_hash)
+
+
+def _stream_entries(session: Session) -> Generator[Row[Any], None, None]:
     # A server-side cursor on PostgreSQL: close it even when the caller stops early.
-    entries = session.scalars(select(CustodyEvent).order_by(CustodyEvent.log_index).execution_options(yield_per=1000))
-    with closing(entries):
-        yield from entries
+    rows = session.connection().execute(select(*_ENTRY_COLUMNS).order_by(CustodyEvent.log_index)
+                                        .execution_options(yield_per=5000))
+    with closing(rows):
+        yield from rows
 
 
 def audit_log(*, session: Session, actor: Actor, anchors: CheckpointAnchors) -> LogVerdict:
@@ -105,15 +114,16 @@ def verify_log(
     return walk.verdict
 
 
-def _check_entry(walk: _Walk, entry: CustodyEvent) -> None:
+def _check_entry(walk: _Walk, entry: Row[Any]) -> None:
     verdict, size = walk.verdict, walk.tree.size
     if entry.log_index != size and not walk.broken:
         missing = _span(size, entry.log_index - 1)
         verdict.problems.append(f"{missing} missing (the next entry found is {entry.log_index})")
         walk.broken = True
-    if leaf_hash(canonical_entry(entry)).hex() != entry.leaf_hash:
+    stored = bytes.fromhex(entry.leaf_hash)
+    if leaf_hash(canonical_entry(entry)) != stored:
         verdict.problems.append(f"entry {entry.log_index} was altered: its content does not match its leaf hash")
-    walk.tree.append(bytes.fromhex(entry.leaf_hash))
+    walk.tree.append(stored)
     verdict.entries += 1
     if entry.action == RESTORED and isinstance(entry.details, dict):
         lost = entry.details.get("lost_checkpoints")
