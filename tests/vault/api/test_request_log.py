@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import structlog
 from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
@@ -14,6 +16,12 @@ from tests.conftest import GOOD_PASSWORD, Person, with_password
 from tests.web.conftest import sign_in
 from vault.context import VaultContext
 from vault.identities.models import Role
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Start from structlog's defaults: a host command run in-process before this test may have raised the level."""
+    structlog.reset_defaults()
 
 
 def request_events(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
