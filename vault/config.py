@@ -135,6 +135,11 @@ class Settings(BaseSettings):
     witnesses: list[str] = []
     witness_name: str = ""
     witness_trusted_logs: list[str] = []
+    # S3 store (issue 16): presigned links are signed for the public endpoint clients reach (scheme://host[:port];
+    # empty: the internal endpoint); every object is written with server-side encryption and HEAD must confirm it.
+    s3_public_endpoint: str = ""
+    s3_sse: Literal["none", "s3", "kms"] = "none"
+    s3_kms_key_id: str = ""
 
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
 
@@ -152,6 +157,8 @@ class Settings(BaseSettings):
                 raise ValueError("EVAULT_S3_ACCESS_KEY and EVAULT_S3_SECRET_KEY are required when EVAULT_STORE=s3")
             if secret.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("EVAULT_S3_SECRET_KEY is a placeholder; set a real secret")
+            if self.s3_sse == "kms" and not self.s3_kms_key_id:
+                raise ValueError("EVAULT_S3_KMS_KEY_ID is required when EVAULT_S3_SSE=kms")
         return self
 
     @model_validator(mode="after")
