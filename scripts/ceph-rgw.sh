@@ -117,6 +117,7 @@ print_exports() {
     echo "export EVAULT_TEST_S3_VAULT_USER=$VAULT_UID"
     echo "export EVAULT_TEST_S3_VAULT_ACCESS_KEY=$VAULT_ACCESS_KEY"
     echo "export EVAULT_TEST_S3_VAULT_SECRET_KEY=$VAULT_SECRET_KEY"
+    echo "export EVAULT_TEST_S3_KMS_KEY_ID=$KMS_KEY_ID"
 }
 
 write_conf() {
