@@ -5,13 +5,17 @@ from __future__ import annotations
 import io
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from minio import Minio
+from pydantic import SecretStr, ValidationError
 
 from tests.vault.storage.conftest import S3_ACCESS_KEY, S3_ENDPOINT, S3_SECRET_KEY, fresh_bucket_name
+from vault.config import Settings
 from vault.errors import StorageError, StoreNotEncrypted
 from vault.storage.base import LockMode, StoreArea
+from vault.storage.factory import prepare_blob_store
 from vault.storage.s3 import PART_SIZE, S3BlobStore, SseMode
 
 KMS_KEY_ID = os.environ.get("EVAULT_TEST_S3_KMS_KEY_ID", "")
@@ -78,3 +82,23 @@ def test_an_unknown_kms_key_is_refused_by_the_store() -> None:
     with pytest.raises(StorageError) as refused:
         store.put_stream(io.BytesIO(b"x"), retain_until=_later())
     assert "kms" in str(refused.value.details.get("server_message", "")).lower()
+
+
+def test_the_settings_reach_the_store(tmp_path: Path, client: Minio) -> None:
+    settings = Settings(home=tmp_path, store="s3", s3_endpoint=S3_ENDPOINT or "", s3_access_key=S3_ACCESS_KEY,
+                        s3_secret_key=SecretStr(S3_SECRET_KEY), s3_bucket=fresh_bucket_name(),
+                        s3_lock_mode=LockMode.GOVERNANCE, s3_sse="kms", s3_kms_key_id=KMS_KEY_ID,
+                        s3_public_endpoint="https://s3.agency.example")
+    store = prepare_blob_store(settings)
+    assert isinstance(store, S3BlobStore)
+    blob = store.put_stream(io.BytesIO(b"configured"), retain_until=_later())
+    headers = client.stat_object(store.bucket, blob.key, version_id=blob.version_id).metadata
+    assert headers.get("x-amz-server-side-encryption") == "aws:kms"
+    url = store.presign_get(blob.key, blob.version_id, expires_seconds=60)
+    assert url is not None and url.startswith(f"https://s3.agency.example/{store.bucket}/")
+
+
+def test_sse_kms_needs_a_key_id(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="EVAULT_S3_KMS_KEY_ID"):
+        Settings(home=tmp_path, store="s3", s3_access_key="k", s3_secret_key=SecretStr("a-real-secret"),
+                 s3_sse="kms")
