@@ -219,7 +219,7 @@ def issue_link(
     if grant is not None:
         limits.append(int((grant.expires_at - signed_at).total_seconds()))
     seconds = max(min(limits), 1)
-    url = store.presign_get(key, version_id, expires_seconds=seconds, signed_at=signed_at)
+    url = store.presign_get(key, version_id, expires_seconds=seconds, signed_at=signed_at, public=True)
     if url is None:
         raise NoDirectLinks(
             f"the {store.name} store cannot issue direct links; stream the content through "

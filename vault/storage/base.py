@@ -183,9 +183,9 @@ class BlobStore(Protocol):
         """Delete the object; raise ObjectLocked while retention runs or a hold is on."""
         ...
 
-    def presign_get(self, key: str, version_id: str, *, expires_seconds: int,
-                    signed_at: datetime | None = None) -> str | None:
-        """Return a short-lived direct URL (signed at signed_at if given), or None if the backend cannot serve one."""
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int, signed_at: datetime | None = None,
+                    public: bool = False) -> str | None:
+        """Return a short-lived direct URL (for clients outside if public), or None if the backend cannot serve one."""
         ...
 
     def local_path(self, key: str, version_id: str) -> Path | None:

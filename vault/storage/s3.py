@@ -500,15 +500,15 @@ class S3BlobStore:
         with _translated("delete", refused=ObjectLocked, key=key, version_id=version_id):
             self._client.remove_object(self.bucket, key, version_id=version_id)
 
-    def presign_get(self, key: str, version_id: str, *, expires_seconds: int,
-                    signed_at: datetime | None = None) -> str | None:
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int, signed_at: datetime | None = None,
+                    public: bool = False) -> str | None:
         """Return a GET URL for this version signed at signed_at (whole seconds), valid at most MAX_PRESIGN_SECONDS.
 
-        With a public endpoint the URL names it, not the endpoint the vault itself talks to.
+        A public link names the public endpoint, if one is set; others (the vault's own jobs) the internal one.
         """
         seconds = max(1, min(expires_seconds, MAX_PRESIGN_SECONDS))
         with _translated("presign a download of", key=key, version_id=version_id):
-            return self._link_signer().presigned_get_object(
+            return (self._link_signer() if public else self._client).presigned_get_object(
                 self.bucket, key, expires=timedelta(seconds=seconds), version_id=_required(version_id),
                 request_date=None if signed_at is None else signed_at.astimezone(UTC))
 

@@ -126,8 +126,10 @@ def test_links_are_signed_for_the_public_endpoint(context: VaultContext, people:
     with context.sessions() as session:
         evidence = session.get(Evidence, clip)
         assert evidence is not None
-        url = public.presign_get(evidence.storage_key, evidence.version_id, expires_seconds=60)
+        url = public.presign_get(evidence.storage_key, evidence.version_id, expires_seconds=60, public=True)
+        own = public.presign_get(evidence.storage_key, evidence.version_id, expires_seconds=60)
     assert url is not None and urlsplit(url).netloc == f"localhost:{port}"
+    assert own is not None and urlsplit(own).netloc == S3_ENDPOINT  # the vault's own jobs read inside
     assert httpx.get(url).content == media.mp4.read_bytes()
     internal = urlsplit(url)._replace(netloc=f"{host}:{port}").geturl()
     assert httpx.get(internal).status_code == 403  # signed for the public host only

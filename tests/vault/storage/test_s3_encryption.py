@@ -94,7 +94,7 @@ def test_the_settings_reach_the_store(tmp_path: Path, client: Minio) -> None:
     blob = store.put_stream(io.BytesIO(b"configured"), retain_until=_later())
     headers = client.stat_object(store.bucket, blob.key, version_id=blob.version_id).metadata
     assert headers.get("x-amz-server-side-encryption") == "aws:kms"
-    url = store.presign_get(blob.key, blob.version_id, expires_seconds=60)
+    url = store.presign_get(blob.key, blob.version_id, expires_seconds=60, public=True)
     assert url is not None and url.startswith(f"https://s3.agency.example/{store.bucket}/")
 
 
