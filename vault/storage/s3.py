@@ -62,6 +62,10 @@ log = structlog.get_logger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024  # like aws s3 cp: the last part's upload is the tail left once the stream ends
 MAX_PARTS = 10_000  # the S3 limit on parts per upload
+# Parts in flight at once (minio's pool reads the next part only when a slot is free; memory: threads + 1 parts).
+# Profiled on RGW, 1 GiB: with 3 or 8 the part threads wait for bytes half the time, since the request body
+# arrives no faster; 8 only added 48 MB of peak RSS.
+UPLOAD_THREADS = 3
 MAX_PRESIGN_SECONDS = 900
 ANCHOR_READERS = 8  # concurrent GETs while reading anchors back
 ANCHOR_BATCH = 256
@@ -104,13 +108,13 @@ def _sse_of(mode: SseMode, kms_key_id: str) -> Sse | None:
     return None
 
 
-def _http_client(timeout_seconds: float) -> urllib3.PoolManager:
+def _http_client(timeout_seconds: float, connections: int) -> urllib3.PoolManager:
     """Build a pool whose requests, retries included, fail within about timeout_seconds (minio's default: 5 min)."""
     # Three connection attempts share the budget; a read that times out is not retried, so a gateway that
     # accepts and never answers costs one read timeout; server-sent Retry-After waits are not honoured.
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=timeout_seconds / 3, read=timeout_seconds),
-        maxsize=10,
+        maxsize=connections,
         cert_reqs="CERT_REQUIRED",
         ca_certs=certifi.where(),
         retries=urllib3.Retry(total=2, connect=2, read=0, status=2, other=0, backoff_factor=0.2,
@@ -230,6 +234,7 @@ class S3BlobStore:
         public_endpoint: str = "",
         sse: SseMode = "none",
         kms_key_id: str = "",
+        upload_threads: int = UPLOAD_THREADS,
     ) -> None:
         self.bucket = bucket
         self._region = region
@@ -238,11 +243,12 @@ class S3BlobStore:
         self._prefixes = {StoreArea.ORIGINALS: prefix, StoreArea.DERIVATIVES: DERIVATIVES_PREFIX}
         self._clock = clock
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
-                             region=region, http_client=_http_client(timeout_seconds))
+                             region=region, http_client=_http_client(timeout_seconds, max(10, upload_threads + 2)))
         self._credentials = (access_key, secret_key)
         self._public = _public_endpoint(public_endpoint)
         self._signer: Minio | None = None if self._public else self._client
         self._sse = _sse_of(sse, kms_key_id)
+        self._upload_threads = upload_threads
 
     def ensure_bucket(self, *, abort_multipart_days: int = 1) -> None:
         """Create the bucket with Object Lock, or check an existing one; then keep an abort-multipart rule on it.
@@ -326,7 +332,7 @@ class S3BlobStore:
             result = self._client.put_object(self.bucket, key, cast(BinaryIO, reader),
                                              length=-1 if length is None else length,
                                              part_size=part_size_for(length or max_size), content_type=content_type,
-                                             sse=self._sse)
+                                             sse=self._sse, num_parallel_uploads=self._upload_threads)
         if not result.version_id:
             raise StorageError(f"bucket {self.bucket} returned no version id; is Object Lock enabled?",
                                details={"key": key})
