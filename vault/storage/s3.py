@@ -678,7 +678,8 @@ class S3PendingBlob:
             raise StorageError("this write takes no more bytes")
         check_limits(self._written + sum(len(c) for c in chunks), max_size=self._max_size, length=self._length)
         if self._queue is None:
-            self._queue = ChunkQueue()
+            # Room for one part beyond the one being read: the body keeps arriving while a part waits for a slot.
+            self._queue = ChunkQueue(max_buffered=2 * part_size_for(self._length or self._max_size))
             self._thread = threading.Thread(target=self._upload, args=(self._queue,), daemon=True,
                                             name=f"s3-upload {self.key}")
             self._thread.start()
