@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -198,9 +199,10 @@ class RgwVault:
     store: Any
     plain_bucket: str
     aws_env: dict[str, str]
+    aws_bin: str = "aws"
 
     @classmethod
-    def create(cls, home: Path, endpoint: str) -> RgwVault:
+    def create(cls, home: Path, endpoint: str, *, aws_bin: str = "aws") -> RgwVault:
         """Create both buckets and the vault; GOVERNANCE and one day, so everything can be removed afterwards."""
         from vault.storage.s3 import S3BlobStore
 
@@ -215,13 +217,13 @@ class RgwVault:
         env = settings_env(home, **{f"EVAULT_{k.upper()}": str(v) for k, v in s3.items()})
         aws_env = {**os.environ, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret,
                    "AWS_DEFAULT_REGION": "us-east-1"}
-        rgw = cls(home, endpoint, token, env, store, plain, aws_env)
+        rgw = cls(home, endpoint, token, env, store, plain, aws_env, aws_bin)
         rgw.aws("s3", "mb", f"s3://{plain}")
         return rgw
 
     def aws(self, *args: str) -> None:
         """Run the AWS CLI against the endpoint."""
-        subprocess.run(["aws", "--endpoint-url", f"http://{self.endpoint}", *args], check=True, env=self.aws_env,
+        subprocess.run([self.aws_bin, "--endpoint-url", f"http://{self.endpoint}", *args], check=True, env=self.aws_env,
                        stdout=subprocess.DEVNULL)
 
     def empty(self) -> None:
@@ -239,6 +241,72 @@ class RgwVault:
         self.aws("s3", "rb", f"s3://{self.plain_bucket}", "--force")
         self.empty()
         self.store._client.remove_bucket(self.store.bucket)
+
+
+# boto3's transfer manager as the issue names it: 64 MiB parts, 8 at once (threshold: anything multipart).
+BOTO3_PUT = """
+import sys, boto3
+from boto3.s3.transfer import TransferConfig
+endpoint, path, bucket, key = sys.argv[1:5]
+client = boto3.client("s3", endpoint_url=endpoint)
+config = TransferConfig(multipart_threshold=64 * 2**20, multipart_chunksize=64 * 2**20, max_concurrency=8)
+client.upload_file(path, bucket, key, Config=config)
+"""
+
+
+@dataclass
+class S3Peers:
+    """awscli and boto3 from PyPI in a scratch venv, run as child processes whose time and peak RSS are measured."""
+
+    venv: Path
+
+    @classmethod
+    def install(cls, venv: Path) -> S3Peers:
+        """Create the venv and pip-install awscli and boto3 into it (about 20 s)."""
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "awscli", "boto3"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return cls(venv)
+
+    @property
+    def aws_bin(self) -> str:
+        """Return the scratch venv's aws command."""
+        return str(self.venv / "bin" / "aws")
+
+    def aws_cp(self, endpoint: str, source: Path, bucket: str, key: str) -> list[str]:
+        """Return the `aws s3 cp` command line (awscli defaults: 8 MiB parts, 10 at once)."""
+        return [self.aws_bin, "--endpoint-url", f"http://{endpoint}", "s3", "cp", "--only-show-errors",
+                str(source), f"s3://{bucket}/{key}"]
+
+    def boto3_put(self, endpoint: str, source: Path, bucket: str, key: str) -> list[str]:
+        """Return the command line uploading with boto3's transfer manager (8 concurrent 64 MiB parts)."""
+        return [str(self.venv / "bin" / "python"), "-c", BOTO3_PUT, f"http://{endpoint}", str(source), bucket, key]
+
+    @staticmethod
+    def run(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+        """Run command; return its wall seconds and its own peak RSS in MB (from wait4)."""
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"{command[0]} failed with {process.returncode}")
+        return elapsed, usage.ru_maxrss / 1024
+
+
+@contextmanager
+def fresh_rgw(directory: Path, port: int) -> Iterator[str]:
+    """Start a fresh one-node Ceph RGW (scripts/ceph-rgw.sh) for this run, yield host:port, and stop it."""
+    script = ROOT / "scripts" / "ceph-rgw.sh"
+    started = subprocess.run([str(script), "start", str(directory), str(port)], check=True, capture_output=True,
+                             text=True)
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+                   if line.startswith("export "))
+    try:
+        yield exports["EVAULT_TEST_S3_ENDPOINT"]
+    finally:
+        subprocess.run([str(script), "stop", str(directory)], check=False, capture_output=True)
 
 
 def sha256_seconds(path: Path) -> float:

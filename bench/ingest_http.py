@@ -1,4 +1,4 @@
-"""Ingest throughput through HTTP into the local store (vs dd conv=fdatasync) or Ceph RGW (vs aws s3 cp).
+"""Ingest throughput through HTTP into the local store (vs dd conv=fdatasync) or Ceph RGW (vs aws s3 cp, boto3).
 
 Runs a real `evault serve` (uvicorn) on an embedded vault in a temp dir and streams files to it; prints MB/s,
 the ratio to the plain tool on the same size in the same run, and the server's peak RSS (VmHWM).
@@ -6,6 +6,10 @@ the ratio to the plain tool on the same size in the same run, and the server's p
     .venv/bin/python bench/ingest_http.py                       # 1 GiB and 4 GiB, local store, median of 3
     .venv/bin/python bench/ingest_http.py --sizes 256M --mode tus
     .venv/bin/python bench/ingest_http.py --rgw 127.0.0.1:7480  # 1 GiB into RGW vs aws s3 cp, median of 5
+    .venv/bin/python bench/ingest_http.py --fresh-rgw 7480      # the same on a fresh RGW it starts and stops
+
+Against RGW the peers are `aws s3 cp` (awscli defaults) and boto3's transfer manager with 8 concurrent 64 MiB
+parts, both installed from PyPI into a scratch venv by the benchmark.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _ingest_common import (
     MIB,
     RgwVault,
+    S3Peers,
     dd_seconds,
+    fresh_rgw,
     make_media,
     parse_size,
     peak_rss_mb,
@@ -102,46 +108,68 @@ def run_local(work: Path, sizes: list[int], mode: str, rounds: int) -> None:
 
 
 def run_rgw(work: Path, endpoint: str, size: int, mode: str, rounds: int, settle: float) -> None:
-    """Benchmark an S3 (Ceph RGW) store against `aws s3 cp` of the same file to the same endpoint.
+    """Benchmark the vault on S3 (Ceph RGW) against `aws s3 cp` and boto3's transfer manager on the same file.
 
-    Rounds alternate which goes first, each with fresh bytes (the same bytes again would be a duplicate),
-    and the medians are compared: on a shared 2-core machine a single pair swings by 20%.
+    Rounds rotate which of the three goes first, each with fresh bytes (the same bytes again would be a
+    duplicate); medians are compared and every round's spread printed: on a shared 2-core machine a single
+    round swings by 20%. The peers come from PyPI into a scratch venv; each peer's peak RSS is its own process's.
     """
-    rgw = RgwVault.create(work / "vault", endpoint)
+    peers = S3Peers.install(work / "peers")
+    rgw = RgwVault.create(work / "vault", endpoint, aws_bin=peers.aws_bin)
     token, env, plain = rgw.token, rgw.env, rgw.plain_bucket
     upload = UPLOADERS[mode]
     server, url = start_server(rgw.home, env)
-    vault_times: list[float] = []
-    aws_times: list[float] = []
+    times: dict[str, list[float]] = {"vault": [], "aws s3 cp": [], "boto3 8x64MiB": []}
+    rss: dict[str, float] = {"aws s3 cp": 0.0, "boto3 8x64MiB": 0.0}
     try:
-        print(f"{'round':>5} {'vault MB/s':>11} {'aws MB/s':>9} {'ratio':>6}")
+        print(f"{'round':>5} {'vault MB/s':>11} {'aws MB/s':>9} {'boto3 MB/s':>11} {'vs aws':>7} {'vs boto3':>9}")
         for round_number in range(rounds):
             source = make_media(work / f"src-{round_number}.mp4", size, work)
+            key = f"plain-{round_number}.mp4"
 
-            def run_aws(source: Path = source, round_number: int = round_number) -> None:
-                started = time.perf_counter()
-                rgw.aws("s3", "cp", str(source), f"s3://{plain}/plain-{round_number}.mp4")
-                aws_times.append(time.perf_counter() - started)
+            def run_peer(name: str, command: list[str], source: Path = source) -> None:
+                seconds, peak = peers.run(command, rgw.aws_env)
+                times[name].append(seconds)
+                rss[name] = max(rss[name], peak)
 
-            alternate(round_number, run_aws, partial(timed_upload, upload, url, token, source, size, vault_times))
+            steps = [
+                partial(timed_upload, upload, url, token, source, size, times["vault"]),
+                partial(run_peer, "aws s3 cp", peers.aws_cp(endpoint, source, plain, key)),
+                partial(run_peer, "boto3 8x64MiB", peers.boto3_put(endpoint, source, plain, key + ".boto3")),
+            ]
+            for step in steps[round_number % 3:] + steps[:round_number % 3]:
+                step()
             source.unlink()
             # Ceph's memstore keeps every object in RAM: empty both buckets so each round starts alike.
-            rgw.aws("s3", "rm", f"s3://{plain}/plain-{round_number}.mp4")
+            rgw.aws("s3", "rm", f"s3://{plain}/", "--recursive")
             rgw.empty()
             # RGW deletes the tails of large objects later, in garbage collection (every 10 s after 10 s in
             # scripts/ceph-rgw.sh). Collecting 2 GiB during the next round slowed whichever upload it overlapped:
             # rounds swung 0.56-1.28 without this pause and 0.89-1.46 with it.
             time.sleep(settle)
             mib = size / MIB
-            print(f"{round_number + 1:>5} {mib / vault_times[-1]:>11.1f} {mib / aws_times[-1]:>9.1f} "
-                  f"{aws_times[-1] / vault_times[-1]:>6.2f}", flush=True)
-        vault, aws = statistics.median(vault_times), statistics.median(aws_times)
-        print(f"median of {rounds} rounds, {size // MIB} MiB ({mode}): vault {size / MIB / vault:.1f} MB/s, "
-              f"aws s3 cp {size / MIB / aws:.1f} MB/s, ratio {aws / vault:.2f}; "
-              f"peak server RSS {peak_rss_mb(server.pid):.1f} MB")
+            vault, aws, boto = (times[name][-1] for name in times)
+            print(f"{round_number + 1:>5} {mib / vault:>11.1f} {mib / aws:>9.1f} {mib / boto:>11.1f} "
+                  f"{aws / vault:>7.2f} {boto / vault:>9.2f}", flush=True)
+        _print_rgw_summary(size, mode, times, {"vault": peak_rss_mb(server.pid), **rss})
     finally:
         stop_server(server)
         rgw.remove()
+
+
+def _print_rgw_summary(size: int, mode: str, times: dict[str, list[float]], rss: dict[str, float]) -> None:
+    """Print each contender's median MB/s with the spread of every round, its ratio to the vault, and peak RSS."""
+    mib = size / MIB
+    vault = statistics.median(times["vault"])
+    rounds = len(times["vault"])
+    print(f"median of {rounds} rounds, {size // MIB} MiB into RGW ({mode}); the vault hashes, locks and confirms:")
+    for name, taken in times.items():
+        rates = [mib / t for t in taken]
+        ratios = [t / v for t, v in zip(taken, times["vault"], strict=True)]
+        ratio = "" if name == "vault" else (
+            f", vault/{name} {statistics.median(taken) / vault:.2f} (rounds {min(ratios):.2f}-{max(ratios):.2f})")
+        print(f"  {name:<14} {mib / statistics.median(taken):7.1f} MB/s (rounds {min(rates):.1f}-{max(rates):.1f})"
+              f"{ratio}; peak RSS {rss[name]:.1f} MB", flush=True)
 
 
 def main() -> None:
@@ -151,6 +179,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=sorted(UPLOADERS), default="single",
                         help="single request, tus in one PATCH, or the officer's `evault upload` (16 MiB PATCHes)")
     parser.add_argument("--rgw", metavar="HOST:PORT", help="benchmark an S3 endpoint (Ceph RGW) instead")
+    parser.add_argument("--fresh-rgw", metavar="PORT", type=int,
+                        help="start a fresh Ceph RGW on 127.0.0.1:PORT for this run, then stop it")
     parser.add_argument("--rounds", type=int, default=None,
                         help="interleaved rounds per size (default 3 on the local store, 5 against RGW)")
     parser.add_argument("--settle", type=float, default=25.0,
@@ -159,9 +189,13 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evault-bench-", dir=args.work))
     try:
-        if args.rgw:
-            run_rgw(work, args.rgw, parse_size(args.sizes.split(",")[0] if args.sizes != "1G,4G" else "1G"),
-                    args.mode, args.rounds or 5, args.settle)
+        if args.rgw or args.fresh_rgw:
+            size = parse_size(args.sizes.split(",")[0] if args.sizes != "1G,4G" else "1G")
+            if args.fresh_rgw:
+                with fresh_rgw(work / "rgw", args.fresh_rgw) as endpoint:
+                    run_rgw(work, endpoint, size, args.mode, args.rounds or 5, args.settle)
+            else:
+                run_rgw(work, args.rgw, size, args.mode, args.rounds or 5, args.settle)
         else:
             run_local(work, [parse_size(s) for s in args.sizes.split(",")], args.mode, args.rounds or 3)
     finally:

@@ -4,9 +4,12 @@
 #   scripts/ceph-rgw.sh start DIR PORT   # fresh cluster under DIR, S3 on 127.0.0.1:PORT; prints export lines
 #   scripts/ceph-rgw.sh stop DIR         # stop every daemon of that cluster by its pid file
 #
-# Environment: EVAULT_RGW_ACCESS_KEY / EVAULT_RGW_SECRET_KEY (S3 user), EVAULT_RGW_MEMSTORE_BYTES (RAM cap of
-# the osd, default 12 GiB), EVAULT_RGW_MON_PORT (default: first free port from 3300 + PORT % 1000),
-# EVAULT_RGW_START_TIMEOUT (seconds, default 180). The data lives in RAM: a restart starts empty.
+# Environment: EVAULT_RGW_ACCESS_KEY / EVAULT_RGW_SECRET_KEY (S3 user, owns the buckets),
+# EVAULT_RGW_VAULT_ACCESS_KEY / EVAULT_RGW_VAULT_SECRET_KEY (the vault's least-privilege user, uid evault-service),
+# EVAULT_RGW_MEMSTORE_BYTES (RAM cap of the osd, default 12 GiB), EVAULT_RGW_MON_PORT (default: first free port
+# from 3300 + PORT % 1000), EVAULT_RGW_START_TIMEOUT (seconds, default 180). The data lives in RAM: a restart
+# starts empty. SSE-KMS works over plain HTTP with RGW's "testing" key backend and key id evault-test-key;
+# RGW 16.2 has no SSE-S3 (it accepts `x-amz-server-side-encryption: AES256` and stores the object unencrypted).
 set -euo pipefail
 
 MARKER=".evault-ceph-rgw"
@@ -96,6 +99,10 @@ create_user() {
         || radosgw-admin -c "$dir/ceph.conf" user create --uid evaultci --display-name "Evidence Vault CI" \
             --access-key "$ACCESS_KEY" --secret-key "$SECRET_KEY" --max-buckets 0  # 0: no limit (the default
         # of 1,000 is less than a few test runs make: each test gets a bucket of its own)
+    # The vault's own least-privilege account: it owns no bucket; a bucket policy grants it what it needs.
+    radosgw-admin -c "$dir/ceph.conf" user info --uid "$VAULT_UID" >/dev/null 2>&1 \
+        || radosgw-admin -c "$dir/ceph.conf" user create --uid "$VAULT_UID" --display-name "Evidence Vault service" \
+            --access-key "$VAULT_ACCESS_KEY" --secret-key "$VAULT_SECRET_KEY" --max-buckets -1  # -1: may create none
 }
 
 osd_up() {
@@ -107,6 +114,10 @@ print_exports() {
     echo "export EVAULT_TEST_S3_ENDPOINT=127.0.0.1:$port"
     echo "export EVAULT_TEST_S3_ACCESS_KEY=$ACCESS_KEY"
     echo "export EVAULT_TEST_S3_SECRET_KEY=$SECRET_KEY"
+    echo "export EVAULT_TEST_S3_VAULT_USER=$VAULT_UID"
+    echo "export EVAULT_TEST_S3_VAULT_ACCESS_KEY=$VAULT_ACCESS_KEY"
+    echo "export EVAULT_TEST_S3_VAULT_SECRET_KEY=$VAULT_SECRET_KEY"
+    echo "export EVAULT_TEST_S3_KMS_KEY_ID=$KMS_KEY_ID"
 }
 
 write_conf() {
@@ -153,6 +164,10 @@ rgw data = $dir/rgw
 # Deleted and overwritten data waits 2 h for garbage collection by default; in RAM that fills the osd.
 rgw gc obj min wait = 10
 rgw gc processor period = 10
+# Server-side encryption over plain HTTP on loopback: SSE-KMS against RGW's built-in "testing" key backend.
+rgw crypt require ssl = false
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = $KMS_KEY_ID=$KMS_KEY
 EOF
 }
 
@@ -269,6 +284,11 @@ main() {
     ACCESS_KEY=${EVAULT_RGW_ACCESS_KEY:-evaultci}
     SECRET_KEY=${EVAULT_RGW_SECRET_KEY:-evaultci-secret-key}
     MEMSTORE_BYTES=${EVAULT_RGW_MEMSTORE_BYTES:-$((12 * 1024 * 1024 * 1024))}
+    VAULT_UID=evault-service
+    VAULT_ACCESS_KEY=${EVAULT_RGW_VAULT_ACCESS_KEY:-evaultservice}
+    VAULT_SECRET_KEY=${EVAULT_RGW_VAULT_SECRET_KEY:-evaultservice-secret-key}
+    KMS_KEY_ID=evault-test-key
+    KMS_KEY=$(head -c 32 /dev/urandom | base64)
     case $cmd in
         start)
             (($# == 3)) || usage

@@ -186,8 +186,8 @@ class Host:
         """Return where a path inside the service's container is here: a bind mount, a volume or a secret."""
         if inside.startswith("/run/secrets/"):
             return str(self.tmp / "secrets" / inside.removeprefix("/run/secrets/"))
-        for volume in service.get("volumes", []):
-            source, target = volume.split(":")[:2]
+        mounts = [volume.split(":")[:2] for volume in service.get("volumes", [])]
+        for source, target in sorted(mounts, key=lambda mount: len(mount[1]), reverse=True):  # the innermost mount
             if inside == target or inside.startswith(target + "/"):
                 here = Path(source) if source.startswith("/") else self.tmp / "volumes" / source
                 return str(here) + inside.removeprefix(target)

@@ -41,8 +41,9 @@ class Settings(BaseSettings):
     s3_lock_mode: LockMode = LockMode.COMPLIANCE
     # A store that hangs fails a request within about this many seconds (connect, read and retries together).
     s3_timeout_seconds: float = 10.0
-    # `evault init` sets a bucket rule aborting multipart uploads left incomplete for this many days.
-    s3_abort_multipart_days: int = 1
+    # `evault init` sets a bucket rule aborting multipart uploads left incomplete for this many days; 0 leaves the
+    # bucket's rules to its owner (MinIO refuses the rule and clears stale uploads itself).
+    s3_abort_multipart_days: int = Field(default=1, ge=0)
     # Custody log anchoring (issue 12): the checkpoint origin (key name) and how long anchors stay locked. Anchors
     # prove the log for as long as any record it covers is kept, so they outlast the longest retention class.
     log_origin: str = ""
@@ -155,6 +156,12 @@ class Settings(BaseSettings):
             raise ValueError("EVAULT_PLAYBACK_FLUSH_SECONDS must be shorter than EVAULT_PLAYBACK_IDLE_SECONDS")
         return self
 
+    # S3 store (issue 16): presigned links are signed for the public endpoint clients reach (scheme://host[:port];
+    # empty: the internal endpoint); every object is written with server-side encryption and HEAD must confirm it.
+    s3_public_endpoint: str = ""
+    s3_sse: Literal["none", "s3", "kms"] = "none"
+    s3_kms_key_id: str = ""
+
     _home_as_given: Path = PrivateAttr(default=Path("./evault-data"))
 
     @classmethod
@@ -180,6 +187,8 @@ class Settings(BaseSettings):
                 raise ValueError("EVAULT_S3_ACCESS_KEY and EVAULT_S3_SECRET_KEY are required when EVAULT_STORE=s3")
             if secret.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("EVAULT_S3_SECRET_KEY is a placeholder; set a real secret")
+            if self.s3_sse == "kms" and not self.s3_kms_key_id:
+                raise ValueError("EVAULT_S3_KMS_KEY_ID is required when EVAULT_S3_SSE=kms")
         return self
 
     @model_validator(mode="after")

@@ -60,7 +60,23 @@ class StorageError(VaultError):
 
     code = "storage_unavailable"
     status = 503
-    retry_after = 5
+    retry_after: int | None = 5
+
+
+class StoreAccessDenied(StorageError):
+    """The object store refused the vault's own account (its bucket policy does not allow the action)."""
+
+    code = "storage_access_denied"
+    status = 503
+    retry_after = None
+
+
+class StoreNotEncrypted(StorageError):
+    """The object store did not confirm server-side encryption of an object the vault wrote."""
+
+    code = "storage_not_encrypted"
+    status = 503
+    retry_after = None
 
 
 class ObjectLocked(VaultError):

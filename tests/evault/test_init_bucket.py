@@ -76,6 +76,13 @@ def test_init_creates_a_fresh_bucket_with_object_lock_and_an_abort_multipart_rul
 
 
 @needs_rgw
+def test_with_zero_days_init_leaves_the_buckets_rules_to_its_owner(env: dict[str, str], s3: Minio, bucket: str) -> None:
+    result = init({**env, "EVAULT_S3_ABORT_MULTIPART_DAYS": "0"})
+    assert result.exit_code == 0, result.output
+    assert list(rules(s3, bucket)) == []
+
+
+@needs_rgw
 def test_init_accepts_an_existing_object_lock_bucket_and_keeps_its_harmless_rules(
     env: dict[str, str], s3: Minio, bucket: str
 ) -> None:

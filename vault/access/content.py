@@ -225,15 +225,21 @@ def issue_link(
         session=session, actor=actor, evidence_id=evidence_id, operation=variant, now=now, self_view=self_view
     )
     resolved, key, version_id, *_ = _target(evidence, variant)
-    seconds = max_seconds if grant is None else min(max_seconds, int((grant.expires_at - now).total_seconds()))
-    url = store.presign_get(key, version_id, expires_seconds=max(seconds, 1))
+    # The link's real life: signed at a whole second (X-Amz-Date), for the least of the setting, the grant and the
+    # signer's cap; what is reported and logged is the expiry the store will enforce.
+    signed_at = now.replace(microsecond=0)
+    limits = [max_seconds, store.capabilities.link_max_seconds or max_seconds]
+    if grant is not None:
+        limits.append(int((grant.expires_at - signed_at).total_seconds()))
+    seconds = max(min(limits), 1)
+    url = store.presign_get(key, version_id, expires_seconds=seconds, signed_at=signed_at, public=True)
     if url is None:
         raise NoDirectLinks(
             f"the {store.name} store cannot issue direct links; stream the content through "
             f"GET /api/evidence/{evidence.id}/{resolved.value} with your bearer token instead",
             details={"store": store.name},
         )
-    expires_at = now + timedelta(seconds=max(seconds, 1))
+    expires_at = signed_at + timedelta(seconds=seconds)
     record_event(session=session, actor=actor, action=CustodyAction.EVIDENCE_LINK_ISSUED, subject_type="evidence",
                  subject_id=evidence.id, case_id=evidence.case_id, now=now, details={
                      "grant_id": str(grant.id) if grant else None, "basis": basis, "variant": resolved.value,

@@ -72,6 +72,7 @@ class StoreCapabilities:
     presigned_links: bool  # serves short-lived direct URLs (presign_get returns one)
     server_side_locks: bool  # the server itself enforces retention and holds (S3 Object Lock)
     local_paths: bool  # objects are files on this host (local_path returns one; staged files are adopted)
+    link_max_seconds: int = 0  # the longest a presigned link may live (the signer's cap); 0 without links
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,9 @@ class BlobStore(Protocol):
         """Delete the object; raise ObjectLocked while retention runs or a hold is on."""
         ...
 
-    def presign_get(self, key: str, version_id: str, *, expires_seconds: int) -> str | None:
-        """Return a short-lived direct URL, or None if the backend cannot serve one."""
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int, signed_at: datetime | None = None,
+                    public: bool = False) -> str | None:
+        """Return a short-lived direct URL (for clients outside if public), or None if the backend cannot serve one."""
         ...
 
     def local_path(self, key: str, version_id: str) -> Path | None:

@@ -23,6 +23,9 @@ def _s3_store(settings: Settings) -> S3BlobStore:
         secure=settings.s3_secure,
         lock_mode=settings.s3_lock_mode,
         timeout_seconds=settings.s3_timeout_seconds,
+        public_endpoint=settings.s3_public_endpoint,
+        sse=settings.s3_sse,
+        kms_key_id=settings.s3_kms_key_id,
     )
 
 

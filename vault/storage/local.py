@@ -332,7 +332,8 @@ class LocalBlobStore:
         self._lock_path(key).unlink(missing_ok=True)
         _fsync_dir(path.parent)
 
-    def presign_get(self, key: str, version_id: str, *, expires_seconds: int) -> str | None:
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int, signed_at: datetime | None = None,
+                    public: bool = False) -> str | None:
         """Return None: the folder store serves content only through the API."""
         return None
 

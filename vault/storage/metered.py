@@ -101,10 +101,11 @@ class MeteredStore:
         """Delete an object the store lets go of."""
         self._call("delete", lambda: self.backend.delete(key, version_id))
 
-    def presign_get(self, key: str, version_id: str, *, expires_seconds: int) -> str | None:
+    def presign_get(self, key: str, version_id: str, *, expires_seconds: int, signed_at: datetime | None = None,
+                    public: bool = False) -> str | None:
         """Return a short-lived direct URL, or None."""
-        return self._call("presign_get", lambda: self.backend.presign_get(key, version_id,
-                                                                           expires_seconds=expires_seconds))
+        return self._call("presign_get", lambda: self.backend.presign_get(
+            key, version_id, expires_seconds=expires_seconds, signed_at=signed_at, public=public))
 
     def local_path(self, key: str, version_id: str) -> Path | None:
         """Return the stored file itself when objects are local files."""
