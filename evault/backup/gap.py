@@ -3,7 +3,6 @@ entries the restored catalog has lost) and originals no catalog row names (foota
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +18,9 @@ from vault.errors import Conflict
 from vault.evidence.models import Evidence
 from vault.exports.models import ExportCopy
 from vault.identities.actor import Actor
+from vault.reconciliation.service import version_batches
 from vault.storage.base import DERIVATIVES_PREFIX, BlobStore, StoredVersion
 
-BATCH = 500
 ANCHOR_AREA = CHECKPOINT_PREFIX.split("/")[0] + "/"  # every anchor (checkpoints, cosignatures, time-stamps)
 
 
@@ -80,23 +79,12 @@ def find_anchor_gap(anchors: CheckpointAnchors, checkpoint: dict[str, Any] | Non
     return AnchorGap(catalog_size=size, catalog_root=root, newest=newest)
 
 
-def _batches(versions: Iterable[StoredVersion]) -> Iterator[list[StoredVersion]]:
-    batch: list[StoredVersion] = []
-    for version in versions:
-        batch.append(version)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def unknown_originals(*, session: Session, store: BlobStore) -> list[StoredVersion]:
     """Return the stored originals (and retained export copies) that no catalog row names, oldest first."""
     originals = (v for v in store.list_versions()
                  if not v.key.startswith(DERIVATIVES_PREFIX) and not v.key.startswith(ANCHOR_AREA))
     unknown: list[StoredVersion] = []
-    for batch in _batches(originals):
+    for batch in version_batches(originals):
         keys = [(v.key, v.version_id) for v in batch]
         rows = [*session.execute(select(Evidence.storage_key, Evidence.version_id)
                                  .where(tuple_(Evidence.storage_key, Evidence.version_id).in_(keys))),

@@ -111,6 +111,15 @@ def ocfl_py_findings(root: Path) -> tuple[bool, list[Any]]:
     return valid and storage_root.num_objects == storage_root.good_objects, storage_root.errors
 
 
+def flag_late(context: VaultContext, evidence_id: uuid.UUID) -> None:
+    """Change a record's metadata after an export, as a late-upload flag does."""
+    with context.sessions() as session:
+        evidence = session.get(Evidence, evidence_id)
+        assert evidence is not None
+        raise_flag(session=session, actor=SYSTEM, evidence=evidence, flag="late_upload", detail="uploaded 30 h late")
+        session.commit()
+
+
 def object_folder(root: Path, evidence_id: uuid.UUID) -> Path:
     return root / layout_path(evidence_object_id(evidence_id))
 
@@ -161,11 +170,7 @@ def test_a_second_run_skips_finished_objects_and_adds_a_version_where_metadata_c
     root = tmp_path / "exit"
     export(context, root)
     changed = next(iter(holdings.files))
-    with context.sessions() as session:
-        evidence = session.get(Evidence, changed)
-        assert evidence is not None
-        raise_flag(session=session, actor=SYSTEM, evidence=evidence, flag="late_upload", detail="uploaded 30 h late")
-        session.commit()
+    flag_late(context, changed)
     again = export(context, root)
     assert (again.written, again.versioned, again.unchanged) == (0, 1, 2)
     folder = object_folder(root, changed)
@@ -305,11 +310,7 @@ def test_a_run_killed_between_a_new_version_and_its_root_inventory_is_resumed(
     root, env = tmp_path / "exit", _command_env(context)
     export(context, root)
     changed = next(iter(holdings.files))
-    with context.sessions() as session:
-        evidence = session.get(Evidence, changed)
-        assert evidence is not None
-        raise_flag(session=session, actor=SYSTEM, evidence=evidence, flag="late_upload", detail="uploaded 30 h late")
-        session.commit()
+    flag_late(context, changed)
     command = [sys.executable, "-m", "evault", "export-vault", str(root)]
     killed = subprocess.run(command, env={**env, "EVAULT_CRASH_AT": "export-vault:version-renamed"},
                             capture_output=True, text=True, timeout=120, check=False)

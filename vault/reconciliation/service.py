@@ -69,7 +69,8 @@ def _is_locked(store: BlobStore, version: StoredVersion) -> bool:
     return stat.retain_until is not None or stat.legal_hold
 
 
-def _batches(versions: Iterable[StoredVersion]) -> Iterable[list[StoredVersion]]:
+def version_batches(versions: Iterable[StoredVersion]) -> Iterable[list[StoredVersion]]:
+    """Group stored versions in lists of BATCH, so each list is looked up in the catalog with one query."""
     batch: list[StoredVersion] = []
     for version in versions:
         batch.append(version)
@@ -91,7 +92,7 @@ def reconcile_store(
     report = StoreReconciliation()
     since = now - lookback if lookback is not None else None
     unreferenced: list[StoredVersion] = []
-    for batch in _batches(store.list_versions(since=since)):
+    for batch in version_batches(store.list_versions(since=since)):
         wanted = _retention_of(session, batch, export_copy_days)
         for version in batch:
             report.checked += 1
