@@ -21,6 +21,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path, *, seconds: float = 30) -> None:
+    """Wait until a served vault answers /health; fail with its log if it exits or never answers."""
+    for _ in range(int(seconds * 10)):
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                pytest.fail(f"server exited: {log.read_text()}")
+            time.sleep(0.1)
+    pytest.fail("server did not start")
+
+
 def evault(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "evault", *args], env=env, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -42,14 +55,7 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
                                stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
-                time.sleep(0.1)
+        wait_until_up(base, process, tmp_path / "server.log")
         assert f"Evidence Vault on {base} (docs: {base}/docs)" in (tmp_path / "server.log").read_text()
         yield base, token
     finally:

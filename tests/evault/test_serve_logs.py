@@ -7,26 +7,13 @@ import json
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.evault.test_serve import env, evault, free_port  # noqa: F401  (env is a fixture)
-
-
-def wait_until_up(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    for _ in range(300):
-        try:
-            httpx.get(f"{base}/health", timeout=1)
-            return
-        except httpx.TransportError:
-            if process.poll() is not None:
-                pytest.fail(f"server exited: {log.read_text()}")
-            time.sleep(0.1)
-    pytest.fail("server did not start")
+from tests.evault.test_serve import env, evault, free_port, wait_until_up  # noqa: F401  (env is a fixture)
 
 
 def send_garbage(port: int) -> bytes:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from evault.app import create_app
-from tests.evault.test_serve import free_port
+from tests.evault.test_serve import free_port, wait_until_up
 from tests.vault.access.conftest import GrantFor, Media, People, StoreEvidence
 from vault.access.jobs import flush_playback
 from vault.access.models import AccessPurpose, PlaybackSession
@@ -168,14 +167,7 @@ def server(context: VaultContext, settings: Settings, tmp_path: Path) -> Iterato
                                env=env, stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None:
-                    pytest.fail(f"server exited: {(tmp_path / 'server.log').read_text()}")
-                time.sleep(0.1)
+        wait_until_up(base, process, tmp_path / "server.log", seconds=60)
         yield base, process
     finally:
         if process.poll() is None:
