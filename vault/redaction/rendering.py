@@ -61,8 +61,8 @@ def _original_file(context: VaultContext, evidence: Evidence) -> Iterator[str]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _reporter(context: VaultContext, edit_id: uuid.UUID, field: str) -> Callable[[float], None]:
-    """Return a progress callback that commits at most every few seconds."""
+def _reporter(context: VaultContext, edit_id: uuid.UUID, *, keep_progress: bool) -> Callable[[float], None]:
+    """Return a callback that commits the edit's heartbeat (and its render progress) at most every few seconds."""
     last = [0.0]
 
     def report(fraction: float) -> None:
@@ -72,7 +72,7 @@ def _reporter(context: VaultContext, edit_id: uuid.UUID, field: str) -> Callable
         with transaction(context.sessions) as session:
             edit = session.get(Edit, edit_id)
             if edit is not None:
-                if field == "progress":
+                if keep_progress:
                     edit.progress = round(fraction, 3)
                 edit.updated_at = utcnow()
 
@@ -133,7 +133,7 @@ def render_edit(context: VaultContext, edit_id: uuid.UUID) -> None:
         output = work / "derivative.mp4"
         with _original_file(context, evidence) as source:
             facts = media_facts(source)
-            mode = render(source, spec, facts, output, progress=_reporter(context, edit_id, "progress"))
+            mode = render(source, spec, facts, output, progress=_reporter(context, edit_id, keep_progress=True))
         sha256 = _sha256(output)
         accepted = any(s["decision"] == "accepted" for s in edit.suggestions)
         provenance = _provenance(edit, evidence, spec, mode, output, sha256, detector_version() if accepted else None)
@@ -172,7 +172,7 @@ def detect_suggestions(context: VaultContext, edit_id: uuid.UUID) -> int:
     try:
         with _original_file(context, evidence) as source:
             facts = media_facts(source)
-            tracks = link_tracks(detect_faces(source, facts, progress=_reporter(context, edit_id, "heartbeat")))
+            tracks = link_tracks(detect_faces(source, facts, progress=_reporter(context, edit_id, keep_progress=False)))
     except (VaultError, OSError, subprocess.SubprocessError) as exc:
         log.error("redaction.detection_failed", edit_id=str(edit_id), error=type(exc).__name__)
         with transaction(context.sessions) as session:

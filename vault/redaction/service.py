@@ -89,14 +89,19 @@ def own_edit(*, session: Session, actor: Actor, edit_id: uuid.UUID, now: datetim
     return edit, _original(session, actor, edit.evidence_id, now)
 
 
+def _back_to_draft(edit: Edit, spec: EditSpec, now: datetime) -> None:
+    """Take a new spec: whatever was rendered from the old one no longer describes the edit."""
+    edit.spec, edit.status, edit.updated_at = spec.model_dump(mode="json"), EditStatus.DRAFT, now
+    edit.derivative_id, edit.provenance = None, None
+
+
 def change_spec(*, session: Session, actor: Actor, edit_id: uuid.UUID, spec: EditSpec, now: datetime) -> Edit:
     """Replace an edit's spec; a rendered or rejected edit goes back to draft and must be rendered again."""
     edit, evidence = own_edit(session=session, actor=actor, edit_id=edit_id, now=now)
     if edit.status not in EDITABLE:
         raise Conflict(f"edit {edit_id} is {edit.status.value}; it cannot change now",
                        details={"status": edit.status.value})
-    edit.spec, edit.status, edit.updated_at = spec.model_dump(mode="json"), EditStatus.DRAFT, now
-    edit.derivative_id, edit.provenance = None, None
+    _back_to_draft(edit, spec, now)
     session.flush()
     _log(session, actor, edit, evidence, CustodyAction.EDIT_CHANGED, now, spec=edit.spec)
     return edit
@@ -121,7 +126,7 @@ def decide_suggestion(*, session: Session, actor: Actor, edit_id: uuid.UUID, sug
         spec = spec.model_copy(update={"regions": [*spec.regions, region]})
     edit.suggestions = [{**s, "decision": ("accepted" if accept else "rejected")} if s is found else s
                         for s in edit.suggestions]
-    edit.spec, edit.status, edit.updated_at = spec.model_dump(mode="json"), EditStatus.DRAFT, now
+    _back_to_draft(edit, spec, now)
     session.flush()
     _log(session, actor, edit, evidence, CustodyAction.EDIT_SUGGESTION_DECIDED, now, suggestion=suggestion_id,
          accepted=accept, reason=reason.value if accept else None)

@@ -154,3 +154,20 @@ def test_a_render_whose_process_ended_is_taken_up_again(context: VaultContext, p
         edit = session.get(Edit, edit_id)
         assert edit is not None and edit.status is EditStatus.RENDERED
         assert (edit.provenance or {})["cut"] == "stream_copy" and (edit.provenance or {})["kind"] == "clip"
+
+
+def test_deciding_a_face_after_a_render_withdraws_that_render(
+        context: VaultContext, people: People, original: uuid.UUID, grant_for: GrantFor) -> None:
+    edit_id = _drafted(context, people, original, grant_for)
+    actor = people.records_manager.actor
+    detect_suggestions(context, edit_id)
+    with context.sessions() as session:
+        service.mark_for_render(session=session, actor=actor, edit_id=edit_id, now=_now())
+        session.commit()
+    render_edit(context, edit_id)  # rendered before the face was decided: nothing hidden yet
+    with context.sessions() as session:
+        edit = service.decide_suggestion(session=session, actor=actor, edit_id=edit_id, suggestion_id="face-1",
+                                         accept=True, now=_now())
+        assert (edit.status, edit.derivative_id, edit.provenance) == (EditStatus.DRAFT, None, None)
+        with pytest.raises(Conflict, match="not been rendered"):
+            service.open_output(session=session, actor=actor, edit_id=edit_id, range_header=None, now=_now())
