@@ -41,8 +41,8 @@ def granted(shell_for: Shells, context: VaultContext, make_person: Callable[...,
     return reviewer
 
 
-def test_trail_by_case_number_as_the_docs_write_it(shell_for: Shells, make_person: Callable[..., Person],
-                                                   granted: Person) -> None:
+def test_trail_by_case_number_as_the_docs_write_it(shell_for: Shells, context: VaultContext,
+                                                   make_person: Callable[..., Person], granted: Person) -> None:
     auditor = shell_for(make_person(Role.AUDITOR), COLUMNS="200")
     # 阜应急罚字〔2023〕40号 typed as it is: the client encodes the query, nobody URL-encodes anything.
     shown = auditor.ok("audit", "trail", "--case", CASE)
@@ -61,7 +61,8 @@ def test_trail_by_case_number_as_the_docs_write_it(shell_for: Shells, make_perso
     page = auditor("--json", "audit", "trail", "--case", CASE, "--offset", "1", "--limit", "1")
     assert page.stderr == "1 of 2 event(s)\n" and [json.loads(page.stdout)["action"]] == ["access:approved"]
     assert auditor.json_lines("audit", "trail", "--case", CASE, "--since", "2099-01-01") == []
-    today = datetime.now(UTC).date().isoformat()
+    # A typed date is the agency's day; after 16:00 UTC that is already tomorrow in Shanghai.
+    today = datetime.now(UTC).astimezone(context.settings.zone).date().isoformat()
     assert len(auditor.json_lines("audit", "trail", "--action", "*", "--since", today, "--until", today)) > 2
 
 
