@@ -6,7 +6,7 @@ import html
 import re
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, expect
 
 from evault.leases import SUCCEEDED
+from evault.web.clock import current_time
 from retention.models import JobLease
 from tests.web.conftest import PASSWORD, LiveVault, WebPerson, csrf_of, sign_in
 from vault.context import VaultContext
@@ -228,6 +229,19 @@ def test_suspend_reinstate_revoke_and_renew_are_recorded(
     again = client.post(f"{url}/changes", data={"csrf_token": csrf, "kind": "suspended",
                                                 "effective_on": "2025-07-01", "reason": "再次暂扣"})
     assert again.status_code == 409 and "already revoked" in again.text
+
+
+def test_a_change_with_no_date_takes_effect_on_the_agencys_today(
+    client: TestClient, person: Callable[..., WebPerson],
+) -> None:
+    person(Role.OFFICER, certificate="65230219202")
+    _admin, csrf = _admin_client(client, person)
+    # A blank day means today, and 17:00 UTC on 7 December is already 8 December in Shanghai.
+    client.app.dependency_overrides[current_time] = lambda: datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
+    answer = client.post("/admin/handlers/65230219202/changes",
+                         data={"csrf_token": csrf, "kind": "suspended", "effective_on": " ", "reason": "暂扣"})
+    assert answer.status_code == 200, answer.text
+    assert "<td>2026-12-08</td>" in answer.text
 
 
 def test_jobs_page_shows_the_last_run_its_outcome_and_summary(

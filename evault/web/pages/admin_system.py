@@ -16,6 +16,7 @@ from evault.health_status import migration_state
 from evault.jobs_status import list_job_status
 from evault.scheduler import default_jobs
 from evault.web.auth import CsrfDep, SignedInDep
+from evault.web.clock import NowDep
 from evault.web.forms import end_refused
 from evault.web.i18n import N_
 from evault.web.templating import render_page
@@ -113,7 +114,7 @@ def _day(value: str) -> date | None:
 
 @router.post("/admin/handlers/{number}/changes")
 def change_certificate(
-    request: Request, number: str, person: CsrfDep, session: SessionDep,
+    request: Request, number: str, person: CsrfDep, session: SessionDep, context: ContextDep, now: NowDep,
     kind: Annotated[CertificateChange, Form()], effective_on: Annotated[str, Form(max_length=10)],
     reason: Annotated[str, Form(max_length=2000)], valid_from: Annotated[str, Form(max_length=10)] = "",
     valid_until: Annotated[str, Form(max_length=10)] = "", voids: Annotated[str, Form(max_length=36)] = "",
@@ -122,10 +123,9 @@ def change_certificate(
     try:
         found = overview.registry_handler(session=session, actor=person.actor, certificate_number=number)
         change = certificates.CertificateChangeInput(
-            kind=kind, effective_on=_day(effective_on) or utcnow().date(), reason=reason,
+            kind=kind, effective_on=_day(effective_on) or now.astimezone(context.settings.zone).date(), reason=reason,
             valid_from=_day(valid_from), valid_until=_day(valid_until), voids=_voids(voids))
-        certificates.change_certificate(session=session, actor=person.actor, handler=found, change=change,
-                                        now=utcnow())
+        certificates.change_certificate(session=session, actor=person.actor, handler=found, change=change, now=now)
     except VaultError as error:
         chosen = {"kind": kind.value, "effective_on": effective_on, "reason": reason, "valid_from": valid_from,
                   "valid_until": valid_until, "voids": voids}
