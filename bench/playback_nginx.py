@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/playback_nginx.py [--mib 256] [--ranges 200] [--rounds 6]
     .venv/bin/python bench/playback_nginx.py --rgw 127.0.0.1:7280 --access-key KEY --secret-key SECRET
+    .venv/bin/python bench/playback_nginx.py --profile server.txt   # py-spy samples of the server meanwhile
 
 Sets up a throwaway vault (SQLite) with one random-bytes original and a reviewer's approved grant, starts a real
 `evault serve` (uvicorn) and fetches 1 MiB `Range`s of GET /api/evidence/{id}/play twice: with the session cookie
@@ -21,8 +22,10 @@ import getpass
 import os
 import random
 import resource
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -90,6 +93,22 @@ def nginx_serving(root: Path, folder: Path) -> Iterator[tuple[int, subprocess.Po
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def profiled(pid: int, output: str | None) -> Iterator[None]:
+    """Sample the server with py-spy (collapsed stacks into `output`) while the block runs; nothing without one."""
+    if output is None:
+        yield
+        return
+    spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "-r", "250",
+                            "-f", "raw", "-o", output], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1)  # py-spy attaches before the first range
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
 
 
 def nginx_peak_rss_mib(master: int) -> float:
@@ -209,6 +228,7 @@ def main() -> None:
     parser.add_argument("--rgw", metavar="HOST:PORT", help="store in this RGW; the peer is a presigned GET to it")
     parser.add_argument("--access-key", default=os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", ""))
     parser.add_argument("--secret-key", default=os.environ.get("EVAULT_TEST_S3_SECRET_KEY", ""))
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the server during the rounds (collapsed stacks)")
     args = parser.parse_args()
     configure_logging(json_output=True, level="WARNING")
     if args.rgw:
@@ -230,7 +250,8 @@ def main() -> None:
                 context.close()
                 assert url is not None
                 targets.append(Target("RGW presigned GET", httpx.Client(timeout=60), url, peer=True))
-                run_rounds(targets, starts, args.rounds, MIB)
+                with profiled(server.pid, args.profile):
+                    run_rounds(targets, starts, args.rounds, MIB)
                 peer_rss = "RGW: not measured (not started here)"
             else:
                 context = build_context(settings)
@@ -242,7 +263,8 @@ def main() -> None:
                 with nginx_serving(path.parent, scratch) as (nginx_port, nginx):
                     targets.append(Target("nginx (sendfile)", httpx.Client(timeout=60),
                                           f"http://127.0.0.1:{nginx_port}/{path.name}", peer=True))
-                    run_rounds(targets, starts, args.rounds, MIB)
+                    with profiled(server.pid, args.profile):
+                        run_rounds(targets, starts, args.rounds, MIB)
                     peer_rss = f"nginx {nginx_peak_rss_mib(nginx.pid):.0f} MiB"
             server_rss = peak_rss_mib(server.pid)
         finally:

@@ -33,7 +33,10 @@ from vault.identities.routes import router as identities_router
 from vault.identities.session_routes import router as sign_in_router
 from vault.redaction.routes import router as edits_router
 
+# Starlette tries routes in order and a player sends a request per range: the content routes come first (no
+# other router's path has their shape, /api/evidence/{id}/play and the like).
 ROUTERS: tuple[APIRouter, ...] = (
+    access_content_router,
     health_router,
     identities_router,
     sign_in_router,
@@ -41,7 +44,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     evidence_router,
     custody_router,
     access_router,
-    access_content_router,
     ingest_router,
     retention_router,
     exports_router,

@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     # are held in memory and written to their playback session this often, so a killed server loses at most this
     # many seconds of a view's extent, never the view. Shorter than the idle time, which closes a session.
     playback_flush_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A view's next ranges skip the catalog's grant check for this long after a check that allowed it (never past
+    # the grant's expiry): a grant revoked by another process, or a token or sign-in ended, stops playback at the
+    # latest this many seconds later. 0 checks every range.
+    playback_recheck_seconds: float = Field(default=2.0, ge=0, le=30)
 
     @model_validator(mode="after")
     def _flush_playback_before_idle(self) -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, lazyload
 from vault.access.explain import explain_missing_approval
 from vault.access.models import AccessGrant
 from vault.access.playback import note_playback
-from vault.access.playback_buffer import OpenedPlayback, PlaybackBuffer, PlaybackKey
+from vault.access.playback_buffer import OpenedPlayback, PassKey, PlaybackBuffer, PlaybackKey, ReadPass
 from vault.access.ranges import ByteRange, parse_range
 from vault.access.service import active_grant, refuse_records
 from vault.custody.models import CustodyAction
@@ -69,6 +69,8 @@ class ContentPlan:
     byte_range: ByteRange
     grant_id: uuid.UUID | None
     opened: OpenedPlayback | None = None  # a view this read opened: hold its next ranges once committed
+    view: PlaybackKey | None = None  # the playback session this read belongs to (None for a download)
+    grant_expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,8 @@ def open_content(
     )
     resolved, key, version_id, media_type, size, sha256 = _target(evidence, variant)
     byte_range = parse_range(range_header, size)
-    opened = None
+    opened: OpenedPlayback | None = None
+    view: PlaybackKey | None = None
     if resolved == Variant.DOWNLOAD:
         _log_download(session, actor, evidence, grant, byte_range, now)
     else:
@@ -183,7 +186,29 @@ def open_content(
             opened = OpenedPlayback(view, playback.id, now)
     name = evidence.original_name if resolved in (Variant.ORIGINAL, Variant.DOWNLOAD) else f"{evidence.id}-{resolved}"
     return ContentPlan(evidence.id, resolved, key, version_id, media_type, sha256, name, byte_range,
-                       grant.id if grant else None, opened)
+                       grant.id if grant else None, opened, view, grant.expires_at if grant else None)
+
+
+def remember_read(
+    *, buffer: PlaybackBuffer, key: PassKey, actor: Actor, plan: ContentPlan, now: datetime, recheck_seconds: float
+) -> None:
+    """Let the view's next ranges skip the grant check for recheck_seconds, never past the grant's expiry."""
+    if plan.view is None or recheck_seconds <= 0:
+        return
+    until = now + timedelta(seconds=recheck_seconds)
+    if plan.grant_expires_at is not None:
+        until = min(until, plan.grant_expires_at)
+    buffer.keep_pass(key, ReadPass(plan.view, actor.name, replace(plan, opened=None), until))
+
+
+def read_with_pass(
+    *, buffer: PlaybackBuffer, key: PassKey, range_header: str | None, now: datetime
+) -> tuple[ContentPlan, ReadPass[object]] | None:
+    """Return the plan for a range under a still valid pass, or None when the catalog must check the read."""
+    found = buffer.find_pass(key, now)
+    if found is None or not isinstance(found.plan, ContentPlan):
+        return None
+    return replace(found.plan, byte_range=parse_range(range_header, found.plan.byte_range.size)), found
 
 
 def _log_download(

@@ -3,7 +3,9 @@
 The first range of a view opens its playback session and its `evidence:viewed` event in the catalog, committed
 before any byte goes out. The ranges after it change only the session's totals, so they are merged here and
 written every `EVAULT_PLAYBACK_FLUSH_SECONDS`: a crash loses at most that much of the extent of a view, never
-the view. One buffer per process, handed in through the vault context.
+the view. A grant check that let a view read is remembered as a pass for `EVAULT_PLAYBACK_RECHECK_SECONDS` (never
+past the grant's expiry), so the view's next ranges are served without the catalog. One buffer per process, handed
+in through the vault context.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 import structlog
 from sqlalchemy.orm import Session
@@ -21,6 +24,8 @@ from vault.access.playback import close_playback, merge_range
 from vault.access.ranges import ByteRange
 
 log = structlog.get_logger(__name__)
+
+Plan = TypeVar("Plan", covariant=True)  # what a pass lets its holder read again (the content plan, less the range)
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,25 @@ class PendingRanges:
         self.last_at = max(self.last_at, now)
 
 
+@dataclass(frozen=True)
+class PassKey:
+    """Who asks for what: a digest of the credential (never the secret), the record and the variant asked for."""
+
+    credential_sha256: str
+    evidence_id: uuid.UUID
+    variant: str
+
+
+@dataclass(frozen=True)
+class ReadPass(Generic[Plan]):
+    """A grant check that allowed a view to read, valid until `until`, for the view's next ranges."""
+
+    view: PlaybackKey
+    actor_name: str
+    plan: Plan
+    until: datetime
+
+
 class PlaybackBuffer:
     """One process's not yet written ranges of the playback sessions it opened; safe to share between threads."""
 
@@ -68,6 +92,28 @@ class PlaybackBuffer:
         self._lock = threading.Lock()
         self._open: dict[PlaybackKey, PendingRanges] = {}
         self._detached: list[PendingRanges] = []  # ranges of sessions no longer open here, still to be written
+        self._passes: dict[PassKey, ReadPass[object]] = {}
+
+    def keep_pass(self, key: PassKey, read_pass: ReadPass[object]) -> None:
+        """Remember a check that allowed a view opened here, for its next ranges."""
+        with self._lock:
+            if read_pass.view in self._open:
+                self._passes[key] = read_pass
+
+    def find_pass(self, key: PassKey, now: datetime) -> ReadPass[object] | None:
+        """Return the pass for this credential, record and variant if it is still valid; forget an expired one."""
+        with self._lock:
+            found = self._passes.get(key)
+            if found is not None and now >= found.until:
+                del self._passes[key]
+                return None
+            return found
+
+    def drop_passes(self, grant_id: uuid.UUID) -> None:
+        """Forget every pass under a grant (revoked here): its next range is checked in the catalog."""
+        with self._lock:
+            for key in [k for k, p in self._passes.items() if p.view.grant_id == grant_id]:
+                del self._passes[key]
 
     def note(self, key: PlaybackKey, byte_range: ByteRange, now: datetime, idle_seconds: int) -> bool:
         """Hold a served range of a session opened here; False if the view must be opened in the catalog first."""
@@ -99,6 +145,8 @@ class PlaybackBuffer:
                     self._open[key] = PendingRanges(playback_id=entry.playback_id, last_at=entry.last_at)
                 if now - entry.last_at > timedelta(seconds=idle_seconds):
                     del self._open[key]
+            for stale in [k for k, p in self._passes.items() if now >= p.until or p.view not in self._open]:
+                del self._passes[stale]
             return taken
 
     def put_back(self, pending: list[PendingRanges]) -> None:

@@ -23,6 +23,7 @@ from vault.access import content, inbox, report, service, trail
 from vault.access.content import ContentPlan, Variant
 from vault.access.jobs import flush_playback
 from vault.access.models import RequestStatus
+from vault.access.playback_buffer import PassKey
 from vault.access.ranges import RangeNotSatisfiable
 from vault.access.schemas import (
     AccessGrantPublic,
@@ -39,6 +40,7 @@ from vault.api.errors import SIGNED_IN, error_body, error_responses
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.identities.actor import Actor
+from vault.identities.sign_in import SESSION_COOKIE
 from vault.storage.base import CHUNK_SIZE, BlobStore
 from vault.text import Code, Name, safe_file_name
 
@@ -145,6 +147,7 @@ def revoke_grant(grant_id: uuid.UUID, body: ReasonBody, session: SessionDep, act
     now = utcnow()
     grant = service.revoke_grant(session=session, actor=actor, grant_id=grant_id, reason=body.reason, now=now)
     session.commit()
+    context.playback.drop_passes(grant.id)  # this process stops at once; others within the recheck time
     return AccessGrantPublic.of(grant, now)
 
 
@@ -299,19 +302,59 @@ def _respond(plan: ContentPlan, chunks: Iterator[bytes]) -> Response:
     return StreamingResponse(body, status_code=status, media_type=plan.media_type, headers=headers)
 
 
+def _unsatisfiable(exc: RangeNotSatisfiable) -> Response:
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=416,
+                        headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"})
+
+
+def _pass_key(
+    variant: Variant, evidence_id: uuid.UUID, request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> PassKey | None:
+    """Name the credential get_viewer would authenticate (bearer first, then the cookie) by its digest."""
+    if variant == Variant.DOWNLOAD:  # every download is its own custody event
+        return None
+    if credentials is not None and credentials.credentials:
+        secret = f"bearer {credentials.credentials}"
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        secret = f"cookie {cookie}"
+    else:
+        return None
+    return PassKey(hashlib.sha256(secret.encode()).hexdigest(), evidence_id, variant.value)
+
+
+def _serve_with_pass(
+    key: PassKey, request: Request, context: VaultContext, range_header: str | None
+) -> Response | None:
+    """Serve a range under a recent check of the same view without the catalog; None when it must be checked."""
+    now = utcnow()
+    found = content.read_with_pass(buffer=context.playback, key=key, range_header=range_header, now=now)
+    if found is None:
+        return None
+    plan, read_pass = found
+    chunks = _open_body(context.store, plan)
+    if not context.playback.note(read_pass.view, plan.byte_range, now, context.settings.playback_idle_seconds):
+        getattr(chunks, "close", lambda: None)()  # the view went idle: open a new one through the catalog
+        return None
+    request.state.actor = read_pass.actor_name
+    return _respond(plan, chunks)
+
+
 def _serve(
     variant: Variant, evidence_id: uuid.UUID, request: Request, context: VaultContext,
     credentials: HTTPAuthorizationCredentials | None, range_header: str | None,
 ) -> Response:
-    actor = get_viewer(request, context, credentials)
-    with session_scope(context) as session:
-        try:
+    key = _pass_key(variant, evidence_id, request, credentials)
+    try:
+        if key is not None and (served := _serve_with_pass(key, request, context, range_header)) is not None:
+            return served
+        actor = get_viewer(request, context, credentials)
+        with session_scope(context) as session:
             plan, chunks = _read(variant, evidence_id, session, actor, context, range_header)
-        except RangeNotSatisfiable as exc:
-            return JSONResponse(
-                error_body(exc.code, exc.message, exc.details), status_code=416,
-                headers={"Content-Range": f"bytes */{exc.size}", "Accept-Ranges": "bytes"},
-            )
+    except RangeNotSatisfiable as exc:
+        return _unsatisfiable(exc)
+    if key is not None:
+        content.remember_read(buffer=context.playback, key=key, actor=actor, plan=plan, now=utcnow(),
+                              recheck_seconds=context.settings.playback_recheck_seconds)
     return _respond(plan, chunks)
 
 
