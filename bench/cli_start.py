@@ -34,15 +34,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def timed(command: list[str]) -> tuple[float, int, int]:
-    """Run a command to completion; return its wall time in seconds, its peak resident set in KiB and its exit
-    status."""
+def timed(command: list[str]) -> tuple[float, int, int, float]:
+    """Run a command to completion; return its wall time in seconds, its peak resident set in KiB, its exit
+    status and its CPU seconds (user + system: steadier than wall time on a loaded machine)."""
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not the running maximum of all children
     elapsed = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss, child.returncode
+    return elapsed, usage.ru_maxrss, child.returncode, usage.ru_utime + usage.ru_stime
 
 
 def _closed_port() -> int:
@@ -121,12 +121,14 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, int] = dict.fromkeys(commands, 0)
     exits: dict[str, set[int]] = {name: set() for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for command in commands.values():  # one warm-up run each: page cache and .pyc files
         timed(command)
     for _ in range(args.rounds):
         for name, command in commands.items():
-            elapsed, peak, status = timed(command)
+            elapsed, peak, status, used = timed(command)
             times[name].append(elapsed)
+            cpu[name].append(used)
             exits[name].add(status)
             peaks[name] = max(peaks[name], peak)
     if args.first_patch:  # after the others: importing the vault here would swell every child's peak RSS
@@ -139,11 +141,13 @@ def main() -> None:
 
             stop_server(vault)
     floor = statistics.median(times["python -c pass"])
-    print(f"{'command':<24}{'median s':>10}{'min s':>8}{'max s':>8}{'x floor':>9}{'peak MiB':>10}  exit")
+    print(f"{'command':<24}{'median s':>10}{'min s':>8}{'max s':>8}{'x floor':>9}{'peak MiB':>10}{'CPU s':>7}  exit")
     for name, values in times.items():
         median = statistics.median(values)
+        used = statistics.median(cpu.get(name) or [0.0])  # a child's CPU is not known before it exits
+        statuses = ",".join(map(str, sorted(exits.get(name, {0}))))
         print(f"{name:<24}{median:>10.3f}{min(values):>8.3f}{max(values):>8.3f}{median / floor:>9.1f}"
-              f"{peaks.get(name, 0) / 1024:>10.1f}  {','.join(map(str, sorted(exits.get(name, {0}))))}")
+              f"{peaks.get(name, 0) / 1024:>10.1f}{used:>7.3f}  {statuses}")
         print("    rounds: " + " ".join(f"{value:.3f}" for value in values))
     print(f"rounds: {args.rounds}; evault: {args.evault}; budget for `evault upload --help` and the upload's "
           "start: 0.300 s; the upload's start exits 75 (vault unreachable) by design")
