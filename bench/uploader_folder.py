@@ -1,9 +1,9 @@
 """The officer's uploader on a recorder folder (`evault upload FOLDER`) against curl's single PATCH per file.
 
 Every round makes two folders of fresh files (the vault would answer a second copy of the same bytes as a
-duplicate): one goes through the real client (tus, 16 MiB PATCHes, --jobs files at once, receipts verified and
-written beside each file), the other through curl, one file after another, each a tus creation and one PATCH,
-into the same `evault serve`. Rounds alternate which goes first; it prints every round, the medians and min-max,
+duplicate): one goes through the real client (tus, one streamed PATCH per file, --jobs files at once, receipts
+verified and written beside each file), the other through curl, one file after another, each a tus creation and one
+PATCH, into the same `evault serve`. Rounds alternate which goes first; it prints every round, the medians and min-max,
 the ratio of the medians, the CPU seconds per GiB of the server and of the client on each path (steady on a
 shared machine, where MB/s is not), and the client's and the server's peak RSS.
 
@@ -37,12 +37,13 @@ def make_folder(folder: Path, files: int, size: int, work: Path) -> Path:
     return folder
 
 
-def run_client(vault: Target, folder: Path, jobs: int, state: Path) -> tuple[float, float, float]:
+def run_client(vault: Target, folder: Path, jobs: int, state: Path, evault: Path = EVAULT,
+               ) -> tuple[float, float, float]:
     """Upload folder with `evault upload`; return its wall seconds, its peak RSS in MB and its CPU seconds."""
     token = vault.headers[0].split()[-1]
     env = {**os.environ, "EVAULT_SERVER": vault.create_url.removesuffix("/api/uploads"), "EVAULT_TOKEN": token}
     started = time.perf_counter()
-    process = subprocess.Popen([str(EVAULT), "upload", str(folder), "--handler", "B001", "--party-informed",
+    process = subprocess.Popen([str(evault), "upload", str(folder), "--handler", "B001", "--party-informed",
                                 "--quiet", "--jobs", str(jobs), "--state-dir", str(state)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4, help="evault upload --jobs (default 4, the client's own)")
     parser.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temp dir on the disk)")
     parser.add_argument("--port", type=int, default=7120, help="the vault's port")
+    parser.add_argument("--evault", type=Path, default=EVAULT, help="the client to measure (default: this venv's)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evault-folder-", dir=args.dir))
     size = parse_size(args.size)
@@ -93,7 +95,8 @@ def main() -> None:
                     seconds, client_cpu = run_curl(vault, curl_folder)
                     curl_rates.append(total / seconds)
                 else:
-                    seconds, rss, client_cpu = run_client(vault, client_folder, args.jobs, work / f"state-{number}")
+                    seconds, rss, client_cpu = run_client(vault, client_folder, args.jobs, work / f"state-{number}",
+                                                          args.evault)
                     client_rates.append(total / seconds)
                     client_rss.append(rss)
                 cpu[step].append(((cpu_seconds(vault.process.pid) - used) * 1024 / total, client_cpu * 1024 / total))
@@ -103,7 +106,7 @@ def main() -> None:
             print(f"{number + 1:>5} {client_rates[-1]:>19.1f} {curl_rates[-1]:>10.1f} "
                   f"{client_rates[-1] / curl_rates[-1]:>6.2f} {client_rss[-1]:>14.1f}", flush=True)
         print(f"\n{args.files} x {size // MIB} MiB, {args.rounds} rounds: median (min-max) MB/s")
-        print(f"  evault upload {spread(client_rates)}  (--jobs {args.jobs}, 16 MiB PATCHes)")
+        print(f"  evault upload {spread(client_rates)}  (--jobs {args.jobs}, {args.evault})")
         print(f"  curl          {spread(curl_rates)}  (one PATCH per file, one file at a time)")
         for step, name in (("client", "evault upload"), ("curl", "curl")):
             print(f"  CPU s/GiB with {name}: server {statistics.median(c[0] for c in cpu[step]):.2f}, "

@@ -1,6 +1,6 @@
 """`evault upload` and `evault dock`: what an officer runs at the end of a shift.
 
-Only click and the foundation load with this module, so `evault upload --help` stays fast; httpx, rich and tuspy
+Only click and the foundation load with this module, so `evault upload --help` stays fast; httpx and rich
 load inside the commands. Exit statuses: 0 every file receipted; 1 a file failed otherwise (a receipt that does
 not verify, a file that cannot be read); 6 the vault refused a file (not media, too large, bad tags); 75 the vault
 stayed away (at start, after --wait-for-vault seconds; during the run, after --retries); 3 the token was refused;
@@ -62,8 +62,9 @@ def tag_options(*, handler_required: bool) -> Callable[[F], F]:
         click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Where resumable upload URLs and the pinned vault key live (default: the client's "
                      "folder, e.g. ~/.config/evault/state; $EVAULT_STATE_DIR)."),
-        click.option("--chunk-size", default=16, show_default=True, type=click.IntRange(1, 1024),
-                     help="tus PATCH size in MiB (memory per parallel upload)."),
+        click.option("--chunk-size", default=0, show_default=True, type=click.IntRange(0, 1024),
+                     help="Largest tus PATCH in MiB; 0 sends the rest of each file in one PATCH (streamed from "
+                     "the file; a dropped link resumes from the bytes the vault holds)."),
         click.option("--retries", default=8, show_default=True, type=click.IntRange(0, 100),
                      help="Retries with backoff (0.5 s doubling to 30 s) after a dropped link or a server failure."),
         click.option("--wait-for-vault", "wait_for_vault", default=DEFAULT_WAIT_SECONDS, show_default=True,

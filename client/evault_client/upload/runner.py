@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,24 +144,33 @@ class IngestClient:
         )
 
     def upload(self, files: list[Path], tags: Tags) -> list[FileOutcome]:
-        """Send files in parallel; one outcome per file, in the order given."""
-        with ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="evault-upload") as pool:
-            futures = [pool.submit(self.upload_one, path, tags) for path in files]
+        """Send files in parallel; one outcome per file, in the order given.
+
+        One thread hashes the files in order ahead of the senders, so the first PATCH waits for one file's hash
+        only, and each next file is ready by the time a sender is free."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="evault-hash") as hasher, \
+                ThreadPoolExecutor(max_workers=max(1, self.options.jobs), thread_name_prefix="evault-upload") as pool:
+            digests = [hasher.submit(sha256_file, path) for path in files]
+            futures = [pool.submit(self.upload_one, path, tags, digest) for path, digest in zip(files, digests,
+                                                                                                  strict=True)]
             try:
                 return [future.result() for future in futures]
             except BaseException:
                 self.stop.set()
                 for future in futures:
                     future.cancel()
+                for digest in digests:
+                    digest.cancel()
                 raise
 
-    def upload_one(self, path: Path, tags: Tags) -> FileOutcome:
-        """Hash, send, and receipt one file; failures are reported in the outcome, never raised."""
+    def upload_one(self, path: Path, tags: Tags, digest: Future[str] | None = None) -> FileOutcome:
+        """Hash (or take the digest computed ahead), send, and receipt one file; failures are reported in the
+        outcome, never raised."""
         outcome = FileOutcome(path=path)
         try:
             outcome.size = path.stat().st_size
             self.progress.start(path, outcome.size)
-            self._upload(outcome, tags)
+            self._upload(outcome, tags, digest)
         except ClientError as exc:
             outcome.error = exc.message
             outcome.retry_later = isinstance(exc, Interrupted) or (isinstance(exc, ServerRefused) and exc.transient)
@@ -175,11 +184,15 @@ class IngestClient:
         log.info("upload.done file=%s evidence_id=%s error=%s", path.name, outcome.evidence_id, outcome.error)
         return outcome
 
-    def _upload(self, outcome: FileOutcome, tags: Tags) -> None:
+    def _upload(self, outcome: FileOutcome, tags: Tags, digest: Future[str] | None) -> None:
         path = outcome.path
         if self.stop.is_set():
             raise Interrupted("stopped before it started")
-        outcome.sha256 = sha256_file(path, on_bytes=lambda n: self.progress.hashed(path, n))
+        if digest is None:
+            outcome.sha256 = sha256_file(path, on_bytes=lambda n: self.progress.hashed(path, n))
+        else:
+            outcome.sha256 = digest.result()
+            self.progress.hashed(path, outcome.size)
         options = self.send_options(path)
         try:
             metadata = tags.metadata(filename=path.name, sha256=outcome.sha256)

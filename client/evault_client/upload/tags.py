@@ -33,7 +33,7 @@ class Tags:
     place: str | None = None
 
     def metadata(self, *, filename: str, sha256: str) -> dict[str, str]:
-        """Return the tus Upload-Metadata pairs (values are base64-encoded by tuspy)."""
+        """Return the tus Upload-Metadata pairs (values are base64-encoded when sent)."""
         values: dict[str, str | None] = {
             "filename": filename,
             "sha256": sha256,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,3 +66,14 @@ def test_retries_give_up_and_stop_requests_are_honoured() -> None:
 
 def test_backoff_is_capped() -> None:
     assert [backoff(n) for n in (0, 1, 5, 20)] == [0.5, 1.0, 16.0, 30.0]
+
+
+def test_upload_urls_stored_by_a_tuspy_client_still_resume(tmp_path: Path) -> None:
+    # The layout tuspy's FileStorage (TinyDB) wrote, so an upload interrupted under an older client resumes.
+    path = tmp_path / "tus-uploads.json"
+    path.write_text(json.dumps({"_default": {"1": {"key": "old", "url": "http://vault/api/uploads/1"}}}))
+    store = ResumeStore(path)
+    assert store.get_item("old") == "http://vault/api/uploads/1"
+    store.set_item("new", "http://vault/api/uploads/2")
+    store.remove_item("old")
+    assert json.loads(path.read_text()) == {"_default": {"2": {"key": "new", "url": "http://vault/api/uploads/2"}}}
