@@ -36,6 +36,7 @@ NAVIGATION: tuple[NavLink, ...] = (
     NavLink("/docks", N_("Docking stations"), frozenset({OFFICER, RECORDS_MANAGER, AUDITOR, ADMIN})),
     NavLink("/access/mine", N_("My requests"), frozenset({OFFICER, REVIEWER, APPROVER, RECORDS_MANAGER})),
     NavLink("/access/inbox", N_("Approvals"), frozenset({APPROVER})),
+    NavLink("/redaction", N_("Redaction approvals"), frozenset({APPROVER})),
     NavLink("/uploads/reviews", N_("Flag reviews"), frozenset({APPROVER})),
     NavLink("/audit/trail", N_("Access trail"), frozenset({AUDITOR})),
     NavLink("/audit/log", N_("Custody log"), frozenset({AUDITOR})),

@@ -158,4 +158,5 @@ def record_page(evidence_id: uuid.UUID, request: Request, person: SignedInDep, s
                        flags=open_flag_rows(evidence), thumbnail=evidence.id in _thumbnails(
                            session, person, [evidence], utcnow()),
                        may_request=has_permission(person.actor, Permission.REQUEST_ACCESS),
+                       may_redact=has_permission(person.actor, Permission.EDIT_COPIES),
                        may_hold=has_permission(person.actor, Permission.MANAGE_RETENTION))
