@@ -164,8 +164,9 @@ def test_suggested_faces_are_drawn_over_the_player_and_deciding_them_changes_the
     page.get_by_test_id("new-edit").click()
     edit_id = _edit_of(page)
     page.get_by_test_id("detect").click()
-    expect(page.get_by_test_id("detection-progress")).to_be_visible()  # in the background, with progress
     suggestions = page.get_by_test_id("suggestion")
+    # In the background, with progress; a quick detection may already be done when the page comes back.
+    expect(page.get_by_test_id("detection-progress").or_(suggestions.first)).to_be_visible()
     expect(suggestions).to_have_count(2, timeout=WAIT_MS)
     assert _stored(live_vault.context, edit_id).spec["regions"] == []  # nothing applied until a person accepts
 
@@ -280,8 +281,8 @@ def test_the_preview_renders_and_plays_and_only_another_person_approves_it(
     editor.goto(f"/redaction/{edit_id}")
     expect(editor.get_by_test_id("submit")).to_have_count(0)  # nothing rendered, nothing to submit
     editor.get_by_test_id("render").click()
-    expect(editor.get_by_test_id("render-progress")).to_be_visible()
     preview = editor.get_by_test_id("preview-video")
+    expect(editor.get_by_test_id("render-progress").or_(preview)).to_be_visible()  # a quick render may be done
     expect(preview).to_be_visible(timeout=WAIT_MS)
     edit = _stored(live_vault.context, edit_id)
     assert edit.provenance is not None
