@@ -4,10 +4,10 @@ Installs its peers from the registries into a scratch folder: `@tus/server` 2 wi
 `tuspyserver` (FastAPI, PyPI, run by uvicorn). Starts a real `evault serve` on an embedded vault. The same curl
 client sends each file to all three as a tus creation and then one PATCH streamed from the file (`-T file`:
 `--data-binary @file` refuses files of 1 GiB and more, "out of memory"), timed by curl's own time_total. Every
-round takes fresh bytes and rotates
-the order of the steps; per size it prints every round, the median and min-max, the ratios of the medians, the
-CPU seconds each server spent per GiB (steady on a shared machine, where MB/s is not) and the peak RSS (VmHWM)
-of each server.
+round takes fresh bytes and rotates the order of the steps, each after a `sync` (so no step pays for the
+write-back of the one before); per size it prints every round, the median and min-max, the ratios of the
+medians, the CPU seconds each server spent per GiB (steady on a shared machine, where MB/s is not) and the peak
+RSS (VmHWM) of each server.
 
     .venv/bin/python bench/tus_peers.py                          # 1 GiB and 4 GiB, 5 rounds, on the disk
     .venv/bin/python bench/tus_peers.py --dir /dev/shm           # the same with the disk taken out
@@ -247,6 +247,9 @@ def run_size(work: Path, size: int, rounds: int, cache: Path, ports: int) -> Non
             steps += [("dd", partial(dd_file, source, work)), ("openssl", partial(openssl_file, source))]
             steps = steps[number % len(steps):] + steps[:number % len(steps)]
             for name, step in steps:
+                # A server that does not fsync leaves its bytes to the kernel; without this, whichever step
+                # comes next would pay for writing them back, and the rotation would turn that into noise.
+                os.sync()
                 pid = next((s.process.pid for s in servers if s.name == name), None)
                 used = cpu_seconds(pid) if pid else 0.0
                 rates[name].append(size / MIB / step())
