@@ -81,8 +81,7 @@ def export(case_number: str, purpose: str, recipient: str, records: tuple[str, .
             run.out.message(run.text(
                 f"不得复制的证据，本当事人复制件未含（000 第九条、003 第二十四条）{copy['withheld_count']} 条："
                 f"{'、'.join(copy['withheld_ids'])}",
-                f"records withheld from this party copy (confidential, or others' footage without an approved "
-                f"redacted version; 000 第九条, 003 第二十四条): "
+                f"records withheld from this party copy (000 第九条): "
                 f"{copy['withheld_count']}: {', '.join(copy['withheld_ids'])}"))
         run.out.message(run.text(
             f"导出编号 {copy['id']}；证据包 SHA-256 {copy['bundle_sha256']}（{copy['bundle_size']} 字节）",
