@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     # SM3 runs at ~150 MB/s; by default a bundle reuses the SM3 recorded at ingest (the streamed SHA-256 ties it).
     export_compute_sm3: bool = False
     export_copy_retention_days: int = 30 * 365
+    # A font with Chinese glyphs for per-recipient watermarks (Debian fonts-noto-cjk).
+    export_watermark_font: Path = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
     # Derived files (thumbnails, proxies) can be made again from their original: a short GOVERNANCE lock only.
     derivative_retention_days: int = Field(default=30, ge=1)
     # Call-ups (调阅): case materials are due within this many working days (`001` 备案规定 第十五条).

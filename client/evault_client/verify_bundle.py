@@ -41,6 +41,8 @@ BAGIT_FILE = "bagit.txt"
 BAG_INFO_FILE = "bag-info.txt"
 SM3_TAG_FILE = "metadata/digests-sm3.txt"
 RECORDS_DIR = "metadata/records/"
+DERIVATIVES_DIR = "metadata/derivatives/"
+WITHHELD_FILE = "metadata/withheld.json"
 CHECKPOINT_FILE = "custody/checkpoint.json"
 EVENTS_FILE = "custody/events.json"
 PUBLIC_KEY_FILE = "custody/vault-public-key.pem"
@@ -302,7 +304,8 @@ def _manifest(bag: _Bag, name: str, report: BundleReport) -> dict[str, str]:
 # --- the checks ----------------------------------------------------------------------------------------------
 
 
-def check_payload(bag: _Bag, report: BundleReport, *, sm3: bool) -> dict[str, str]:
+def check_payload(bag: _Bag, report: BundleReport, *, sm3: bool, measured_sha256: dict[str, str] | None = None
+                  ) -> dict[str, str]:
     """Hash every payload file once, comparing against manifest-sha256/sha512 (and the SM3 tag file if asked)."""
     manifests = {alg: _manifest(bag, f"manifest-{alg}.txt", report) for alg in ("sha256", "sha512")}
     if sm3:
@@ -320,6 +323,8 @@ def check_payload(bag: _Bag, report: BundleReport, *, sm3: bool) -> dict[str, st
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             report.add(path, False, f"damaged inside the ZIP ({exc}); its digests cannot be confirmed")
             continue
+        if measured_sha256 is not None:
+            measured_sha256[path] = measured["sha256"]
         wrong = [alg for alg, m in manifests.items() if not hmac.compare_digest(m.get(path, ""), measured[alg])]
         checked = ", ".join(alg.upper() for alg in manifests)
         report.add(path, not wrong, f"{', '.join(a.upper() for a in wrong)} mismatch" if wrong else f"{checked} match")
@@ -338,7 +343,9 @@ def check_tag_manifests(bag: _Bag, report: BundleReport) -> None:
                 continue
             actual = hashlib.new(alg, bag.read(path)).hexdigest()
             same = hmac.compare_digest(actual, digest)
-            altered = " (this verifier file was altered: do not trust it)" if path == VERIFIER_FILE else ""
+            altered = " (this verifier file was altered: do not trust it)" if path == VERIFIER_FILE else (
+                " (this derivative spec was altered after the bundle was signed)"
+                if path.startswith(DERIVATIVES_DIR) else "")
             outcome = "matches" if same else f"mismatch{altered}"
             report.add(path, same, f"{alg.upper()} {outcome} ({name})")
     for path in sorted(bag.members):
@@ -471,14 +478,56 @@ def check_records(
     for path in sorted(p for p in bag.members if p.startswith(RECORDS_DIR)):
         record = json.loads(bag.read(path))
         mine = [e["entry"] for e in events if e["entry"]["subject_id"] == record["evidence_id"]]
-        digest = manifest.get(record["payload_path"], "")
+        # Only derived copies of some records are in the bag: their ingest SHA-256 is what the log must hold.
+        digest = manifest.get(record["payload_path"], "") if record["payload_path"] \
+            else record["digests_recorded_at_ingest"]["sha256"]
         registered = any(e["action"] == "evidence:registered" and e["details"].get("sha256") == digest for e in mine)
         exported = any(e["action"] == "evidence:exported" and e["details"].get("export_id") == export_id for e in mine)
-        subject = record["payload_path"]
+        subject = record["payload_path"] or f"record {record['evidence_id']} (original not in this bundle)"
         report.add(subject, registered, "custody log registered these bytes at ingest" if registered
                    else "no proven ingest event with this SHA-256")
         report.add(subject, exported, "custody log records this export" if exported
                    else f"no proven export event for export {export_id}")
+
+
+def _withheld_hashes(bag: _Bag) -> set[str]:
+    if not bag.has(WITHHELD_FILE):
+        return set()
+    return {str(w["sha256"]) for w in json.loads(bag.read(WITHHELD_FILE))["withheld"]}
+
+
+def check_provenance(bag: _Bag, report: BundleReport, manifest: dict[str, str], measured: dict[str, str]) -> None:
+    """Check each derivative's spec: its original is in the bundle or listed withheld, its bytes match its output."""
+    specs = {p: json.loads(bag.read(p)) for p in sorted(bag.members) if p.startswith(DERIVATIVES_DIR)}
+    originals = set(manifest.values()) | _withheld_hashes(bag)
+    outputs = {str(s["output"]["sha256"]) for s in specs.values()}
+    sources = {str(s["source"]["sha256"]) for s in specs.values() if s.get("source")}
+    for path, spec in specs.items():
+        original = str(spec["original"]["sha256"])
+        known = original in originals
+        report.add(path, known, f"names original {original[:16]}…, which is in the signed manifest or listed as "
+                   "withheld" if known else f"names an original (SHA-256 {original}) that is neither in the signed "
+                   "manifest nor listed as withheld: its provenance cannot be traced")
+        source = spec.get("source")
+        if source is not None:
+            ok = source["sha256"] in originals | outputs
+            report.add(path, ok, "made from a source this bundle accounts for" if ok
+                       else f"made from an unknown source (SHA-256 {source['sha256']})")
+        target, wanted = spec.get("payload_path"), str(spec["output"]["sha256"])
+        if target is None:
+            used = wanted in sources
+            report.add(path, used, "an intermediate version: a copy in this bundle was made from it" if used
+                       else "names no file in this bundle, and no copy here was made from it")
+            continue
+        actual = measured.get(target, manifest.get(target, ""))
+        same = hmac.compare_digest(actual, wanted)
+        report.add(target, same, "bytes match the output SHA-256 its spec records" if same
+                   else f"bytes (SHA-256 {actual or 'missing'}) do not match the output SHA-256 {wanted} its spec "
+                   f"{path} records")
+    named = {s.get("payload_path") for s in specs.values()}
+    plain = {json.loads(bag.read(p))["payload_path"] for p in bag.members if p.startswith(RECORDS_DIR)}
+    for path in sorted(p for p in manifest if p not in plain and p not in named):
+        report.add(path, False, "a payload file that is neither an original nor a derivative with a spec")
 
 
 # --- the RFC 3161 time-stamp, when rfc3161-client is installed -----------------------------------------------
@@ -583,7 +632,8 @@ def verify_bundle(
         return report
     with bag.archive:
         try:
-            manifest = check_payload(bag, report, sm3=sm3)
+            measured: dict[str, str] = {}
+            manifest = check_payload(bag, report, sm3=sm3, measured_sha256=measured)
             check_tag_manifests(bag, report)
             info = check_oxum(bag, report)
             key = check_public_key(bag, report, public_key_pem)
@@ -592,6 +642,7 @@ def verify_bundle(
             signature = check_signature(bag, report, key)
             events = check_custody(bag, report, key)
             check_records(bag, report, events, manifest, info.get("External-Identifier", ""))
+            check_provenance(bag, report, manifest, measured)
             if signature is not None:
                 check_timestamp(bag, report, signature, tsa_certificates_pem)
         except (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError) as exc:

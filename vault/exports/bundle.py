@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from vault.errors import VaultError
 from vault.exports import layout
 from vault.exports.bagit import (
     BAGIT_TXT,
@@ -23,10 +21,14 @@ from vault.exports.bagit import (
     bag_info_text,
     manifest_text,
 )
+from vault.exports.delivery import Deliveries, PlanRecord
+from vault.exports.delivery import PayloadMismatch as PayloadMismatch  # where the stream and tests expect it
 from vault.exports.explanation import ExplanationInput, render_html, render_text
+from vault.exports.marking import Marker
 from vault.exports.metadata import to_json
 from vault.exports.models import PURPOSE_TITLES, ExportPurpose
 from vault.exports.signing import TimestampClient, sign_manifest_set
+from vault.exports.versions import Withheld
 from vault.keys import Signer
 from vault.storage.base import BlobStore
 
@@ -36,28 +38,6 @@ log = structlog.get_logger(__name__)
 def verifier_source() -> bytes:
     """Return the bytes of the single-file offline verifier every bundle carries."""
     return resources.files("evault_client").joinpath("verify_bundle.py").read_bytes()
-
-
-class PayloadMismatch(VaultError):
-    """A stored original no longer matches the size or digest recorded at ingest; the bundle is abandoned."""
-
-    code = "integrity_failure"
-    status = 500
-
-
-@dataclass(frozen=True)
-class PlanRecord:
-    """One original to include: where its bytes are, what they must hash to, and its metadata."""
-
-    evidence_id: uuid.UUID
-    path: str
-    storage_key: str
-    version_id: str
-    size: int
-    sha256: str
-    sm3: str | None
-    metadata: dict[str, Any]
-    custody_events: int
 
 
 @dataclass(frozen=True)
@@ -85,11 +65,16 @@ class ExportPlan:
     custody_events: list[dict[str, Any]]
     public_key_pem: str
     key_id: str
+    # Originals whose bytes are not in the bundle and why (withheld, or replaced by a derived copy).
+    withheld_detail: list[Withheld] = field(default_factory=list)
+    watermark: list[str] | None = None  # the mark burned into every video and photo copy
+    party: str | None = None  # the party applying for a party copy
 
     @property
     def payload_bytes(self) -> int:
-        """Return the total size of the originals."""
-        return sum(r.size for r in self.records)
+        """Return the total size of the files the bundle delivers, before any watermark."""
+        return sum((r.size if r.include_original else 0) + (r.redacted.size if r.redacted else 0)
+                   for r in self.records)
 
 
 @dataclass
@@ -102,11 +87,13 @@ class BundleResult:
     signature: bytes
     timestamp: bytes | None
     digests: list[PayloadDigests] = field(default_factory=list)
+    derivatives: list[dict[str, Any]] = field(default_factory=list)  # the spec of every derived copy in the bundle
 
 
 def _bag_info(plan: ExportPlan, writer: BagZipWriter) -> bytes:
     zh, en = PURPOSE_TITLES[plan.purpose]
     local = plan.created_at.astimezone(plan.zone)
+    payload_bytes = sum(d.size for d in writer.payload)
     return bag_info_text(
         [
             ("Source-Organization", plan.agency),
@@ -118,8 +105,8 @@ def _bag_info(plan: ExportPlan, writer: BagZipWriter) -> bytes:
             ("External-Identifier", str(plan.export_id)),
             ("Internal-Sender-Identifier", plan.case_number),
             ("Bagging-Date", local.date().isoformat()),
-            ("Payload-Oxum", f"{plan.payload_bytes}.{len(plan.records)}"),
-            ("Bag-Size", f"{plan.payload_bytes} bytes"),
+            ("Payload-Oxum", f"{payload_bytes}.{len(writer.payload)}"),
+            ("Bag-Size", f"{payload_bytes} bytes"),
             ("Case-Number", plan.case_number),
             ("Export-Purpose", plan.purpose.value),
             ("Recipient", plan.recipient),
@@ -128,13 +115,15 @@ def _bag_info(plan: ExportPlan, writer: BagZipWriter) -> bytes:
             ("Record-Count", str(len(plan.records))),
             ("Records-Withheld", str(len(plan.withheld))),
             *[("Record-Withheld-Id", str(i)) for i in plan.withheld],
+            *([("Watermark", " / ".join(plan.watermark))] if plan.watermark else []),
             ("Vault-Key-Id", plan.key_id),
             ("Custody-Checkpoint-Size", str(plan.checkpoint["tree_size"])),
         ]
     )
 
 
-def _explanation(plan: ExportPlan, records: list[dict[str, Any]], timestamped: bool) -> ExplanationInput:
+def _explanation(plan: ExportPlan, records: list[dict[str, Any]], timestamped: bool,
+                 derivatives: list[dict[str, Any]]) -> ExplanationInput:
     zh, en = PURPOSE_TITLES[plan.purpose]
     return ExplanationInput(
         agency=plan.agency,
@@ -152,6 +141,9 @@ def _explanation(plan: ExportPlan, records: list[dict[str, Any]], timestamped: b
         key_id=plan.key_id,
         checkpoint_size=int(plan.checkpoint["tree_size"]),
         timestamped=timestamped,
+        withheld_detail=[w.as_json() for w in plan.withheld_detail],
+        derivatives=derivatives,
+        watermark=plan.watermark,
     )
 
 
@@ -165,52 +157,53 @@ class BundleWriter:
     timestamper: TimestampClient | None = None
     tsa_certificates: bytes | None = None
     compute_sm3: bool = False
+    marker: Marker | None = None
     result: BundleResult | None = None
     tail: bytes | None = None
 
-    def _payload(self, writer: BagZipWriter, record: PlanRecord) -> Iterator[bytes]:
-        chunks = self.store.open_range(record.storage_key, record.version_id)
-        need_sm3 = self.compute_sm3 or record.sm3 is None
-        digests = yield from writer.add_payload(record.path, chunks, compute_sm3=need_sm3)
-        problems = []
-        if digests.size != record.size:
-            problems.append(f"size {digests.size} differs from the recorded {record.size}")
-        if not hmac.compare_digest(digests.sha256, record.sha256):
-            problems.append(f"SHA-256 {digests.sha256} differs from the recorded {record.sha256}")
-        if record.sm3 and digests.sm3 and not hmac.compare_digest(digests.sm3, record.sm3):
-            problems.append(f"SM3 {digests.sm3} differs from the recorded {record.sm3}")
-        if problems:
-            log.error("export.payload_mismatch", evidence_id=str(record.evidence_id), problems=problems)
-            raise PayloadMismatch(
-                f"stored original {record.evidence_id} no longer matches its ingest digests: {'; '.join(problems)}",
-                details={"evidence_id": str(record.evidence_id), "problems": problems},
-            )
-
-    def _record_files(self, digests: list[PayloadDigests]) -> tuple[list[tuple[str, bytes]], list[dict[str, Any]]]:
+    def _record_files(self, deliveries: Deliveries, writer: BagZipWriter
+                      ) -> tuple[list[tuple[str, bytes]], list[dict[str, Any]]]:
         files, records = [], []
-        for record, measured in zip(self.plan.records, digests, strict=True):
-            sm3 = record.sm3 if record.sm3 and not self.compute_sm3 else measured.sm3
-            source = "ingest" if record.sm3 and not self.compute_sm3 else "export"
+        measured = {d.path: d for d in writer.payload}
+        for record in self.plan.records:
+            got = measured.get(record.path)
+            delivered = deliveries.delivered.get(record.evidence_id, [])
+            if got is not None:
+                reuse = bool(record.sm3) and not self.compute_sm3
+                digests = {"sha256": got.sha256, "sha512": got.sha512, "sm3": record.sm3 if reuse else got.sm3,
+                           "sm3_source": "ingest" if reuse else "export"}
+            else:  # only derived copies of it are in the bag: state what the original hashed to at ingest
+                digests = {"sha256": record.sha256, "sha512": None, "sm3": record.sm3, "sm3_source": "ingest"}
+            hashes = {d["sha256"] for d in delivered}
             body = {
                 **record.metadata,
+                "payload_path": record.path if got is not None else None,
                 "custody_events": record.custody_events,
-                "digests": {"sha256": measured.sha256, "sha512": measured.sha512, "sm3": sm3, "sm3_source": source},
+                "digests": digests,
+                "delivered": delivered,
+                "derivatives": [{**d, "in_bundle": d["sha256"] in hashes} for d in record.metadata["derivatives"]],
             }
             records.append(body)
             files.append((f"{layout.RECORDS_DIR}{record.evidence_id}.json", to_json(body)))
         return files, records
 
-    def _tag_files(self, writer: BagZipWriter) -> list[tuple[str, bytes]]:
-        plan, digests = self.plan, writer.payload
-        record_files, records = self._record_files(digests)
-        sm3 = manifest_text((r["payload_path"], r["digests"]["sm3"]) for r in records)
-        explanation = _explanation(plan, records, timestamped=self.timestamper is not None)
+    def _tag_files(self, writer: BagZipWriter, deliveries: Deliveries) -> list[tuple[str, bytes]]:
+        plan = self.plan
+        record_files, records = self._record_files(deliveries, writer)
+        sm3 = {d.path: d.sm3 for d in writer.payload}
+        sm3.update({r["payload_path"]: r["digests"]["sm3"] for r in records if r["payload_path"]})
+        explanation = _explanation(plan, records, timestamped=self.timestamper is not None,
+                                   derivatives=[spec for _, spec in deliveries.specs])
+        provenance = [(path, to_json(spec)) for path, spec in deliveries.specs]
+        withheld = [(layout.WITHHELD_FILE, to_json({"withheld": [w.as_json() for w in plan.withheld_detail]}))]
         return [
             *[(f"manifest-{alg}.txt", writer.payload_manifest(alg)) for alg in PAYLOAD_ALGORITHMS],
-            (layout.SM3_TAG_FILE, sm3),
+            (layout.SM3_TAG_FILE, manifest_text((p, d) for p, d in sm3.items() if d)),
             (layout.BAG_INFO_FILE, _bag_info(plan, writer)),
             (layout.CASE_FILE, to_json(plan.case_metadata)),
             *record_files,
+            *provenance,
+            *withheld,
             (layout.CHECKPOINT_FILE, to_json(plan.checkpoint)),
             (layout.EVENTS_FILE, to_json(plan.custody_events)),
             (layout.PUBLIC_KEY_FILE, plan.public_key_pem.encode()),
@@ -223,10 +216,11 @@ class BundleWriter:
         """Yield the archive's bytes except its central directory, which is left in `tail`; originals stream through."""
         writer = BagZipWriter(self.plan.bag_name, self.plan.created_at.astimezone(self.plan.zone))
         yield writer.add_tag(layout.BAGIT_FILE, BAGIT_TXT)
+        deliveries = Deliveries(self.store, self.plan.created_at, compute_sm3=self.compute_sm3, marker=self.marker)
         for record in self.plan.records:
-            yield from (chunk for chunk in self._payload(writer, record) if chunk)
+            yield from (chunk for chunk in deliveries.deliver(writer, record) if chunk)
         files: dict[str, str] = {}
-        for path, data in self._tag_files(writer):
+        for path, data in self._tag_files(writer, deliveries):
             yield writer.add_tag(path, data)
             files[path] = data.decode()
         for alg in PAYLOAD_ALGORITHMS:
@@ -248,4 +242,5 @@ class BundleWriter:
             signature=signature,
             timestamp=timestamp,
             digests=list(writer.payload),
+            derivatives=[spec for _, spec in deliveries.specs],
         )

@@ -37,6 +37,9 @@ class ExplanationInput:
     key_id: str
     checkpoint_size: int
     timestamped: bool
+    withheld_detail: list[dict[str, Any]] = field(default_factory=list)  # metadata/withheld.json's entries
+    derivatives: list[dict[str, Any]] = field(default_factory=list)  # the specs of the derived copies delivered
+    watermark: list[str] | None = None
 
 
 def _yes_no(value: object) -> str:
@@ -72,9 +75,26 @@ def _place(place: dict[str, Any] | None) -> str:
 def _derived(derivatives: list[dict[str, Any]]) -> str:
     if not derivatives:
         return "无 none"
-    kinds = "、".join(sorted({d["kind"] for d in derivatives}))
-    return (f"{kinds}：由原始记录派生，非原始记录，未收入本证据包 / derived from the original, not originals, "
-            "not in this bundle")
+    parts = []
+    for inside in (False, True):
+        kinds = "、".join(sorted({d["kind"] for d in derivatives if d.get("in_bundle", False) is inside}))
+        if kinds and inside:
+            parts.append(f"{kinds}：由原始记录派生，收入本证据包并附制作规格 / derived from the original, in this "
+                         "bundle with its spec")
+        elif kinds:
+            parts.append(f"{kinds}：由原始记录派生，非原始记录，未收入本证据包 / derived from the original, not "
+                         "originals, not in this bundle")
+    return "; ".join(parts)
+
+
+KIND_NAMES = {"original": "原件 original", "redacted": "遮蔽版本 redacted version",
+              "watermarked": "加水印副本 watermarked copy"}
+
+
+def _delivered(record: dict[str, Any]) -> str:
+    items = record.get("delivered") or []
+    return "; ".join(f"{KIND_NAMES.get(d['kind'], d['kind'])}: {d['path']} (SHA-256 {d['sha256']})"
+                     for d in items) or "无 none"
 
 
 def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
@@ -88,7 +108,10 @@ def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
     )
     sm3_source = "入库时计算 recorded at ingest" if digests["sm3_source"] == "ingest" else "制作时计算 computed now"
     rows: list[Row] = [
-        ("文件", "File", f"{record['payload_path']} (原文件名 original name: {record['original_name']})"),
+        ("文件", "File", f"{record['payload_path']} (原文件名 original name: {record['original_name']})"
+         if record["payload_path"] else f"原件未收入本证据包 original not in this bundle (原文件名 original name: "
+         f"{record['original_name']})"),
+        ("本包所含文件", "Files in this bundle", _delivered(record)),
         ("记录编号", "Record ID", record["evidence_id"]),
         ("来源执法记录仪", "Source recorder", capture["recorder_serial"] or "未记录 not recorded"),
         ("拍摄时间", "Capture time", f"{capture['start'] or '?'} — {capture['end'] or '?'}"),
@@ -103,8 +126,9 @@ def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
         ("移交与保存", "Transfer and storage", stored),
         ("标记", "Open flags", flags),
         ("大小", "Size", f"{record['size']} bytes"),
-        ("SHA-256 摘要", "SHA-256 digest", digests["sha256"]),
-        ("SHA-512 摘要", "SHA-512 digest", digests["sha512"]),
+        ("SHA-256 摘要" if record["payload_path"] else "原件 SHA-256 摘要",
+         "SHA-256 digest" if record["payload_path"] else "Original's SHA-256 (at ingest)", digests["sha256"]),
+        ("SHA-512 摘要", "SHA-512 digest", digests["sha512"] or "未计算 not computed"),
         ("SM3 摘要", "SM3 digest", f"{digests['sm3']} ({sm3_source})" if digests["sm3"] else "未计算 not computed"),
         ("派生文件", "Derived files", _derived(record["derivatives"])),
         ("保管记录", "Custody events", f"{record['custody_events']} 条，附默克尔包含证明 with Merkle inclusion proofs"),
@@ -115,9 +139,19 @@ def _record_section(number: int, total: int, record: dict[str, Any]) -> Section:
 def _integrity(data: ExplanationInput) -> Section:
     stamp_zh = "，并由时间戳服务机构加盖可信时间戳（RFC 3161）" if data.timestamped else ""
     stamp_en = ", and the signature is time-stamped by a time-stamping authority (RFC 3161)" if data.timestamped else ""
+    derived = [
+        "本证据包含派生文件（遮蔽版本或加水印副本），非原始记录：每个派生文件附制作规格 metadata/derivatives/，"
+        "载明原件 SHA-256、来源、遮蔽范围与理由或水印文字、制作人、批准人、工具版本及输出 SHA-256；"
+        "未收入的原件及其 SHA-256 列于 metadata/withheld.json。其余 data/ 文件为原始记录。",
+        "This bundle holds derived files (redacted versions or watermarked copies), which are not originals: each "
+        "carries its spec in metadata/derivatives/ naming the original's SHA-256, its source, the hidden ranges and "
+        "reasons or the mark's text, editor, approver, tool versions and its own SHA-256; originals not included are "
+        "listed with their SHA-256 in metadata/withheld.json. The other files under data/ are originals.",
+    ] if data.derivatives else []
     return Section(
         "完整性声明 — Integrity statement",
         paragraphs=[
+            *derived,
             "本证据包 data/ 目录中的每个文件均为本单位保存的原始音像记录，逐位一致，未经剪辑、转码或修改。"
             "制作时重新计算了每个文件的 SHA-256 摘要，与入库时记录的摘要一致。清单文件由证据库 Ed25519 密钥签名"
             f"（密钥标识 {data.key_id}）{stamp_zh}。保管记录附默克尔包含证明，对应已签名的检查点"
@@ -140,6 +174,52 @@ def _integrity(data: ExplanationInput) -> Section:
     )
 
 
+REASON_NAMES = {"others_privacy": "他人隐私 others' privacy", "trade_secret": "商业秘密 trade secret",
+                "state_secret": "国家秘密 state secret"}
+
+
+def _reason(item: dict[str, Any]) -> str:
+    return REASON_NAMES.get(item["reason"], f"其他 other: {item.get('reason_text') or '—'}")
+
+
+def _seconds(start: float, end: float) -> str:
+    return f"{start:.2f}–{end:.2f} s"
+
+
+def _hidden(spec: dict[str, Any]) -> list[str]:
+    """Say what a redacted version hides, by time range and reason, never by what is shown there."""
+    edit = spec.get("spec") or {}
+    lines = []
+    if edit.get("clip"):
+        lines.append(f"剪辑范围 clip of the original: {_seconds(edit['clip']['start'], edit['clip']['end'])}")
+    for region in edit.get("regions", []):
+        end = region.get("hold_until") or region["keyframes"][-1]["t"]
+        lines.append(f"画面区域 picture region ({region['method']}, {len(region['keyframes'])} 个关键帧 keyframes): "
+                     f"{_seconds(region['keyframes'][0]['t'], end)}，理由 reason: {_reason(region)}")
+    for sound in edit.get("audio", []):
+        lines.append(f"声音 sound ({sound['method']}): {_seconds(sound['start'], sound['end'])}，理由 reason: "
+                     f"{_reason(sound)}")
+    return lines
+
+
+def _withheld(data: ExplanationInput) -> Section | None:
+    """List each original not provided and why, and what each redacted version hides, without showing it."""
+    if not (data.withheld_detail or data.derivatives):
+        return None
+    rows: list[Row] = [("未提供的原件", "Original not provided", f"{w['evidence_id']} (SHA-256 {w['sha256']}): "
+                        f"{w['reason_zh']} / {w['reason_en']}") for w in data.withheld_detail]
+    for spec in data.derivatives:
+        original = spec["original"]["evidence_id"]
+        if spec["kind"] == "watermarked":
+            rows.append(("水印", "Watermark", f"{spec['payload_path']} (记录 record {original}): "
+                         f"{' / '.join(spec['watermark']['lines'])}"))
+            continue
+        done = f"制作 made by {spec.get('editor')}，批准 approved by {spec.get('approver') or '—'}"
+        hidden = "; ".join(_hidden(spec)) or "—"
+        rows.append(("遮蔽版本", "Redacted version", f"记录 record {original}，{done}: {hidden}"))
+    return Section("不予提供及遮蔽说明 — What was withheld and why", rows)
+
+
 def build_sections(data: ExplanationInput) -> list[Section]:
     """Return the sheet's sections in reading order."""
     header = Section(
@@ -158,8 +238,10 @@ def build_sections(data: ExplanationInput) -> list[Section]:
         ],
     )
     if data.withheld:
-        header.rows.append(("不予复制的涉密记录", "Confidential records withheld (000 第九条)",
+        header.rows.append(("不予复制的记录", "Records withheld (000 第九条, 003 第二十四条)",
                             f"{len(data.withheld)}: {', '.join(data.withheld)}"))
+    if data.watermark:
+        header.rows.append(("水印", "Watermark on every video and photo", " / ".join(data.watermark)))
     total = len(data.records)
     records = [_record_section(i, total, record) for i, record in enumerate(data.records, start=1)]
     signature = Section(
@@ -175,7 +257,8 @@ def build_sections(data: ExplanationInput) -> list[Section]:
             ),
         ],
     )
-    return [header, *records, _integrity(data), signature]
+    withheld = _withheld(data)
+    return [header, *records, *([withheld] if withheld else []), _integrity(data), signature]
 
 
 TITLE = "执法音像记录制作说明 — Explanation of the audio-visual records provided (制作说明附卷)"

@@ -7,6 +7,10 @@ BAG_INFO_FILE = "bag-info.txt"
 SM3_TAG_FILE = "metadata/digests-sm3.txt"
 CASE_FILE = "metadata/case.json"
 RECORDS_DIR = "metadata/records/"
+# The spec (provenance) of every derived copy in data/: redacted versions and watermarked copies.
+DERIVATIVES_DIR = "metadata/derivatives/"
+# Originals whose bytes are not in data/, each with its SHA-256 and why (withheld, or replaced by a derived copy).
+WITHHELD_FILE = "metadata/withheld.json"
 CHECKPOINT_FILE = "custody/checkpoint.json"
 EVENTS_FILE = "custody/events.json"
 PUBLIC_KEY_FILE = "custody/vault-public-key.pem"

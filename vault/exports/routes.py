@@ -26,7 +26,8 @@ router = APIRouter(prefix="/api/exports", tags=["exports"], responses=SIGNED_IN)
 )
 def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, context: ContextDep) -> StreamingResponse:
     """Build an evidence bundle under an approved grant and stream it; the export is logged and a copy retained."""
-    request = service.ExportRequest(body.case_number, body.purpose, body.recipient, body.evidence_ids)
+    request = service.ExportRequest(body.case_number, body.purpose, body.recipient, body.evidence_ids, body.party,
+                                    body.include_redacted, body.watermark)
     plan = service.prepare_export(session=session, actor=actor, context=context, request=request, now=utcnow())
     open_sources(context, plan)  # an outage is a 503 now, and the export is not logged as made
     session.commit()

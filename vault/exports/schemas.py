@@ -18,6 +18,12 @@ class ExportCreate(BaseModel):
     purpose: ExportPurpose
     recipient: Line = Field(description="Who receives the bundle (接收方), e.g. the court or reconsideration body")
     evidence_ids: list[uuid.UUID] | None = None
+    party: Name | None = Field(default=None, description="Party copy: the applying party (当事人), by name or id; "
+                               "default the case's only party")
+    include_redacted: bool = Field(default=False, description="Carry approved redacted versions beside their "
+                                   "originals (court, reconsideration, filing review)")
+    watermark: bool = Field(default=False, description="Burn recipient, export id and date into every video and "
+                            "photo copy")
 
 
 class ExportPublic(BaseModel):

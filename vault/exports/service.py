@@ -29,9 +29,20 @@ from vault.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from vault.evidence.models import Evidence, EvidenceStatus
 from vault.exports import layout
 from vault.exports.bagit import safe_name
-from vault.exports.bundle import BundleResult, ExportPlan, PlanRecord
+from vault.exports.bundle import BundleResult, ExportPlan
+from vault.exports.delivery import PlanRecord
+from vault.exports.marking import mark_lines, markable
 from vault.exports.metadata import case_metadata, record_metadata
 from vault.exports.models import ExportCopy, ExportPurpose
+from vault.exports.versions import (
+    NOT_PROVIDED,
+    Selection,
+    Withheld,
+    WithheldCode,
+    applying_party,
+    court_selection,
+    party_copy_selection,
+)
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, has_permission, require
 from vault.identities.models import User
@@ -157,8 +168,11 @@ def _log_exported(
     recipient: str,
     grant: AccessGrant,
     now: datetime,
+    selection: Selection,
 ) -> None:
     for evidence in records:
+        version = selection.redacted.get(evidence.id)
+        delivered = [*(["original"] if evidence.id in selection.originals else []), *(["redacted"] if version else [])]
         record_event(
             session=session,
             actor=actor,
@@ -173,6 +187,8 @@ def _log_exported(
                 "recipient": recipient,
                 "grant_id": str(grant.id),
                 "sha256": evidence.sha256,
+                "delivered": delivered,
+                **({"edit_id": str(version.edit_id), "redacted_sha256": version.sha256} if version else {}),
             },
         )
 
@@ -221,6 +237,9 @@ class ExportRequest:
     purpose: ExportPurpose
     recipient: str
     evidence_ids: Sequence[uuid.UUID] | None = None
+    party: str | None = None  # the party applying for a party copy (name or id); default the case's only party
+    include_redacted: bool = False  # court, reconsideration, filing review: approved redacted versions beside originals
+    watermark: bool = False  # burn recipient, export id and date into every video and photo copy
 
 
 def prepare_export(
@@ -231,24 +250,26 @@ def prepare_export(
     require_agency_name(context.settings)
     recipient = _recipient(request.recipient)
     case = find_case(session=session, case_number=request.case_number)
-    records, withheld = select_records(
-        session=session, actor=actor, case=case, purpose=request.purpose, evidence_ids=request.evidence_ids, now=now
-    )
+    confidential, selection = choose_versions(session=session, actor=actor, case=case, request=request, now=now)
+    records = selection.records
+    withheld = [*confidential, *(w for w in selection.withheld if w.code in NOT_PROVIDED)]
     if not records:
         raise InvalidInput(f"case (案号) {case.case_number} has no stored records to export"
-                           + (" that a party may copy" if withheld else ""),
-                           details={"withheld": [str(e.id) for e in withheld]})
+                           + (" that this party may copy" if withheld else ""),
+                           details={"withheld": [w.as_json() for w in withheld]})
     ids = [e.id for e in records]
     grant = require_export_grant(
         session=session, actor=actor, evidence_ids=ids, purpose=GRANT_PURPOSE[request.purpose], now=now
     )
     export_id = uuid.uuid4()
-    _log_exported(session, actor, records, export_id, request.purpose, recipient, grant, now)
+    _log_exported(session, actor, records, export_id, request.purpose, recipient, grant, now, selection)
     checkpoint = write_checkpoint(session=session, anchors=context.anchors, now=now)
     assert checkpoint is not None  # events were just appended, so there is something to sign
     proofs = custody_proofs(session, ids, checkpoint)
     zone = context.settings.zone
-    plan_records = [_plan_record(e, context.cipher, zone, request.purpose, proofs) for e in records]
+    plan_records = [_plan_record(e, context.cipher, zone, request.purpose, proofs, selection) for e in records]
+    lines = mark_lines(recipient=recipient, export_id=str(export_id), made_at=now, zone=zone) \
+        if request.watermark else None
     log.info("export.prepared", export_id=str(export_id), case_id=str(case.id), records=len(records))
     return ExportPlan(
         export_id=export_id,
@@ -266,7 +287,10 @@ def prepare_export(
         grant_id=grant.id,
         approval=_approval_text(session, grant, zone),
         records=plan_records,
-        withheld=[e.id for e in withheld],
+        withheld=[w.evidence_id for w in withheld],
+        withheld_detail=[*withheld, *_replaced(selection, plan_records, marked=lines is not None)],
+        watermark=lines,
+        party=selection.party,
         case_metadata=case_metadata(case, context.cipher, zone=zone),
         checkpoint=checkpoint_json(checkpoint),
         custody_events=proofs,
@@ -275,8 +299,30 @@ def prepare_export(
     )
 
 
+def choose_versions(*, session: Session, actor: Actor, case: Case, request: ExportRequest, now: datetime
+                    ) -> tuple[list[Withheld], Selection]:
+    """Return the confidential records a whole-case party copy leaves out, and what goes in per record."""
+    records, secret = select_records(session=session, actor=actor, case=case, purpose=request.purpose,
+                                     evidence_ids=request.evidence_ids, now=now)
+    confidential = [Withheld(e.id, e.sha256, WithheldCode.CONFIDENTIAL) for e in secret]
+    if request.purpose == ExportPurpose.PARTY_COPY:
+        party = applying_party(case, request.party)
+        return confidential, party_copy_selection(session, records, party)
+    return confidential, court_selection(session, records, include_redacted=request.include_redacted)
+
+
+def _replaced(selection: Selection, records: list[PlanRecord], *, marked: bool) -> list[Withheld]:
+    """Return the originals a derived copy stands in for: redacted by rule, or watermarked."""
+    replaced = [w for w in selection.withheld if w.code is WithheldCode.REDACTED_INSTEAD]
+    if marked:
+        replaced += [Withheld(r.evidence_id, r.sha256, WithheldCode.WATERMARKED_INSTEAD) for r in records
+                     if r.include_original and markable(r.media_type)]
+    return replaced
+
+
 def _plan_record(
-    evidence: Evidence, cipher: DataCipher, zone: Any, purpose: ExportPurpose, proofs: list[dict[str, Any]]
+    evidence: Evidence, cipher: DataCipher, zone: Any, purpose: ExportPurpose, proofs: list[dict[str, Any]],
+    selection: Selection,
 ) -> PlanRecord:
     path = f"data/{evidence.id}/{safe_name(evidence.original_name)}"
     events = sum(1 for p in proofs if p["entry"]["subject_id"] == str(evidence.id))
@@ -289,6 +335,9 @@ def _plan_record(
         sha256=evidence.sha256,
         sm3=evidence.sm3,
         custody_events=events,
+        media_type=evidence.media_type,
+        include_original=evidence.id in selection.originals,
+        redacted=selection.redacted.get(evidence.id),
         metadata=record_metadata(
             evidence, cipher=cipher, zone=zone, payload_path=path, party_copy=purpose == ExportPurpose.PARTY_COPY
         ),
@@ -306,6 +355,10 @@ def retained_document(plan: ExportPlan, result: BundleResult) -> bytes:
         "purpose": plan.purpose.value,
         "recipient": plan.recipient,
         "files": result.files,
+        "party": plan.party,
+        "watermark": plan.watermark,
+        "derivatives": result.derivatives,
+        "withheld": [w.as_json() for w in plan.withheld_detail],
         "signature_base64": base64.b64encode(result.signature).decode(),
         "timestamp_base64": base64.b64encode(result.timestamp).decode() if result.timestamp else None,
     }
@@ -346,7 +399,8 @@ def finalize_export(
         bundle_sha256=result.bundle_sha256,
         bundle_size=result.bundle_size,
         bundle_name=f"{plan.bag_name}.zip",
-        manifests={k: v for k, v in result.files.items() if "manifest" in k or k.endswith("-sm3.txt")},
+        manifests={k: v for k, v in result.files.items() if "manifest" in k or k.endswith("-sm3.txt")
+                   or k.startswith(layout.DERIVATIVES_DIR) or k == layout.WITHHELD_FILE},
         explanation_text=result.files[layout.EXPLANATION_TEXT],
         signature=base64.b64encode(result.signature).decode(),
         key_id=plan.key_id,
@@ -373,6 +427,12 @@ def finalize_export(
             "grant_id": str(plan.grant_id),
             "records": copy.evidence_ids,
             "withheld": [str(i) for i in plan.withheld],
+            "withheld_reasons": {str(w.evidence_id): w.code.value for w in plan.withheld_detail},
+            "watermark": plan.watermark,
+            "derivatives": [{"kind": d["kind"], "payload_path": d["payload_path"], "sha256": d["output"]["sha256"],
+                             "original_sha256": d["original"]["sha256"],
+                             "source_sha256": d.get("source", {}).get("sha256", d["original"]["sha256"])}
+                            for d in result.derivatives],
             "retained_key": blob.key,
             "timestamped": result.timestamp is not None,
         },

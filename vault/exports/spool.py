@@ -21,7 +21,7 @@ import structlog
 
 from vault.context import VaultContext
 from vault.exports.bundle import ExportPlan
-from vault.exports.stream import ExportRun
+from vault.exports.stream import SPOOL_FOLDER, ExportRun
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
@@ -61,7 +61,7 @@ class BuildProgress:
 
 def spool_dir(context: VaultContext) -> Path:
     """Return the folder where bundles are built and wait for their download."""
-    return context.settings.home / "export-spool"
+    return context.settings.home / SPOOL_FOLDER
 
 
 def _paths(context: VaultContext, export_id: uuid.UUID) -> tuple[Path, Path, Path]:
@@ -78,7 +78,7 @@ def bundle_path(context: VaultContext, export_id: uuid.UUID) -> Path | None:
 def _sweep(folder: Path) -> None:
     cutoff = time.time() - KEEP_SECONDS
     for path in folder.glob("*"):
-        if path.stat().st_mtime < cutoff:
+        if path.is_file() and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
 
 

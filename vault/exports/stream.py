@@ -13,19 +13,25 @@ from vault.custody.models import CustodyAction
 from vault.custody.service import record_event
 from vault.db import transaction, utcnow
 from vault.exports.bundle import BundleResult, BundleWriter, ExportPlan, PayloadMismatch
+from vault.exports.delivery import sources
+from vault.exports.marking import Marker
 from vault.exports.service import finalize_export
 from vault.exports.signing import TimestampClient
 from vault.identities.actor import Actor
 
 log = structlog.get_logger(__name__)
 
+# Under the vault's home: bundles built for the web, and the watermarked copies made while a bundle is built.
+SPOOL_FOLDER = "export-spool"
+
 
 def open_sources(context: VaultContext, plan: ExportPlan) -> None:
-    """Read the first byte of every original the bundle streams, so a store outage answers 503 before it starts."""
+    """Read the first byte of every file the bundle streams, so a store outage answers 503 before it starts."""
     for record in plan.records:
-        if record.size > 0:
-            chunks = context.store.open_range(record.storage_key, record.version_id, start=0, end=0)
-            getattr(chunks, "close", lambda: None)()
+        for source in sources(record):
+            if source.size > 0:
+                chunks = context.store.open_range(source.storage_key, source.version_id, start=0, end=0)
+                getattr(chunks, "close", lambda: None)()
 
 
 def bundle_writer(context: VaultContext, plan: ExportPlan) -> BundleWriter:
@@ -33,6 +39,8 @@ def bundle_writer(context: VaultContext, plan: ExportPlan) -> BundleWriter:
     settings = context.settings
     certs = settings.tsa_certificates_file.read_bytes() if settings.tsa_certificates_file else None
     stamper = TimestampClient(settings.tsa_url, settings.tsa_timeout_seconds, certs) if settings.tsa_url else None
+    marker = Marker(plan.watermark, settings.export_watermark_font, settings.home / SPOOL_FOLDER / "marking") \
+        if plan.watermark else None
     return BundleWriter(
         plan,
         store=context.store,
@@ -40,6 +48,7 @@ def bundle_writer(context: VaultContext, plan: ExportPlan) -> BundleWriter:
         timestamper=stamper,
         tsa_certificates=certs,
         compute_sm3=settings.export_compute_sm3,
+        marker=marker,
     )
 
 

@@ -184,18 +184,26 @@ def render(source: str, spec: EditSpec, facts: MediaFacts, output: Path,
     return mode
 
 
-def watermark(source: str, lines: list[str], output: Path, *, font: Path, height: int) -> None:
-    """Burn lines of text (recipient, export id, date) into every frame, bottom right, half opaque."""
+def watermark(source: str, lines: list[str], output: Path, *, font: Path, height: int | None = None) -> None:
+    """Burn lines of text (recipient, export id, date) into every frame, bottom right, half opaque.
+
+    The output's suffix picks the kind: .jpg for a photo (one frame), anything else an H.264 MP4. Without a height
+    the text is sized from the frame itself.
+    """
     if not lines or any("\n" in line or "\r" in line for line in lines):
         raise InvalidInput("a watermark is one or more single lines of text")
     text_file = output.with_suffix(".watermark.txt")
     # Read from a file with expansion off: no character of a recipient's name can change the filter graph.
     text_file.write_text("\n".join(lines), encoding="utf-8")
-    size = max(12, height // 24)
+    size = str(max(12, height // 24)) if height else "'max(12,h/24)'"
+    spacing = max(12, height // 24) // 3 if height else 4  # ffmpeg takes no expression for the spacing
     mark = (f"drawtext=fontfile={font}:textfile={text_file}:expansion=none:fontcolor=white@0.6:borderw=2:"
-            f"bordercolor=black@0.6:fontsize={size}:line_spacing={size // 3}:x=w-tw-w/40:y=h-th-h/40")
+            f"bordercolor=black@0.6:fontsize={size}:line_spacing={spacing}:x=w-tw-w/40:y=h-th-h/40")
+    photo = output.suffix.lower() in (".jpg", ".jpeg")
+    encode = ["-frames:v", "1", "-q:v", "2", "-f", "image2"] if photo else [
+        *VIDEO_CODEC, "-c:a", "copy", "-movflags", "+faststart", "-f", "mp4"]
     try:
-        _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", source, "-vf", mark, *VIDEO_CODEC, "-c:a", "copy",
-              "-movflags", "+faststart", "-f", "mp4", str(output)], timeout=RENDER_TIMEOUT_SECONDS)
+        _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", source, "-vf", mark, *encode, str(output)],
+             timeout=RENDER_TIMEOUT_SECONDS)
     finally:
         text_file.unlink(missing_ok=True)

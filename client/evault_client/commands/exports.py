@@ -60,11 +60,16 @@ def _download(method: str, path: str, out: Path, body: Any = None) -> dict[str, 
 @click.option("--recipient", required=True, help="Who receives the bundle (接收方).")
 @click.option("--records", "records", multiple=True, help="Record IDs (repeat, or comma-separated); default: all.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Bundle file (.zip).")
-def export(case_number: str, purpose: str, recipient: str, records: tuple[str, ...], out: Path) -> None:
+@click.option("--party", default=None, help="Party copy: the applying party (当事人); default the case's only party.")
+@click.option("--include-redacted", is_flag=True, help="Carry approved redacted versions beside their originals.")
+@click.option("--watermark", is_flag=True, help="Burn recipient, export id and date into every video and photo.")
+def export(case_number: str, purpose: str, recipient: str, records: tuple[str, ...], out: Path, party: str | None,
+           include_redacted: bool, watermark: bool) -> None:
     """Build an evidence bundle (证据包) of a case (案号) for court, reconsideration, filing review or a party."""
     run = current()
     ids = parse_ids(records, "有效的证据记录 ID", "an evidence record ID")
-    body = {"case_number": case_number, "purpose": purpose, "recipient": recipient, "evidence_ids": ids or None}
+    body = {"case_number": case_number, "purpose": purpose, "recipient": recipient, "evidence_ids": ids or None,
+            "party": party, "include_redacted": include_redacted, "watermark": watermark}
     headers = _download("POST", "/api/exports", out, body)
     copy = run.api.get(f"/api/exports/{headers['x-export-id']}")
 
@@ -74,9 +79,9 @@ def export(case_number: str, purpose: str, recipient: str, records: tuple[str, .
             f"bundle {out}: {copy['record_count']} record(s), {copy['payload_bytes']} bytes of originals"))
         if copy["withheld_ids"]:
             run.out.message(run.text(
-                f"涉密证据不得复制，本当事人复制件未含（000 第九条）{copy['withheld_count']} 条："
+                f"不得复制的证据，本当事人复制件未含（000 第九条、003 第二十四条）{copy['withheld_count']} 条："
                 f"{'、'.join(copy['withheld_ids'])}",
-                f"confidential records withheld from this party copy (000 第九条): "
+                f"records withheld from this party copy (000 第九条): "
                 f"{copy['withheld_count']}: {', '.join(copy['withheld_ids'])}"))
         run.out.message(run.text(
             f"导出编号 {copy['id']}；证据包 SHA-256 {copy['bundle_sha256']}（{copy['bundle_size']} 字节）",

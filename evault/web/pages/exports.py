@@ -94,12 +94,13 @@ def wizard(
 
 def _coverage_page(request: Request, person: SignedIn, session: SessionDep, *, case_number: str, purpose: str,
                    recipient: str, evidence_ids: list[str], callup: str, error: str | None = None,
-                   status_code: int = 200) -> Response:
+                   status_code: int = 200, options: dict[str, Any] | None = None) -> Response:
     ids = read_record_ids(evidence_ids)
     found = coverage.export_coverage(session=session, actor=person.actor, case_number=case_number,
                                      purpose=service.parse_purpose(purpose), evidence_ids=ids or None, now=utcnow())
     return _page(request, person, "exports/coverage.html", status_code=status_code, coverage=found,
-                 recipient=recipient, chosen_ids=ids, callup=callup, error=error)
+                 recipient=recipient, chosen_ids=ids, callup=callup, error=error,
+                 options=options or {"party": "", "include_redacted": False, "watermark": False})
 
 
 @router.get("/exports/coverage")
@@ -108,12 +109,14 @@ def check_coverage(
     purpose: Annotated[str, Query(max_length=32)], case_number: Annotated[str, Query(max_length=128)] = "",
     recipient: Annotated[str, Query(max_length=512)] = "",
     evidence_ids: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
-    callup: Annotated[str, Query(max_length=64)] = "",
+    callup: Annotated[str, Query(max_length=64)] = "", party: Annotated[str, Query(max_length=256)] = "",
+    include_redacted: bool = False, watermark: bool = False,
 ) -> Response:
     """Step 2: show which approval covers each record for this purpose, and what is missing, before building."""
+    options = {"party": party, "include_redacted": include_redacted, "watermark": watermark}
     try:
         return _coverage_page(request, person, session, case_number=case_number, purpose=purpose,
-                              recipient=recipient, evidence_ids=evidence_ids, callup=callup)
+                              recipient=recipient, evidence_ids=evidence_ids, callup=callup, options=options)
     except VaultError as error:
         values = _choice(session, person, context.settings.zone, None, "", purpose, recipient, [])
         return _page(request, person, "exports/new.html", status_code=error.status, error=error.message,
@@ -126,12 +129,15 @@ def build_export(
     case_number: Annotated[str, Form(max_length=128)], purpose: Annotated[str, Form(max_length=32)],
     recipient: Annotated[str, Form(max_length=512)] = "",
     evidence_ids: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
-    callup: Annotated[str, Form(max_length=64)] = "",
+    callup: Annotated[str, Form(max_length=64)] = "", party: Annotated[str, Form(max_length=256)] = "",
+    include_redacted: Annotated[bool, Form()] = False, watermark: Annotated[bool, Form()] = False,
 ) -> Response:
     """Step 3: prepare the export as the API does, commit it, and build the bundle in the background."""
+    options = {"party": party, "include_redacted": include_redacted, "watermark": watermark}
     try:
         ids = read_record_ids(evidence_ids)
-        asked = service.ExportRequest(case_number, service.parse_purpose(purpose), recipient, ids or None)
+        asked = service.ExportRequest(case_number, service.parse_purpose(purpose), recipient, ids or None,
+                                      party or None, include_redacted, watermark)
         plan = service.prepare_export(session=session, actor=person.actor, context=context, request=asked,
                                       now=utcnow())
         open_sources(context, plan)  # a store outage is refused now, and the export is not logged as made
@@ -139,7 +145,7 @@ def build_export(
         message = end_refused(session, error)
         return _coverage_page(request, person, session, case_number=case_number, purpose=purpose,
                               recipient=recipient, evidence_ids=evidence_ids, callup=callup, error=message,
-                              status_code=error.status)
+                              status_code=error.status, options=options)
     session.commit()
     spool.start_build(context=context, actor=person.actor, plan=plan)
     suffix = f"?callup={callup}" if callup else ""
