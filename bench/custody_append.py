@@ -86,11 +86,14 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=100, help="commits per writer per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each kind")
     parser.add_argument("--database-url", default=None, help="default: SQLite in the scratch home")
+    parser.add_argument("--window-ms", type=int, default=0,
+                        help="EVAULT_CUSTODY_SIGN_WINDOW_MS: 0 signs and anchors in every commit")
     args = parser.parse_args()
     configure_logging(json_output=False, level="WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="evault-custody-append-"))
     settings = Settings(home=workdir / "home", database_url=args.database_url, log_json=False,
-                        agency_name="阜阳市应急管理局", log_level="WARNING")
+                        agency_name="阜阳市应急管理局", log_level="WARNING",
+                        custody_sign_window_ms=args.window_ms)
     create_keys(settings.keys_dir)
     context = open_vault(settings, store=LocalBlobStore(settings.objects_dir))
     results: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
@@ -103,7 +106,11 @@ def main() -> None:
     finally:
         dialect = context.engine.dialect.name
         context.close()
-    print(f"{WRITERS} writers x {args.commits} commits a round, {args.rounds} rounds each, alternating; {dialect}")
+    print(f"{WRITERS} writers x {args.commits} commits a round, {args.rounds} rounds each, alternating; {dialect}; "
+          f"signing window {args.window_ms} ms")
+    for custody in (False, True):
+        print(f"{'with' if custody else 'without'} custody, every round p50/p99 ms: "
+              + ", ".join(f"{p50 * 1000:.2f}/{p99 * 1000:.2f}" for p50, p99 in results[custody]))
     print(f"{'':<22}{'p50 ms':>8}{'p99 ms':>8}{'p99 min':>9}{'p99 max':>9}")
     for custody, label in ((False, "without custody"), (True, "with custody append")):
         p50s, p99s = [r[0] * 1000 for r in results[custody]], [r[1] * 1000 for r in results[custody]]

@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     # latest this many seconds later. 0 checks every range.
     playback_recheck_seconds: float = Field(default=2.0, ge=0, le=30)
 
+    # Custody (issue 17): 0 signs and anchors a checkpoint in every commit that appends events; above 0, commits only
+    # append, and each process signs and anchors one checkpoint over everything committed at most this many ms
+    # after the oldest unsigned commit (docs/custody.md, "The signing window").
+    custody_sign_window_ms: int = Field(default=0, ge=0, le=60_000)
+
     @model_validator(mode="after")
     def _flush_playback_before_idle(self) -> Settings:
         if self.playback_flush_seconds >= self.playback_idle_seconds:

@@ -12,6 +12,7 @@ from vault.access.playback_buffer import PlaybackBuffer
 from vault.config import Settings
 from vault.custody.anchoring import CheckpointAnchors, default_origin
 from vault.custody.service import confirm_log_matches_anchors, install_checkpointing
+from vault.custody.signing import CheckpointSigner
 from vault.db import make_engine, make_session_factory
 from vault.errors import StorageError, VaultError
 from vault.keys import DataCipher, Signer, load_data_cipher, load_retired_keys, load_signer, recorded_origin
@@ -42,6 +43,7 @@ class VaultContext:
     # This process's Prometheus registry and instruments (served at /metrics), not the library's global one.
     metrics: VaultMetrics = field(default_factory=VaultMetrics)
     playback: PlaybackBuffer = field(default_factory=PlaybackBuffer)  # ranges not yet written (this process's)
+    checkpoint_signer: CheckpointSigner | None = None  # the signing window's signer, when the window is above 0
 
     def check_database(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
@@ -64,7 +66,9 @@ class VaultContext:
             raise DatabaseUnavailable(f"the catalog database is unreachable: {type(exc).__name__}") from exc
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Sign what the signing window still holds, then release pooled connections."""
+        if self.checkpoint_signer is not None:
+            self.checkpoint_signer.stop()
         self.engine.dispose()
 
 
@@ -79,7 +83,12 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
                                 retain_years=settings.anchor_retention_years,
                                 retired_keys=load_retired_keys(settings.keys_dir))
     sessions = make_session_factory(engine, anchors=anchors)
-    install_checkpointing(sessions)
+    signer_thread = None
+    if settings.custody_sign_window_ms:
+        signer_thread = CheckpointSigner(sessions, anchors, settings.custody_sign_window_ms / 1000)
+    install_checkpointing(sessions, signed_later=signer_thread.committed if signer_thread else None)
+    if signer_thread is not None:
+        signer_thread.start()  # after the hooks: its commits anchor what it signs
     return VaultContext(
         settings=settings,
         engine=engine,
@@ -89,6 +98,7 @@ def build_context(settings: Settings, *, store: BlobStore | None = None) -> Vaul
         cipher=load_data_cipher(settings.keys_dir),
         anchors=anchors,
         metrics=metrics,
+        checkpoint_signer=signer_thread,
     )
 
 

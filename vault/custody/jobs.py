@@ -15,9 +15,11 @@ from vault.timestamping import TimestampInvalid, TimestampUnavailable
 
 
 def anchor_checkpoints(context: VaultContext) -> dict[str, Any]:
-    """Anchor the newest checkpoint if its commit could not, then send it to witnesses and, daily, to the TSA."""
+    """Sign what is unsigned, anchor the newest checkpoint if nothing did, send it to witnesses and daily to the TSA."""
     settings, summary = context.settings, dict[str, Any]()
     witnesses = parse_witnesses(settings.witnesses)
+    if context.checkpoint_signer is not None:
+        context.checkpoint_signer.sign_now()  # entries a process killed inside its signing window left unsigned
     with httpx.Client(timeout=settings.tsa_timeout_seconds) as client:
         with transaction(context.sessions) as session:  # witnesses' consistency proofs read the log's leaves
             anchored = anchor_latest_checkpoint(session=session, anchors=context.anchors)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any, Protocol
 
 import structlog
@@ -30,6 +31,8 @@ log = structlog.get_logger(__name__)
 # session.info key: (tree size, root) of the lost branch's newest anchored checkpoint, set only by `evault restore`.
 RESTORED_OVER = "custody_restored_over"
 _ADVISORY_LOCK_KEY = 0x65766C74  # "evlt": serializes appends on PostgreSQL; SQLite writers are serialized already
+_SIGNER_LEASE_KEY = 0x6576736E  # "evsn": one checkpoint signer at a time across every process (PostgreSQL)
+_string: Callable[[str], str] = encode_basestring  # a JSON string literal, non-ASCII kept: what canonical_json writes
 
 
 class EntryFields(Protocol):
@@ -57,18 +60,20 @@ class EntryFields(Protocol):
 
 def canonical_entry(entry: EntryFields) -> bytes:
     """Return the canonical bytes a log entry's leaf hash covers (sorted-key compact UTF-8 JSON)."""
-    body = {
-        "index": entry.log_index,
-        "at": entry.at.isoformat(timespec="microseconds"),
-        "actor_id": str(entry.actor_id) if entry.actor_id else None,
-        "actor": entry.actor_name,
-        "action": entry.action,
-        "subject_type": entry.subject_type,
-        "subject_id": entry.subject_id,
-        "case_id": str(entry.case_id) if entry.case_id else None,
-        "details": entry.details,
-    }
-    return canonical_json(body)
+    # canonical_json of the entry as a dict, written out in its sorted key order: the verifier encodes every entry
+    # of the log, and building and sorting a dict per entry was most of its time. A test pins the two equal.
+    actor_id = f'"{entry.actor_id}"' if entry.actor_id else "null"
+    case_id = f'"{entry.case_id}"' if entry.case_id else "null"
+    return (
+        f'{{"action":{_string(entry.action)},"actor":{_string(entry.actor_name)},"actor_id":{actor_id},'
+        f'"at":"{entry.at.isoformat(timespec="microseconds")}","case_id":{case_id},'
+        f'"details":{_canonical_details(entry.details)},"index":{int(entry.log_index)},'
+        f'"subject_id":{_string(entry.subject_id)},"subject_type":{_string(entry.subject_type)}}}'
+    ).encode()
+
+
+def _canonical_details(details: dict[str, Any]) -> str:
+    return "{}" if isinstance(details, dict) and not details else canonical_json(details).decode()
 
 
 def checkpoint_message(tree_size: int, root: bytes, signed_at: datetime) -> bytes:
@@ -84,6 +89,16 @@ def next_log_index(session: Session) -> int:
     return 0 if last is None else last + 1
 
 
+def take_signer_lease(session: Session, *, wait: bool) -> bool:
+    """Hold the signing lease until the transaction ends; without `wait`, return False if another holds it."""
+    if session.bind is None or session.bind.dialect.name != "postgresql":
+        return True  # SQLite: every writing transaction holds the database's single write lock already
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SIGNER_LEASE_KEY})
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _SIGNER_LEASE_KEY}))
+
+
 def record_event(
     *,
     session: Session,
@@ -95,7 +110,7 @@ def record_event(
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> CustodyEvent:
-    """Append one event in the caller's transaction; the commit signs a checkpoint over it."""
+    """Append one event in the caller's transaction; its commit (or the signing window after it) signs a checkpoint."""
     entry = CustodyEvent(
         log_index=next_log_index(session),
         at=now or utcnow(),
@@ -127,6 +142,7 @@ def write_checkpoint(
 
     Raises CustodyLogInconsistent, signing nothing, if the log disagrees with the newest anchored checkpoint.
     """
+    take_signer_lease(session, wait=True)  # the window's signer may be signing the same entries in its own commit
     last = latest_checkpoint(session)
     anchored = anchors.latest()
     if anchored is not None and session.info.get(RESTORED_OVER) == (anchored.tree_size, anchored.root):
@@ -221,8 +237,12 @@ def anchor_latest_checkpoint(*, session: Session, anchors: CheckpointAnchors) ->
     return anchors.anchor(SignedNote.parse(last.note))
 
 
-def install_checkpointing(factory: sessionmaker[Session]) -> None:
-    """Make every commit that appended events sign a checkpoint in the same transaction, and anchor it after."""
+def install_checkpointing(factory: sessionmaker[Session], *, signed_later: Callable[[], None] | None = None) -> None:
+    """Make every commit that appended events sign a checkpoint in the same transaction, and anchor it after.
+
+    With `signed_later` (the signing window's `CheckpointSigner.committed`) such a commit signs nothing: it tells
+    the signer, which signs and anchors a checkpoint over it within the window.
+    """
 
     # SQLAlchemy fires both commit events when a savepoint is released too: only the outermost commit may sign
     # and anchor, or an anchor (locked for years) could name entries that the outer transaction then rolls back.
@@ -234,6 +254,9 @@ def install_checkpointing(factory: sessionmaker[Session]) -> None:
             anchors = session.info.get("anchors")
             if not isinstance(anchors, CheckpointAnchors):
                 raise RuntimeError("session has custody events but no anchors; build it with build_context")
+            if signed_later is not None:
+                session.info["custody_sign_later"] = True
+                return
             write_checkpoint(session=session, anchors=anchors)
 
     @event.listens_for(factory, "after_commit")
@@ -241,11 +264,14 @@ def install_checkpointing(factory: sessionmaker[Session]) -> None:
         anchors = session.info.get("anchors")
         if isinstance(anchors, CheckpointAnchors) and not session.in_nested_transaction():
             anchor_committed(session, anchors)
+            if session.info.pop("custody_sign_later", False) and signed_later is not None:
+                signed_later()
 
     @event.listens_for(factory, "after_rollback")
     def _forget(session: Session) -> None:
         session.info.pop("custody_dirty", None)
         session.info.pop("custody_unanchored", None)
+        session.info.pop("custody_sign_later", None)
 
 
 def stream_leaf_hashes(session: Session, tree_size: int) -> Generator[bytes, None, None]:
