@@ -199,11 +199,19 @@ def _time_sweep(url: str, at: datetime, *, index: bool, repeats: int = 5) -> tup
     return timings, found, plan
 
 
-def _run_job(url: str, bucket: str, profile: str | None) -> tuple[float, float, dict[str, object]]:
-    """Run `evault run-job retention_sweep` in a child; return wall seconds, peak RSS in MiB and its summary."""
+def _vault_home() -> Path:
+    """Create the one vault home every round runs in: one signing key, or a round refuses the last one's anchors."""
     home = Path(tempfile.mkdtemp(prefix="evault-bench-sweep-"))
     create_keys(Settings(home=home).keys_dir)
-    env = {**os.environ, "EVAULT_HOME": str(home), "EVAULT_DATABASE_URL": url, "EVAULT_STORE": "s3",
+    return home
+
+
+def _run_job(url: str, bucket: str, home: Path, profile: str | None,
+             source: str | None) -> tuple[float, float, dict[str, object]]:
+    """Run `evault run-job retention_sweep` in a child (from `source` if given); return wall seconds, peak RSS in
+    MiB and its summary."""
+    env = {**os.environ, **({"PYTHONPATH": source} if source else {}),
+           "EVAULT_HOME": str(home), "EVAULT_DATABASE_URL": url, "EVAULT_STORE": "s3",
            "EVAULT_S3_ENDPOINT": os.environ.get("EVAULT_BENCH_S3_ENDPOINT") or os.environ["EVAULT_TEST_S3_ENDPOINT"],
            "EVAULT_S3_ACCESS_KEY": os.environ.get("EVAULT_TEST_S3_ACCESS_KEY", "evaultci"),
            "EVAULT_S3_SECRET_KEY": os.environ.get("EVAULT_TEST_S3_SECRET_KEY", "evaultci-secret-key"),
@@ -219,7 +227,9 @@ def _run_job(url: str, bucket: str, profile: str | None) -> tuple[float, float, 
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "--idle", "-r", "50", "-f", "raw",
                    "-o", profile, "--", *job]
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Started outside any source tree, so that PYTHONPATH, not the current folder, decides which code runs.
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             cwd=tempfile.gettempdir())
     out, err = child.communicate()
     elapsed = time.perf_counter() - started
     if child.returncode != 0:
@@ -269,14 +279,17 @@ def _spread(values: list[float]) -> str:
             f"every round: {', '.join(f'{v:,.0f}' for v in values)})")
 
 
-def _sweep_round(url: str, bucket: str, profile: str | None, number: int) -> float:
+def _sweep_round(url: str, bucket: str, home: Path, profile: str | None, number: int,
+                 source: str | None = None) -> float:
     """Run the job once and print its round; return its due records a second."""
-    seconds, peak, summary = _run_job(url, bucket, profile)
+    seconds, peak, summary = _run_job(url, bucket, home, profile, source)
     outcomes = summary.get("outcomes", {})
     queued = outcomes.get("queued", 0) if isinstance(outcomes, dict) else 0
-    print(f"round {number} evault run-job retention_sweep: {seconds:.1f} s wall, {queued:,} of {DUE:,} due queued, "
-          f"{queued / seconds:,.0f} due records/s, peak RSS {peak:.0f} MiB -> {'PASS' if seconds < 60 else 'FAIL'}"
-          f" (< 60 s); {json.dumps(outcomes)}, failed {summary.get('failed_count')}; "
+    which = "baseline " if source else ""
+    print(f"round {number} {which}evault run-job retention_sweep: {seconds:.1f} s wall, {queued:,} of {DUE:,} due "
+          f"queued, {queued / seconds:,.0f} due records/s, peak RSS {peak:.0f} MiB -> "
+          f"{'PASS' if seconds < 60 else 'FAIL'} (< 60 s); {json.dumps(outcomes)}, "
+          f"failed {summary.get('failed_count')}; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if queued != DUE:
         sys.exit(f"the sweep queued {queued} of {DUE} due records")
@@ -288,7 +301,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", metavar="FILE",
                         help="first run one more sweep under py-spy (not counted), raw samples into FILE")
-    parser.add_argument("--rounds", type=int, default=3, help="sweep rounds, each followed by a plain round")
+    parser.add_argument("--rounds", type=int, default=3, help="sweep rounds, each after a plain round")
+    parser.add_argument("--baseline", metavar="DIR", help="also sweep with the packages in DIR (an older checkout's "
+                        "vault, ingest, retention and evault), alternating with this tree's")
     args = parser.parse_args()
     configure_logging(json_output=False, level="WARNING")
     url = _fresh_database(_database_url())
@@ -307,19 +322,27 @@ def main() -> None:
     print(f"due query alone: {found:,} due, median {statistics.median(indexed) * 1000:.1f} ms "
           f"(min {min(indexed) * 1000:.1f}, max {max(indexed) * 1000:.1f}); sequential scan "
           f"{statistics.median(scanned) * 1000:.1f} ms, {statistics.median(scanned) / statistics.median(indexed):.1f}x")
+    home = _vault_home()
     if args.profile:  # an extra sweep under py-spy, outside the medians: sampling slows it
-        _sweep_round(url, bucket, args.profile, 0)
+        _sweep_round(url, bucket, home, args.profile, 0)
     swept: list[float] = []
     plain: list[float] = []
+    baseline: list[float] = []
     for number in range(1, args.rounds + 1):
         if number > 1 or args.profile:
             _reset_queue(url)
         plain.append(DUE / _plain_round(url, store, blobs))
         print(f"round {number} plain (HEAD x{DUE:,}, {PLAIN_THREADS} at a time, + one UPDATE and one INSERT): "
               f"{plain[-1]:,.0f} records/s")
-        swept.append(_sweep_round(url, bucket, None, number))
+        swept.append(_sweep_round(url, bucket, home, None, number))
+        if args.baseline:
+            _reset_queue(url)
+            baseline.append(_sweep_round(url, bucket, home, None, number, args.baseline))
     print(f"sweep due records/s: {_spread(swept)}")
     print(f"plain records/s:     {_spread(plain)}")
+    if baseline:
+        print(f"baseline records/s:  {_spread(baseline)}; this tree / baseline: "
+              f"{statistics.median(swept) / statistics.median(baseline):.2f} (medians)")
     print(f"sweep / plain: {statistics.median(swept) / statistics.median(plain):.2f} (medians); "
           "the machine is shared: see each round's load average")
     engine = make_engine(url)

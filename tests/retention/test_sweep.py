@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -10,10 +11,26 @@ from sqlalchemy import select
 
 from retention.models import QueueState, RetentionState
 from retention.sweep import BATCH, retention_sweep
-from tests.retention.conftest import People, due_records
+from tests.retention.conftest import People, put_record
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
+from vault.evidence.models import Evidence
 from vault.storage.base import BlobStat
+
+
+def due_records(context: VaultContext, people: People, count: int) -> list[Evidence]:
+    """Store more than a batch of inspection records whose retention has ended, each locked for 2 more seconds."""
+    with context.sessions() as session:
+        records = []
+        for _ in range(count):  # RGW refuses a lock already in the past: each one counts from its own upload
+            now = datetime.now(UTC)
+            records.append(put_record(session, context.store, people.officer, captured=now - timedelta(days=400),
+                                      lock_until=now + timedelta(seconds=2), activity="inspection"))
+        session.commit()
+    while datetime.now(UTC) <= max(r.store_retain_until for r in records if r.store_retain_until) + timedelta(
+            milliseconds=200):
+        time.sleep(0.2)
+    return records
 
 
 def queue_states(context: VaultContext) -> Counter[QueueState]:
@@ -30,8 +47,7 @@ def queued_events(context: VaultContext) -> Counter[str]:
 def test_a_lock_or_hold_only_the_store_holds_keeps_a_due_record_out_of_the_queue(
     context: VaultContext, people: People
 ) -> None:
-    with context.sessions() as session:
-        records = due_records(session, context.store, people, BATCH + 20)
+    records = due_records(context, people, BATCH + 20)
     store_held, store_locked = records[5], records[BATCH + 5]  # one in each batch
     context.store.set_legal_hold(store_held.storage_key, store_held.version_id, True)
     context.store.set_retention(store_locked.storage_key, store_locked.version_id,
@@ -51,8 +67,7 @@ def test_a_lock_or_hold_only_the_store_holds_keeps_a_due_record_out_of_the_queue
 def test_a_sweep_that_dies_midway_is_finished_by_the_next_without_doing_anything_twice(
     context: VaultContext, people: People, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with context.sessions() as session:
-        records = due_records(session, context.store, people, BATCH + 50)
+    records = due_records(context, people, BATCH + 50)
     store_stat = context.store.stat
     calls = Counter[str]()
 
