@@ -24,7 +24,7 @@ from vault.evidence.models import Evidence, EvidenceStatus
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 from vault.keys import Signer, canonical_json, verify_signature
-from vault.storage.base import BlobStore
+from vault.storage.base import BlobStat, BlobStore
 
 log = structlog.get_logger(__name__)
 
@@ -34,9 +34,12 @@ OPEN_STATUSES = (DisposalStatus.PENDING, DisposalStatus.PENDING_DESTRUCTION)
 
 
 def disposal_obstacles(
-    session: Session, evidence: Evidence, state: RetentionState, store: BlobStore, now: datetime
+    session: Session, evidence: Evidence, state: RetentionState, store: BlobStore, now: datetime, *,
+    stat: BlobStat | None = None,
 ) -> list[str]:
-    """Return every reason the record may not be destroyed now; an empty list means it may."""
+    """Return every reason the record may not be destroyed now; an empty list means it may.
+
+    A caller that has just asked the store (the sweep asks for a batch at a time) passes its answer as `stat`."""
     reasons: list[str] = []
     if evidence.status == EvidenceStatus.DISPOSED:
         return ["the record was already disposed"]
@@ -51,7 +54,7 @@ def disposal_obstacles(
     elif state.retain_until > now:
         reasons.append(f"retention has not ended: {state.reason}")
     try:
-        stat = store.stat(evidence.storage_key, evidence.version_id)
+        stat = stat or store.stat(evidence.storage_key, evidence.version_id)
     except NotFound:
         return reasons  # nothing left at the store to protect; the certificate says so
     if stat.legal_hold:

@@ -10,6 +10,7 @@ it, because proposal and approval recompute and re-check everything first.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,13 +24,18 @@ from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.custody.service import record_event
 from vault.db import transaction, utcnow
+from vault.errors import VaultError
 from vault.evidence.models import Evidence, EvidenceStatus
 from vault.identities.actor import SYSTEM
+from vault.storage.base import BlobStat, BlobStore
 
 CURSOR = "retention_sweep"
 PAGE = 1000
 # Records per transaction: one signed, anchored checkpoint per batch; short enough to hold SQLite's write lock.
 BATCH = 100
+# Store calls in flight at once while the catalog works through a batch: RGW answers a HEAD in a few ms, and the
+# sweep's one connection would otherwise wait for each in turn.
+STORE_THREADS = 8
 # vault/ and ingest/ may not import retention, so their retention-relevant events are read back from the custody log.
 TRIGGERS = (
     CustodyAction.EVIDENCE_REGISTERED,
@@ -108,18 +114,42 @@ def due_ids(session: Session, now: datetime, limit: int = 100_000) -> list[uuid.
     return list(session.scalars(query))
 
 
+StatFutures = dict[uuid.UUID, Future[BlobStat | None]]
+
+
+def _stat_quietly(store: BlobStore, key: str, version_id: str) -> BlobStat | None:
+    try:
+        return store.stat(key, version_id)
+    except VaultError:  # missing or unreachable: the record's own work asks again and reports what the store says
+        return None
+
+
+def _ask_store(context: VaultContext, pool: ThreadPoolExecutor, ids: list[uuid.UUID]) -> StatFutures:
+    """Start reading the store's lock and hold of a batch's records, STORE_THREADS at a time, in no transaction."""
+    with context.sessions() as session:
+        rows = session.execute(select(Evidence.id, Evidence.storage_key, Evidence.version_id)
+                               .where(Evidence.id.in_(ids))).all()
+    return {row.id: pool.submit(_stat_quietly, context.store, row.storage_key, row.version_id) for row in rows}
+
+
 def queue_due(context: VaultContext, summary: JobSummary, now: datetime) -> None:
-    """Move due records with no hold, no open case and an expired store lock into the disposition queue."""
+    """Move due records with no hold, no open case and an expired store lock into the disposition queue.
+
+    The store's answers for the next batch are read in threads while this one runs: queueing only marks a record
+    for review, and proposal and approval ask the store again before anything is destroyed."""
     with context.sessions() as session:
         ids = due_ids(session, now)
         policy = current_policy(session, now)
+    stats: StatFutures = {}
 
     def work(session: Session, evidence: Evidence) -> str:
         state = recompute_retention(session, evidence, now, store=context.store, zone=context.settings.zone,
                                     policy=policy)
         if state.queue_state != QueueState.ACTIVE:
             return "not_active"
-        reasons = disposal_obstacles(session, evidence, state, context.store, now)
+        asked = stats.get(evidence.id)
+        reasons = disposal_obstacles(session, evidence, state, context.store, now,
+                                     stat=asked.result() if asked else None)
         if reasons:
             return "due_but_blocked"
         state.queue_state = QueueState.DUE
@@ -130,7 +160,13 @@ def queue_due(context: VaultContext, summary: JobSummary, now: datetime) -> None
                               "reason": state.reason})
         return "queued"
 
-    run_per_record(context, summary, ids, work, batch=BATCH)
+    batches = [ids[start:start + BATCH] for start in range(0, len(ids), BATCH)]
+    with ThreadPoolExecutor(STORE_THREADS) as pool:
+        ahead = _ask_store(context, pool, batches[0]) if batches else {}
+        for number, batch in enumerate(batches):
+            stats = ahead
+            ahead = _ask_store(context, pool, batches[number + 1]) if number + 1 < len(batches) else {}
+            run_per_record(context, summary, batch, work, batch=BATCH)
 
 
 def send_reminders(context: VaultContext, summary: JobSummary, now: datetime) -> None:
