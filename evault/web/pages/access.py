@@ -137,6 +137,7 @@ def revoke(grant_id: uuid.UUID, person: CsrfDep, session: SessionDep, context: C
     flush_playback(context)  # the summaries the revocation writes then hold every range served until now
     service.revoke_grant(session=session, actor=person.actor, grant_id=grant_id, reason=reason, now=utcnow())
     session.commit()
+    context.playback.drop_passes(grant_id)  # this process stops at once; others within the recheck time
     return RedirectResponse("/access/inbox?done=revoked", status_code=303)
 
 
