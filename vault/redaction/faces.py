@@ -22,6 +22,8 @@ SAMPLES_PER_SECOND = 2.0
 THRESHOLD = 0.4
 PAD = 0.15  # the model's box stops at the brow and chin: widen it so hair and ears are hidden too
 LINK_IOU = 0.2
+LINK_DISTANCE = 1.5  # centre to expected centre, in face widths: faces of two people rarely come this close
+LINK_SIZE_RATIO = 1.5
 LINK_GAP_SECONDS = 1.6
 
 
@@ -104,14 +106,46 @@ def _iou(a: Box, b: Box) -> float:
     return overlap / union if union else 0.0
 
 
+def _expected(track: Track, t: float) -> Box:
+    """Return where the track's face should be at t, moving on as it moved between its last two samples."""
+    last = track.last.box
+    if len(track.detections) < 2:
+        return last
+    before = track.detections[-2]
+    pace = (t - track.last.t) / (track.last.t - before.t)
+    return last.model_copy(update={"x": last.x + (last.x - before.box.x) * pace,
+                                   "y": last.y + (last.y - before.box.y) * pace})
+
+
+def _distance(a: Box, b: Box) -> float:
+    """Return how far apart two boxes' centres are, in face widths (the smaller face's size)."""
+    size: float = min((a.w * a.h) ** 0.5, (b.w * b.h) ** 0.5)
+    return float(np.hypot(a.x + a.w / 2 - b.x - b.w / 2, a.y + a.h / 2 - b.y - b.h / 2)) / size
+
+
+def _same_face(track: Track, detection: Detection) -> float | None:
+    """Return how far the detection is from where the track's face should be, or None if it is another face."""
+    expected = _expected(track, detection.t)
+    similar = max(expected.w / detection.box.w, detection.box.w / expected.w) <= LINK_SIZE_RATIO
+    distance = _distance(expected, detection.box)
+    if _iou(expected, detection.box) >= LINK_IOU or (similar and distance <= LINK_DISTANCE):
+        return distance
+    return None
+
+
 def link_tracks(detections: list[Detection]) -> list[Track]:
-    """Join detections into tracks: each joins the open track it overlaps most, or starts a new one."""
+    """Join detections into tracks: each joins the open track whose face it is nearest, or starts a new one.
+
+    A face that moves across the frame overlaps little with itself half a second earlier, so a detection is
+    compared with where the track was heading, and a face about its own width away of about its size is the same.
+    """
     tracks: list[Track] = []
     for detection in sorted(detections, key=lambda d: d.t):
-        open_tracks = [t for t in tracks if 0 < detection.t - t.last.t <= LINK_GAP_SECONDS]
-        best = max(open_tracks, key=lambda t: _iou(t.last.box, detection.box), default=None)
-        if best is not None and _iou(best.last.box, detection.box) >= LINK_IOU:
-            best.detections.append(detection)
+        candidates = [(distance, index) for index, track in enumerate(tracks)
+                      if 0 < detection.t - track.last.t <= LINK_GAP_SECONDS
+                      and (distance := _same_face(track, detection)) is not None]
+        if candidates:
+            tracks[min(candidates)[1]].detections.append(detection)
         else:
             tracks.append(Track(detections=[detection]))
     return tracks

@@ -85,7 +85,13 @@ def _lerp(a: float, b: float, t0: float, t1: float) -> str:
     return f"({a:.6f}+({b - a:.6f})*(t-{t0:.6f})/{t1 - t0:.6f})"
 
 
-def _segments(region: Region, offset: float) -> list[tuple[float, float, float, float, str, str]]:
+Segment = tuple[float, float, float, float, str, str]
+# A chain's box is the largest of its segments, so it never hides less than the spec; a new chain starts where
+# the box would grow past this, so a face walking up to the camera does not blur its surroundings for long.
+CHAIN_GROWTH = 1.25
+
+
+def _segments(region: Region, offset: float) -> list[Segment]:
     """Return (start, end, width, height, centre-x, centre-y) per keyframe interval, in the output's time."""
     frames = region.keyframes
     pairs = list(itertools.pairwise(frames))
@@ -97,38 +103,64 @@ def _segments(region: Region, offset: float) -> list[tuple[float, float, float, 
         cx = _lerp(first.x + first.w / 2, last.x + last.w / 2, t0, t1)
         cy = _lerp(first.y + first.h / 2, last.y + last.h / 2, t0, t1)
         segments.append((t0, t1, max(first.w, last.w), max(first.h, last.h), cx, cy))
-    return segments
+    return [s for s in segments if s[1] >= 0]
 
 
-def _hide(method: Method, width: int, height: int) -> str:
-    """Return the filter that hides a cropped box of this size."""
+def _chains(segments: list[Segment]) -> list[list[Segment]]:
+    """Group consecutive segments whose boxes stay within CHAIN_GROWTH of the chain's smallest: a filter chain each."""
+    chains: list[list[Segment]] = []
+    for segment in segments:
+        if chains:
+            joined = [*chains[-1], segment]
+            widths, heights = [s[2] for s in joined], [s[3] for s in joined]
+            if max(widths) <= min(widths) * CHAIN_GROWTH and max(heights) <= min(heights) * CHAIN_GROWTH:
+                chains[-1] = joined
+                continue
+        chains.append([segment])
+    return chains
+
+
+def _piecewise(segments: list[Segment], value: Callable[[Segment], str]) -> str:
+    """Return an expression of t that takes each segment's value in its time, as a balanced tree of if()s."""
+    if len(segments) == 1:
+        return value(segments[0])
+    middle = len(segments) // 2
+    return (f"if(lt(t,{segments[middle][0]:.6f}),{_piecewise(segments[:middle], value)},"
+            f"{_piecewise(segments[middle:], value)})")
+
+
+def _hide(method: Method, width: int, height: int, enable: str) -> str:
+    """Return the filter that hides a cropped box of this size, skipping frames outside enable where it can."""
     if method is Method.BLACK:
-        return "drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill"
-    if method is Method.PIXELATE:
+        return f"drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:{enable}"
+    if method is Method.PIXELATE:  # scale has no timeline: it pixelates every frame, cheap at a face's size
         blocks_w, blocks_h = max(1, width // 16), max(1, height // 16)
         return f"scale={blocks_w}:{blocks_h}:flags=area,scale={width}:{height}:flags=neighbor"
     radius = max(1, min(width, height) // 4 - 1)  # the chroma planes are half the size: keep under their limit
-    return f"boxblur=luma_radius={radius}:luma_power=4:chroma_radius={max(1, radius // 2)}:chroma_power=4"
+    return (f"boxblur=luma_radius={radius}:luma_power=4:chroma_radius={max(1, radius // 2)}:chroma_power=4:"
+            f"{enable}")
 
 
 def video_filters(regions: list[Region], facts: MediaFacts, offset: float) -> str:
-    """Return a filter graph from [0:v] to [v] that hides every region over its time, following its keyframes."""
+    """Return a filter graph from [0:v] to [v] that hides every region over its time, following its keyframes.
+
+    One crop-hide-overlay chain per region (or per stretch of similar box size), not per keyframe interval: every
+    chain costs a pass over every frame, so a face tracked for a minute must not cost a hundred of them.
+    """
     steps, current, index = [], "0:v", 0
     for region in regions:
-        for t0, t1, w, h, cx, cy in _segments(region, offset):
-            if t1 < 0:
-                continue
-            width = max(2, round(w * facts.width) // 2 * 2)
-            height = max(2, round(h * facts.height) // 2 * 2)
+        for chain in _chains(_segments(region, offset)):
+            width = max(2, round(max(s[2] for s in chain) * facts.width) // 2 * 2)
+            height = max(2, round(max(s[3] for s in chain) * facts.height) // 2 * 2)
+            cx, cy = _piecewise(chain, lambda s: s[4]), _piecewise(chain, lambda s: s[5])
             x = f"max(0,min({facts.width - width},{cx}*{facts.width}-{width / 2}))"
             y = f"max(0,min({facts.height - height},{cy}*{facts.height}-{height / 2}))"
-            base, part, out = f"b{index}", f"p{index}", f"v{index}"
-            steps.append(f"[{current}]split[{base}][{part}]")
-            steps.append(f"[{part}]crop=w={width}:h={height}:x='{x}':y='{y}',{_hide(region.method, width, height)}"
-                         f"[h{index}]")
-            steps.append(f"[{base}][h{index}]overlay=x='{x}':y='{y}':enable='between(t,{max(t0, 0):.6f},{t1:.6f})'"
-                         f"[{out}]")
-            current, index = out, index + 1
+            enable = f"enable='between(t,{max(chain[0][0], 0):.6f},{chain[-1][1]:.6f})'"
+            hide = _hide(region.method, width, height, enable)
+            steps.append(f"[{current}]split[b{index}][p{index}]")
+            steps.append(f"[p{index}]crop=w={width}:h={height}:x='{x}':y='{y}',{hide}[h{index}]")
+            steps.append(f"[b{index}][h{index}]overlay=x='{x}':y='{y}':{enable}[v{index}]")
+            current, index = f"v{index}", index + 1
     steps.append(f"[{current}]null[v]")
     return ";".join(steps)
 

@@ -147,3 +147,53 @@ def test_each_recipients_watermark_makes_its_own_copy(video: Path, tmp_path: Pat
     assert np.abs(original[:200, :200] - first[:200, :200]).mean() < 3.0
     digests = {hashlib.sha256(path.read_bytes()).hexdigest() for path in copies.values()}
     assert len(digests) == 2
+
+
+CANVAS = (1024, 576)
+PHOTO = 288  # the photograph scaled down, crossing the canvas at PACE pixels a second
+PACE = 120
+NOSE = (270, 116)  # the middle of the face in the photograph, at the nose
+
+
+def _crossing_x(at: float) -> float:
+    return 40 + PACE * at
+
+
+def make_crossing_face_video(path: Path, seconds: float = 5.0) -> Path:
+    """Write the astronaut crossing a grey canvas faster than her face's width every half second (one sample)."""
+    from skimage import data
+
+    photo = Path(data.__file__).parent / "astronaut.png"
+    graph = f"[1:v]scale={PHOTO}:{PHOTO}[p];[0:v][p]overlay=x='40+{PACE}*t':y=100:shortest=1,format=yuv420p[v]"
+    canvas = f"color=gray:size={CANVAS[0]}x{CANVAS[1]}:rate=25"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", canvas,
+                    "-loop", "1", "-framerate", "25", "-i", str(photo), "-filter_complex", graph, "-map", "[v]",
+                    "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", str(path)], check=True)
+    return path
+
+
+def test_a_face_crossing_the_frame_is_one_track_and_stays_hidden_between_samples(tmp_path: Path) -> None:
+    video = make_crossing_face_video(tmp_path / "crossing.mp4")
+    facts = media_facts(str(video))
+    tracks = link_tracks(detect_faces(str(video), facts))
+    assert len(tracks) == 1, [len(t.detections) for t in tracks]  # one person, one suggestion to accept
+    region = Region(reason=Reason.OTHERS_PRIVACY, keyframes=[d.box for d in tracks[0].detections],
+                    hold_until=facts.duration)
+    out = tmp_path / "redacted.mp4"
+    render(str(video), EditSpec(regions=[region]), facts, out)
+    scale = PHOTO / SIZE
+    for at in (1.24, 2.76, 3.5):  # between samples: the box follows the face, interpolated
+        original, redacted = (_canvas_frame(path, at) for path in (video, out))
+        cx, cy = round(_crossing_x(at) + NOSE[0] * scale), round(100 + NOSE[1] * scale)
+        face_rows, face_cols = slice(cy - 14, cy + 14), slice(cx - 14, cx + 14)
+        before, after = original[face_rows, face_cols].var(), redacted[face_rows, face_cols].var()
+        assert after <= 0.2 * before, (at, before, after)
+        x = round(_crossing_x(at))
+        suit = (slice(100 + round(300 * scale), 100 + round(420 * scale)), slice(x + round(20 * scale), x + 79))
+        assert np.abs(original[suit] - redacted[suit]).mean() < 3.0
+
+
+def _canvas_frame(path: Path, at: float) -> np.ndarray:
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", str(at), "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(CANVAS[1], CANVAS[0]).astype(float)
