@@ -23,8 +23,8 @@ from tests.web.conftest import LiveVault, WebPerson, csrf_of, sign_in
 from vault.access.models import AccessMode, AccessPurpose
 from vault.access.service import approve_request, request_access
 from vault.callups.service import CallUpInput, register_callup
-from vault.cases.models import CaseType
-from vault.cases.service import add_case, find_case
+from vault.cases.models import CaseType, PartyKind
+from vault.cases.service import PartyInput, add_case, add_party, find_case
 from vault.context import VaultContext
 from vault.custody.models import CustodyAction, CustodyEvent
 from vault.db import utcnow
@@ -74,11 +74,12 @@ def _store(context: VaultContext, path: Path, officer: WebPerson, **tags: object
         blob = context.store.put_stream(stream, retain_until=retain)
     captured = (utcnow() - timedelta(days=3)).replace(microsecond=0)
     with context.sessions() as session:
+        case = find_case(session=session, case_number=CASE)
         evidence = register_evidence(
             session=session, actor=officer.person.actor, blob=blob, store_name=context.store.name,
             store_retain_until=retain, original_name=path.name,
             media_type="image/jpeg" if path.suffix == ".jpg" else "video/mp4",
-            tags=EvidenceTags(case=find_case(session=session, case_number=CASE), capture_start=captured,
+            tags=EvidenceTags(case=case, party=case.parties[0], capture_start=captured,
                               capture_end=captured + timedelta(seconds=1), **tags),  # type: ignore[arg-type]
             media_info={"duration": 1.0})
         session.commit()
@@ -87,10 +88,14 @@ def _store(context: VaultContext, path: Path, officer: WebPerson, **tags: object
 
 @pytest.fixture
 def cast(context: VaultContext, person: Callable[..., WebPerson], media: Media) -> Cast:
-    """Return a records manager, an approver, an auditor, an officer and a case with three records."""
+    """Return a records manager, an approver, an auditor, an officer and a case of 陈某 with three records."""
     officer = person(Role.OFFICER, name="zhang.wei", certificate="13010001", display_name="张伟")
     with context.sessions() as session:
-        add_case(session=session, actor=SYSTEM, case_number=CASE, case_type=CaseType.GENERAL_PROCEDURE_PENALTY)
+        case = add_case(session=session, actor=SYSTEM, case_number=CASE,
+                        case_type=CaseType.GENERAL_PROCEDURE_PENALTY)
+        # The records show the party; a party copy of footage that may show others needs a redaction first.
+        add_party(session=session, actor=SYSTEM, cipher=context.cipher, case=case,
+                  data=PartyInput(kind=PartyKind.PERSON, name="陈某"))
         session.commit()
     records = [_store(context, media.clip, officer), _store(context, media.second, officer)]
     secret = _store(context, media.photo, officer, confidentiality=Confidentiality.TRADE_SECRET)

@@ -23,6 +23,14 @@ from vault.errors import InvalidInput, NotFound
 from vault.evidence.models import Confidentiality, Evidence, EvidenceStatus
 from vault.exports.models import ExportCopy, ExportPurpose
 from vault.exports.service import GRANT_PURPOSE, named_records
+from vault.exports.versions import (
+    NOT_PROVIDED,
+    Selection,
+    Withheld,
+    applying_party,
+    court_selection,
+    party_copy_selection,
+)
 from vault.identities.actor import Actor
 from vault.identities.authz import Permission, require
 
@@ -59,6 +67,12 @@ class ExportCoverage:
     withheld: list[Evidence] = field(default_factory=list)
     # Every record is covered, but by different approvals: an export runs under one approval.
     split: bool = False
+    # What goes in per record (original, redacted version, or both), as the build will choose it.
+    selection: Selection | None = None
+    # Records a party copy leaves out by rule: others' footage with no approved redacted version.
+    left_out: list[Withheld] = field(default_factory=list)
+    # Why the party copy's applying party is not known yet (several parties and none named, or a wrong name).
+    party_problem: str | None = None
 
     @property
     def missing(self) -> list[RecordCoverage]:
@@ -68,7 +82,13 @@ class ExportCoverage:
     @property
     def ready(self) -> bool:
         """Return whether a bundle may be built now."""
-        return bool(self.records) and not self.missing and not self.split
+        return bool(self.records) and not self.missing and not self.split and self.party_problem is None
+
+    def carries(self, evidence_id: uuid.UUID) -> str:
+        """Return what the bundle carries of a record: original, redacted, or original_and_redacted."""
+        if self.selection is None or evidence_id not in self.selection.redacted:
+            return "original"
+        return "original_and_redacted" if evidence_id in self.selection.originals else "redacted"
 
 
 
@@ -126,11 +146,13 @@ def _record(
 
 def export_coverage(
     *, session: Session, actor: Actor, case_number: str, purpose: ExportPurpose,
-    evidence_ids: Sequence[uuid.UUID] | None, now: datetime,
+    evidence_ids: Sequence[uuid.UUID] | None, now: datetime, party: str | None = None,
+    include_redacted: bool = False,
 ) -> ExportCoverage:
     """Return, per record, the approval covering it for this purpose or what is missing; write nothing.
 
-    Without a case number the case is the one the named records belong to.
+    Without a case number the case is the one the named records belong to. The versions each record goes in as
+    are chosen by the build's own rule, so a party copy's preview shows what it will and will not carry.
     """
     require(actor, Permission.EXPORT_EVIDENCE)
     case = find_case(session=session, case_number=case_number) if case_number.strip() \
@@ -144,14 +166,35 @@ def export_coverage(
         if purpose == ExportPurpose.PARTY_COPY:
             withheld = confidential_records(records)
             records = [e for e in records if e not in withheld]
-    covered = [_record(session, actor, e, purpose, now) for e in records]
+    selection, left_out, party_problem = _versions(session, case, records, purpose, party, include_redacted)
+    left_ids = {w.evidence_id for w in left_out}
+    covered = [_record(session, actor, e, purpose, now) for e in records if e.id not in left_ids]
     split = False
     if covered and all(r.grant is not None for r in covered):
         # require_export_grant wants one approval naming every record; per-record cover is not enough.
         common = set.intersection(*({g.id for g in _suitable(session, actor, r.evidence, purpose, now)}
                                     for r in covered))
         split = not common
-    return ExportCoverage(case=case, purpose=purpose, records=covered, withheld=withheld, split=split)
+    return ExportCoverage(case=case, purpose=purpose, records=covered, withheld=withheld, split=split,
+                          selection=selection, left_out=left_out, party_problem=party_problem)
+
+
+def _versions(
+    session: Session, case: Case, records: list[Evidence], purpose: ExportPurpose, party: str | None,
+    include_redacted: bool,
+) -> tuple[Selection | None, list[Withheld], str | None]:
+    """Return the build's choice of versions, the records it leaves out by rule, or why the party is unknown."""
+    # Disposed and confidential records already show as gaps; only the rest go through the rule.
+    eligible = [e for e in records if e.status != EvidenceStatus.DISPOSED
+                and (purpose != ExportPurpose.PARTY_COPY or e.confidentiality == Confidentiality.NONE)]
+    if purpose != ExportPurpose.PARTY_COPY:
+        return court_selection(session, eligible, include_redacted=include_redacted), [], None
+    try:
+        applying = applying_party(case, party)
+    except InvalidInput as error:
+        return None, [], error.message
+    selection = party_copy_selection(session, eligible, applying)
+    return selection, [w for w in selection.withheld if w.code in NOT_PROVIDED], None
 
 
 def _suitable(

@@ -26,6 +26,7 @@ from vault.errors import InvalidInput, NotFound, VaultError
 from vault.exports import coverage, service, spool
 from vault.exports.models import ExportPurpose
 from vault.exports.stream import open_sources
+from vault.exports.versions import WITHHELD_TEXT
 from vault.identities.sign_in import SignedIn
 
 router = APIRouter(include_in_schema=False)
@@ -96,11 +97,13 @@ def _coverage_page(request: Request, person: SignedIn, session: SessionDep, *, c
                    recipient: str, evidence_ids: list[str], callup: str, error: str | None = None,
                    status_code: int = 200, options: dict[str, Any] | None = None) -> Response:
     ids = read_record_ids(evidence_ids)
+    options = options or {"party": "", "include_redacted": False, "watermark": False}
     found = coverage.export_coverage(session=session, actor=person.actor, case_number=case_number,
-                                     purpose=service.parse_purpose(purpose), evidence_ids=ids or None, now=utcnow())
+                                     purpose=service.parse_purpose(purpose), evidence_ids=ids or None, now=utcnow(),
+                                     party=options["party"] or None, include_redacted=options["include_redacted"])
     return _page(request, person, "exports/coverage.html", status_code=status_code, coverage=found,
-                 recipient=recipient, chosen_ids=ids, callup=callup, error=error,
-                 options=options or {"party": "", "include_redacted": False, "watermark": False})
+                 recipient=recipient, chosen_ids=ids, callup=callup, error=error, options=options,
+                 withheld_text=WITHHELD_TEXT)
 
 
 @router.get("/exports/coverage")

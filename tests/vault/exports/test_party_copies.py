@@ -20,12 +20,14 @@ from vault.access.models import AccessPurpose
 from vault.cases.models import PartyKind
 from vault.cases.service import PartyInput, add_party, find_case
 from vault.context import VaultContext
+from vault.evidence.models import Confidentiality
 from vault.exports import layout
 from vault.exports.bundle import ExportPlan
+from vault.exports.coverage import export_coverage
 from vault.exports.models import ExportPurpose
 from vault.exports.service import ExportRequest, prepare_export
 from vault.exports.stream import ExportRun
-from vault.exports.versions import WithheldCode
+from vault.exports.versions import WithheldCode, redacted_versions
 from vault.identities.actor import SYSTEM
 from vault.redaction import service as edits
 from vault.redaction.rendering import render_edit
@@ -174,3 +176,59 @@ def test_watermarked_copies_differ_per_recipient_and_court_carries_redacted_besi
         report = verify_bundle(out)
         assert report.ok, format_report(report)
     assert len(set(marked.values())) == 2
+
+
+def test_the_coverage_preview_shows_what_a_party_copy_will_carry_before_it_is_built(
+        context: VaultContext, world: World, faces: tuple[Path, Path], tmp_path: Path, now: datetime) -> None:
+    redacted, bare = _others(context, world, faces, now)
+    with context.sessions() as session:
+        unnamed = export_coverage(session=session, actor=world.manager.actor, case_number=CASE_NUMBER,
+                                  purpose=ExportPurpose.PARTY_COPY, evidence_ids=None, now=now)
+        preview = export_coverage(session=session, actor=world.manager.actor, case_number=CASE_NUMBER,
+                                  purpose=ExportPurpose.PARTY_COPY, evidence_ids=None, now=now, party="陈某")
+    # Two parties now: the preview asks which one applies, and nothing can be built until it is named.
+    assert unnamed.party_problem is not None and "陈某" in unnamed.party_problem and not unnamed.ready
+    carried = {r.evidence.id: preview.carries(r.evidence.id) for r in preview.records}
+    assert carried == {world.records[0]: "original", world.records[1]: "original", redacted: "redacted"}
+    assert [(w.evidence_id, w.code) for w in preview.left_out] == [(bare, WithheldCode.OTHERS_NOT_REDACTED)]
+    assert [e.id for e in preview.withheld] == [world.secret] and preview.ready
+    # The preview is the build's own choice: the bundle carries exactly what it showed.
+    plan = _build(context, world, tmp_path / "party.zip", now,
+                  ExportRequest(CASE_NUMBER, ExportPurpose.PARTY_COPY, "陈某", party="陈某"))
+    assert {r.evidence_id for r in plan.records} == set(carried)
+    assert set(plan.withheld) == {world.secret, bare}
+
+
+def test_a_confidential_record_stays_out_of_a_party_copy_even_with_an_approved_redaction(
+        context: VaultContext, world: World, faces: tuple[Path, Path], tmp_path: Path, now: datetime) -> None:
+    secret = _store(context, world.officer, faces[0], CASE_NUMBER, confidentiality=Confidentiality.TRADE_SECRET)
+    approve(context, world, world.records, now, purpose=AccessPurpose.PARTY_COPY)  # the secret ones are refused
+    approve(context, world, [secret], now)  # for the redaction, under a litigation grant
+    spec = EditSpec(regions=[Region(reason=Reason.TRADE_SECRET, keyframes=[Box(t=0.0, x=0.0, y=0.0, w=0.5, h=0.5)],
+                                    hold_until=1.0)])
+    with context.sessions() as session:
+        edit = edits.create_edit(session=session, actor=world.manager.actor, evidence_id=secret, spec=spec,
+                                 now=now)
+        edits.mark_for_render(session=session, actor=world.manager.actor, edit_id=edit.id, now=now)
+        session.commit()
+        edit_id = edit.id
+    render_edit(context, edit_id)
+    with context.sessions() as session:
+        edits.submit_edit(session=session, actor=world.manager.actor, edit_id=edit_id, now=now)
+        edits.decide_edit(session=session, actor=world.approver.actor, edit_id=edit_id, approve=True, reason="可提供",
+                          now=now)
+        session.commit()
+        redacted_sha = redacted_versions(session, [secret])[secret].sha256  # approved, so a party copy could use it
+    out = tmp_path / "party.zip"
+    plan = _build(context, world, out, now, ExportRequest(CASE_NUMBER, ExportPurpose.PARTY_COPY, "陈某"))
+    files = _files(out)
+    assert secret not in {r.evidence_id for r in plan.records}
+    payload = {_sha(data) for name, data in files.items() if name.startswith("data/")}
+    assert redacted_sha not in payload and _sha(faces[0].read_bytes()) not in payload
+    assert not any(str(secret) in name for name in files if name.startswith(("data/", layout.DERIVATIVES_DIR)))
+    withheld = {w["evidence_id"]: w["code"] for w in json.loads(files[layout.WITHHELD_FILE])["withheld"]}
+    assert withheld == {str(secret): WithheldCode.CONFIDENTIAL, str(world.secret): WithheldCode.CONFIDENTIAL}
+    # Named outright, it is refused, redaction or not.
+    with pytest.raises(Exception, match=r"confidential|涉密"):
+        _build(context, world, tmp_path / "named.zip", now,
+               ExportRequest(CASE_NUMBER, ExportPurpose.PARTY_COPY, "陈某", [secret]))
