@@ -61,8 +61,14 @@ def _others(context: VaultContext, world: World, faces: tuple[Path, Path], now: 
     spec = EditSpec(regions=[Region(reason=Reason.OTHERS_PRIVACY, keyframes=[Box(t=0.0, x=0.3, y=0.1, w=0.4, h=0.4)],
                                     hold_until=2.0)],
                     audio=[AudioRange(start=0.5, end=1.0, reason=Reason.OTHER, reason_text="证人姓名")])
+    _approved_redaction(context, world, redacted, spec, now)
+    return redacted, bare
+
+
+def _approved_redaction(context: VaultContext, world: World, record: uuid.UUID, spec: EditSpec, now: datetime) -> str:
+    """Render a redaction of a record as the records manager, have the approver approve it; return its SHA-256."""
     with context.sessions() as session:
-        edit = edits.create_edit(session=session, actor=world.manager.actor, evidence_id=redacted, spec=spec, now=now)
+        edit = edits.create_edit(session=session, actor=world.manager.actor, evidence_id=record, spec=spec, now=now)
         edits.mark_for_render(session=session, actor=world.manager.actor, edit_id=edit.id, now=now)
         session.commit()
         edit_id = edit.id
@@ -72,7 +78,7 @@ def _others(context: VaultContext, world: World, faces: tuple[Path, Path], now: 
         edits.decide_edit(session=session, actor=world.approver.actor, edit_id=edit_id, approve=True, reason="可提供",
                           now=now)
         session.commit()
-    return redacted, bare
+        return redacted_versions(session, [record])[record].sha256
 
 
 def _build(context: VaultContext, world: World, out: Path, now: datetime, request: ExportRequest) -> ExportPlan:
@@ -206,19 +212,7 @@ def test_a_confidential_record_stays_out_of_a_party_copy_even_with_an_approved_r
     approve(context, world, [secret], now)  # for the redaction, under a litigation grant
     spec = EditSpec(regions=[Region(reason=Reason.TRADE_SECRET, keyframes=[Box(t=0.0, x=0.0, y=0.0, w=0.5, h=0.5)],
                                     hold_until=1.0)])
-    with context.sessions() as session:
-        edit = edits.create_edit(session=session, actor=world.manager.actor, evidence_id=secret, spec=spec,
-                                 now=now)
-        edits.mark_for_render(session=session, actor=world.manager.actor, edit_id=edit.id, now=now)
-        session.commit()
-        edit_id = edit.id
-    render_edit(context, edit_id)
-    with context.sessions() as session:
-        edits.submit_edit(session=session, actor=world.manager.actor, edit_id=edit_id, now=now)
-        edits.decide_edit(session=session, actor=world.approver.actor, edit_id=edit_id, approve=True, reason="可提供",
-                          now=now)
-        session.commit()
-        redacted_sha = redacted_versions(session, [secret])[secret].sha256  # approved, so a party copy could use it
+    redacted_sha = _approved_redaction(context, world, secret, spec, now)  # approved: a party copy could use it
     out = tmp_path / "party.zip"
     plan = _build(context, world, out, now, ExportRequest(CASE_NUMBER, ExportPurpose.PARTY_COPY, "陈某"))
     files = _files(out)
