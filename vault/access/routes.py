@@ -37,6 +37,7 @@ from vault.access.schemas import (
 )
 from vault.api.deps import ActorDep, BearerDep, ContextDep, SessionDep, get_viewer, session_scope
 from vault.api.errors import SIGNED_IN, error_body, error_responses
+from vault.api.streaming import ClosingStreamingResponse
 from vault.context import VaultContext
 from vault.db import utcnow
 from vault.identities.actor import Actor
@@ -244,9 +245,12 @@ def content_disposition(kind: str, filename: str) -> str:
 
 def _digested(chunks: Iterator[bytes], plan: ContentPlan) -> Iterator[bytes]:
     digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-        yield chunk
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            yield chunk
+    finally:
+        getattr(chunks, "close", lambda: None)()  # closing this generator must release the stored file too
     if not hmac.compare_digest(digest.hexdigest(), plan.sha256):
         log.error("content.digest_mismatch", evidence_id=str(plan.evidence_id), variant=plan.variant.value)
 
@@ -299,7 +303,7 @@ def _respond(plan: ContentPlan, chunks: Iterator[bytes]) -> Response:
     body = chunks if rng.partial else _digested(chunks, plan)
     if rng.length <= CHUNK_SIZE:  # a player's typical range: one read, one body, no trips to the thread pool
         return Response(b"".join(body), status_code=status, media_type=plan.media_type, headers=headers)
-    return StreamingResponse(body, status_code=status, media_type=plan.media_type, headers=headers)
+    return ClosingStreamingResponse(body, status_code=status, media_type=plan.media_type, headers=headers)
 
 
 def _unsatisfiable(exc: RangeNotSatisfiable) -> Response:

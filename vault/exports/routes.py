@@ -9,6 +9,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from vault.api.deps import ActorDep, ContextDep, SessionDep
 from vault.api.errors import SIGNED_IN, error_responses
+from vault.api.streaming import ClosingStreamingResponse
 from vault.db import utcnow
 from vault.exports import service
 from vault.exports.schemas import ExportCreate, ExportPublic
@@ -31,7 +32,7 @@ def create_export(body: ExportCreate, session: SessionDep, actor: ActorDep, cont
     plan = service.prepare_export(session=session, actor=actor, context=context, request=request, now=utcnow())
     open_sources(context, plan)  # an outage is a 503 now, and the export is not logged as made
     session.commit()
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         ExportRun(context=context, actor=actor, plan=plan),
         media_type="application/zip",
         headers={

@@ -12,6 +12,7 @@ from vault.access.ranges import RangeNotSatisfiable
 from vault.access.routes import content_disposition
 from vault.api.deps import ActorDep, ContextDep, SessionDep, ViewerDep
 from vault.api.errors import SIGNED_IN, error_body, error_responses
+from vault.api.streaming import ClosingStreamingResponse
 from vault.db import utcnow
 from vault.errors import Conflict
 from vault.redaction import rendering, service
@@ -138,5 +139,5 @@ def video(edit_id: uuid.UUID, session: SessionDep, actor: ViewerDep, context: Co
                "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
     if byte_range.partial:
         headers["Content-Range"] = byte_range.content_range()
-    return StreamingResponse(chunks, status_code=206 if byte_range.partial else 200, media_type="video/mp4",
+    return ClosingStreamingResponse(chunks, status_code=206 if byte_range.partial else 200, media_type="video/mp4",
                              headers=headers)
