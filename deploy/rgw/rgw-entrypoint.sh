@@ -89,10 +89,26 @@ make_users() {
     user evault-service "$(secret vault_s3_access_key)" "$(secret vault_s3_secret_key)" -1  # -1: may create none
 }
 
+stop_daemon() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_daemons() {
+    # Newest first, each with its share of the 60 s stop grace period: radosgw (it keeps nothing of its own, and
+    # its shutdown may wait 120 s for requests), then the osd, which needs the monitor to report to, then the monitor.
+    local grace=(10 25 10) i  # in PIDS order: monitor, osd, radosgw
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        stop_daemon "${PIDS[i]}" "${grace[i]}"
+    done
+}
+
 stop_all() {
     log "stopping"
-    kill -TERM "${PIDS[@]}" 2>/dev/null || true
-    wait || true
+    stop_daemons
     exit 0
 }
 
@@ -130,8 +146,7 @@ main() {
     log "ready: S3 on :$PORT"
     wait -n "${PIDS[@]}"  # any daemon gone: stop the rest, and let the container restart
     log "a daemon exited; stopping the others"
-    kill -TERM "${PIDS[@]}" 2>/dev/null || true
-    wait || true
+    stop_daemons
     exit 1
 }
 
